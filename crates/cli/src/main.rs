@@ -1,0 +1,2 @@
+//! The `rebootguard` binary.
+fn main() {}
