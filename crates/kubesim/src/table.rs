@@ -625,10 +625,7 @@ mod tests {
 
     fn cells_of(plural: &str, group: &str, v: Value) -> Vec<Value> {
         let reg = Registry::new(&[]);
-        let r = reg.get(
-            reg.find(group, if group.is_empty() { "v1" } else { "v1" }, plural)
-                .unwrap(),
-        );
+        let r = reg.get(reg.find(group, "v1", plural).unwrap());
         cells(r, &v)
     }
 

@@ -1,0 +1,217 @@
+//! Gathering what the host, the store and the API say, once, into plain
+//! values every operation decides from.
+
+use std::time::{Duration, Instant};
+
+use rebootguard_cluster::{Discovery, NodeView};
+use rebootguard_flannel::NetConf;
+use rebootguard_store::{Generation, Store};
+use serde::Serialize;
+
+use crate::live::{self, Live};
+use crate::settings::{Profile, Settings};
+
+/// What the API said, if asked.
+#[derive(Debug, Clone)]
+pub enum Api {
+    /// Not asked (`--no-api`, or not needed).
+    NotAsked,
+    /// No answer, or an error; the reason.
+    Unavailable(String),
+    /// The API answered that this node does not exist.
+    NoNode(String),
+    /// The node as the API sees it.
+    Node(NodeView),
+}
+
+/// Where an MTU could come from, best first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct MtuHints {
+    /// The operator's override.
+    pub configured: Option<u32>,
+    /// The live `flannel.1` MTU (equals FLANNEL_MTU for vxlan).
+    pub flannel_link: Option<u32>,
+    /// A previous subnet.env of this node (backup or damaged live file).
+    pub previous: Option<u32>,
+    /// The default route's interface MTU.
+    pub underlay: Option<u32>,
+}
+
+/// Everything one run knows.
+#[derive(Debug, Clone)]
+pub struct Observation {
+    /// The node name.
+    pub node: String,
+    /// The live file.
+    pub live: Live,
+    /// The newest valid backup of this node.
+    pub backup: Option<Generation>,
+    /// Every valid generation in the store, newest first (any node).
+    pub generations: Vec<Generation>,
+    /// Store problems: unreadable store, rejected files.
+    pub store_problems: Vec<String>,
+    /// net-conf.json, or why it is unusable.
+    pub net_conf: Result<NetConf, String>,
+    /// The API's view.
+    pub api: Api,
+    /// MTU sources.
+    pub mtu: MtuHints,
+}
+
+/// The validator the store runs: only files the CNI plugin and flannel accept.
+pub fn validate(bytes: &[u8]) -> Result<(), String> {
+    rebootguard_flannel::subnet_env::parse(bytes)
+        .into_valid()
+        .map(|_| ())
+        .map_err(|problems| {
+            problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+}
+
+/// Reads everything; asks the API only when `want_api` and the settings allow,
+/// and never past `deadline`.
+pub async fn observe(settings: &Settings, want_api: bool, deadline: Instant) -> Observation {
+    let live = live::read(&settings.paths.subnet_env);
+    let mut store_problems = Vec::new();
+    let mut generations = Vec::new();
+    match Store::open(&settings.paths.store) {
+        Err(e) => store_problems.push(e.to_string()),
+        Ok(store) => match store.load(validate) {
+            Err(e) => store_problems.push(e.to_string()),
+            Ok(inventory) => {
+                store_problems.extend(
+                    inventory
+                        .rejected
+                        .iter()
+                        .map(|r| format!("{}: {}", r.path.display(), r.reason)),
+                );
+                generations = inventory.valid;
+            }
+        },
+    }
+    let backup = generations
+        .iter()
+        .find(|g| g.meta.node == settings.node_name)
+        .cloned();
+
+    let (api, client) = if want_api && settings.use_api {
+        ask_api(settings, deadline).await
+    } else {
+        (Api::NotAsked, None)
+    };
+    let net_conf = read_net_conf(settings, client.as_ref(), deadline).await;
+
+    let previous_mtu = |bytes: &[u8]| rebootguard_flannel::subnet_env::parse(bytes).env.mtu;
+    let previous = backup
+        .as_ref()
+        .and_then(|g| previous_mtu(&g.content))
+        .or_else(|| match &live {
+            Live::Present { bytes, .. } => previous_mtu(bytes),
+            _ => None,
+        });
+    let mtu = MtuHints {
+        configured: settings.mtu,
+        flannel_link: crate::host::link_mtu("flannel.1"),
+        previous,
+        underlay: crate::host::default_route_mtu().map(|(_, mtu)| mtu),
+    };
+    Observation {
+        node: settings.node_name.clone(),
+        live,
+        backup,
+        generations,
+        store_problems,
+        net_conf,
+        api,
+        mtu,
+    }
+}
+
+fn remaining(deadline: Instant, cap: Duration) -> Duration {
+    deadline.saturating_duration_since(Instant::now()).min(cap)
+}
+
+async fn ask_api(settings: &Settings, deadline: Instant) -> (Api, Option<kube::Client>) {
+    let bound = remaining(deadline, settings.api_timeout);
+    if bound.is_zero() {
+        return (Api::Unavailable("no time left to ask the API".into()), None);
+    }
+    let discovery = Discovery::from_env(settings.kubeconfig.clone(), &settings.root);
+    let attempt = async {
+        let (client, source) = rebootguard_cluster::connect(&discovery, bound)
+            .await
+            .map_err(|e| Api::Unavailable(e.to_string()))?;
+        tracing::debug!(%source, "asking the API server");
+        match rebootguard_cluster::node_view(&client, &settings.node_name, bound).await {
+            Ok(view) => Ok((Api::Node(view), client)),
+            Err(rebootguard_cluster::node::Error::NotFound(name)) => Err(Api::NoNode(name)),
+            Err(e) => Err(Api::Unavailable(error_chain(&e))),
+        }
+    };
+    match tokio::time::timeout(bound, attempt).await {
+        Err(_) => (
+            Api::Unavailable(format!("the API server did not answer within {bound:?}")),
+            None,
+        ),
+        Ok(Err(api)) => (api, None),
+        Ok(Ok((api, client))) => (api, Some(client)),
+    }
+}
+
+async fn read_net_conf(
+    settings: &Settings,
+    client: Option<&kube::Client>,
+    deadline: Instant,
+) -> Result<NetConf, String> {
+    let path = &settings.paths.net_conf;
+    let parse =
+        |bytes: &[u8], from: &str| NetConf::parse(bytes).map_err(|e| format!("{from}: {e}"));
+    match std::fs::read(path) {
+        Ok(bytes) => return parse(&bytes, &path.display().to_string()),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(format!("cannot read {}: {e}", path.display()));
+        }
+        Err(_) => {}
+    }
+    // kube-flannel keeps it in a ConfigMap rather than on the host.
+    if settings.profile == Profile::KubeFlannel
+        && let Some(client) = client
+    {
+        let (namespace, name) = &settings.flannel_config_map;
+        let bound = remaining(deadline, settings.api_timeout);
+        let from = format!("configmap {namespace}/{name}");
+        return match rebootguard_cluster::node::config_map_key(
+            client,
+            namespace,
+            name,
+            "net-conf.json",
+            bound,
+        )
+        .await
+        {
+            Ok(Some(text)) => parse(text.as_bytes(), &from),
+            Ok(None) => Err(format!("{from} has no net-conf.json")),
+            Err(e) => Err(format!("{from}: {}", error_chain(&e))),
+        };
+    }
+    Err(format!(
+        "{} does not exist (k3s writes it on start; it survives reboots)",
+        path.display()
+    ))
+}
+
+/// An error and its causes on one line.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

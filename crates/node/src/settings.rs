@@ -1,0 +1,351 @@
+//! Where things are on a node and how the guardian behaves, resolved from
+//! flags, environment, the TOML config file and defaults (in that order).
+
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The default config file, under the host root.
+pub const CONFIG_FILE: &str = "etc/rebootguard/config.toml";
+
+/// Which flannel deployment the node runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Profile {
+    /// k3s with its embedded flannel (the default).
+    #[default]
+    K3s,
+    /// flannel as the kube-flannel DaemonSet (kubeadm and others).
+    KubeFlannel,
+}
+
+impl std::str::FromStr for Profile {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "k3s" => Ok(Profile::K3s),
+            "kube-flannel" => Ok(Profile::KubeFlannel),
+            other => Err(format!(
+                "unknown profile {other:?}: expected k3s or kube-flannel"
+            )),
+        }
+    }
+}
+
+/// Every host path the guardian reads or writes, already under the host root.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Paths {
+    /// The live `subnet.env`.
+    pub subnet_env: PathBuf,
+    /// `net-conf.json`.
+    pub net_conf: PathBuf,
+    /// The CNI conflist naming the flannel plugin.
+    pub conflist: PathBuf,
+    /// The backup store.
+    pub store: PathBuf,
+    /// host-local's lease directories (`<dir>/<network>/<ip>`).
+    pub cni_networks: PathBuf,
+    /// k3s's config file (for `node-name`).
+    pub k3s_config: PathBuf,
+    /// `/proc/sys/kernel/random/boot_id`.
+    pub boot_id: PathBuf,
+    /// `/proc/stat` (for `btime`, the boot time).
+    pub proc_stat: PathBuf,
+    /// `/etc/hostname`.
+    pub hostname: PathBuf,
+}
+
+impl Paths {
+    /// The profile's defaults under `root` (`/` on a host).
+    pub fn new(profile: Profile, root: &Path) -> Paths {
+        let at = |p: &str| root.join(p);
+        let (net_conf, conflist) = match profile {
+            Profile::K3s => (
+                "var/lib/rancher/k3s/agent/etc/flannel/net-conf.json",
+                "var/lib/rancher/k3s/agent/etc/cni/net.d/10-flannel.conflist",
+            ),
+            Profile::KubeFlannel => (
+                "etc/kube-flannel/net-conf.json",
+                "etc/cni/net.d/10-flannel.conflist",
+            ),
+        };
+        Paths {
+            subnet_env: at("run/flannel/subnet.env"),
+            net_conf: at(net_conf),
+            conflist: at(conflist),
+            store: at("var/lib/rebootguard"),
+            cni_networks: at("var/lib/cni/networks"),
+            k3s_config: at("etc/rancher/k3s/config.yaml"),
+            boot_id: at("proc/sys/kernel/random/boot_id"),
+            proc_stat: at("proc/stat"),
+            hostname: at("etc/hostname"),
+        }
+    }
+}
+
+/// The TOML config file. Every key is optional; flags and environment win.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct File {
+    /// The Kubernetes node name.
+    pub node_name: Option<String>,
+    /// `k3s` or `kube-flannel`.
+    pub profile: Option<Profile>,
+    /// The backup store directory (a host path, under the root).
+    pub store_dir: Option<PathBuf>,
+    /// Generations to keep.
+    pub keep: Option<NonZeroUsize>,
+    /// Bound on a whole `node restore`, e.g. `"5s"`.
+    pub timeout: Option<String>,
+    /// Bound on the API cross-check, e.g. `"2s"`.
+    pub api_timeout: Option<String>,
+    /// Whether to ask the API at all.
+    pub api: Option<bool>,
+    /// The overlay MTU to write instead of deriving it.
+    pub mtu: Option<u32>,
+    /// Whether flannel masquerades (`FLANNEL_IPMASQ`; k3s: always true).
+    pub ipmasq: Option<bool>,
+    /// A kubeconfig to use.
+    pub kubeconfig: Option<PathBuf>,
+    /// `namespace/name` of kube-flannel's ConfigMap holding `net-conf.json`.
+    pub flannel_config_map: Option<String>,
+}
+
+/// Why settings could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The config file exists but cannot be read.
+    #[error("failed to read config file {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        cause: std::io::Error,
+    },
+    /// The config file is not valid TOML for us.
+    #[error("config file {path} is invalid: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the line.
+        message: String,
+    },
+    /// A duration that does not parse.
+    #[error("{field} = {value:?} is not a duration (use e.g. 500ms, 5s, 1m)")]
+    Duration {
+        /// The setting.
+        field: &'static str,
+        /// The value.
+        value: String,
+    },
+    /// A `namespace/name` that is not one.
+    #[error("flannel-config-map = {0:?} must be namespace/name")]
+    ConfigMap(String),
+    /// No node name could be found.
+    #[error(
+        "cannot tell this node's name: pass --node-name, or set node-name in the config file or k3s's config.yaml"
+    )]
+    NodeName,
+}
+
+impl File {
+    /// Reads `path`; a missing file is an empty config.
+    pub fn load(path: &Path) -> Result<File, Error> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => toml::from_str(&text).map_err(|e| Error::Parse {
+                path: path.to_path_buf(),
+                message: e.to_string().trim().to_owned(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(File::default()),
+            Err(cause) => Err(Error::Read {
+                path: path.to_path_buf(),
+                cause,
+            }),
+        }
+    }
+
+    /// Fills every unset field from `lower` (which has lower precedence).
+    pub fn or(self, lower: File) -> File {
+        File {
+            node_name: self.node_name.or(lower.node_name),
+            profile: self.profile.or(lower.profile),
+            store_dir: self.store_dir.or(lower.store_dir),
+            keep: self.keep.or(lower.keep),
+            timeout: self.timeout.or(lower.timeout),
+            api_timeout: self.api_timeout.or(lower.api_timeout),
+            api: self.api.or(lower.api),
+            mtu: self.mtu.or(lower.mtu),
+            ipmasq: self.ipmasq.or(lower.ipmasq),
+            kubeconfig: self.kubeconfig.or(lower.kubeconfig),
+            flannel_config_map: self.flannel_config_map.or(lower.flannel_config_map),
+        }
+    }
+}
+
+/// Resolved settings for one run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Settings {
+    /// The host root every path is under.
+    pub root: PathBuf,
+    /// The flannel deployment.
+    pub profile: Profile,
+    /// The host paths.
+    pub paths: Paths,
+    /// The node name.
+    pub node_name: String,
+    /// Generations to keep.
+    pub keep: NonZeroUsize,
+    /// Bound on a whole `node restore`.
+    pub timeout: Duration,
+    /// Bound on API calls.
+    pub api_timeout: Duration,
+    /// Whether to ask the API.
+    pub use_api: bool,
+    /// An overlay MTU override.
+    pub mtu: Option<u32>,
+    /// `FLANNEL_IPMASQ` to write when regenerating.
+    pub ipmasq: bool,
+    /// An explicit kubeconfig (not under the root: it is the caller's file).
+    pub kubeconfig: Option<PathBuf>,
+    /// kube-flannel's ConfigMap (namespace, name) holding `net-conf.json`.
+    pub flannel_config_map: (String, String),
+}
+
+impl Settings {
+    /// Resolves `given` (flags and environment already merged over the
+    /// config file) on the host under `root`; the node name falls back to
+    /// k3s's `node-name`, then the hostname.
+    pub fn resolve(root: &Path, given: File) -> Result<Settings, Error> {
+        let profile = given.profile.unwrap_or_default();
+        let mut paths = Paths::new(profile, root);
+        if let Some(dir) = given.store_dir {
+            paths.store = under(root, &dir);
+        }
+        let node_name = match given.node_name {
+            Some(name) => name,
+            None => crate::host::node_name(&paths).ok_or(Error::NodeName)?,
+        };
+        let duration = |field, value: Option<String>, default| match value {
+            None => Ok(default),
+            Some(v) => parse_duration(&v).ok_or(Error::Duration { field, value: v }),
+        };
+        let config_map = given
+            .flannel_config_map
+            .unwrap_or_else(|| "kube-flannel/kube-flannel-cfg".into());
+        let flannel_config_map = config_map
+            .split_once('/')
+            .filter(|(ns, name)| !ns.is_empty() && !name.is_empty() && !name.contains('/'))
+            .map(|(ns, name)| (ns.to_owned(), name.to_owned()))
+            .ok_or_else(|| Error::ConfigMap(config_map.clone()))?;
+        Ok(Settings {
+            root: root.to_path_buf(),
+            profile,
+            paths,
+            node_name,
+            keep: given
+                .keep
+                .unwrap_or(NonZeroUsize::new(5).expect("5 is not zero")),
+            timeout: duration("timeout", given.timeout, Duration::from_secs(5))?,
+            api_timeout: duration("api-timeout", given.api_timeout, Duration::from_secs(2))?,
+            use_api: given.api.unwrap_or(true),
+            mtu: given.mtu,
+            ipmasq: given.ipmasq.unwrap_or(true),
+            kubeconfig: given.kubeconfig,
+            flannel_config_map,
+        })
+    }
+}
+
+/// `path` as a host path under `root` (absolute paths are re-rooted).
+pub fn under(root: &Path, path: &Path) -> PathBuf {
+    root.join(path.strip_prefix("/").unwrap_or(path))
+}
+
+/// `500ms`, `5s`, `1.5s`, `2m`; a bare number means seconds.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let seconds = match unit.trim() {
+        "ms" => number / 1000.0,
+        "" | "s" => number,
+        "m" => number * 60.0,
+        _ => return None,
+    };
+    Duration::try_from_secs_f64(seconds).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5s"), Some(Duration::from_secs(5)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1.5"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("soon"), None);
+        assert_eq!(parse_duration("-1s"), None);
+    }
+
+    #[test]
+    fn paths_are_rooted_per_profile() {
+        let k3s = Paths::new(Profile::K3s, Path::new("/host"));
+        assert_eq!(k3s.subnet_env, Path::new("/host/run/flannel/subnet.env"));
+        assert_eq!(
+            k3s.net_conf,
+            Path::new("/host/var/lib/rancher/k3s/agent/etc/flannel/net-conf.json")
+        );
+        let kf = Paths::new(Profile::KubeFlannel, Path::new("/"));
+        assert_eq!(kf.conflist, Path::new("/etc/cni/net.d/10-flannel.conflist"));
+        assert_eq!(
+            under(Path::new("/host"), Path::new("/srv/rg")),
+            Path::new("/host/srv/rg")
+        );
+    }
+
+    #[test]
+    fn config_file_is_strict_and_layered() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "node-name = \"boromir\"\nkeep = 3\ntimeout = \"3s\"\n",
+        )
+        .expect("write");
+        let file = File::load(&path).expect("loads");
+        let flags = File {
+            keep: NonZeroUsize::new(7),
+            ..File::default()
+        };
+        let settings = Settings::resolve(dir.path(), flags.or(file)).expect("resolves");
+        assert_eq!(settings.node_name, "boromir");
+        assert_eq!(settings.keep.get(), 7);
+        assert_eq!(settings.timeout, Duration::from_secs(3));
+        assert_eq!(settings.api_timeout, Duration::from_secs(2));
+
+        std::fs::write(&path, "node_nmae = \"x\"\n").expect("write");
+        let err = File::load(&path).expect_err("unknown key refused");
+        assert!(err.to_string().contains("node_nmae"), "{err}");
+        assert_eq!(
+            File::load(&dir.path().join("absent.toml")).expect("missing is empty"),
+            File::default()
+        );
+        let bad = File {
+            node_name: Some("n".into()),
+            flannel_config_map: Some("nope".into()),
+            ..File::default()
+        };
+        assert!(matches!(
+            Settings::resolve(dir.path(), bad),
+            Err(Error::ConfigMap(_))
+        ));
+    }
+}
