@@ -753,8 +753,11 @@ impl Store {
         }
         let uid = self.uid();
         let m = meta_mut(&mut value);
-        m.remove("deletionTimestamp");
-        m.remove("deletionGracePeriodSeconds");
+        // Fixtures may be seeded terminating (a stale pod on a dead node).
+        if origin == Origin::Api {
+            m.remove("deletionTimestamp");
+            m.remove("deletionGracePeriodSeconds");
+        }
         m.remove("resourceVersion");
         if origin == Origin::Api || !m.get("uid").is_some_and(Value::is_string) {
             m.insert("uid".into(), uid.into());
