@@ -32,16 +32,28 @@ where
     K::DynamicType: Default,
 {
     let api: Api<K> = Api::namespaced(client.clone(), namespace.unwrap_or("default"));
-    let obj: K = serde_json::from_value(object).unwrap();
-    let created = api.create(&PostParams::default(), &obj).await.unwrap();
-    let name = created.meta().name.clone().unwrap();
-    assert_eq!(api.get(&name).await.unwrap().meta().uid, created.meta().uid);
+    let obj: K = serde_json::from_value(object).expect("valid object");
+    let created = api
+        .create(&PostParams::default(), &obj)
+        .await
+        .expect("create");
+    let name = created.meta().name.clone().expect("a name");
     assert_eq!(
-        api.list(&ListParams::default()).await.unwrap().items.len(),
+        api.get(&name).await.expect("get").meta().uid,
+        created.meta().uid
+    );
+    assert_eq!(
+        api.list(&ListParams::default())
+            .await
+            .expect("list")
+            .items
+            .len(),
         1
     );
-    api.delete(&name, &DeleteParams::default()).await.unwrap();
-    assert!(api.get_opt(&name).await.unwrap().is_none());
+    api.delete(&name, &DeleteParams::default())
+        .await
+        .expect("delete");
+    assert!(api.get_opt(&name).await.expect("get").is_none());
 }
 
 async fn round_trip_cluster<K>(client: &Client, object: Value)
@@ -54,13 +66,21 @@ where
     K::DynamicType: Default,
 {
     let api: Api<K> = Api::all(client.clone());
-    let obj: K = serde_json::from_value(object).unwrap();
-    let created = api.create(&PostParams::default(), &obj).await.unwrap();
-    let name = created.meta().name.clone().unwrap();
+    let obj: K = serde_json::from_value(object).expect("valid object");
+    let created = api
+        .create(&PostParams::default(), &obj)
+        .await
+        .expect("create");
+    let name = created.meta().name.clone().expect("a name");
     assert!(created.meta().namespace.is_none());
-    assert_eq!(api.get(&name).await.unwrap().meta().uid, created.meta().uid);
-    api.delete(&name, &DeleteParams::default()).await.unwrap();
-    assert!(api.get_opt(&name).await.unwrap().is_none());
+    assert_eq!(
+        api.get(&name).await.expect("get").meta().uid,
+        created.meta().uid
+    );
+    api.delete(&name, &DeleteParams::default())
+        .await
+        .expect("delete");
+    assert!(api.get_opt(&name).await.expect("get").is_none());
 }
 
 #[tokio::test]
