@@ -31,6 +31,7 @@ pub mod status;
 pub mod store;
 pub mod table;
 pub mod time;
+pub mod tls;
 
 mod control;
 mod server;
@@ -75,6 +76,9 @@ pub enum Error {
     /// Building a kube client failed.
     #[error("failed to build a kube client for kubesim")]
     Client(#[source] kube::Error),
+    /// Generating the TLS material failed.
+    #[error("failed to set up TLS")]
+    Tls(#[source] tls::Error),
     /// An object passed to a seeding call is not valid.
     #[error("failed to seed object: {0}")]
     Object(#[source] Status),
@@ -111,6 +115,9 @@ pub struct Options {
     pub pod_termination: PodTermination,
     /// Namespaces created at start.
     pub namespaces: Vec<String>,
+    /// Serve HTTPS with a certificate from a CA generated at start (see
+    /// [`KubeSim::ca_pem`]); the kubeconfig and [`KubeSim::config`] trust it.
+    pub tls: bool,
 }
 
 impl Default for Options {
@@ -126,6 +133,7 @@ impl Default for Options {
             namespaces: ["default", "kube-system", "kube-public", "kube-node-lease"]
                 .map(String::from)
                 .to_vec(),
+            tls: false,
         }
     }
 }
@@ -195,11 +203,15 @@ pub(crate) fn serve(shared: &Arc<Shared>) -> Result<(), Error> {
                     let Ok((stream, _)) = accepted else { continue };
                     let shared = conn_shared.clone();
                     conns.spawn(async move {
-                        let svc = hyper::service::service_fn(move |req| server::handle(shared.clone(), req));
-                        // A client that hangs up mid-request is not an error of ours.
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), svc)
-                            .await;
+                        match shared.tls.clone() {
+                            Some(authority) => {
+                                // A failed handshake is the client's problem (e.g. an untrusted CA).
+                                if let Ok(tls) = authority.acceptor.accept(stream).await {
+                                    serve_connection(shared, tls).await;
+                                }
+                            }
+                            None => serve_connection(shared, stream).await,
+                        }
                     });
                 }
                 Some(_) = conns.join_next(), if !conns.is_empty() => {}
@@ -219,6 +231,17 @@ pub(crate) fn serve(shared: &Arc<Shared>) -> Result<(), Error> {
         let _ = p.shutdown.send(true);
     }
     Ok(())
+}
+
+async fn serve_connection<I>(shared: Arc<Shared>, io: I)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = hyper::service::service_fn(move |req| server::handle(shared.clone(), req));
+    // A client that hangs up mid-request is not an error of ours.
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(io), svc)
+        .await;
 }
 
 /// Stops serving: closes the listener and every connection.
@@ -255,7 +278,13 @@ impl KubeSim {
             }
         }
         let (cut, _) = watch::channel(0);
+        let tls = if options.tls {
+            Some(tls::Authority::generate().map_err(Error::Tls)?)
+        } else {
+            None
+        };
         let shared = Arc::new(Shared {
+            tls,
             rv: store.rv_counter(),
             store: Mutex::new(store),
             registry,
@@ -289,18 +318,38 @@ impl KubeSim {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// `http://127.0.0.1:<port>`.
+    /// `http://127.0.0.1:<port>`, or `https://` with [`Options::tls`].
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr())
+        let scheme = if self.shared.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr())
     }
 
-    /// A kubeconfig (JSON, which is YAML too) pointing at this server.
+    /// The generated CA certificate (PEM) when serving TLS.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.shared.tls.as_ref().map(|t| t.ca_pem.as_str())
+    }
+
+    /// A kubeconfig (JSON, which is YAML too) pointing at this server. Its
+    /// user has a token (kubesim ignores it): with no credentials at all,
+    /// kubectl would prompt for a password over HTTPS.
     pub fn kubeconfig_yaml(&self) -> String {
+        let mut cluster = json!({"server": self.url()});
+        if let Some(t) = &self.shared.tls {
+            cluster["certificate-authority-data"] = base64::engine::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                &t.ca_pem,
+            )
+            .into();
+        }
         json!({
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "kubesim", "cluster": {"server": self.url()}}],
-            "users": [{"name": "kubesim", "user": {}}],
+            "clusters": [{"name": "kubesim", "cluster": cluster}],
+            "users": [{"name": "kubesim", "user": {"token": "kubesim"}}],
             "contexts": [{"name": "kubesim", "context": {"cluster": "kubesim", "user": "kubesim", "namespace": "default"}}],
             "current-context": "kubesim",
         })
@@ -318,7 +367,11 @@ impl KubeSim {
             .url()
             .parse()
             .unwrap_or_else(|_| http::Uri::from_static("http://127.0.0.1"));
-        kube::Config::new(uri)
+        let mut config = kube::Config::new(uri);
+        if let Some(t) = &self.shared.tls {
+            config.root_cert = Some(vec![t.ca_der.clone()]);
+        }
+        config
     }
 
     /// A kube-rs client for this server.

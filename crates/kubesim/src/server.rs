@@ -40,6 +40,7 @@ pub(crate) struct Shared {
     pub(crate) options: Options,
     pub(crate) address: Mutex<SocketAddr>,
     pub(crate) running: Mutex<Option<crate::Running>>,
+    pub(crate) tls: Option<crate::tls::Authority>,
 }
 
 impl Shared {

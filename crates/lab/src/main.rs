@@ -39,6 +39,10 @@ struct ApiserverArgs {
     /// of removing them when their grace period ends.
     #[arg(long)]
     hold_terminating: bool,
+    /// Serve HTTPS with a certificate from a CA generated at start; the
+    /// kubeconfig written trusts that CA.
+    #[arg(long)]
+    tls: bool,
 }
 
 #[tokio::main]
@@ -62,6 +66,7 @@ async fn apiserver(args: ApiserverArgs) -> anyhow::Result<()> {
         } else {
             kubesim::PodTermination::Kubelet
         },
+        tls: args.tls,
         ..kubesim::Options::default()
     };
     let sim = kubesim::KubeSim::with_options(options)
@@ -99,7 +104,10 @@ mod tests {
         ])
         .unwrap();
         let Command::Apiserver(a) = cli.command;
-        assert_eq!((a.port, a.minor, a.hold_terminating), (0, 31, false));
+        assert_eq!(
+            (a.port, a.minor, a.hold_terminating, a.tls),
+            (0, 31, false, false)
+        );
         assert!(Cli::try_parse_from(["rebootguard-lab", "apiserver", "--minor", "34"]).is_err());
     }
 
