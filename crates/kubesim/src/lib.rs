@@ -23,6 +23,7 @@
 //! # let _ = client; Ok(()) }
 //! ```
 
+pub mod convert;
 pub mod faults;
 pub mod patch;
 pub mod registry;

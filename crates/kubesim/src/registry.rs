@@ -47,6 +47,8 @@ pub struct Resource {
     pub subresources: Vec<Subresource>,
     /// A custom resource: served as unstructured JSON, no strategic merge.
     pub custom: bool,
+    /// Another version of a stored resource, sharing its objects.
+    pub view: Option<crate::convert::View>,
 }
 
 /// A subresource other than `status`.
@@ -304,8 +306,37 @@ impl Registry {
                     .collect(),
                 subresources: Vec::new(),
                 custom: false,
+                view: None,
             })
             .collect();
+        // events.k8s.io/v1 shares core/v1 events; its field selector labels
+        // read the same stored fields under their new names.
+        if let Some(core) = resources
+            .iter()
+            .find(|r| r.group.is_empty() && r.plural == "events")
+        {
+            let relabel = |label: &str| match label {
+                l if l.starts_with("involvedObject.") => {
+                    l.replacen("involvedObject.", "regarding.", 1)
+                }
+                "reportingComponent" => "reportingController".to_owned(),
+                "source" => "deprecatedSource".to_owned(),
+                l => l.to_owned(),
+            };
+            let mut view = core.clone();
+            view.group = "events.k8s.io".into();
+            view.short_names = Vec::new();
+            view.fields = core
+                .fields
+                .iter()
+                .map(|f| Field {
+                    label: relabel(&f.label),
+                    ..f.clone()
+                })
+                .collect();
+            view.view = Some(crate::convert::View::EventsV1);
+            resources.push(view);
+        }
         if let Some(pods) = resources
             .iter_mut()
             .find(|r| r.group.is_empty() && r.plural == "pods")
@@ -339,6 +370,7 @@ impl Registry {
                 fields: Vec::new(),
                 subresources: Vec::new(),
                 custom: true,
+                view: None,
             });
         }
         Self { resources }
@@ -347,6 +379,16 @@ impl Registry {
     /// Every resource, indexable by [`ResourceId`].
     pub fn all(&self) -> &[Resource] {
         &self.resources
+    }
+
+    /// The resource whose objects `id` serves: itself, or the stored
+    /// resource of a view.
+    pub fn backing(&self, id: ResourceId) -> ResourceId {
+        let r = self.get(id);
+        match r.view {
+            Some(crate::convert::View::EventsV1) => self.find("", "v1", "events").unwrap_or(id),
+            None => id,
+        }
     }
 
     /// The resource at `id`.

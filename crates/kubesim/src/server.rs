@@ -654,6 +654,11 @@ fn start_watch(
         Err(s) => return Err(s),
     };
     let (tx, body_rx) = mpsc::channel::<Bytes>(256);
+    // A view (events.k8s.io) watches its stored resource's events.
+    let registry = shared.registry.clone();
+    let stored_id = registry.backing(id);
+    let stored_r = registry.get(stored_id).clone();
+    let filter = filter.to_backing(&registry, id);
     let mut cut = shared.cut.subscribe();
     let current = shared.rv.clone();
     let interval = shared.options.bookmark_interval;
@@ -667,6 +672,9 @@ fn start_watch(
             } else {
                 event_line(kind.as_str(), &o.json)
             }
+        };
+        let live = |kind: EventKind, o: &Arc<Object>, first: &mut bool| -> Bytes {
+            render(kind, &crate::store::present(&registry, id, o), first)
         };
         let mut first = true;
         for (kind, o) in &backlog {
@@ -686,11 +694,11 @@ fn start_watch(
             tokio::select! {
                 ev = rx.recv() => match ev {
                     Ok(ev) => {
-                        if ev.resource != id || ev.rv <= start_rv {
+                        if ev.resource != stored_id || ev.rv <= start_rv {
                             continue;
                         }
-                        if let Some((kind, o)) = filter.view(&r, &ev)
-                            && tx.send(render(kind, &o, &mut first)).await.is_err()
+                        if let Some((kind, o)) = filter.view(&stored_r, &ev)
+                            && tx.send(live(kind, &o, &mut first)).await.is_err()
                         {
                             return;
                         }
@@ -699,13 +707,13 @@ fn start_watch(
                     Err(broadcast::error::RecvError::Lagged(_) | broadcast::error::RecvError::Closed) => return,
                 },
                 _ = tick.tick(), if bookmarks => {
-                    if drain_then_bookmark(&mut rx, &tx, &current, id, start_rv, &filter, &r, &render, &mut first).await.is_err() {
+                    if drain_then_bookmark(&mut rx, &tx, &current, (stored_id, &stored_r, &r), start_rv, &filter, &live, &mut first).await.is_err() {
                         return;
                     }
                 }
                 () = &mut deadline => {
                     if bookmarks {
-                        let _ = drain_then_bookmark(&mut rx, &tx, &current, id, start_rv, &filter, &r, &render, &mut first).await;
+                        let _ = drain_then_bookmark(&mut rx, &tx, &current, (stored_id, &stored_r, &r), start_rv, &filter, &live, &mut first).await;
                     }
                     return;
                 }
@@ -735,21 +743,24 @@ async fn drain_then_bookmark(
     rx: &mut broadcast::Receiver<Arc<crate::store::Event>>,
     tx: &mpsc::Sender<Bytes>,
     current: &AtomicU64,
-    id: ResourceId,
+    (stored_id, stored, served): (
+        ResourceId,
+        &crate::registry::Resource,
+        &crate::registry::Resource,
+    ),
     start_rv: u64,
     filter: &Filter,
-    r: &crate::registry::Resource,
-    render: &impl Fn(EventKind, &Object, &mut bool) -> Bytes,
+    render: &impl Fn(EventKind, &Arc<Object>, &mut bool) -> Bytes,
     first: &mut bool,
 ) -> Result<(), ()> {
     let rv = current.load(Ordering::Acquire);
     loop {
         match rx.try_recv() {
             Ok(ev) => {
-                if ev.resource != id || ev.rv <= start_rv {
+                if ev.resource != stored_id || ev.rv <= start_rv {
                     continue;
                 }
-                if let Some((kind, o)) = filter.view(r, &ev) {
+                if let Some((kind, o)) = filter.view(stored, &ev) {
                     tx.send(render(kind, &o, first)).await.map_err(|_| ())?;
                 }
             }
@@ -757,7 +768,7 @@ async fn drain_then_bookmark(
             Err(_) => return Err(()),
         }
     }
-    tx.send(bookmark(r, rv.max(start_rv), false))
+    tx.send(bookmark(served, rv.max(start_rv), false))
         .await
         .map_err(|_| ())
 }

@@ -19,6 +19,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value, json};
 use tokio::sync::broadcast;
 
+use crate::convert;
 use crate::patch;
 use crate::registry::{Registry, Resource, ResourceId};
 use crate::selector::{self, Fields, Labels};
@@ -148,6 +149,22 @@ impl Filter {
         })
     }
 
+    /// The same filter in the field labels of the stored resource behind a
+    /// view (e.g. `regarding.name` becomes `involvedObject.name`).
+    pub fn to_backing(&self, registry: &Registry, resource: ResourceId) -> Self {
+        let view = registry.get(resource);
+        let stored = registry.get(registry.backing(resource));
+        let mut out = self.clone();
+        for t in &mut out.fields.terms {
+            if let Some(f) = view.fields.iter().find(|f| f.label == t.label)
+                && let Some(g) = stored.fields.iter().find(|g| g.path == f.path)
+            {
+                t.label = g.label.clone();
+            }
+        }
+        out
+    }
+
     fn matches(&self, resource: &Resource, o: &Object) -> bool {
         if let Some(ns) = &self.namespace
             && *o.namespace != **ns
@@ -189,6 +206,23 @@ impl Filter {
             }
         }
     }
+}
+
+/// A stored object as `resource` serves it: itself, or converted for a
+/// view (events.k8s.io/v1 over core/v1 events).
+pub fn present(registry: &Registry, resource: ResourceId, o: &Arc<Object>) -> Arc<Object> {
+    let Some(view) = registry.get(resource).view else {
+        return o.clone();
+    };
+    let json = serde_json::to_vec(&convert::to_view(view, &o.value())).unwrap_or_default();
+    Arc::new(Object {
+        rv: o.rv,
+        namespace: o.namespace.clone(),
+        name: o.name.clone(),
+        json: Bytes::from(json),
+        labels: o.labels.clone(),
+        fields: o.fields.clone(),
+    })
 }
 
 /// One page of a list.
@@ -403,6 +437,11 @@ impl Store {
         }
     }
 
+    fn view_of(&self, resource: ResourceId) -> Option<(ResourceId, convert::View)> {
+        let view = self.registry.get(resource).view?;
+        Some((self.registry.backing(resource), view))
+    }
+
     /// The registry this store serves.
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
@@ -610,6 +649,11 @@ impl Store {
         namespace: &str,
         name: &str,
     ) -> Result<Arc<Object>, Status> {
+        if let Some((stored, _)) = self.view_of(resource) {
+            return self
+                .get(stored, namespace, name)
+                .map(|o| present(&self.registry, resource, &o));
+        }
         let key = self.key(resource, namespace, name);
         self.objects[resource.0]
             .get(&key)
@@ -642,6 +686,16 @@ impl Store {
         limit: Option<usize>,
         continue_token: Option<&str>,
     ) -> Result<Page, Status> {
+        if let Some((stored, _)) = self.view_of(resource) {
+            let f = filter.to_backing(&self.registry, resource);
+            let mut page = self.list(stored, &f, limit, continue_token)?;
+            page.items = page
+                .items
+                .iter()
+                .map(|o| present(&self.registry, resource, o))
+                .collect();
+            return Ok(page);
+        }
         let now = Instant::now();
         self.snapshots
             .retain(|_, s| now.duration_since(s.created) < SNAPSHOT_TTL);
@@ -757,6 +811,11 @@ impl Store {
         mut value: Value,
         origin: Origin,
     ) -> Result<Arc<Object>, Status> {
+        if let Some((stored, view)) = self.view_of(resource) {
+            check_type(self.registry.get(resource), &mut value)?;
+            let o = self.create(stored, namespace, convert::from_view(view, &value), origin)?;
+            return Ok(present(&self.registry, resource, &o));
+        }
         let r = self.registry.get(resource).clone();
         if !value.is_object() {
             return Err(Status::bad_request(format!(
@@ -870,6 +929,18 @@ impl Store {
         scope: Scope,
         origin: Origin,
     ) -> Result<Arc<Object>, Status> {
+        if let Some((stored, view)) = self.view_of(resource) {
+            check_type(self.registry.get(resource), &mut value)?;
+            let o = self.update(
+                stored,
+                namespace,
+                name,
+                convert::from_view(view, &value),
+                scope,
+                origin,
+            )?;
+            return Ok(present(&self.registry, resource, &o));
+        }
         let r = self.registry.get(resource).clone();
         let old = self.get(resource, namespace, name)?;
         check_type(&r, &mut value)?;
@@ -903,6 +974,27 @@ impl Store {
         origin: Origin,
     ) -> Result<Arc<Object>, Status> {
         let r = self.registry.get(resource).clone();
+        if r.view.is_some() {
+            // Patch the view's form, then store it through update (which
+            // checks the resourceVersion the patched object carries).
+            let value = match self.get(resource, namespace, name) {
+                Ok(o) => {
+                    let mut v = o.value();
+                    patch::apply(kind, &mut v, body).map_err(|e| match e {
+                        patch::Error::Decode(_) => Status::bad_request(e.to_string()),
+                        patch::Error::Apply { .. } => Status::invalid(&r.kind, name, e.to_string()),
+                    })?;
+                    v
+                }
+                Err(e) if kind == patch::Kind::Apply && e.code == 404 => {
+                    let mut v = body.clone();
+                    meta_mut(&mut v).insert("name".into(), name.into());
+                    return self.create(resource, Some(namespace), v, origin);
+                }
+                Err(e) => return Err(e),
+            };
+            return self.update(resource, namespace, name, value, scope, origin);
+        }
         if kind == patch::Kind::Strategic && r.custom {
             return Err(Status::unsupported_media_type(
                 "application/strategic-merge-patch+json",
@@ -1042,6 +1134,15 @@ impl Store {
         name: &str,
         options: &DeleteOptions,
     ) -> Result<Deletion, Status> {
+        if let Some((stored, _)) = self.view_of(resource) {
+            return Ok(match self.delete(stored, namespace, name, options)? {
+                Deletion::Gone(o) => Deletion::Gone(present(&self.registry, resource, &o)),
+                Deletion::Pending { object, grace } => Deletion::Pending {
+                    object: present(&self.registry, resource, &object),
+                    grace,
+                },
+            });
+        }
         let r = self.registry.get(resource).clone();
         let old = self.get(resource, namespace, name)?;
         let mut value = old.value();
@@ -1185,6 +1286,14 @@ impl Store {
         filter: &Filter,
         since: Option<u64>,
     ) -> Result<Watch, Status> {
+        if let Some((stored, _)) = self.view_of(resource) {
+            let f = filter.to_backing(&self.registry, resource);
+            let mut w = self.watch(stored, &f, since)?;
+            for (_, o) in &mut w.backlog {
+                *o = present(&self.registry, resource, o);
+            }
+            return Ok(w);
+        }
         let r = self.registry.get(resource);
         let rx = self.events.subscribe();
         let backlog = match since {

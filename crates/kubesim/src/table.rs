@@ -145,7 +145,7 @@ fn columns(r: &Resource) -> Vec<Value> {
                 "Container runtime version reported by the node.",
             ),
         ],
-        ("", "events") => vec![
+        ("" | "events.k8s.io", "events") => vec![
             col(
                 "Last Seen",
                 "string",
@@ -273,6 +273,10 @@ fn cells(r: &Resource, v: &Value) -> Vec<Value> {
         ("", "pods") => pod_cells(v, name, time::age(created)),
         ("", "nodes") => node_cells(v, name, time::age(created)),
         ("", "events") => event_cells(v, name),
+        ("events.k8s.io", "events") => event_cells(
+            &crate::convert::from_view(crate::convert::View::EventsV1, v),
+            name,
+        ),
         ("coordination.k8s.io", "leases") => vec![
             name.into(),
             s(v, "/spec/holderIdentity").into(),

@@ -548,3 +548,106 @@ async fn http_control_api() {
     assert!(sim.is_up());
     cms.list(&ListParams::default()).await.unwrap();
 }
+
+#[tokio::test]
+async fn recorder_events_are_read_through_both_event_apis() {
+    use k8s_openapi::api::core::v1::{Event as CoreEvent, ObjectReference};
+    use k8s_openapi::api::events::v1::Event as NewEvent;
+    use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+
+    let sim = KubeSim::start().await.unwrap();
+    let client = sim.client().unwrap();
+    let new_api: Api<NewEvent> = Api::namespaced(client.clone(), "default");
+    let rv = sim.resource_version().to_string();
+    let mut watch = new_api
+        .watch(
+            &WatchParams::default()
+                .fields("regarding.name=n1")
+                .timeout(5),
+            &rv,
+        )
+        .await
+        .unwrap()
+        .boxed();
+
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "rebootguard-agent".into(),
+            instance: Some("n1".into()),
+        },
+    );
+    let node = ObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some("Node".into()),
+        name: Some("n1".into()),
+        ..Default::default()
+    };
+    let ev = Event {
+        type_: EventType::Warning,
+        reason: "SubnetEnvMissing".into(),
+        note: Some("/run/flannel/subnet.env is missing".into()),
+        action: "Check".into(),
+        secondary: None,
+    };
+    recorder.publish(&ev, &node).await.unwrap();
+    recorder.publish(&ev, &node).await.unwrap();
+
+    let core: Api<CoreEvent> = Api::namespaced(client.clone(), "default");
+    let got = core
+        .list(&ListParams::default().fields("involvedObject.name=n1,reason=SubnetEnvMissing"))
+        .await
+        .unwrap();
+    assert_eq!(got.items.len(), 1, "the second publish updates the series");
+    let e = &got.items[0];
+    assert_eq!(
+        e.message.as_deref(),
+        Some("/run/flannel/subnet.env is missing")
+    );
+    assert_eq!(e.reporting_component.as_deref(), Some("rebootguard-agent"));
+    assert_eq!(e.series.as_ref().unwrap().count, Some(2));
+
+    let got = new_api
+        .list(
+            &ListParams::default()
+                .fields("regarding.kind=Node,reportingController=rebootguard-agent"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(got.items.len(), 1);
+    assert_eq!(
+        got.items[0].note.as_deref(),
+        Some("/run/flannel/subnet.env is missing")
+    );
+    assert_eq!(
+        got.items[0].regarding.as_ref().unwrap().name.as_deref(),
+        Some("n1")
+    );
+
+    // A core event written by a kubelet shows up in the new API's watch.
+    sim.create(&json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "kubelet.1", "namespace": "default"},
+        "involvedObject": {"kind": "Node", "name": "n1"}, "reason": "Rebooted", "message": "Node n1 has been rebooted", "type": "Warning"}))
+    .unwrap();
+    let mut reasons = Vec::new();
+    while reasons.len() < 3 {
+        match tokio::time::timeout(Duration::from_secs(5), watch.try_next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+        {
+            WatchEvent::Added(e) | WatchEvent::Modified(e) => {
+                assert!(
+                    e.regarding.is_some(),
+                    "watch objects are in the events.k8s.io form"
+                );
+                reasons.push(e.reason.unwrap_or_default());
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(
+        reasons,
+        ["SubnetEnvMissing", "SubnetEnvMissing", "Rebooted"]
+    );
+}
