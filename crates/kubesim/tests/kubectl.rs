@@ -516,3 +516,62 @@ async fn get_pods_json_pages_through_everything() {
     assert_eq!(names[24], "web-24");
     assert_eq!(sim.request_count("list", "pods"), 3, "{:?}", sim.requests());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn get_watch_prints_table_rows_as_changes_happen() {
+    let sim = KubeSim::start().await.unwrap();
+    let Some(k) = kubectl(&sim) else { return };
+    sim.create(&node("cp1", "True")).unwrap();
+    let mut child = tokio::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&k.kubeconfig)
+        .arg("--cache-dir")
+        .arg(k.cache.path())
+        .args(["get", "nodes", "--watch", "--output-watch-events"])
+        .env_remove("KUBECONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // Wait until kubectl has its watch open before changing anything.
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while sim.request_count("watch", "nodes") == 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("kubectl opens a watch");
+    sim.patch(
+        "v1",
+        "Node",
+        "",
+        "cp1",
+        kubesim::patch::Kind::Merge,
+        &json!({"spec": {"unschedulable": true}}),
+    )
+    .unwrap();
+    sim.delete("v1", "Node", "", "cp1").unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    child.start_kill().unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        row(
+            &text,
+            &["EVENT", "NAME", "STATUS", "ROLES", "AGE", "VERSION"]
+        )
+        .is_some(),
+        "{text}"
+    );
+    assert!(
+        row(&text, &["ADDED", "cp1", "Ready", "control-plane"]).is_some(),
+        "{text}"
+    );
+    assert!(
+        row(&text, &["MODIFIED", "cp1", "Ready,SchedulingDisabled"]).is_some(),
+        "{text}"
+    );
+    assert!(row(&text, &["DELETED", "cp1"]).is_some(), "{text}");
+}
