@@ -738,11 +738,15 @@ fn wait(mut child: Child, input: &[u8], timeout: Option<Duration>) -> io::Result
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(20));
         };
-        // Children that outlive the plugin would hold the pipes open; the
-        // group kill covers a timeout, and a finished plugin's group is
-        // killed too so a stray grandchild cannot hang us.
-        if status.is_some() {
-            kill_group(&child);
+        // A child the plugin left running may hold the pipes open: it gets
+        // until the deadline, then the group is killed. While any member
+        // lives the group ID cannot be reused, so this kills no stranger.
+        while status.is_some() && !(out.is_finished() && err.is_finished()) {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                kill_group(&child);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
         }
         let stdout = out.join().unwrap_or_default();
         let stderr = err.join().unwrap_or_default();
