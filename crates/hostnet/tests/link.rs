@@ -1,0 +1,133 @@
+//! Links and routes read over rtnetlink inside namespaces the test made,
+//! set up with `ip` so the reader is checked against an independent writer.
+//! Needs root; each test prints why it skips otherwise.
+
+use std::net::IpAddr;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rebootguard_hostnet::link::{self, Family, Netlink, OperState};
+use rebootguard_hostnet::netns::{Netns, test_privileged};
+
+fn unique(tag: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "rgt-{}-{tag}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn ip(ns: &Netns, args: &str) {
+    let name = ns.name().expect("named namespace");
+    let out = Command::new("ip")
+        .arg("-n")
+        .arg(name)
+        .args(args.split_whitespace())
+        .output()
+        .expect("ip runs");
+    assert!(
+        out.status.success(),
+        "ip -n {name} {args}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A namespace with a veth pair whose `uplink` end carries the default route.
+fn node(mtu: u32) -> Netns {
+    let ns = Netns::create_named(&unique("link")).expect("create");
+    ip(&ns, "link add uplink type veth peer name peer0");
+    ip(&ns, &format!("link set uplink mtu {mtu} up"));
+    ip(&ns, "link set peer0 up");
+    ip(&ns, "addr add 192.0.2.10/24 dev uplink");
+    ip(&ns, "route add default via 192.0.2.1 dev uplink metric 50");
+    ns
+}
+
+#[test]
+fn underlay_is_the_default_route_interface() {
+    if !test_privileged("underlay_is_the_default_route_interface") {
+        return;
+    }
+    let ns = node(1400);
+    let underlay = link::underlay(Some(&ns)).expect("underlay");
+    assert_eq!(underlay.link.name, "uplink");
+    assert_eq!(underlay.link.mtu, 1400);
+    assert_eq!(underlay.link.kind.as_deref(), Some("veth"));
+    assert_eq!(underlay.route.gateway, Some(IpAddr::from([192, 0, 2, 1])));
+    assert_eq!(underlay.route.metric, 50);
+    // IPv4 first; the kernel adds an IPv6 link-local address after it.
+    assert_eq!(
+        underlay.link.addresses.first(),
+        Some(&"192.0.2.10/24".parse().expect("cidr"))
+    );
+}
+
+#[test]
+fn underlay_falls_back_to_ipv6_and_reports_absence() {
+    if !test_privileged("underlay_falls_back_to_ipv6_and_reports_absence") {
+        return;
+    }
+    let ns = Netns::create_named(&unique("v6")).expect("create");
+    assert!(matches!(
+        link::underlay(Some(&ns)),
+        Err(link::Error::NoDefaultRoute)
+    ));
+    ip(&ns, "link add up6 type veth peer name peer6");
+    ip(&ns, "link set up6 mtu 9000 up");
+    ip(&ns, "link set peer6 up");
+    ip(&ns, "-6 route add default dev up6");
+    let underlay = link::underlay(Some(&ns)).expect("underlay");
+    assert_eq!(underlay.link.name, "up6");
+    assert_eq!(underlay.link.mtu, 9000);
+    assert!(underlay.route.destination.addr().is_ipv6());
+}
+
+#[test]
+fn links_by_name_state_and_missing() {
+    if !test_privileged("links_by_name_state_and_missing") {
+        return;
+    }
+    let ns = node(1500);
+    let lo = link::get(Some(&ns), "lo").expect("lo");
+    assert!(!lo.up, "lo starts down in a new namespace");
+    assert_eq!(lo.kind, None);
+    let peer = link::get(Some(&ns), "peer0").expect("peer0");
+    assert!(peer.up);
+    assert_eq!(peer.state, OperState::Up);
+    assert_eq!(peer.mac_string().map(|m| m.len()), Some(17));
+    let missing = link::get(Some(&ns), "flannel.1").expect_err("absent");
+    assert!(matches!(missing, link::Error::NoSuchLink(ref n) if n == "flannel.1"));
+    assert!(missing.to_string().contains("flannel.1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_reads_from_a_runtime_outside_the_namespace() {
+    if !test_privileged("async_reads_from_a_runtime_outside_the_namespace") {
+        return;
+    }
+    let ns = node(1450);
+    let netlink = Netlink::connect_in(&ns).expect("connect");
+    netlink.set_up("lo").await.expect("lo up");
+    let links = netlink.links().await.expect("links");
+    let names: Vec<&str> = links.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    for expected in ["lo", "uplink", "peer0"] {
+        assert!(names.contains(&expected), "{names:?}");
+    }
+    let lo = netlink.link("lo").await.expect("lo");
+    assert!(lo.up);
+    assert!(lo.addresses.contains(&"127.0.0.1/8".parse().expect("cidr")));
+    let routes = netlink.routes(Family::V4).await.expect("routes");
+    assert!(
+        routes
+            .iter()
+            .any(|r| r.destination == "192.0.2.0/24".parse().expect("cidr")),
+        "{routes:?}"
+    );
+    // The host's namespace was never touched: it has no link called uplink
+    // unless the machine has one of its own.
+    let host = Netlink::connect().expect("host netlink");
+    let host_links = host.links().await.expect("host links");
+    assert!(!host_links.iter().any(|l| l.name == "peer0"));
+}
