@@ -399,10 +399,16 @@ fn classify_pod<'a>(
                     .get(&(pod.metadata.namespace.as_str(), pod.metadata.name.as_str()))
                     .is_some_and(|l| l.iter().any(|l| classify::is_dns_error(l)));
         }
-        let detail = if msg.is_empty() {
+        // Show the part of a long log line that says what failed.
+        let shown = if dns {
+            classify::dns_snippet(&msg).unwrap_or(&msg)
+        } else {
+            &msg
+        };
+        let detail = if shown.is_empty() {
             detail
         } else {
-            format!("{detail}: {}", classify::short(&msg, 160))
+            format!("{detail}: {}", classify::short(shown, 160))
         };
         return PodCause::CrashLoop { dns, detail };
     }

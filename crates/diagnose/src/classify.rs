@@ -171,6 +171,12 @@ pub fn is_dns_error(message: &str) -> bool {
         || (contains_ci(message, ":53") && has(message, &["i/o timeout", "connection refused"]))
 }
 
+/// The part of a message from its DNS lookup on (`lookup x on y:53: ...`).
+pub fn dns_snippet(message: &str) -> Option<&str> {
+    let at = message.find("lookup ")?;
+    Some(message[at..].trim_end_matches(['"', '}']))
+}
+
 /// Whether a volume event reports a failure.
 pub fn is_volume_failure(reason: &str, message: &str) -> bool {
     matches!(
