@@ -1,0 +1,2 @@
+//! Scale benchmark (written next).
+fn main() {}
