@@ -292,7 +292,11 @@ fn bad_config_is_a_usage_error() {
     let out = node.run(&["node", "status"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("config.toml"), "{}", stderr(&out));
-    fs::write(node.root.join("etc/rebootguard/config.toml"), "api = false\n").expect("write");
+    fs::write(
+        node.root.join("etc/rebootguard/config.toml"),
+        "api = false\n",
+    )
+    .expect("write");
     let out = node.run(&["node", "restore", "--timeout", "soon"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("not a duration"), "{}", stderr(&out));
