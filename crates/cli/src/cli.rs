@@ -33,6 +33,28 @@ pub struct Cli {
 pub enum Command {
     /// Guard this node's flannel state (run on the node, as root).
     Node(Node),
+    /// Install the systemd units that run `node restore` before k3s and back up subnet.env.
+    ///
+    /// Writes rebootguard-restore.service, rebootguard-backup.path and
+    /// rebootguard-backup.service (pointing at this binary) and the man
+    /// pages, then runs systemctl daemon-reload, enable and start.
+    Install {
+        /// Host root to install under.
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+        /// Unit directory (under the root).
+        #[arg(long, default_value = "/etc/systemd/system")]
+        unit_dir: PathBuf,
+        /// The binary the units run [default: this executable].
+        #[arg(long)]
+        bin: Option<PathBuf>,
+        /// Say what would be done; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Write the units but do not run systemctl.
+        #[arg(long)]
+        no_enable: bool,
+    },
     /// Print shell completions.
     Completions {
         /// The shell.

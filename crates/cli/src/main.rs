@@ -3,6 +3,7 @@
 //! presenting outcomes and mapping them to exit codes.
 
 mod cli;
+mod install;
 mod node;
 
 use std::process::ExitCode;
@@ -33,6 +34,24 @@ fn main() -> ExitCode {
             OK
         }
         Command::Man { out_dir } => man(out_dir),
+        Command::Install {
+            root,
+            unit_dir,
+            bin,
+            dry_run,
+            no_enable,
+        } => {
+            let bin = bin
+                .or_else(|| std::env::current_exe().ok())
+                .unwrap_or_else(|| "/usr/local/bin/rebootguard".into());
+            install::run(&install::Options {
+                root,
+                unit_dir,
+                bin,
+                dry_run,
+                no_enable,
+            })
+        }
     };
     ExitCode::from(code)
 }

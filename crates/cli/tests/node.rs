@@ -333,3 +333,73 @@ fn is_root() -> bool {
         })
         .unwrap_or(false)
 }
+
+#[test]
+fn install_writes_units_that_systemd_accepts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = env!("CARGO_BIN_EXE_rebootguard");
+    let run = |extra: &[&str]| {
+        Command::new(bin)
+            .arg("install")
+            .arg("--root")
+            .arg(dir.path())
+            .arg("--no-enable")
+            .args(extra)
+            .output()
+            .expect("run install")
+    };
+    let dry = run(&["--dry-run"]);
+    assert_eq!(dry.status.code(), Some(0), "{}", stderr(&dry));
+    assert!(stdout(&dry).contains("would write"));
+    let units = dir.path().join("etc/systemd/system");
+    assert!(!units.exists(), "dry run writes nothing");
+
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let restore = fs::read_to_string(units.join("rebootguard-restore.service")).expect("unit");
+    assert!(restore.contains(&format!("ExecStart=-{bin} node restore")));
+    assert!(restore.contains("Before=k3s.service k3s-agent.service"));
+    assert!(restore.contains("WantedBy=k3s.service k3s-agent.service"));
+    assert!(
+        dir.path()
+            .join("usr/local/share/man/man1/rebootguard-node-restore.1")
+            .exists()
+    );
+    assert!(stdout(&run(&[])).contains("up to date"));
+
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped systemd-analyze verify: not installed");
+        return;
+    }
+    let names = [
+        "rebootguard-restore.service",
+        "rebootguard-backup.path",
+        "rebootguard-backup.service",
+    ];
+    let verify = |dir: &Path| {
+        Command::new("systemd-analyze")
+            .args(["verify", "--man=no"])
+            .args(names.iter().map(|n| dir.join(n)))
+            .output()
+            .expect("systemd-analyze")
+    };
+    let out = verify(&units);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // The check has teeth: a unit whose binary is missing is refused.
+    let broken = dir.path().join("broken");
+    fs::create_dir(&broken).expect("mkdir");
+    for name in names {
+        let text = fs::read_to_string(units.join(name)).expect("unit");
+        fs::write(
+            broken.join(name),
+            text.replace(bin, "/nonexistent/rebootguard"),
+        )
+        .expect("write");
+    }
+    assert!(!verify(&broken).status.success());
+}
