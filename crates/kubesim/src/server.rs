@@ -1,0 +1,780 @@
+//! HTTP: routes requests to discovery, the store, watches and the control
+//! API, applying injected faults first. hyper 1 directly, HTTP/1.1.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, mpsc, watch};
+
+use crate::faults::{Failure, Faults, Route};
+use crate::patch;
+use crate::registry::{Registry, ResourceId};
+use crate::status::Status;
+use crate::store::{DeleteOptions, Deletion, EventKind, Filter, Object, Origin, Scope, Store};
+use crate::table;
+use crate::{Options, PodTermination};
+
+/// Largest request body accepted.
+const MAX_BODY: usize = 64 << 20;
+
+/// State shared by every connection.
+pub(crate) struct Shared {
+    pub(crate) store: Mutex<Store>,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) faults: Mutex<Faults>,
+    pub(crate) rv: Arc<AtomicU64>,
+    /// Bumped to end every open watch.
+    pub(crate) cut: watch::Sender<u64>,
+    pub(crate) options: Options,
+    pub(crate) address: Mutex<SocketAddr>,
+    pub(crate) running: Mutex<Option<crate::Running>>,
+}
+
+impl Shared {
+    pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
+        // A panic while holding the lock leaves consistent data: every
+        // mutation is a single map insert plus history push.
+        self.store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn faults(&self) -> MutexGuard<'_, Faults> {
+        self.faults
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Starts a kubelet-like timer that finishes a pod's graceful deletion.
+    pub(crate) fn schedule_termination(
+        self: &Arc<Self>,
+        resource: ResourceId,
+        object: &Object,
+        grace: u64,
+    ) {
+        if self.options.pod_termination != PodTermination::Kubelet {
+            return;
+        }
+        let uid = object
+            .value()
+            .pointer("/metadata/uid")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let (ns, name) = (object.namespace.to_string(), object.name.to_string());
+        let weak: Weak<Self> = Arc::downgrade(self);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(grace)).await;
+            if let Some(shared) = weak.upgrade() {
+                shared
+                    .store()
+                    .finish_termination(resource, &ns, &name, &uid);
+            }
+        });
+    }
+}
+
+/// The response body: a whole buffer or a stream of watch lines.
+pub(crate) enum ResponseBody {
+    Full(Full<Bytes>),
+    Stream(mpsc::Receiver<Bytes>),
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match self.get_mut() {
+            Self::Full(f) => Pin::new(f).poll_frame(cx),
+            Self::Stream(rx) => rx.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b)))),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Self::Full(f) => f.size_hint(),
+            Self::Stream(_) => SizeHint::default(),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Full(f) => f.is_end_stream(),
+            Self::Stream(_) => false,
+        }
+    }
+}
+
+type Resp = Response<ResponseBody>;
+
+fn respond(code: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Resp {
+    let mut r = Response::new(ResponseBody::Full(Full::new(body.into())));
+    *r.status_mut() = code;
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        r.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+fn json_response(code: StatusCode, v: &Value) -> Resp {
+    respond(
+        code,
+        "application/json",
+        serde_json::to_vec(v).unwrap_or_default(),
+    )
+}
+
+fn status_response(s: &Status) -> Resp {
+    let code = StatusCode::from_u16(s.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut r = json_response(code, &s.to_json());
+    if let Some(secs) = s.retry_after {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    r
+}
+
+fn object_response(code: StatusCode, o: &Object) -> Resp {
+    respond(code, "application/json", o.json.clone())
+}
+
+/// What a path names.
+enum Target {
+    Version,
+    Health,
+    CoreVersions,
+    Groups,
+    Group(String),
+    Resources(String, String),
+    Resource {
+        id: ResourceId,
+        namespace: Option<String>,
+        name: Option<String>,
+        sub: Option<String>,
+    },
+}
+
+fn parse_target(registry: &Registry, path: &str) -> Option<Target> {
+    let segs: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let (group, version, rest) = match segs.as_slice() {
+        ["version"] => return Some(Target::Version),
+        ["healthz" | "readyz" | "livez", ..] => return Some(Target::Health),
+        ["api"] => return Some(Target::CoreVersions),
+        ["apis"] => return Some(Target::Groups),
+        ["apis", g] => return Some(Target::Group((*g).to_owned())),
+        ["api", v, rest @ ..] => ("", *v, rest),
+        ["apis", g, v, rest @ ..] => (*g, *v, rest),
+        _ => return None,
+    };
+    if rest.is_empty() {
+        return Some(Target::Resources(group.to_owned(), version.to_owned()));
+    }
+    let namespaced = rest[0] == "namespaces"
+        && rest.len() >= 3
+        && registry
+            .find(group, version, rest[2])
+            .is_some_and(|id| registry.get(id).namespaced);
+    let (namespace, rest) = if namespaced {
+        (Some(rest[1].to_owned()), &rest[2..])
+    } else {
+        (None, rest)
+    };
+    let id = registry.find(group, version, rest[0])?;
+    if rest.len() > 3 {
+        return None;
+    }
+    Some(Target::Resource {
+        id,
+        namespace,
+        name: rest.get(1).map(|s| (*s).to_owned()),
+        sub: rest.get(2).map(|s| (*s).to_owned()),
+    })
+}
+
+fn query_map(query: Option<&str>) -> HashMap<String, String> {
+    form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn is_true(q: &HashMap<String, String>, key: &str) -> bool {
+    q.get(key).is_some_and(|v| v == "true" || v == "1")
+}
+
+/// The Kubernetes verb and counted resource of a request.
+fn classify(
+    registry: &Registry,
+    method: &Method,
+    target: Option<&Target>,
+    path: &str,
+    q: &HashMap<String, String>,
+) -> (String, String) {
+    match target {
+        Some(Target::Resource { id, name, sub, .. }) => {
+            let r = registry.get(*id);
+            let resource = match sub {
+                Some(s) => format!("{}/{s}", r.qualified()),
+                None => r.qualified(),
+            };
+            let verb = match (method.as_str(), name.is_some()) {
+                ("GET", false) if is_true(q, "watch") => "watch",
+                ("GET", false) => "list",
+                ("GET", true) => "get",
+                ("POST", _) => "create",
+                ("PUT", _) => "update",
+                ("PATCH", _) => "patch",
+                ("DELETE", true) => "delete",
+                ("DELETE", false) => "deletecollection",
+                (m, _) => return (m.to_ascii_lowercase(), resource),
+            };
+            (verb.to_owned(), resource)
+        }
+        _ => (method.as_str().to_ascii_lowercase(), path.to_owned()),
+    }
+}
+
+/// Serves one request.
+pub(crate) async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Resp, Infallible> {
+    let path = req.uri().path().to_owned();
+    let q = query_map(req.uri().query());
+    if let Some(control) = path.strip_prefix("/kubesim/") {
+        let control = control.to_owned();
+        return Ok(match read_body(req).await {
+            Ok((_, body)) => {
+                crate::control::handle(&shared, req_method_of(&control), &control, &q, &body)
+                    .unwrap_or_else(|s| status_response(&s))
+            }
+            Err(s) => status_response(&s),
+        });
+    }
+    let target = parse_target(&shared.registry, &path);
+    let (verb, resource) = classify(&shared.registry, req.method(), target.as_ref(), &path, &q);
+    let decision = shared.faults().admit(&verb, &resource);
+    if !decision.delay.is_zero() {
+        tokio::time::sleep(decision.delay).await;
+    }
+    if let Some(s) = decision.fail {
+        return Ok(status_response(&s));
+    }
+    let Some(target) = target else {
+        return Ok(status_response(&Status::no_route(&path)));
+    };
+    if decision.expire_watch {
+        return Ok(error_watch(&Status::expired(
+            "too old resource version: kubesim was told to expire this watch",
+        )));
+    }
+    Ok(serve(&shared, req, target, &path, &q)
+        .await
+        .unwrap_or_else(|s| status_response(&s)))
+}
+
+// The control API takes its verb from the path, so any method works from curl.
+fn req_method_of(_path: &str) -> Method {
+    Method::POST
+}
+
+async fn read_body(req: Request<Incoming>) -> Result<(http::request::Parts, Bytes), Status> {
+    let (parts, body) = req.into_parts();
+    let bytes = Limited::new(body, MAX_BODY)
+        .collect()
+        .await
+        .map_err(|e| Status::bad_request(format!("failed to read the request body: {e}")))?
+        .to_bytes();
+    Ok((parts, bytes))
+}
+
+fn parse_json(body: &[u8]) -> Result<Value, Status> {
+    serde_json::from_slice(body)
+        .map_err(|e| Status::bad_request(format!("failed to decode the request body as JSON: {e}")))
+}
+
+fn wants_table(parts: &http::request::Parts) -> bool {
+    parts
+        .headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| {
+            a.split(',')
+                .any(|t| t.contains("as=Table") && t.contains("g=meta.k8s.io"))
+        })
+}
+
+async fn serve(
+    shared: &Arc<Shared>,
+    req: Request<Incoming>,
+    target: Target,
+    path: &str,
+    q: &HashMap<String, String>,
+) -> Result<Resp, Status> {
+    let method = req.method().clone();
+    let reg = &shared.registry;
+    let get_only = |v: Value| -> Result<Resp, Status> {
+        if method == Method::GET {
+            Ok(json_response(StatusCode::OK, &v))
+        } else {
+            Err(Status::method_not_allowed(method.as_str(), path))
+        }
+    };
+    match target {
+        Target::Version => get_only(crate::version_json(&shared.options)),
+        Target::Health => Ok(respond(StatusCode::OK, "text/plain; charset=utf-8", "ok")),
+        Target::CoreVersions => {
+            let addr = shared
+                .address
+                .lock()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            get_only(reg.core_versions(&addr))
+        }
+        Target::Groups => get_only(reg.group_list()),
+        Target::Group(g) => get_only(reg.group(&g).ok_or_else(|| Status::no_route(path))?),
+        Target::Resources(g, v) => get_only(
+            reg.resource_list(&g, &v)
+                .ok_or_else(|| Status::no_route(path))?,
+        ),
+        Target::Resource {
+            id,
+            namespace,
+            name,
+            sub,
+        } => {
+            let (parts, body) = read_body(req).await?;
+            if q.contains_key("dryRun") {
+                return Err(Status::bad_request(
+                    "kubesim does not support dryRun: drop the dry-run flag",
+                ));
+            }
+            let r = reg.get(id).clone();
+            let ns = namespace.clone().unwrap_or_default();
+            match (method.as_str(), name, sub.as_deref()) {
+                ("GET", None, None) => {
+                    let filter = Filter::new(
+                        &r,
+                        namespace,
+                        q.get("labelSelector").map(String::as_str),
+                        q.get("fieldSelector").map(String::as_str),
+                    )?;
+                    if is_true(q, "watch") {
+                        return start_watch(shared, id, filter, q, wants_table(&parts));
+                    }
+                    let limit = q
+                        .get("limit")
+                        .map(|l| {
+                            l.parse::<usize>().map_err(|_| {
+                                Status::bad_request(format!(
+                                    "limit must be a positive integer, got {l:?}"
+                                ))
+                            })
+                        })
+                        .transpose()?;
+                    let page = shared.store().list(
+                        id,
+                        &filter,
+                        limit,
+                        q.get("continue")
+                            .map(String::as_str)
+                            .filter(|c| !c.is_empty()),
+                    )?;
+                    if wants_table(&parts) {
+                        let t = table::list(&r, &page, include_object(q));
+                        return Ok(json_response(StatusCode::OK, &t));
+                    }
+                    Ok(respond(
+                        StatusCode::OK,
+                        "application/json",
+                        list_bytes(&r, &page),
+                    ))
+                }
+                ("GET", Some(n), None | Some("status")) => {
+                    let o = shared.store().get(id, &ns, &n)?;
+                    if wants_table(&parts) {
+                        return Ok(json_response(
+                            StatusCode::OK,
+                            &table::single(&r, &o, include_object(q)),
+                        ));
+                    }
+                    Ok(object_response(StatusCode::OK, &o))
+                }
+                ("POST", None, None) => {
+                    let o = shared.store().create(
+                        id,
+                        namespace.as_deref(),
+                        parse_json(&body)?,
+                        Origin::Api,
+                    )?;
+                    Ok(object_response(StatusCode::CREATED, &o))
+                }
+                ("POST", Some(n), Some("eviction")) if r.plural == "pods" && r.group.is_empty() => {
+                    let v = parse_json(&body)?;
+                    let opts = match v.get("deleteOptions") {
+                        Some(d) => DeleteOptions::parse(d.to_string().as_bytes(), None)?,
+                        None => DeleteOptions::default(),
+                    };
+                    let outcome = shared.store().evict(&ns, &n, &opts)?;
+                    after_delete(shared, id, &outcome);
+                    Ok(json_response(
+                        StatusCode::CREATED,
+                        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+                    ))
+                }
+                ("POST", Some(n), Some("binding")) if r.plural == "pods" && r.group.is_empty() => {
+                    shared.store().bind(&ns, &n, &parse_json(&body)?)?;
+                    Ok(json_response(
+                        StatusCode::CREATED,
+                        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+                    ))
+                }
+                ("PUT", Some(n), s @ (None | Some("status"))) => {
+                    let scope = if s.is_some() {
+                        Scope::Status
+                    } else {
+                        Scope::Main
+                    };
+                    let o = shared.store().update(
+                        id,
+                        &ns,
+                        &n,
+                        parse_json(&body)?,
+                        scope,
+                        Origin::Api,
+                    )?;
+                    Ok(object_response(StatusCode::OK, &o))
+                }
+                ("PATCH", Some(n), s @ (None | Some("status"))) => {
+                    let ct = parts
+                        .headers
+                        .get(header::CONTENT_TYPE)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default();
+                    let kind = patch::Kind::from_content_type(ct)
+                        .ok_or_else(|| Status::unsupported_media_type(ct))?;
+                    let scope = if s.is_some() {
+                        Scope::Status
+                    } else {
+                        Scope::Main
+                    };
+                    let o = shared.store().patch(
+                        id,
+                        &ns,
+                        &n,
+                        kind,
+                        &parse_json(&body)?,
+                        scope,
+                        Origin::Api,
+                    )?;
+                    Ok(object_response(StatusCode::OK, &o))
+                }
+                ("DELETE", Some(n), None) => {
+                    let opts = DeleteOptions::parse(
+                        &body,
+                        q.get("gracePeriodSeconds").map(String::as_str),
+                    )?;
+                    let outcome = shared.store().delete(id, &ns, &n, &opts)?;
+                    after_delete(shared, id, &outcome);
+                    let (Deletion::Gone(o) | Deletion::Pending { object: o, .. }) = &outcome;
+                    let code = if matches!(outcome, Deletion::Gone(_)) {
+                        StatusCode::OK
+                    } else {
+                        StatusCode::ACCEPTED
+                    };
+                    Ok(object_response(code, o))
+                }
+                ("DELETE", None, None) => {
+                    let opts = DeleteOptions::parse(
+                        &body,
+                        q.get("gracePeriodSeconds").map(String::as_str),
+                    )?;
+                    let filter = Filter::new(
+                        &r,
+                        namespace,
+                        q.get("labelSelector").map(String::as_str),
+                        q.get("fieldSelector").map(String::as_str),
+                    )?;
+                    let mut store = shared.store();
+                    let page = store.list(id, &filter, None, None)?;
+                    let mut outcomes = Vec::new();
+                    for o in &page.items {
+                        if let Ok(d) = store.delete(id, &o.namespace, &o.name, &opts) {
+                            outcomes.push(d);
+                        }
+                    }
+                    let rv = store.rv();
+                    drop(store);
+                    let items: Vec<Arc<Object>> = outcomes
+                        .iter()
+                        .map(|d| {
+                            after_delete(shared, id, d);
+                            match d {
+                                Deletion::Gone(o) | Deletion::Pending { object: o, .. } => {
+                                    o.clone()
+                                }
+                            }
+                        })
+                        .collect();
+                    let page = crate::store::Page {
+                        rv,
+                        items,
+                        continue_token: None,
+                        remaining: None,
+                    };
+                    Ok(respond(
+                        StatusCode::OK,
+                        "application/json",
+                        list_bytes(&r, &page),
+                    ))
+                }
+                (m, _, _) => Err(Status::method_not_allowed(m, path)),
+            }
+        }
+    }
+}
+
+fn include_object(q: &HashMap<String, String>) -> table::Include {
+    match q.get("includeObject").map(String::as_str) {
+        Some("None") => table::Include::None,
+        Some("Object") => table::Include::Object,
+        _ => table::Include::Metadata,
+    }
+}
+
+fn after_delete(shared: &Arc<Shared>, id: ResourceId, outcome: &Deletion) {
+    if let Deletion::Pending {
+        object,
+        grace: Some(g),
+    } = outcome
+    {
+        shared.schedule_termination(id, object, *g);
+    }
+}
+
+/// `{"kind":"PodList",...,"items":[...]}` from stored bytes, without
+/// parsing the items.
+pub(crate) fn list_bytes(r: &crate::registry::Resource, page: &crate::store::Page) -> Bytes {
+    let mut meta = json!({"resourceVersion": page.rv.to_string()});
+    if let Some(c) = &page.continue_token {
+        meta["continue"] = c.clone().into();
+    }
+    if let Some(n) = page.remaining {
+        meta["remainingItemCount"] = n.into();
+    }
+    let head = format!(
+        "{{\"kind\":\"{}List\",\"apiVersion\":\"{}\",\"metadata\":{},\"items\":[",
+        r.kind,
+        r.api_version(),
+        meta
+    );
+    let size = head.len() + page.items.iter().map(|o| o.json.len() + 1).sum::<usize>() + 2;
+    let mut out = Vec::with_capacity(size);
+    out.extend_from_slice(head.as_bytes());
+    for (i, o) in page.items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(&o.json);
+    }
+    out.extend_from_slice(b"]}");
+    Bytes::from(out)
+}
+
+fn event_line(kind: &str, object: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(object.len() + 32);
+    out.extend_from_slice(b"{\"type\":\"");
+    out.extend_from_slice(kind.as_bytes());
+    out.extend_from_slice(b"\",\"object\":");
+    out.extend_from_slice(object);
+    out.extend_from_slice(b"}\n");
+    Bytes::from(out)
+}
+
+fn bookmark(r: &crate::registry::Resource, rv: u64, initial_end: bool) -> Bytes {
+    let mut meta = json!({"resourceVersion": rv.to_string()});
+    if initial_end {
+        meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+    }
+    let o = json!({"kind": r.kind, "apiVersion": r.api_version(), "metadata": meta});
+    event_line("BOOKMARK", o.to_string().as_bytes())
+}
+
+fn start_watch(
+    shared: &Arc<Shared>,
+    id: ResourceId,
+    filter: Filter,
+    q: &HashMap<String, String>,
+    as_table: bool,
+) -> Result<Resp, Status> {
+    let r = shared.registry.get(id).clone();
+    let since = match q.get("resourceVersion").map(String::as_str) {
+        None | Some("" | "0") => None,
+        Some(v) => Some(v.parse::<u64>().map_err(|_| {
+            Status::bad_request(format!("resourceVersion must be a number, got {v:?}"))
+        })?),
+    };
+    let send_initial = is_true(q, "sendInitialEvents");
+    let bookmarks = is_true(q, "allowWatchBookmarks");
+    let timeout = q
+        .get("timeoutSeconds")
+        .and_then(|t| t.parse::<u64>().ok())
+        .map_or(shared.options.watch_timeout, Duration::from_secs);
+    let since = if send_initial { None } else { since };
+    let watched = shared.store().watch(id, &filter, since);
+    let crate::store::Watch {
+        backlog,
+        receiver: mut rx,
+        rv: start_rv,
+    } = match watched {
+        Ok(w) => w,
+        // The apiserver reports errors found after the watch was accepted
+        // (a compacted resourceVersion) as an ERROR event, not an HTTP error.
+        Err(s) if s.code == 410 => return Ok(error_watch(&s)),
+        Err(s) => return Err(s),
+    };
+    let (tx, body_rx) = mpsc::channel::<Bytes>(256);
+    let mut cut = shared.cut.subscribe();
+    let current = shared.rv.clone();
+    let interval = shared.options.bookmark_interval;
+    tokio::spawn(async move {
+        let render = |kind: EventKind, o: &Object, first: &mut bool| -> Bytes {
+            if as_table {
+                let t = table::single(&r, o, table::Include::Metadata);
+                let t = if *first { t } else { table::without_columns(t) };
+                *first = false;
+                event_line(kind.as_str(), t.to_string().as_bytes())
+            } else {
+                event_line(kind.as_str(), &o.json)
+            }
+        };
+        let mut first = true;
+        for (kind, o) in &backlog {
+            if tx.send(render(*kind, o, &mut first)).await.is_err() {
+                return;
+            }
+        }
+        drop(backlog);
+        if send_initial && tx.send(bookmark(&r, start_rv, true)).await.is_err() {
+            return;
+        }
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        let mut tick = tokio::time::interval(interval);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                ev = rx.recv() => match ev {
+                    Ok(ev) => {
+                        if ev.resource != id || ev.rv <= start_rv {
+                            continue;
+                        }
+                        if let Some((kind, o)) = filter.view(&r, &ev)
+                            && tx.send(render(kind, &o, &mut first)).await.is_err()
+                        {
+                            return;
+                        }
+                    }
+                    // A watcher too slow to keep up is closed; the client re-watches.
+                    Err(broadcast::error::RecvError::Lagged(_) | broadcast::error::RecvError::Closed) => return,
+                },
+                _ = tick.tick(), if bookmarks => {
+                    if drain_then_bookmark(&mut rx, &tx, &current, id, start_rv, &filter, &r, &render, &mut first).await.is_err() {
+                        return;
+                    }
+                }
+                () = &mut deadline => {
+                    if bookmarks {
+                        let _ = drain_then_bookmark(&mut rx, &tx, &current, id, start_rv, &filter, &r, &render, &mut first).await;
+                    }
+                    return;
+                }
+                _ = cut.changed() => return,
+                () = tx.closed() => return,
+            }
+        }
+    });
+    let mut resp = Response::new(ResponseBody::Stream(body_rx));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(resp)
+}
+
+/// A watch response holding one ERROR event.
+fn error_watch(s: &Status) -> Resp {
+    let line = event_line("ERROR", s.to_json().to_string().as_bytes());
+    respond(StatusCode::OK, "application/json", line)
+}
+
+/// Sends every event already committed, then a bookmark at the current
+/// resourceVersion: a client resuming from it misses nothing.
+#[allow(clippy::too_many_arguments)]
+async fn drain_then_bookmark(
+    rx: &mut broadcast::Receiver<Arc<crate::store::Event>>,
+    tx: &mpsc::Sender<Bytes>,
+    current: &AtomicU64,
+    id: ResourceId,
+    start_rv: u64,
+    filter: &Filter,
+    r: &crate::registry::Resource,
+    render: &impl Fn(EventKind, &Object, &mut bool) -> Bytes,
+    first: &mut bool,
+) -> Result<(), ()> {
+    let rv = current.load(Ordering::Acquire);
+    loop {
+        match rx.try_recv() {
+            Ok(ev) => {
+                if ev.resource != id || ev.rv <= start_rv {
+                    continue;
+                }
+                if let Some((kind, o)) = filter.view(r, &ev) {
+                    tx.send(render(kind, &o, first)).await.map_err(|_| ())?;
+                }
+            }
+            Err(broadcast::error::TryRecvError::Empty) => break,
+            Err(_) => return Err(()),
+        }
+    }
+    tx.send(bookmark(r, rv.max(start_rv), false))
+        .await
+        .map_err(|_| ())
+}
+
+/// A failure rule from the control API's JSON.
+pub(crate) fn failure_from(code: u16, retry_after: u32) -> Option<Failure> {
+    match code {
+        429 => Some(Failure::TooManyRequests { retry_after }),
+        500 => Some(Failure::Internal),
+        503 => Some(Failure::Unavailable),
+        _ => None,
+    }
+}
+
+/// A latency/failure route from the control API's query.
+pub(crate) fn route_from(q: &HashMap<String, String>) -> Route {
+    Route {
+        verb: q.get("verb").cloned(),
+        resource: q.get("resource").cloned(),
+    }
+}

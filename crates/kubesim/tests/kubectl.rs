@@ -1,0 +1,517 @@
+//! The real `kubectl` against kubesim: what it prints is what an admin
+//! would see from a real apiserver. Each test uses its own kubeconfig and
+//! discovery cache directory.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use kubesim::KubeSim;
+use serde_json::{Value, json};
+
+struct Kubectl {
+    kubeconfig: PathBuf,
+    cache: tempfile::TempDir,
+}
+
+struct Output {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Output {
+    fn ok(self) -> String {
+        assert_eq!(
+            self.code, 0,
+            "kubectl failed:\n{}\n{}",
+            self.stdout, self.stderr
+        );
+        self.stdout
+    }
+}
+
+/// `kubectl` from PATH, or `None` (with the reason printed) when the
+/// machine has none: these tests need the real client.
+fn kubectl(sim: &KubeSim) -> Option<Kubectl> {
+    let found = std::process::Command::new("kubectl")
+        .args(["version", "--client"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var_os("KUBESIM_REQUIRE_KUBECTL").is_none(),
+            "KUBESIM_REQUIRE_KUBECTL is set but kubectl is not on PATH"
+        );
+        eprintln!("skipping: kubectl is not on PATH (install kubectl to run the kubectl tests)");
+        return None;
+    }
+    Some(Kubectl {
+        kubeconfig: sim.kubeconfig_path().to_owned(),
+        cache: tempfile::tempdir().expect("temp cache dir"),
+    })
+}
+
+impl Kubectl {
+    async fn run(&self, args: &[&str]) -> Output {
+        let out = tokio::time::timeout(
+            Duration::from_secs(60),
+            tokio::process::Command::new("kubectl")
+                .arg("--kubeconfig")
+                .arg(&self.kubeconfig)
+                .arg("--cache-dir")
+                .arg(self.cache.path())
+                .args(args)
+                .env_remove("KUBECONFIG")
+                .stdin(Stdio::null())
+                .output(),
+        )
+        .await
+        .expect("kubectl finished within 60s")
+        .expect("kubectl ran");
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+fn node(name: &str, ready: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, "node-role.kubernetes.io/control-plane": "true"}},
+        "spec": {"podCIDR": "10.42.1.0/24", "podCIDRs": ["10.42.1.0/24"]},
+        "status": {
+            "conditions": [{"type": "Ready", "status": ready, "reason": "KubeletReady", "message": "kubelet is posting ready status",
+                            "lastHeartbeatTime": "2026-01-31T07:00:00Z", "lastTransitionTime": "2026-01-31T07:00:00Z"}],
+            "addresses": [{"type": "InternalIP", "address": "192.168.50.11"}, {"type": "Hostname", "address": name}],
+            "nodeInfo": {"kubeletVersion": "v1.33.1+k3s1", "osImage": "Debian GNU/Linux 12 (bookworm)", "kernelVersion": "6.1.0-18-amd64",
+                         "containerRuntimeVersion": "containerd://1.7.27-k3s1", "bootID": "b00t-1", "machineID": "m1", "systemUUID": "s1",
+                         "kubeProxyVersion": "", "operatingSystem": "linux", "architecture": "amd64"},
+            "capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+            "allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"}
+        }
+    })
+}
+
+fn pod(ns: &str, name: &str, node: &str, owner: Option<(&str, &str, &str)>) -> Value {
+    let mut p = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": ns, "labels": {"app": name.split('-').next().unwrap_or(name)}},
+        "spec": {"nodeName": node, "terminationGracePeriodSeconds": 1, "containers": [{"name": "main", "image": "nginx:1.27"}]},
+        "status": {"phase": "Running", "podIP": "10.42.1.7", "hostIP": "192.168.50.11",
+                   "conditions": [{"type": "Ready", "status": "True"}],
+                   "containerStatuses": [{"name": "main", "ready": true, "restartCount": 3, "image": "nginx:1.27", "imageID": "", "started": true,
+                                          "state": {"running": {"startedAt": "2026-01-31T07:00:00Z"}}}]}
+    });
+    if let Some((kind, owner, uid)) = owner {
+        p["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": kind, "name": owner, "uid": uid, "controller": true}]);
+    }
+    p
+}
+
+/// Every line of `text` whose whitespace-separated words start with `words`.
+fn row<'a>(text: &'a str, words: &[&str]) -> Option<&'a str> {
+    text.lines().find(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        w.len() >= words.len() && w[..words.len()] == *words
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn get_nodes_and_pods_print_real_columns() {
+    let sim = KubeSim::start().await.unwrap();
+    let Some(k) = kubectl(&sim) else { return };
+    sim.create(&node("cp1", "True")).unwrap();
+    let mut down = node("cp2", "Unknown");
+    down["spec"]["unschedulable"] = true.into();
+    sim.create(&down).unwrap();
+    sim.create(&pod("default", "web-1", "cp1", None)).unwrap();
+    let mut stuck = pod("kube-system", "coredns-1", "cp2", None);
+    stuck["status"] = json!({"phase": "Pending", "containerStatuses": [{"name": "main", "ready": false, "restartCount": 0, "image": "coredns", "imageID": "",
+        "state": {"waiting": {"reason": "ContainerCreating"}}}]});
+    sim.create(&stuck).unwrap();
+    // A fixture may be seeded already terminating: a stale pod on a dead node.
+    let mut stale = pod("kube-system", "old-1", "cp2", None);
+    stale["metadata"]["deletionTimestamp"] = "2026-01-31T07:05:00Z".into();
+    stale["metadata"]["deletionGracePeriodSeconds"] = 30.into();
+    sim.create(&stale).unwrap();
+    let mut lost = pod("kube-system", "old-2", "cp2", None);
+    lost["metadata"]["deletionTimestamp"] = "2026-01-31T07:05:00Z".into();
+    lost["status"]["reason"] = "NodeLost".into();
+    sim.create(&lost).unwrap();
+
+    let out = k.run(&["get", "nodes"]).await.ok();
+    assert!(
+        row(&out, &["NAME", "STATUS", "ROLES", "AGE", "VERSION"]).is_some(),
+        "{out}"
+    );
+    assert!(
+        row(&out, &["cp1", "Ready", "control-plane"]).is_some(),
+        "{out}"
+    );
+    assert!(
+        row(
+            &out,
+            &["cp2", "NotReady,SchedulingDisabled", "control-plane"]
+        )
+        .is_some(),
+        "{out}"
+    );
+
+    let out = k.run(&["get", "nodes", "-o", "wide"]).await.ok();
+    let line = row(&out, &["cp1"]).unwrap();
+    assert!(
+        line.contains("192.168.50.11")
+            && line.contains("Debian GNU/Linux 12 (bookworm)")
+            && line.contains("containerd://1.7.27-k3s1"),
+        "{out}"
+    );
+
+    let out = k.run(&["get", "pods", "-A", "-o", "wide"]).await.ok();
+    assert!(
+        row(
+            &out,
+            &[
+                "NAMESPACE",
+                "NAME",
+                "READY",
+                "STATUS",
+                "RESTARTS",
+                "AGE",
+                "IP",
+                "NODE",
+                "NOMINATED",
+                "NODE",
+                "READINESS",
+                "GATES"
+            ]
+        )
+        .is_some(),
+        "{out}"
+    );
+    let web =
+        row(&out, &["default", "web-1", "1/1", "Running", "3"]).unwrap_or_else(|| panic!("{out}"));
+    assert!(web.contains("10.42.1.7") && web.contains("cp1"), "{web}");
+    assert!(
+        row(
+            &out,
+            &["kube-system", "coredns-1", "0/1", "ContainerCreating", "0"]
+        )
+        .is_some(),
+        "{out}"
+    );
+    assert!(
+        row(&out, &["kube-system", "old-1", "1/1", "Terminating"]).is_some(),
+        "{out}"
+    );
+    assert!(
+        row(&out, &["kube-system", "old-2", "1/1", "Unknown"]).is_some(),
+        "{out}"
+    );
+
+    let out = k.run(&["get", "ns"]).await.ok();
+    assert!(row(&out, &["kube-node-lease"]).is_some(), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn describe_node_and_pod_and_events() {
+    let sim = KubeSim::start().await.unwrap();
+    let Some(k) = kubectl(&sim) else { return };
+    let n = sim.create(&node("cp1", "True")).unwrap();
+    let uid = n["metadata"]["uid"].as_str().unwrap().to_owned();
+    sim.create(&pod("default", "web-1", "cp1", None)).unwrap();
+    sim.create(&json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "cp1", "namespace": "kube-node-lease"},
+        "spec": {"holderIdentity": "cp1", "leaseDurationSeconds": 40, "renewTime": "2026-01-31T07:00:00.000000Z"}}))
+    .unwrap();
+    for (i, (kind, name, reason, msg)) in [
+        ("Node", "cp1", "Rebooted", "Node cp1 has been rebooted, boot id: b00t-1"),
+        ("Pod", "web-1", "FailedCreatePodSandBox", "plugin type=\"flannel\" failed (add): loadFlannelSubnetEnv failed: open /run/flannel/subnet.env: no such file or directory"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let involved_uid = if *kind == "Node" { uid.clone() } else { sim.get("v1", "Pod", "default", "web-1").unwrap()["metadata"]["uid"].as_str().unwrap().to_owned() };
+        sim.create(&json!({"apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": format!("ev-{i}"), "namespace": "default"},
+            "involvedObject": {"kind": kind, "name": name, "namespace": if *kind == "Pod" {"default"} else {""}, "uid": involved_uid},
+            "reason": reason, "message": msg, "type": "Warning", "count": 4,
+            "source": {"component": "kubelet", "host": "cp1"},
+            "firstTimestamp": "2026-01-31T07:00:00Z", "lastTimestamp": "2026-01-31T07:02:00Z"}))
+        .unwrap();
+    }
+
+    let out = k.run(&["describe", "node", "cp1"]).await.ok();
+    for want in [
+        "Name:               cp1",
+        "PodCIDR:",
+        "10.42.1.0/24",
+        "KubeletReady",
+        "Boot ID:                    b00t-1",
+        "HolderIdentity:  cp1",
+        "default                     web-1",
+        "Rebooted",
+    ] {
+        assert!(out.contains(want), "describe node lacks {want:?}:\n{out}");
+    }
+
+    let out = k.run(&["describe", "pod", "web-1"]).await.ok();
+    for want in [
+        "Node:         cp1/192.168.50.11",
+        "Restart Count:  3",
+        "FailedCreatePodSandBox",
+        "subnet.env",
+    ] {
+        assert!(out.contains(want), "describe pod lacks {want:?}:\n{out}");
+    }
+
+    let out = k
+        .run(&[
+            "get",
+            "events",
+            "-A",
+            "--field-selector",
+            "reason=FailedCreatePodSandBox",
+        ])
+        .await
+        .ok();
+    assert!(
+        row(
+            &out,
+            &[
+                "NAMESPACE",
+                "LAST",
+                "SEEN",
+                "TYPE",
+                "REASON",
+                "OBJECT",
+                "MESSAGE"
+            ]
+        )
+        .is_some(),
+        "{out}"
+    );
+    assert!(
+        out.contains("pod/web-1") && out.contains("(x4 over"),
+        "{out}"
+    );
+    assert!(!out.contains("node/cp1"), "{out}");
+    let out = k
+        .run(&[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.kind=Node,type=Warning",
+        ])
+        .await
+        .ok();
+    assert!(
+        out.contains("node/cp1") && !out.contains("pod/web-1"),
+        "{out}"
+    );
+    let bad = k
+        .run(&["get", "events", "--field-selector", "spec.nodeName=cp1"])
+        .await;
+    assert_ne!(bad.code, 0);
+    assert!(
+        bad.stderr.contains("field label not supported"),
+        "{}",
+        bad.stderr
+    );
+
+    let out = k
+        .run(&["get", "leases", "-n", "kube-node-lease"])
+        .await
+        .ok();
+    assert!(
+        row(&out, &["NAME", "HOLDER", "AGE"]).is_some() && row(&out, &["cp1", "cp1"]).is_some(),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cordon_taint_uncordon_and_force_delete() {
+    let sim = KubeSim::start().await.unwrap();
+    let Some(k) = kubectl(&sim) else { return };
+    sim.create(&node("cp1", "True")).unwrap();
+    sim.create(&pod("default", "web-1", "cp1", None)).unwrap();
+    let spec = |sim: &KubeSim| sim.get("v1", "Node", "", "cp1").unwrap()["spec"].clone();
+
+    assert!(
+        k.run(&["cordon", "cp1"])
+            .await
+            .ok()
+            .contains("node/cp1 cordoned")
+    );
+    assert_eq!(spec(&sim)["unschedulable"], true);
+    let out = k
+        .run(&[
+            "taint",
+            "nodes",
+            "cp1",
+            "rebootguard.io/cni-not-ready=true:NoSchedule",
+        ])
+        .await
+        .ok();
+    assert!(out.contains("node/cp1 tainted"), "{out}");
+    k.run(&["taint", "nodes", "cp1", "example.com/other:NoExecute"])
+        .await
+        .ok();
+    assert_eq!(spec(&sim)["taints"].as_array().unwrap().len(), 2);
+    let out = k
+        .run(&["taint", "nodes", "cp1", "rebootguard.io/cni-not-ready-"])
+        .await
+        .ok();
+    assert!(out.contains("node/cp1 untainted"), "{out}");
+    assert_eq!(
+        spec(&sim)["taints"],
+        json!([{"key": "example.com/other", "effect": "NoExecute"}])
+    );
+    assert!(
+        k.run(&["uncordon", "cp1"])
+            .await
+            .ok()
+            .contains("node/cp1 uncordoned")
+    );
+    assert!(spec(&sim).get("unschedulable").is_none_or(|u| u == false));
+    assert_eq!(
+        spec(&sim)["podCIDR"],
+        "10.42.1.0/24",
+        "unrelated fields survive the patches"
+    );
+
+    let out = k
+        .run(&["delete", "pod", "web-1", "--grace-period=0", "--force"])
+        .await;
+    assert!(
+        out.stdout.contains("pod \"web-1\" force deleted"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(out.code, 0);
+    assert!(sim.get("v1", "Pod", "default", "web-1").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn drain_evicts_through_the_budget() {
+    let sim = KubeSim::start().await.unwrap();
+    let Some(k) = kubectl(&sim) else { return };
+    sim.create(&node("cp1", "True")).unwrap();
+    let ds = sim
+        .create(&json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
+            "metadata": {"name": "svclb", "namespace": "kube-system"},
+            "spec": {"selector": {"matchLabels": {"app": "svclb"}}, "template": {"metadata": {"labels": {"app": "svclb"}}, "spec": {"containers": [{"name": "lb", "image": "klipper-lb"}]}}}}))
+        .unwrap();
+    let ds_uid = ds["metadata"]["uid"].as_str().unwrap().to_owned();
+    sim.create(&pod(
+        "kube-system",
+        "svclb-x1",
+        "cp1",
+        Some(("DaemonSet", "svclb", &ds_uid)),
+    ))
+    .unwrap();
+    sim.create(&pod(
+        "default",
+        "web-1",
+        "cp1",
+        Some(("ReplicaSet", "web-5d4", "rs-uid")),
+    ))
+    .unwrap();
+    sim.create(&pod(
+        "default",
+        "web-2",
+        "cp1",
+        Some(("ReplicaSet", "web-5d4", "rs-uid")),
+    ))
+    .unwrap();
+    sim.create(
+        &json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "web"}}}}),
+    )
+    .unwrap();
+
+    let blocked = k
+        .run(&["drain", "cp1", "--ignore-daemonsets", "--timeout=6s"])
+        .await;
+    assert_ne!(
+        blocked.code, 0,
+        "drain must fail while the budget blocks it"
+    );
+    let all = format!("{}{}", blocked.stdout, blocked.stderr);
+    assert!(
+        all.contains("Cannot evict pod as it would violate the pod's disruption budget"),
+        "{all}"
+    );
+    assert!(sim.get("v1", "Pod", "default", "web-1").is_some());
+    assert!(
+        sim.request_count("create", "pods/eviction") >= 2,
+        "{:?}",
+        sim.requests()
+    );
+    assert_eq!(
+        sim.get("v1", "Node", "", "cp1").unwrap()["spec"]["unschedulable"],
+        true
+    );
+
+    // Room for both pods: without controllers nothing replaces them.
+    let room = json!({"spec": {"minAvailable": null, "maxUnavailable": 2}});
+    sim.patch(
+        "policy/v1",
+        "PodDisruptionBudget",
+        "default",
+        "web",
+        kubesim::patch::Kind::Merge,
+        &room,
+    )
+    .unwrap();
+    let out = k
+        .run(&["drain", "cp1", "--ignore-daemonsets", "--timeout=30s"])
+        .await;
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert_eq!(out.code, 0, "{all}");
+    assert!(
+        all.contains("ignoring DaemonSet-managed Pods: kube-system/svclb-x1"),
+        "{all}"
+    );
+    assert!(
+        all.contains("pod/web-1 evicted") && all.contains("node/cp1 drained"),
+        "{all}"
+    );
+    assert!(sim.get("v1", "Pod", "default", "web-1").is_none());
+    assert!(
+        sim.get("v1", "Pod", "kube-system", "svclb-x1").is_some(),
+        "DaemonSet pods stay"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn get_pods_json_pages_through_everything() {
+    let sim = KubeSim::start().await.unwrap();
+    let Some(k) = kubectl(&sim) else { return };
+    sim.create(&node("cp1", "True")).unwrap();
+    for i in 0..25 {
+        sim.create(&pod("default", &format!("web-{i:02}"), "cp1", None))
+            .unwrap();
+    }
+    sim.reset_requests();
+    let out = k
+        .run(&["get", "pods", "-A", "-o", "json", "--chunk-size=10"])
+        .await
+        .ok();
+    let list: Value = serde_json::from_str(&out).unwrap();
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 25);
+    assert_eq!(names[0], "web-00");
+    assert_eq!(names[24], "web-24");
+    assert_eq!(sim.request_count("list", "pods"), 3, "{:?}", sim.requests());
+}
