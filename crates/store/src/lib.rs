@@ -62,6 +62,8 @@ mod save;
 mod store;
 
 #[cfg(test)]
+mod crash_tests;
+#[cfg(test)]
 mod tests;
 
 pub use format::{Metadata, Source};

@@ -207,6 +207,19 @@ pub(crate) enum Step {
     Prune,
 }
 
+#[cfg(test)]
+impl Step {
+    pub(crate) const ALL: [Step; 7] = [
+        Step::CreateTemp,
+        Step::WriteHeader,
+        Step::WriteContent,
+        Step::SyncFile,
+        Step::Rename,
+        Step::SyncDir,
+        Step::Prune,
+    ];
+}
+
 /// Observes the writer's steps; an error returned here becomes that step's
 /// error. Production code passes [`NoSteps`].
 pub(crate) trait Steps {
