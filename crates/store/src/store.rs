@@ -113,7 +113,13 @@ impl Store {
 
     /// Makes the directory's entries (renames, removals) durable.
     pub(crate) fn sync_dir(&self) -> io::Result<()> {
-        File::open(&self.dir)?.sync_all()
+        match File::open(&self.dir)?.sync_all() {
+            // EINVAL: this file system cannot fsync a directory (some
+            // network and FUSE file systems); its renames are as durable as
+            // it makes them, and failing every save would help nobody.
+            Err(e) if e.kind() == io::ErrorKind::InvalidInput => Ok(()),
+            other => other,
+        }
     }
 }
 
