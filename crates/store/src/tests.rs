@@ -362,6 +362,10 @@ fn latest_for_picks_the_node_and_skips_what_the_validator_refuses() {
     assert_eq!(latest("boromir").expect("boromir").content, c);
     assert_eq!(latest("theoden").expect("theoden").content, b);
     assert!(latest("samwise").is_none());
+    let inventory = store.load(subnet_env_ok).expect("load");
+    assert_eq!(inventory.latest_for("boromir"), latest("boromir").as_ref());
+    assert_eq!(inventory.latest_for("theoden"), latest("theoden").as_ref());
+    assert!(inventory.latest_for("samwise").is_none());
 
     let refuse_subnet_2 = |content: &[u8]| {
         if content == env(2).as_slice() {
