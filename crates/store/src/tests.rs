@@ -639,3 +639,42 @@ fn an_unwritable_directory_says_permission_denied() {
         fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
     }
 }
+
+/// Regression, incident 2026-01-31: after a reboot `/run/flannel/subnet.env`
+/// was gone on boromir and theoden and nothing rewrote it. The backup taken
+/// before the reboot must come back byte for byte, for the right node, and
+/// say which boot it came from.
+#[test]
+fn incident_2026_01_31_backup_from_before_the_reboot_is_restored_exactly() {
+    let (tmp, before_reboot) = store();
+    let boromir = b"FLANNEL_NETWORK=10.42.0.0/16\nFLANNEL_SUBNET=10.42.0.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n";
+    let theoden = b"FLANNEL_NETWORK=10.42.0.0/16\nFLANNEL_SUBNET=10.42.2.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n";
+    let boot_before = "1f0e9a52-63a4-4b8e-9a51-6f3c2d1e0b7a\n";
+    for (node, content) in [("boromir", &boromir[..]), ("theoden", &theoden[..])] {
+        let new = NewGeneration {
+            content,
+            node,
+            boot_id: boot_before,
+            pod_cidrs: &[],
+            source: Source::Live,
+            saved_at: Timestamp::now(),
+        };
+        before_reboot.save(&new, subnet_env_ok).expect("backup");
+    }
+    drop(before_reboot);
+
+    // The reboot: a new process opens the store from disk.
+    let after_reboot = Store::open(tmp.path()).expect("open");
+    let restored = after_reboot
+        .latest_for("boromir", subnet_env_ok)
+        .expect("load")
+        .expect("a backup for boromir");
+    assert_eq!(restored.content, boromir);
+    assert_eq!(restored.meta.sha256, format::sha256_hex(boromir));
+    assert_eq!(restored.meta.boot_id, boot_before.trim());
+    assert_eq!(restored.meta.source, Source::Live);
+    let other = after_reboot
+        .latest_for("theoden", subnet_env_ok)
+        .expect("load");
+    assert_eq!(other.expect("a backup for theoden").content, theoden);
+}
