@@ -5,6 +5,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+
 const BACKUP: &str = "FLANNEL_NETWORK=10.42.0.0/16\nFLANNEL_SUBNET=10.42.0.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n";
 
 /// A private copy of `examples/node-boromir`.
@@ -16,9 +18,7 @@ struct Node {
 impl Node {
     fn new() -> Node {
         let dir = tempfile::tempdir().expect("tempdir");
-        let root = dir.path().join("root");
-        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/node-boromir");
-        copy_dir(&example, &root);
+        let root = common::example_root(dir.path());
         Node { _dir: dir, root }
     }
 
@@ -37,19 +37,6 @@ impl Node {
             .env("NO_COLOR", "1")
             .output()
             .expect("run rebootguard")
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).expect("mkdir");
-    for entry in fs::read_dir(from).expect("read example") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), &target).expect("copy");
-        }
     }
 }
 

@@ -1,13 +1,15 @@
 //! `rebootguard node ...` cross-checking with a real HTTP API (kubesim).
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
 use kubesim::KubeSim;
 use kubesim::faults::{Failure, Route};
 use serde_json::{Value, json};
+
+mod common;
 
 const BACKUP: &str = "FLANNEL_NETWORK=10.42.0.0/16\nFLANNEL_SUBNET=10.42.0.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n";
 
@@ -20,9 +22,7 @@ struct Node {
 impl Node {
     fn new(sim: &KubeSim) -> Node {
         let dir = tempfile::tempdir().expect("tempdir");
-        let root = dir.path().join("root");
-        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/node-boromir");
-        copy_dir(&example, &root);
+        let root = common::example_root(dir.path());
         // The example never asks an API; these tests do.
         fs::write(
             root.join("etc/rebootguard/config.toml"),
@@ -64,19 +64,6 @@ impl Node {
                 String::from_utf8_lossy(&out.stderr)
             )
         })
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).expect("mkdir");
-    for entry in fs::read_dir(from).expect("read example") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), &target).expect("copy");
-        }
     }
 }
 
