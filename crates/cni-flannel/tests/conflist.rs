@@ -11,26 +11,20 @@ use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use ipnet::IpNet;
 use rebootguard_flannel::{Mtu, NetConf, derive};
 use rebootguard_hostnet::cni::{self, Args, Conflist, DEBIAN_PLUGIN_DIR, Runtime};
 use rebootguard_hostnet::link;
-use rebootguard_hostnet::netns::{Netns, test_privileged};
+use rebootguard_hostnet::netns::{self, Netns, test_privileged};
 use serde_json::{Value, json};
 
 const PLUGIN: &str = env!("CARGO_BIN_EXE_rebootguard-cni-flannel");
 const DELEGATES: [&str; 4] = ["bridge", "host-local", "portmap", "bandwidth"];
 
 fn unique(tag: &str) -> String {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "rgt-{}-{tag}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
+    netns::unique_name(&format!("rgt-{tag}"))
 }
 
 fn ready(test: &str) -> bool {

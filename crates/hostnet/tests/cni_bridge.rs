@@ -8,23 +8,17 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use ipnet::IpNet;
 use rebootguard_flannel::{Mtu, NetConf, delegate, derive, subnet_env};
 use rebootguard_hostnet::cni::{self, Args, DEBIAN_PLUGIN_DIR, Runtime};
 use rebootguard_hostnet::link::{self, Family, Netlink};
-use rebootguard_hostnet::netns::{Netns, test_privileged};
+use rebootguard_hostnet::netns::{self, Netns, test_privileged};
 use serde_json::{Value, json};
 
 fn unique(tag: &str) -> String {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "rgt-{}-{tag}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
+    netns::unique_name(&format!("rgt-{tag}"))
 }
 
 fn ready(test: &str) -> bool {

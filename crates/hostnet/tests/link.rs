@@ -4,18 +4,12 @@
 
 use std::net::IpAddr;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rebootguard_hostnet::link::{self, Family, Netlink, OperState};
-use rebootguard_hostnet::netns::{Netns, test_privileged};
+use rebootguard_hostnet::netns::{self, Netns, test_privileged};
 
 fn unique(tag: &str) -> String {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "rgt-{}-{tag}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
+    netns::unique_name(&format!("rgt-{tag}"))
 }
 
 fn ip(ns: &Netns, args: &str) {
