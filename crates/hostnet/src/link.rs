@@ -19,9 +19,14 @@ use futures::TryStreamExt;
 use ipnet::IpNet;
 use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
-use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkInfo, LinkMessage, State};
+use rtnetlink::packet_route::link::{
+    InfoData, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, State,
+};
+use rtnetlink::packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
+};
 use rtnetlink::packet_route::route::{
-    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteType,
+    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteType,
 };
 use rtnetlink::sys::{Socket, TokioSocket, protocols::NETLINK_ROUTE};
 use rtnetlink::{Handle, LinkUnspec, RouteMessageBuilder};
@@ -120,6 +125,23 @@ pub struct Link {
     pub master: Option<u32>,
     /// Its addresses with prefix length, IPv4 first, in kernel order.
     pub addresses: Vec<IpNet>,
+    /// VXLAN settings, for a `vxlan` device such as `flannel.1`.
+    pub vxlan: Option<Vxlan>,
+}
+
+/// A VXLAN device's settings (what `ip -d link show flannel.1` prints).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Vxlan {
+    /// VNI (flannel: 1).
+    pub vni: Option<u32>,
+    /// UDP destination port (flannel: 8472, the kernel's default when 0 is asked).
+    pub port: Option<u16>,
+    /// Local tunnel address.
+    pub local: Option<IpAddr>,
+    /// Index of the underlay link it is bound to.
+    pub underlay: Option<u32>,
+    /// Whether the device learns remote MACs (flannel: `nolearning`, so false).
+    pub learning: Option<bool>,
 }
 
 impl Link {
@@ -148,6 +170,56 @@ pub struct Route {
     pub table: u32,
     /// Metric (priority); lower wins.
     pub metric: u32,
+    /// The gateway is taken as directly reachable (`onlink`), as flannel's
+    /// routes via `flannel.1` are.
+    pub onlink: bool,
+}
+
+/// A neighbour (ARP/NDP) entry: `ip neigh`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Neighbour {
+    /// Interface index.
+    pub index: u32,
+    /// The neighbour's IP address.
+    pub ip: IpAddr,
+    /// Its link-layer address, when resolved.
+    pub mac: Option<Vec<u8>>,
+    /// Cache state.
+    pub state: NeighState,
+}
+
+/// A neighbour entry's state (NUD_*).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NeighState {
+    /// Set by hand or by flannel: never expires.
+    Permanent,
+    /// Confirmed recently.
+    Reachable,
+    /// Not confirmed recently.
+    Stale,
+    /// Being resolved.
+    Incomplete,
+    /// Resolution failed.
+    Failed,
+    /// No resolution needed (point-to-point, loopback).
+    Noarp,
+    /// Delay, probe or a state this crate does not name.
+    Other,
+}
+
+/// A forwarding-database entry of a bridge or VXLAN device: `bridge fdb`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fdb {
+    /// Interface index.
+    pub index: u32,
+    /// The MAC address.
+    pub mac: Vec<u8>,
+    /// Remote tunnel endpoint, for VXLAN entries (flannel: the peer's public IP).
+    pub destination: Option<IpAddr>,
+    /// Static entry (`permanent`).
+    pub permanent: bool,
+    /// Entry of the device itself (`self`), not of a bridge it is enslaved to.
+    pub own: bool,
 }
 
 /// The interface the default route leaves by, with the route itself.
@@ -293,6 +365,38 @@ impl Netlink {
         Ok(messages.iter().filter_map(route_from).collect())
     }
 
+    /// Neighbour (ARP and NDP) entries of every interface.
+    pub async fn neighbours(&self) -> Result<Vec<Neighbour>> {
+        let mut found = Vec::new();
+        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+            let messages: Vec<NeighbourMessage> = self
+                .handle
+                .neighbours()
+                .get()
+                .set_address_family(family)
+                .execute()
+                .try_collect()
+                .await
+                .map_err(request("list neighbours"))?;
+            found.extend(messages.iter().filter_map(neighbour_from));
+        }
+        Ok(found)
+    }
+
+    /// Forwarding-database entries of every bridge and VXLAN device.
+    pub async fn fdb(&self) -> Result<Vec<Fdb>> {
+        let messages: Vec<NeighbourMessage> = self
+            .handle
+            .neighbours()
+            .get()
+            .set_address_family(AddressFamily::Bridge)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(request("list fdb entries"))?;
+        Ok(messages.iter().filter_map(fdb_from).collect())
+    }
+
     /// The default route the kernel would use (IPv4 preferred, then IPv6).
     pub async fn default_route(&self) -> Result<Option<Route>> {
         for family in [Family::V4, Family::V6] {
@@ -388,6 +492,7 @@ pub(crate) fn link_from(message: &LinkMessage) -> Link {
         kind: None,
         master: None,
         addresses: Vec::new(),
+        vxlan: None,
     };
     for attribute in &message.attributes {
         match attribute {
@@ -398,8 +503,12 @@ pub(crate) fn link_from(message: &LinkMessage) -> Link {
             LinkAttribute::Controller(index) => link.master = Some(*index),
             LinkAttribute::LinkInfo(infos) => {
                 for info in infos {
-                    if let LinkInfo::Kind(kind) = info {
-                        link.kind = Some(kind.to_string());
+                    match info {
+                        LinkInfo::Kind(kind) => link.kind = Some(kind.to_string()),
+                        LinkInfo::Data(InfoData::Vxlan(settings)) => {
+                            link.vxlan = Some(vxlan_from(settings));
+                        }
+                        _ => {}
                     }
                 }
             }
@@ -407,6 +516,95 @@ pub(crate) fn link_from(message: &LinkMessage) -> Link {
         }
     }
     link
+}
+
+fn vxlan_from(settings: &[InfoVxlan]) -> Vxlan {
+    let mut vxlan = Vxlan::default();
+    for setting in settings {
+        match setting {
+            InfoVxlan::Id(vni) => vxlan.vni = Some(*vni),
+            InfoVxlan::Port(port) => vxlan.port = Some(*port),
+            InfoVxlan::Local(ip) => vxlan.local = Some(IpAddr::V4(*ip)),
+            InfoVxlan::Local6(ip) => vxlan.local = Some(IpAddr::V6(*ip)),
+            InfoVxlan::Link(index) => vxlan.underlay = Some(*index),
+            InfoVxlan::Learning(on) => vxlan.learning = Some(*on),
+            _ => {}
+        }
+    }
+    vxlan
+}
+
+/// A neighbour message as a [`Neighbour`]; `None` without an IP destination.
+pub(crate) fn neighbour_from(message: &NeighbourMessage) -> Option<Neighbour> {
+    let mut ip = None;
+    let mut mac = None;
+    for attribute in &message.attributes {
+        match attribute {
+            NeighbourAttribute::Destination(NeighbourAddress::Inet(a)) => ip = Some(IpAddr::V4(*a)),
+            NeighbourAttribute::Destination(NeighbourAddress::Inet6(a)) => {
+                ip = Some(IpAddr::V6(*a))
+            }
+            NeighbourAttribute::LinkLayerAddress(lla) if !lla.is_empty() => mac = Some(lla.clone()),
+            _ => {}
+        }
+    }
+    let state = match message.header.state {
+        state if is_permanent(state) => NeighState::Permanent,
+        NeighbourState::Reachable => NeighState::Reachable,
+        NeighbourState::Stale => NeighState::Stale,
+        NeighbourState::Incomplete => NeighState::Incomplete,
+        NeighbourState::Failed => NeighState::Failed,
+        NeighbourState::Noarp => NeighState::Noarp,
+        _ => NeighState::Other,
+    };
+    Some(Neighbour {
+        index: message.header.ifindex,
+        ip: ip?,
+        mac,
+        state,
+    })
+}
+
+/// A bridge-family neighbour message as an [`Fdb`] entry.
+pub(crate) fn fdb_from(message: &NeighbourMessage) -> Option<Fdb> {
+    let mut mac = None;
+    let mut destination = None;
+    for attribute in &message.attributes {
+        match attribute {
+            NeighbourAttribute::LinkLayerAddress(lla) => mac = Some(lla.clone()),
+            NeighbourAttribute::Destination(NeighbourAddress::Inet(a)) => {
+                destination = Some(IpAddr::V4(*a));
+            }
+            NeighbourAttribute::Destination(NeighbourAddress::Inet6(a)) => {
+                destination = Some(IpAddr::V6(*a));
+            }
+            // In the bridge family the destination is not decoded as an IP.
+            NeighbourAttribute::Destination(NeighbourAddress::Other(bytes)) => {
+                destination = raw_ip(bytes);
+            }
+            _ => {}
+        }
+    }
+    Some(Fdb {
+        index: message.header.ifindex,
+        mac: mac?,
+        destination,
+        permanent: is_permanent(message.header.state),
+        own: message.header.flags.contains(NeighbourFlags::Own),
+    })
+}
+
+/// NUD states are bits, and static FDB entries carry NOARP beside PERMANENT.
+fn is_permanent(state: NeighbourState) -> bool {
+    u16::from(state) & u16::from(NeighbourState::Permanent) != 0
+}
+
+fn raw_ip(bytes: &[u8]) -> Option<IpAddr> {
+    match bytes.len() {
+        4 => <[u8; 4]>::try_from(bytes).ok().map(IpAddr::from),
+        16 => <[u8; 16]>::try_from(bytes).ok().map(IpAddr::from),
+        _ => None,
+    }
 }
 
 fn oper_state(state: State) -> OperState {
@@ -480,6 +678,7 @@ pub(crate) fn route_from(message: &RouteMessage) -> Option<Route> {
         oif,
         table,
         metric,
+        onlink: message.header.flags.contains(RouteFlags::Onlink),
     })
 }
 
@@ -535,6 +734,7 @@ mod tests {
             oif: Some(2),
             table,
             metric,
+            onlink: false,
         }
     }
 
@@ -548,6 +748,19 @@ mod tests {
         ];
         assert_eq!(pick_default(&routes), Some(&routes[3]));
         assert_eq!(pick_default(&routes[..2]), None);
+    }
+
+    #[test]
+    fn static_fdb_entries_count_as_permanent() {
+        assert!(is_permanent(NeighbourState::Permanent));
+        // PERMANENT | NOARP, as the kernel reports `bridge fdb ... permanent`.
+        assert!(is_permanent(NeighbourState::Other(0xc0)));
+        assert!(!is_permanent(NeighbourState::Reachable));
+        assert_eq!(
+            raw_ip(&[192, 0, 2, 20]),
+            Some(IpAddr::from([192, 0, 2, 20]))
+        );
+        assert_eq!(raw_ip(&[1, 2, 3]), None);
     }
 
     #[test]
