@@ -13,6 +13,7 @@
 pub mod cni;
 pub mod link;
 pub mod netns;
+pub mod probe;
 
 pub use link::{Link, Netlink};
 pub use netns::Netns;
