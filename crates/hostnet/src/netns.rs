@@ -528,18 +528,23 @@ fn open_file(path: &Path) -> Result<OwnedFd> {
             path: path.to_owned(),
             source,
         })?;
-    // nsfs files live on the "nsfs" filesystem; anything else is a mistake
-    // (for instance a plain file left under /run/netns).
+    // Only a network namespace will do: not a plain file left under
+    // /run/netns (ENOTTY), not another kind of namespace.
     let fd = OwnedFd::from(file);
-    let stat = nix::sys::statfs::fstatfs(&fd).map_err(|e| Error::Open {
-        path: path.to_owned(),
-        source: e.into(),
-    })?;
-    if stat.filesystem_type() != nix::sys::statfs::NSFS_MAGIC {
-        return Err(Error::NotNetns(path.to_owned()));
+    // SAFETY: NS_GET_NSTYPE takes no argument; it only reports the type of
+    // the namespace the fd refers to.
+    match unsafe { ns_get_nstype(fd.as_raw_fd()) } {
+        Ok(kind) if kind == CloneFlags::CLONE_NEWNET.bits() => Ok(fd),
+        _ => Err(Error::NotNetns(path.to_owned())),
     }
-    Ok(fd)
 }
+
+nix::ioctl_none!(
+    /// NS_GET_NSTYPE from `<linux/nsfs.h>`: `_IO(0xb7, 0x3)`.
+    ns_get_nstype,
+    0xb7,
+    0x3
+);
 
 fn on_fresh_thread<T: Send>(work: impl FnOnce() -> T + Send) -> Result<T> {
     std::thread::scope(|scope| {
