@@ -11,6 +11,7 @@
 //! touching the real node.
 
 pub mod cni;
+pub mod configure;
 pub mod link;
 pub mod netns;
 pub mod probe;

@@ -67,6 +67,9 @@ pub enum Error {
          bring up the node's uplink first, or pass the MTU explicitly"
     )]
     NoDefaultRoute,
+    /// A route that cannot be expressed (mixed address families).
+    #[error("invalid route: {0}")]
+    BadRoute(String),
     /// The default route has no single output interface (multipath).
     #[error("the default route {0} has no single output interface; pass the MTU explicitly")]
     NoRouteInterface(IpNet),
@@ -234,7 +237,7 @@ pub struct Underlay {
 /// A netlink connection bound to one namespace.
 #[derive(Debug)]
 pub struct Netlink {
-    handle: Handle,
+    pub(crate) handle: Handle,
     connection: tokio::task::JoinHandle<()>,
 }
 
@@ -294,6 +297,17 @@ impl Netlink {
 
     /// The link called `name`, with its addresses.
     pub async fn link(&self, name: &str) -> Result<Link> {
+        let mut link = link_from(&self.link_message(name).await?);
+        link.addresses = addresses_of(&self.addresses().await?, link.index);
+        Ok(link)
+    }
+
+    /// The interface index of the link called `name`.
+    pub async fn index_of(&self, name: &str) -> Result<u32> {
+        Ok(self.link_message(name).await?.header.index)
+    }
+
+    async fn link_message(&self, name: &str) -> Result<LinkMessage> {
         let found = self
             .handle
             .link()
@@ -302,17 +316,14 @@ impl Netlink {
             .execute()
             .try_next()
             .await;
-        let message = match found {
-            Ok(Some(message)) => message,
-            Ok(None) => return Err(Error::NoSuchLink(name.to_owned())),
+        match found {
+            Ok(Some(message)) => Ok(message),
+            Ok(None) => Err(Error::NoSuchLink(name.to_owned())),
             Err(e) if is_errno(&e, nix::errno::Errno::ENODEV) => {
-                return Err(Error::NoSuchLink(name.to_owned()));
+                Err(Error::NoSuchLink(name.to_owned()))
             }
-            Err(e) => return Err(request(format!("get link {name}"))(e)),
-        };
-        let mut link = link_from(&message);
-        link.addresses = addresses_of(&self.addresses().await?, link.index);
-        Ok(link)
+            Err(e) => Err(request(format!("get link {name}"))(e)),
+        }
     }
 
     /// The link with interface index `index`.
@@ -419,10 +430,10 @@ impl Netlink {
 
     /// Sets a link administratively up (`ip link set NAME up`).
     pub async fn set_up(&self, name: &str) -> Result<()> {
-        let link = self.link(name).await?;
+        let index = self.index_of(name).await?;
         self.handle
             .link()
-            .set(LinkUnspec::new_with_index(link.index).up().build())
+            .set(LinkUnspec::new_with_index(index).up().build())
             .execute()
             .await
             .map_err(request(format!("set {name} up")))
@@ -470,7 +481,7 @@ fn open_socket() -> Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(socket.into_raw_fd()) })
 }
 
-fn request(what: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> Error {
+pub(crate) fn request(what: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> Error {
     let what = what.into();
     move |source| Error::Request { what, source }
 }
