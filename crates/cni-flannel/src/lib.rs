@@ -72,6 +72,8 @@ impl Wording {
 }
 
 /// Why a call failed; each maps to a CNI error code ([`Error::code`]).
+/// The runtime retries a failed ADD with a new sandbox anyway; none of these
+/// clears up by itself except a missing subnet.env that flannel later writes.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Required `CNI_*` variables are absent.

@@ -479,3 +479,61 @@ fn incident_2026_01_31_probe_sees_the_missing_subnet_env() {
         "DEL removed the saved delegate config"
     );
 }
+
+/// The binary as a runtime sees it: exit status 1 and an error object on
+/// stdout; the wording can also come from the environment.
+#[test]
+fn binary_reports_failure_by_exit_status_and_error_object() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("subnet.env");
+    let config = json!({"name": "cbr0", "cniVersion": "1.0.0", "type": "flannel",
+        "subnetFile": missing, "dataDir": dir.path().join("flannel")});
+    let run = |wording: Option<&str>| {
+        let mut command = Command::new(PLUGIN);
+        command
+            .env("CNI_COMMAND", "ADD")
+            .env("CNI_CONTAINERID", "sandbox-1")
+            .env("CNI_NETNS", "/proc/self/ns/net")
+            .env("CNI_IFNAME", "eth0")
+            .env("CNI_PATH", dir.path())
+            .env_remove("REBOOTGUARD_CNI_FLANNEL_WORDING")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped());
+        if let Some(wording) = wording {
+            command.env("REBOOTGUARD_CNI_FLANNEL_WORDING", wording);
+        }
+        let mut child = command.spawn().expect("spawn");
+        std::io::Write::write_all(
+            &mut child.stdin.take().expect("stdin"),
+            config.to_string().as_bytes(),
+        )
+        .expect("write config");
+        let out = child.wait_with_output().expect("runs");
+        let object: Value = serde_json::from_slice(&out.stdout).expect("error object");
+        (out.status.code(), object)
+    };
+
+    let (code, object) = run(None);
+    assert_eq!(code, Some(1));
+    assert_eq!(object["cniVersion"], "1.0.0");
+    assert_eq!(object["code"], 999);
+    assert_eq!(
+        object["msg"],
+        format!(
+            "loadFlannelSubnetEnv failed: open {}: no such file or directory",
+            missing.display()
+        )
+    );
+    let (code, object) = run(Some("current"));
+    assert_eq!(code, Some(1));
+    assert!(
+        object["msg"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("failed to load flannel 'subnet.env' file: open ")),
+        "{object}"
+    );
+    assert!(
+        !dir.path().join("flannel").exists(),
+        "nothing saved on failure"
+    );
+}

@@ -15,7 +15,8 @@ use crate::cni::{self, Args, Conflist, Runtime};
 use crate::link::{self, Link};
 use crate::netns::{self, Netns};
 
-/// What went wrong in one step of a probe.
+/// What went wrong in one step of a probe. Worth a retry: an `Add` whose
+/// CNI error has code 11, a timeout; the rest describe the node's state.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The throwaway pod namespace could not be made.
