@@ -419,6 +419,33 @@ pub fn go_path_error(op: &str, path: &str, error: &io::Error) -> String {
     format!("{op} {path}: {text}")
 }
 
+/// The whole plugin process: reads stdin and the environment, runs the call,
+/// prints the result or the error object, and returns the exit status (0 on
+/// success, 1 on failure). For a binary that wants to act as this plugin,
+/// for instance a lab's multi-call binary run under the name `flannel`.
+pub fn plugin_main() -> std::process::ExitCode {
+    let mut stdin = Vec::new();
+    if let Err(e) = io::stdin().read_to_end(&mut stdin) {
+        eprintln!("failed to read the network config from stdin: {e}");
+    }
+    let request = Request::from_env(stdin);
+    let mut stdout = io::stdout().lock();
+    match run(&request) {
+        Ok(output) => {
+            if let Some(output) = output {
+                let _ = stdout.write_all(&output);
+                let _ = stdout.write_all(b"\n");
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(error) => {
+            let object = error.to_json(&request.cni_version());
+            let _ = writeln!(stdout, "{object}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Runs one call; `Ok(Some(bytes))` is what to print on success.
 pub fn run(request: &Request) -> Result<Option<Vec<u8>>, Error> {
     request.require(&["CNI_COMMAND"])?;
