@@ -465,6 +465,22 @@ where
     }
 }
 
+/// Where FLANNEL_MTU should come from on this node, blocking: the MTU of
+/// flannel's device (`flannel.1` for vxlan) when it exists, which is the
+/// overlay MTU itself; otherwise the underlay's, for
+/// [`rebootguard_flannel::derive`] to take the backend's overhead off.
+pub fn flannel_mtu(ns: Option<&Netns>, device: &str) -> Result<rebootguard_flannel::Mtu> {
+    blocking(ns, |netlink| async move {
+        match netlink.link(device).await {
+            Ok(link) => Ok(rebootguard_flannel::Mtu::Overlay(link.mtu)),
+            Err(Error::NoSuchLink(_)) => Ok(rebootguard_flannel::Mtu::Underlay(
+                netlink.underlay().await?.link.mtu,
+            )),
+            Err(e) => Err(e),
+        }
+    })
+}
+
 /// Reads one link by name, blocking. See [`blocking`].
 pub fn get(ns: Option<&Netns>, name: &str) -> Result<Link> {
     blocking(ns, |netlink| async move { netlink.link(name).await })

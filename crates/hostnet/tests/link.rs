@@ -5,6 +5,7 @@
 use std::net::IpAddr;
 use std::process::Command;
 
+use rebootguard_flannel::Mtu;
 use rebootguard_hostnet::link::{self, Family, NeighState, Netlink, OperState};
 use rebootguard_hostnet::netns::{self, Netns, test_privileged};
 
@@ -208,4 +209,32 @@ fn flannel_vxlan_data_plane_is_read_back() {
     assert_eq!(route.gateway, Some(IpAddr::from([10, 42, 1, 0])));
     assert_eq!(route.oif, Some(vtep.index));
     assert!(uplink.vxlan.is_none());
+}
+
+/// `node restore` before and after flannel made its device: the underlay's
+/// MTU first, then flannel.1's own.
+#[test]
+fn flannel_mtu_prefers_the_vtep_then_the_underlay() {
+    if !test_privileged("flannel_mtu_prefers_the_vtep_then_the_underlay") {
+        return;
+    }
+    let ns = node(1400);
+    assert_eq!(
+        link::flannel_mtu(Some(&ns), "flannel.1").expect("mtu"),
+        Mtu::Underlay(1400)
+    );
+    ip(
+        &ns,
+        "link add flannel.1 type vxlan id 1 dev uplink dstport 8472 nolearning",
+    );
+    ip(&ns, "link set flannel.1 mtu 1350");
+    assert_eq!(
+        link::flannel_mtu(Some(&ns), "flannel.1").expect("mtu"),
+        Mtu::Overlay(1350)
+    );
+    let bare = Netns::create_named(&unique("bare")).expect("create");
+    assert!(matches!(
+        link::flannel_mtu(Some(&bare), "flannel.1"),
+        Err(link::Error::NoDefaultRoute)
+    ));
 }
