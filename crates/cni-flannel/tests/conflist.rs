@@ -542,3 +542,47 @@ fn binary_reports_failure_by_exit_status_and_error_object() {
         "nothing saved on failure"
     );
 }
+
+#[test]
+fn dual_stack_through_the_k3s_conflist() {
+    if !ready("dual_stack_through_the_k3s_conflist") {
+        return;
+    }
+    if !Path::new("/proc/sys/net/ipv6").exists() {
+        eprintln!("skipping dual_stack_through_the_k3s_conflist: this kernel has no IPv6");
+        return;
+    }
+    let node = Node::new();
+    let conf = NetConf::parse(
+        br#"{"Network":"10.42.0.0/16","EnableIPv6":true,"IPv6Network":"2001:cafe:42::/56","Backend":{"Type":"vxlan"}}"#,
+    )
+    .expect("net-conf");
+    let env = derive(
+        &[cidr("10.42.0.0/24"), cidr("2001:cafe:42::/64")],
+        &conf,
+        Mtu::Underlay(1500),
+        true,
+    )
+    .expect("derive");
+    node.write_subnet_env(&env.render());
+    let list = node.conflist(json!({}));
+    let runtime = node.runtime();
+    let args = node.args("sandbox-dual");
+
+    let added = list.add(&runtime, &args).expect("conflist ADD");
+    let addresses = added.success.addresses_of("eth0");
+    assert_eq!(addresses.len(), 2, "{:?}", added.success);
+    assert!(cidr("10.42.0.0/24").contains(&addresses[0].addr()));
+    assert!(cidr("2001:cafe:42::/64").contains(&addresses[1].addr()));
+    let reached = (0..5).any(|attempt| {
+        if attempt > 0 {
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        ping(&node.pod, "2001:cafe:42::1")
+    });
+    assert!(reached, "the pod reaches its IPv6 gateway");
+
+    list.del(&runtime, &args, Some(&added.json))
+        .expect("conflist DEL");
+    assert!(link::get(Some(&node.pod), "eth0").is_err());
+}
