@@ -410,7 +410,7 @@ fn a_hung_delegate_dies_with_flannel_at_the_deadline() {
     let list = node.conflist(json!({"delegate": {"type": "hang"}}));
     let runtime = node
         .runtime()
-        .with_timeout(Some(Duration::from_millis(500)));
+        .with_timeout(Some(Duration::from_millis(1000)));
     let err = list
         .add(&runtime, &node.args("sandbox-hang"))
         .expect_err("times out");
