@@ -2,8 +2,9 @@
 //! plane need, each the typed twin of one `ip` or `bridge` command.
 //!
 //! These act on whatever namespace the [`Netlink`] was opened in. Open it
-//! with [`Netlink::connect_in`] on a namespace you made; a handle opened with
-//! [`Netlink::connect`] on the host changes the host.
+//! with [`Netlink::connect_in`] on a namespace you made: in the machine's own
+//! namespace (this process's, or init's) every change is refused ([`crate::link::Error::HostNamespace`])
+//! unless [`Netlink::allow_host_changes`] was called.
 
 use std::net::IpAddr;
 use std::os::fd::{AsFd, AsRawFd};
@@ -52,6 +53,7 @@ impl Netlink {
     /// `ip link add NAME type veth peer name PEER`, then moves the peer into
     /// `peer_ns` when given. Both ends start down.
     pub async fn add_veth(&self, name: &str, peer: &str, peer_ns: Option<&Netns>) -> Result<()> {
+        self.check_writable()?;
         self.handle
             .link()
             .add(LinkVeth::new(name, peer).build())
@@ -66,6 +68,7 @@ impl Netlink {
 
     /// `ip link add NAME type bridge`.
     pub async fn add_bridge(&self, name: &str) -> Result<()> {
+        self.check_writable()?;
         self.handle
             .link()
             .add(LinkBridge::new(name).build())
@@ -76,6 +79,7 @@ impl Netlink {
 
     /// `ip link add NAME type vxlan id VNI [local IP] [dev UNDERLAY] dstport PORT [nolearning]`.
     pub async fn add_vxlan(&self, spec: &VxlanSpec) -> Result<()> {
+        self.check_writable()?;
         let mut builder = LinkVxlan::new(&spec.name, spec.vni)
             .port(spec.port)
             .learning(spec.learning);
@@ -97,6 +101,7 @@ impl Netlink {
 
     /// `ip link del NAME`.
     pub async fn delete_link(&self, name: &str) -> Result<()> {
+        self.check_writable()?;
         let index = self.index_of(name).await?;
         self.handle
             .link()
@@ -108,6 +113,7 @@ impl Netlink {
 
     /// `ip link set NAME mtu MTU`.
     pub async fn set_mtu(&self, name: &str, mtu: u32) -> Result<()> {
+        self.check_writable()?;
         let index = self.index_of(name).await?;
         self.handle
             .link()
@@ -119,6 +125,7 @@ impl Netlink {
 
     /// `ip link set NAME address MAC`.
     pub async fn set_mac(&self, name: &str, mac: &[u8]) -> Result<()> {
+        self.check_writable()?;
         let index = self.index_of(name).await?;
         self.handle
             .link()
@@ -134,6 +141,7 @@ impl Netlink {
 
     /// `ip link set NAME master BRIDGE`.
     pub async fn set_master(&self, name: &str, bridge: &str) -> Result<()> {
+        self.check_writable()?;
         let index = self.index_of(name).await?;
         let master = self.index_of(bridge).await?;
         self.handle
@@ -146,6 +154,7 @@ impl Netlink {
 
     /// `ip link set NAME netns NS`.
     pub async fn move_to(&self, name: &str, ns: &Netns) -> Result<()> {
+        self.check_writable()?;
         let index = self.index_of(name).await?;
         self.handle
             .link()
@@ -161,6 +170,7 @@ impl Netlink {
 
     /// `ip addr add ADDRESS dev NAME`.
     pub async fn add_address(&self, name: &str, address: IpNet) -> Result<()> {
+        self.check_writable()?;
         let index = self.index_of(name).await?;
         self.handle
             .address()
@@ -172,6 +182,7 @@ impl Netlink {
 
     /// `ip route add ...`, in the main table.
     pub async fn add_route(&self, route: &RouteSpec) -> Result<()> {
+        self.check_writable()?;
         let what = || format!("add route {}", route.destination);
         // rtnetlink does not export the error type, so it is only displayed.
         let invalid = |e| Error::BadRoute(format!("{}: {e}", what()));
@@ -198,6 +209,7 @@ impl Netlink {
 
     /// `ip neigh replace IP lladdr MAC dev NAME nud permanent`.
     pub async fn add_neighbour(&self, name: &str, ip: IpAddr, mac: &[u8]) -> Result<()> {
+        self.check_writable()?;
         let index = self.index_of(name).await?;
         self.handle
             .neighbours()
@@ -213,6 +225,7 @@ impl Netlink {
     /// `bridge fdb replace MAC dev NAME dst IP self permanent`: where a
     /// VXLAN device sends frames for `mac`.
     pub async fn add_fdb(&self, name: &str, mac: &[u8], destination: IpAddr) -> Result<()> {
+        self.check_writable()?;
         let index = self.index_of(name).await?;
         self.handle
             .neighbours()

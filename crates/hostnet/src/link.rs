@@ -70,6 +70,13 @@ pub enum Error {
     /// A route that cannot be expressed (mixed address families).
     #[error("invalid route: {0}")]
     BadRoute(String),
+    /// A change was asked of the machine's own namespace without
+    /// [`Netlink::allow_host_changes`].
+    #[error(
+        "refusing to change the machine's own network namespace; open the handle in a namespace you made, \
+         or call allow_host_changes() if changing the host is really meant"
+    )]
+    HostNamespace,
     /// The default route has no single output interface (multipath).
     #[error("the default route {0} has no single output interface; pass the MTU explicitly")]
     NoRouteInterface(IpNet),
@@ -239,6 +246,9 @@ pub struct Underlay {
 pub struct Netlink {
     pub(crate) handle: Handle,
     connection: tokio::task::JoinHandle<()>,
+    /// Whether writes are allowed: not in the machine's own namespace
+    /// unless the caller said so.
+    writable: bool,
 }
 
 impl Drop for Netlink {
@@ -250,17 +260,36 @@ impl Drop for Netlink {
 impl Netlink {
     /// Connects in the calling thread's namespace. Needs a tokio runtime.
     pub fn connect() -> Result<Self> {
-        Self::from_socket(open_socket()?)
+        let writable = !is_host(&Netns::current()?);
+        Self::from_socket(open_socket()?, writable)
     }
 
     /// Connects inside `ns`: the socket is opened on a short-lived thread
     /// in the namespace, the requests then run on the caller's runtime.
     pub fn connect_in(ns: &Netns) -> Result<Self> {
         let socket = ns.run(open_socket)??;
-        Self::from_socket(socket)
+        Self::from_socket(socket, !is_host(ns))
     }
 
-    fn from_socket(fd: OwnedFd) -> Result<Self> {
+    /// Allows changes even in the machine's own namespace (the one this
+    /// process's main thread is in, or init's). Reads never need this; a
+    /// process started inside a lab node's namespace that means to change
+    /// that node's network does.
+    pub fn allow_host_changes(mut self) -> Self {
+        self.writable = true;
+        self
+    }
+
+    /// Refuses a change in the machine's own namespace unless allowed.
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        if self.writable {
+            Ok(())
+        } else {
+            Err(Error::HostNamespace)
+        }
+    }
+
+    fn from_socket(fd: OwnedFd, writable: bool) -> Result<Self> {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(Error::NoRuntime);
         }
@@ -271,6 +300,7 @@ impl Netlink {
         Ok(Netlink {
             handle,
             connection: tokio::spawn(connection),
+            writable,
         })
     }
 
@@ -430,6 +460,7 @@ impl Netlink {
 
     /// Sets a link administratively up (`ip link set NAME up`).
     pub async fn set_up(&self, name: &str) -> Result<()> {
+        self.check_writable()?;
         let index = self.index_of(name).await?;
         self.handle
             .link()
@@ -489,6 +520,19 @@ pub fn get(ns: Option<&Netns>, name: &str) -> Result<Link> {
 /// The underlay interface and MTU, blocking. See [`Netlink::underlay`].
 pub fn underlay(ns: Option<&Netns>) -> Result<Underlay> {
     blocking(ns, |netlink| async move { netlink.underlay().await })
+}
+
+/// Whether `ns` is the machine's own namespace as far as this process can
+/// tell: the one its main thread is in, or init's (pid 1) when that is
+/// visible. When it cannot be told, it is assumed to be.
+fn is_host(ns: &Netns) -> bool {
+    let id_of = |path: &str| Netns::open(std::path::Path::new(path)).and_then(|n| n.id());
+    let Ok(ours) = ns.id() else {
+        return true;
+    };
+    let own = id_of("/proc/self/ns/net");
+    let init = id_of("/proc/1/ns/net");
+    own.map_or(true, |own| own == ours) || init.is_ok_and(|init| init == ours)
 }
 
 fn open_socket() -> Result<OwnedFd> {

@@ -238,3 +238,29 @@ fn flannel_mtu_prefers_the_vtep_then_the_underlay() {
         Err(link::Error::NoDefaultRoute)
     ));
 }
+
+/// Writes are refused in the machine's own namespace. (`set_up("lo")` is
+/// harmless there even if the guard failed: the host's lo is already up.)
+#[tokio::test]
+async fn the_host_namespace_is_read_only_by_default() {
+    if !test_privileged("the_host_namespace_is_read_only_by_default") {
+        return;
+    }
+    let host = Netlink::connect().expect("host netlink");
+    assert!(host.link("lo").await.expect("reads work").up);
+    assert!(matches!(
+        host.set_up("lo").await,
+        Err(link::Error::HostNamespace)
+    ));
+    let same = Netlink::connect_in(&Netns::current().expect("current")).expect("netlink");
+    let err = same
+        .add_bridge("rgt-never")
+        .await
+        .expect_err("refused before any request");
+    assert!(matches!(err, link::Error::HostNamespace), "{err}");
+    assert!(err.to_string().contains("allow_host_changes"));
+    assert!(matches!(
+        host.link("rgt-never").await,
+        Err(link::Error::NoSuchLink(_))
+    ));
+}
