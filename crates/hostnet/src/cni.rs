@@ -365,6 +365,10 @@ pub struct Runtime<'a> {
     pub host: Option<&'a Netns>,
     /// Deadline per plugin call; `None` waits forever.
     pub timeout: Option<Duration>,
+    /// Start each plugin in a process group of its own, so a timeout kills
+    /// everything it started. A plugin that runs its own delegates turns
+    /// this off, so its delegates die with it when its caller kills it.
+    pub own_process_group: bool,
 }
 
 impl<'a> Runtime<'a> {
@@ -374,6 +378,7 @@ impl<'a> Runtime<'a> {
             path,
             host: None,
             timeout: Some(DEFAULT_TIMEOUT),
+            own_process_group: true,
         }
     }
 
@@ -446,14 +451,15 @@ impl<'a> Runtime<'a> {
         process
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            // Its own process group, so a timeout kills its children too.
-            .process_group(0);
+            .stderr(Stdio::piped());
+        if self.own_process_group {
+            process.process_group(0);
+        }
         if let Some(host) = self.host {
             host.apply(&mut process)?;
         }
         let child = process.spawn().map_err(spawn)?;
-        let finished = wait(child, config, self.timeout).map_err(spawn)?;
+        let finished = wait(child, config, self.timeout, self.own_process_group).map_err(spawn)?;
         let Some((status, stdout, stderr)) = finished else {
             return Err(Error::Timeout {
                 plugin: plugin.to_owned(),
@@ -711,7 +717,19 @@ type Finished = Option<(ExitStatus, Vec<u8>, Vec<u8>)>;
 
 /// Feeds `input`, collects stdout and stderr, and waits up to `timeout`;
 /// `None` when the process group was killed for running late.
-fn wait(mut child: Child, input: &[u8], timeout: Option<Duration>) -> io::Result<Finished> {
+fn wait(
+    mut child: Child,
+    input: &[u8],
+    timeout: Option<Duration>,
+    group: bool,
+) -> io::Result<Finished> {
+    let kill = |child: &mut Child| {
+        if group {
+            kill_group(child);
+        } else {
+            let _ = child.kill();
+        }
+    };
     let deadline = timeout.map(|t| Instant::now() + t);
     let mut stdin = child.stdin.take();
     let mut stdout = child.stdout.take();
@@ -731,7 +749,7 @@ fn wait(mut child: Child, input: &[u8], timeout: Option<Duration>) -> io::Result
                 break Some(status);
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                kill_group(&child);
+                kill(&mut child);
                 let _ = child.wait();
                 break None;
             }
@@ -742,7 +760,7 @@ fn wait(mut child: Child, input: &[u8], timeout: Option<Duration>) -> io::Result
         // until the deadline, then the group is killed. While any member
         // lives the group ID cannot be reused, so this kills no stranger.
         while status.is_some() && !(out.is_finished() && err.is_finished()) {
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            if group && deadline.is_some_and(|d| Instant::now() >= d) {
                 kill_group(&child);
                 break;
             }

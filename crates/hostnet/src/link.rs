@@ -19,9 +19,14 @@ use futures::TryStreamExt;
 use ipnet::IpNet;
 use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
-use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkInfo, LinkMessage, State};
+use rtnetlink::packet_route::link::{
+    InfoData, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, State,
+};
+use rtnetlink::packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
+};
 use rtnetlink::packet_route::route::{
-    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteType,
+    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteType,
 };
 use rtnetlink::sys::{Socket, TokioSocket, protocols::NETLINK_ROUTE};
 use rtnetlink::{Handle, LinkUnspec, RouteMessageBuilder};
@@ -62,6 +67,16 @@ pub enum Error {
          bring up the node's uplink first, or pass the MTU explicitly"
     )]
     NoDefaultRoute,
+    /// A route that cannot be expressed (mixed address families).
+    #[error("invalid route: {0}")]
+    BadRoute(String),
+    /// A change was asked of the machine's own namespace without
+    /// [`Netlink::allow_host_changes`].
+    #[error(
+        "refusing to change the machine's own network namespace; open the handle in a namespace you made, \
+         or call allow_host_changes() if changing the host is really meant"
+    )]
+    HostNamespace,
     /// The default route has no single output interface (multipath).
     #[error("the default route {0} has no single output interface; pass the MTU explicitly")]
     NoRouteInterface(IpNet),
@@ -120,6 +135,23 @@ pub struct Link {
     pub master: Option<u32>,
     /// Its addresses with prefix length, IPv4 first, in kernel order.
     pub addresses: Vec<IpNet>,
+    /// VXLAN settings, for a `vxlan` device such as `flannel.1`.
+    pub vxlan: Option<Vxlan>,
+}
+
+/// A VXLAN device's settings (what `ip -d link show flannel.1` prints).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Vxlan {
+    /// VNI (flannel: 1).
+    pub vni: Option<u32>,
+    /// UDP destination port (flannel: 8472, the kernel's default when 0 is asked).
+    pub port: Option<u16>,
+    /// Local tunnel address.
+    pub local: Option<IpAddr>,
+    /// Index of the underlay link it is bound to.
+    pub underlay: Option<u32>,
+    /// Whether the device learns remote MACs (flannel: `nolearning`, so false).
+    pub learning: Option<bool>,
 }
 
 impl Link {
@@ -148,6 +180,56 @@ pub struct Route {
     pub table: u32,
     /// Metric (priority); lower wins.
     pub metric: u32,
+    /// The gateway is taken as directly reachable (`onlink`), as flannel's
+    /// routes via `flannel.1` are.
+    pub onlink: bool,
+}
+
+/// A neighbour (ARP/NDP) entry: `ip neigh`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Neighbour {
+    /// Interface index.
+    pub index: u32,
+    /// The neighbour's IP address.
+    pub ip: IpAddr,
+    /// Its link-layer address, when resolved.
+    pub mac: Option<Vec<u8>>,
+    /// Cache state.
+    pub state: NeighState,
+}
+
+/// A neighbour entry's state (NUD_*).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NeighState {
+    /// Set by hand or by flannel: never expires.
+    Permanent,
+    /// Confirmed recently.
+    Reachable,
+    /// Not confirmed recently.
+    Stale,
+    /// Being resolved.
+    Incomplete,
+    /// Resolution failed.
+    Failed,
+    /// No resolution needed (point-to-point, loopback).
+    Noarp,
+    /// Delay, probe or a state this crate does not name.
+    Other,
+}
+
+/// A forwarding-database entry of a bridge or VXLAN device: `bridge fdb`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fdb {
+    /// Interface index.
+    pub index: u32,
+    /// The MAC address.
+    pub mac: Vec<u8>,
+    /// Remote tunnel endpoint, for VXLAN entries (flannel: the peer's public IP).
+    pub destination: Option<IpAddr>,
+    /// Static entry (`permanent`).
+    pub permanent: bool,
+    /// Entry of the device itself (`self`), not of a bridge it is enslaved to.
+    pub own: bool,
 }
 
 /// The interface the default route leaves by, with the route itself.
@@ -162,8 +244,11 @@ pub struct Underlay {
 /// A netlink connection bound to one namespace.
 #[derive(Debug)]
 pub struct Netlink {
-    handle: Handle,
+    pub(crate) handle: Handle,
     connection: tokio::task::JoinHandle<()>,
+    /// Whether writes are allowed: not in the machine's own namespace
+    /// unless the caller said so.
+    writable: bool,
 }
 
 impl Drop for Netlink {
@@ -175,17 +260,36 @@ impl Drop for Netlink {
 impl Netlink {
     /// Connects in the calling thread's namespace. Needs a tokio runtime.
     pub fn connect() -> Result<Self> {
-        Self::from_socket(open_socket()?)
+        let writable = !is_host(&Netns::current()?);
+        Self::from_socket(open_socket()?, writable)
     }
 
     /// Connects inside `ns`: the socket is opened on a short-lived thread
     /// in the namespace, the requests then run on the caller's runtime.
     pub fn connect_in(ns: &Netns) -> Result<Self> {
         let socket = ns.run(open_socket)??;
-        Self::from_socket(socket)
+        Self::from_socket(socket, !is_host(ns))
     }
 
-    fn from_socket(fd: OwnedFd) -> Result<Self> {
+    /// Allows changes even in the machine's own namespace (the one this
+    /// process's main thread is in, or init's). Reads never need this; a
+    /// process started inside a lab node's namespace that means to change
+    /// that node's network does.
+    pub fn allow_host_changes(mut self) -> Self {
+        self.writable = true;
+        self
+    }
+
+    /// Refuses a change in the machine's own namespace unless allowed.
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        if self.writable {
+            Ok(())
+        } else {
+            Err(Error::HostNamespace)
+        }
+    }
+
+    fn from_socket(fd: OwnedFd, writable: bool) -> Result<Self> {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(Error::NoRuntime);
         }
@@ -196,6 +300,7 @@ impl Netlink {
         Ok(Netlink {
             handle,
             connection: tokio::spawn(connection),
+            writable,
         })
     }
 
@@ -222,6 +327,17 @@ impl Netlink {
 
     /// The link called `name`, with its addresses.
     pub async fn link(&self, name: &str) -> Result<Link> {
+        let mut link = link_from(&self.link_message(name).await?);
+        link.addresses = addresses_of(&self.addresses().await?, link.index);
+        Ok(link)
+    }
+
+    /// The interface index of the link called `name`.
+    pub async fn index_of(&self, name: &str) -> Result<u32> {
+        Ok(self.link_message(name).await?.header.index)
+    }
+
+    async fn link_message(&self, name: &str) -> Result<LinkMessage> {
         let found = self
             .handle
             .link()
@@ -230,17 +346,14 @@ impl Netlink {
             .execute()
             .try_next()
             .await;
-        let message = match found {
-            Ok(Some(message)) => message,
-            Ok(None) => return Err(Error::NoSuchLink(name.to_owned())),
+        match found {
+            Ok(Some(message)) => Ok(message),
+            Ok(None) => Err(Error::NoSuchLink(name.to_owned())),
             Err(e) if is_errno(&e, nix::errno::Errno::ENODEV) => {
-                return Err(Error::NoSuchLink(name.to_owned()));
+                Err(Error::NoSuchLink(name.to_owned()))
             }
-            Err(e) => return Err(request(format!("get link {name}"))(e)),
-        };
-        let mut link = link_from(&message);
-        link.addresses = addresses_of(&self.addresses().await?, link.index);
-        Ok(link)
+            Err(e) => Err(request(format!("get link {name}"))(e)),
+        }
     }
 
     /// The link with interface index `index`.
@@ -293,6 +406,38 @@ impl Netlink {
         Ok(messages.iter().filter_map(route_from).collect())
     }
 
+    /// Neighbour (ARP and NDP) entries of every interface.
+    pub async fn neighbours(&self) -> Result<Vec<Neighbour>> {
+        let mut found = Vec::new();
+        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+            let messages: Vec<NeighbourMessage> = self
+                .handle
+                .neighbours()
+                .get()
+                .set_address_family(family)
+                .execute()
+                .try_collect()
+                .await
+                .map_err(request("list neighbours"))?;
+            found.extend(messages.iter().filter_map(neighbour_from));
+        }
+        Ok(found)
+    }
+
+    /// Forwarding-database entries of every bridge and VXLAN device.
+    pub async fn fdb(&self) -> Result<Vec<Fdb>> {
+        let messages: Vec<NeighbourMessage> = self
+            .handle
+            .neighbours()
+            .get()
+            .set_address_family(AddressFamily::Bridge)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(request("list fdb entries"))?;
+        Ok(messages.iter().filter_map(fdb_from).collect())
+    }
+
     /// The default route the kernel would use (IPv4 preferred, then IPv6).
     pub async fn default_route(&self) -> Result<Option<Route>> {
         for family in [Family::V4, Family::V6] {
@@ -315,10 +460,11 @@ impl Netlink {
 
     /// Sets a link administratively up (`ip link set NAME up`).
     pub async fn set_up(&self, name: &str) -> Result<()> {
-        let link = self.link(name).await?;
+        self.check_writable()?;
+        let index = self.index_of(name).await?;
         self.handle
             .link()
-            .set(LinkUnspec::new_with_index(link.index).up().build())
+            .set(LinkUnspec::new_with_index(index).up().build())
             .execute()
             .await
             .map_err(request(format!("set {name} up")))
@@ -350,6 +496,22 @@ where
     }
 }
 
+/// Where FLANNEL_MTU should come from on this node, blocking: the MTU of
+/// flannel's device (`flannel.1` for vxlan) when it exists, which is the
+/// overlay MTU itself; otherwise the underlay's, for
+/// [`rebootguard_flannel::derive`] to take the backend's overhead off.
+pub fn flannel_mtu(ns: Option<&Netns>, device: &str) -> Result<rebootguard_flannel::Mtu> {
+    blocking(ns, |netlink| async move {
+        match netlink.link(device).await {
+            Ok(link) => Ok(rebootguard_flannel::Mtu::Overlay(link.mtu)),
+            Err(Error::NoSuchLink(_)) => Ok(rebootguard_flannel::Mtu::Underlay(
+                netlink.underlay().await?.link.mtu,
+            )),
+            Err(e) => Err(e),
+        }
+    })
+}
+
 /// Reads one link by name, blocking. See [`blocking`].
 pub fn get(ns: Option<&Netns>, name: &str) -> Result<Link> {
     blocking(ns, |netlink| async move { netlink.link(name).await })
@@ -360,13 +522,26 @@ pub fn underlay(ns: Option<&Netns>) -> Result<Underlay> {
     blocking(ns, |netlink| async move { netlink.underlay().await })
 }
 
+/// Whether `ns` is the machine's own namespace as far as this process can
+/// tell: the one its main thread is in, or init's (pid 1) when that is
+/// visible. When it cannot be told, it is assumed to be.
+fn is_host(ns: &Netns) -> bool {
+    let id_of = |path: &str| Netns::open(std::path::Path::new(path)).and_then(|n| n.id());
+    let Ok(ours) = ns.id() else {
+        return true;
+    };
+    let own = id_of("/proc/self/ns/net");
+    let init = id_of("/proc/1/ns/net");
+    own.map_or(true, |own| own == ours) || init.is_ok_and(|init| init == ours)
+}
+
 fn open_socket() -> Result<OwnedFd> {
     let socket = Socket::new(NETLINK_ROUTE).map_err(Error::Connect)?;
     // SAFETY: into_raw_fd hands over sole ownership of a valid descriptor.
     Ok(unsafe { OwnedFd::from_raw_fd(socket.into_raw_fd()) })
 }
 
-fn request(what: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> Error {
+pub(crate) fn request(what: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> Error {
     let what = what.into();
     move |source| Error::Request { what, source }
 }
@@ -388,6 +563,7 @@ pub(crate) fn link_from(message: &LinkMessage) -> Link {
         kind: None,
         master: None,
         addresses: Vec::new(),
+        vxlan: None,
     };
     for attribute in &message.attributes {
         match attribute {
@@ -398,8 +574,12 @@ pub(crate) fn link_from(message: &LinkMessage) -> Link {
             LinkAttribute::Controller(index) => link.master = Some(*index),
             LinkAttribute::LinkInfo(infos) => {
                 for info in infos {
-                    if let LinkInfo::Kind(kind) = info {
-                        link.kind = Some(kind.to_string());
+                    match info {
+                        LinkInfo::Kind(kind) => link.kind = Some(kind.to_string()),
+                        LinkInfo::Data(InfoData::Vxlan(settings)) => {
+                            link.vxlan = Some(vxlan_from(settings));
+                        }
+                        _ => {}
                     }
                 }
             }
@@ -407,6 +587,95 @@ pub(crate) fn link_from(message: &LinkMessage) -> Link {
         }
     }
     link
+}
+
+fn vxlan_from(settings: &[InfoVxlan]) -> Vxlan {
+    let mut vxlan = Vxlan::default();
+    for setting in settings {
+        match setting {
+            InfoVxlan::Id(vni) => vxlan.vni = Some(*vni),
+            InfoVxlan::Port(port) => vxlan.port = Some(*port),
+            InfoVxlan::Local(ip) => vxlan.local = Some(IpAddr::V4(*ip)),
+            InfoVxlan::Local6(ip) => vxlan.local = Some(IpAddr::V6(*ip)),
+            InfoVxlan::Link(index) => vxlan.underlay = Some(*index),
+            InfoVxlan::Learning(on) => vxlan.learning = Some(*on),
+            _ => {}
+        }
+    }
+    vxlan
+}
+
+/// A neighbour message as a [`Neighbour`]; `None` without an IP destination.
+pub(crate) fn neighbour_from(message: &NeighbourMessage) -> Option<Neighbour> {
+    let mut ip = None;
+    let mut mac = None;
+    for attribute in &message.attributes {
+        match attribute {
+            NeighbourAttribute::Destination(NeighbourAddress::Inet(a)) => ip = Some(IpAddr::V4(*a)),
+            NeighbourAttribute::Destination(NeighbourAddress::Inet6(a)) => {
+                ip = Some(IpAddr::V6(*a))
+            }
+            NeighbourAttribute::LinkLayerAddress(lla) if !lla.is_empty() => mac = Some(lla.clone()),
+            _ => {}
+        }
+    }
+    let state = match message.header.state {
+        state if is_permanent(state) => NeighState::Permanent,
+        NeighbourState::Reachable => NeighState::Reachable,
+        NeighbourState::Stale => NeighState::Stale,
+        NeighbourState::Incomplete => NeighState::Incomplete,
+        NeighbourState::Failed => NeighState::Failed,
+        NeighbourState::Noarp => NeighState::Noarp,
+        _ => NeighState::Other,
+    };
+    Some(Neighbour {
+        index: message.header.ifindex,
+        ip: ip?,
+        mac,
+        state,
+    })
+}
+
+/// A bridge-family neighbour message as an [`Fdb`] entry.
+pub(crate) fn fdb_from(message: &NeighbourMessage) -> Option<Fdb> {
+    let mut mac = None;
+    let mut destination = None;
+    for attribute in &message.attributes {
+        match attribute {
+            NeighbourAttribute::LinkLayerAddress(lla) => mac = Some(lla.clone()),
+            NeighbourAttribute::Destination(NeighbourAddress::Inet(a)) => {
+                destination = Some(IpAddr::V4(*a));
+            }
+            NeighbourAttribute::Destination(NeighbourAddress::Inet6(a)) => {
+                destination = Some(IpAddr::V6(*a));
+            }
+            // In the bridge family the destination is not decoded as an IP.
+            NeighbourAttribute::Destination(NeighbourAddress::Other(bytes)) => {
+                destination = raw_ip(bytes);
+            }
+            _ => {}
+        }
+    }
+    Some(Fdb {
+        index: message.header.ifindex,
+        mac: mac?,
+        destination,
+        permanent: is_permanent(message.header.state),
+        own: message.header.flags.contains(NeighbourFlags::Own),
+    })
+}
+
+/// NUD states are bits, and static FDB entries carry NOARP beside PERMANENT.
+fn is_permanent(state: NeighbourState) -> bool {
+    u16::from(state) & u16::from(NeighbourState::Permanent) != 0
+}
+
+fn raw_ip(bytes: &[u8]) -> Option<IpAddr> {
+    match bytes.len() {
+        4 => <[u8; 4]>::try_from(bytes).ok().map(IpAddr::from),
+        16 => <[u8; 16]>::try_from(bytes).ok().map(IpAddr::from),
+        _ => None,
+    }
 }
 
 fn oper_state(state: State) -> OperState {
@@ -480,6 +749,7 @@ pub(crate) fn route_from(message: &RouteMessage) -> Option<Route> {
         oif,
         table,
         metric,
+        onlink: message.header.flags.contains(RouteFlags::Onlink),
     })
 }
 
@@ -535,6 +805,7 @@ mod tests {
             oif: Some(2),
             table,
             metric,
+            onlink: false,
         }
     }
 
@@ -548,6 +819,19 @@ mod tests {
         ];
         assert_eq!(pick_default(&routes), Some(&routes[3]));
         assert_eq!(pick_default(&routes[..2]), None);
+    }
+
+    #[test]
+    fn static_fdb_entries_count_as_permanent() {
+        assert!(is_permanent(NeighbourState::Permanent));
+        // PERMANENT | NOARP, as the kernel reports `bridge fdb ... permanent`.
+        assert!(is_permanent(NeighbourState::Other(0xc0)));
+        assert!(!is_permanent(NeighbourState::Reachable));
+        assert_eq!(
+            raw_ip(&[192, 0, 2, 20]),
+            Some(IpAddr::from([192, 0, 2, 20]))
+        );
+        assert_eq!(raw_ip(&[1, 2, 3]), None);
     }
 
     #[test]

@@ -20,6 +20,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use nix::errno::Errno;
@@ -371,6 +372,56 @@ impl Drop for Entered<'_> {
     }
 }
 
+/// A namespace name unique on this machine while this process lives:
+/// `<prefix>-<pid>-<n>`. [`sweep_stale`] recognises it after a crash.
+pub fn unique_name(prefix: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Removes named namespaces made by [`unique_name`] with this `prefix` whose
+/// process is gone (a killed test run, a crashed lab). Returns the names
+/// removed; every failure is reported, not just the first.
+pub fn sweep_stale(prefix: &str) -> Result<Vec<String>, Vec<Error>> {
+    let entries = match fs::read_dir(RUN_DIR) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(vec![Error::PrepareRunDir(e)]),
+    };
+    let mut removed = Vec::new();
+    let mut errors = Vec::new();
+    for entry in entries.filter_map(|e| e.ok()) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = stale_owner(&name, prefix) else {
+            continue;
+        };
+        if Path::new("/proc").join(pid.to_string()).exists() {
+            continue;
+        }
+        match remove_named(&name) {
+            Ok(()) => removed.push(name),
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(removed)
+    } else {
+        Err(errors)
+    }
+}
+
+/// The pid in `<prefix>-<pid>-<n>`, if `name` has that shape.
+fn stale_owner(name: &str, prefix: &str) -> Option<u32> {
+    let rest = name.strip_prefix(prefix)?.strip_prefix('-')?;
+    let (pid, n) = rest.split_once('-')?;
+    n.parse::<u64>().ok()?;
+    pid.parse().ok()
+}
+
 /// Whether this process may create network namespaces; the reason if not.
 pub fn privileged() -> Result<(), String> {
     static PROBE: OnceLock<Result<(), String>> = OnceLock::new();
@@ -477,18 +528,23 @@ fn open_file(path: &Path) -> Result<OwnedFd> {
             path: path.to_owned(),
             source,
         })?;
-    // nsfs files live on the "nsfs" filesystem; anything else is a mistake
-    // (for instance a plain file left under /run/netns).
+    // Only a network namespace will do: not a plain file left under
+    // /run/netns (ENOTTY), not another kind of namespace.
     let fd = OwnedFd::from(file);
-    let stat = nix::sys::statfs::fstatfs(&fd).map_err(|e| Error::Open {
-        path: path.to_owned(),
-        source: e.into(),
-    })?;
-    if stat.filesystem_type() != nix::sys::statfs::NSFS_MAGIC {
-        return Err(Error::NotNetns(path.to_owned()));
+    // SAFETY: NS_GET_NSTYPE takes no argument; it only reports the type of
+    // the namespace the fd refers to.
+    match unsafe { ns_get_nstype(fd.as_raw_fd()) } {
+        Ok(kind) if kind == CloneFlags::CLONE_NEWNET.bits() => Ok(fd),
+        _ => Err(Error::NotNetns(path.to_owned())),
     }
-    Ok(fd)
 }
+
+nix::ioctl_none!(
+    /// NS_GET_NSTYPE from `<linux/nsfs.h>`: `_IO(0xb7, 0x3)`.
+    ns_get_nstype,
+    0xb7,
+    0x3
+);
 
 fn on_fresh_thread<T: Send>(work: impl FnOnce() -> T + Send) -> Result<T> {
     std::thread::scope(|scope| {
@@ -513,5 +569,16 @@ mod tests {
             assert!(matches!(check_name(bad), Err(Error::BadName(_))), "{bad:?}");
         }
         assert!(check_name("rg-node-1").is_ok());
+    }
+
+    #[test]
+    fn unique_names_carry_the_owner() {
+        let name = unique_name("rgt");
+        assert_eq!(stale_owner(&name, "rgt"), Some(std::process::id()));
+        assert_ne!(unique_name("rgt"), name);
+        assert_eq!(stale_owner("rgt-12-3", "rgt"), Some(12));
+        for other in ["rgt-12", "rgtx-12-3", "rgt-a-3", "rgt-12-x", "lab-12-3"] {
+            assert_eq!(stale_owner(other, "rgt"), None, "{other}");
+        }
     }
 }

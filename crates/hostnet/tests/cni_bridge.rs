@@ -8,23 +8,18 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use ipnet::IpNet;
 use rebootguard_flannel::{Mtu, NetConf, delegate, derive, subnet_env};
 use rebootguard_hostnet::cni::{self, Args, DEBIAN_PLUGIN_DIR, Runtime};
 use rebootguard_hostnet::link::{self, Family, Netlink};
-use rebootguard_hostnet::netns::{Netns, test_privileged};
+use rebootguard_hostnet::netns::{self, Netns, test_privileged};
+use rebootguard_hostnet::probe;
 use serde_json::{Value, json};
 
 fn unique(tag: &str) -> String {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "rgt-{}-{tag}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
+    netns::unique_name(&format!("rgt-{tag}"))
 }
 
 fn ready(test: &str) -> bool {
@@ -203,6 +198,10 @@ fn dual_stack_subnet_env_networks_a_pod() {
     if !ready("dual_stack_subnet_env_networks_a_pod") {
         return;
     }
+    if !Path::new("/proc/sys/net/ipv6").exists() {
+        eprintln!("skipping dual_stack_subnet_env_networks_a_pod: this kernel has no IPv6");
+        return;
+    }
     let lab = Lab::new();
     let net_conf = r#"{"Network":"10.42.0.0/16","EnableIPv6":true,"IPv6Network":"2001:cafe:42::/56","Backend":{"Type":"vxlan"}}"#;
     let config = delegate_for(
@@ -301,5 +300,56 @@ fn version_reports_supported_specs() {
     assert!(
         info.supported_versions.iter().any(|v| v == "1.0.0"),
         "{info:?}"
+    );
+}
+
+/// `node probe`'s check: ADD and DEL in a throwaway namespace, through a
+/// conflist, with every step's failure kept.
+#[test]
+fn probe_reports_a_working_and_a_broken_node() {
+    if !ready("probe_reports_a_working_and_a_broken_node") {
+        return;
+    }
+    let lab = Lab::new();
+    let mut plugin = delegate_for(&["10.42.0.0/24"], V4, lab.leases.path());
+    if let Some(object) = plugin.as_object_mut() {
+        object.remove("name");
+        object.remove("cniVersion");
+    }
+    let list = cni::Conflist::from_value(&json!({
+        "name": "cbr0", "cniVersion": "1.0.0", "plugins": [plugin]
+    }))
+    .expect("conflist");
+
+    let report = probe::run(&list, &lab.runtime());
+    assert!(report.is_ok(), "{:?}", report.failures);
+    let addresses = report.addresses();
+    assert!(
+        addresses.iter().any(|a| cidr("10.42.0.0/24").contains(a)),
+        "{addresses:?}"
+    );
+    assert_eq!(report.interface.as_ref().map(|l| l.mtu), Some(1450));
+    assert_eq!(lab.lease_files(), 0, "DEL released the probe's lease");
+
+    // The same node with its range used up by leaked leases.
+    let store = lab.leases.path().join("cbr0");
+    std::fs::create_dir_all(&store).expect("lease dir");
+    for host in 2..=254 {
+        std::fs::write(store.join(format!("10.42.0.{host}")), "leaked\neth0").expect("lease");
+    }
+    let report = probe::run(&list, &lab.runtime());
+    assert!(!report.is_ok());
+    assert!(report.added.is_none());
+    assert_eq!(
+        report.failures.len(),
+        1,
+        "ADD failed, DEL still ran and succeeded: {:?}",
+        report.failures
+    );
+    let text = report.failures[0].to_string();
+    assert!(
+        text.starts_with("CNI ADD failed: plugin type=\"bridge\" failed (add): ")
+            && text.contains("no IP addresses available"),
+        "{text}"
     );
 }

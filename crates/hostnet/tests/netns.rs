@@ -4,17 +4,11 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rebootguard_hostnet::netns::{self, Netns, RUN_DIR, test_privileged};
 
 fn unique(tag: &str) -> String {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "rgt-{}-{tag}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
+    netns::unique_name(&format!("rgt-{tag}"))
 }
 
 fn ip_netns_list() -> String {
@@ -131,4 +125,44 @@ fn plain_files_are_not_namespaces() {
     let file = dir.path().join("not-a-netns");
     std::fs::write(&file, b"").expect("write");
     assert!(matches!(Netns::open(&file), Err(netns::Error::NotNetns(_))));
+}
+
+#[test]
+fn stale_namespaces_of_dead_processes_are_swept() {
+    if !test_privileged("stale_namespaces_of_dead_processes_are_swept") {
+        return;
+    }
+    // A namespace left by a process that no longer exists: a child that
+    // made one with `ip` and exited.
+    let mut child = Command::new("sleep").arg("0").spawn().expect("spawn");
+    let dead = child.id();
+    child.wait().expect("reaped");
+    let stale = format!("rgt-sweep-{dead}-0");
+    let status = Command::new("ip")
+        .args(["netns", "add", &stale])
+        .status()
+        .expect("ip runs");
+    assert!(status.success());
+    let alive = Netns::create_named(&netns::unique_name("rgt-sweep")).expect("ours");
+
+    let removed = netns::sweep_stale("rgt-sweep").expect("sweep");
+    // Leftovers of earlier killed runs may be swept too.
+    assert!(removed.contains(&stale), "{removed:?}");
+    assert!(!Path::new(RUN_DIR).join(&stale).exists());
+    assert!(
+        Path::new(RUN_DIR)
+            .join(alive.name().expect("named"))
+            .exists()
+    );
+}
+
+#[test]
+fn other_kinds_of_namespace_are_refused() {
+    assert!(matches!(
+        Netns::open(Path::new("/proc/self/ns/uts")),
+        Err(netns::Error::NotNetns(_))
+    ));
+    if test_privileged("other_kinds_of_namespace_are_refused") {
+        assert!(Netns::open(Path::new("/proc/self/ns/net")).is_ok());
+    }
 }
