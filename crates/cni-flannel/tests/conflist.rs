@@ -586,3 +586,67 @@ fn dual_stack_through_the_k3s_conflist() {
         .expect("conflist DEL");
     assert!(link::get(Some(&node.pod), "eth0").is_err());
 }
+
+/// Issue 2's proof with real parts: after the incident's reboot (no
+/// subnet.env), `node restore` puts the backup back and a pod sandbox then
+/// gets networking from Debian's bridge and host-local through the k3s
+/// conflist, with the file's MTU.
+#[test]
+fn restored_subnet_env_gives_pods_networking() {
+    use rebootguard_node::restore::{self, Decision};
+    use rebootguard_node::settings::{self, File, Settings};
+
+    if !ready("restored_subnet_env_gives_pods_networking") {
+        return;
+    }
+    let node = Node::new();
+    let root = node.dir.path().join("root");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/node-boromir");
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(&example)
+        .arg(&root)
+        .status()
+        .expect("cp");
+    assert!(copied.success());
+    let live = root.join("run/flannel/subnet.env");
+    let list = node.conflist(json!({ "subnetFile": live }));
+
+    let before = probe::run(&list, &node.runtime());
+    assert!(
+        before
+            .failures
+            .iter()
+            .any(|f| f.to_string().contains("loadFlannelSubnetEnv failed: open ")),
+        "{:?}",
+        before.failures
+    );
+
+    let settings = Settings::resolve(
+        &root,
+        File::load(&root.join(settings::CONFIG_FILE)).expect("example config"),
+    )
+    .expect("settings");
+    let outcome = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(restore::run(&settings, false));
+    assert!(outcome.applied, "{outcome:?}");
+    assert!(matches!(
+        outcome.plan.decision,
+        Decision::Restore { generation: 1, .. }
+    ));
+
+    let after = probe::run(&list, &node.runtime());
+    assert!(after.is_ok(), "{:?}", after.failures);
+    assert!(
+        after
+            .addresses()
+            .iter()
+            .any(|a| cidr("10.42.0.0/24").contains(a)),
+        "{:?}",
+        after.addresses()
+    );
+    assert_eq!(after.interface.as_ref().map(|l| l.mtu), Some(1450));
+}
