@@ -33,7 +33,11 @@ async fn collects_every_page_custom_resources_and_what_is_missing() {
         "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "InstallFailed"}]},
     }))
     .expect("helmrelease");
-    sim.fail_next(Route::new("list", "leases.coordination.k8s.io"), 10, Failure::Internal);
+    sim.fail_next(
+        Route::new("list", "leases.coordination.k8s.io"),
+        10,
+        Failure::Internal,
+    );
 
     let client = sim.client().expect("client");
     let snapshot =
