@@ -292,6 +292,9 @@ pub struct Store {
     snapshots: HashMap<u64, Snapshot>,
     ids: u64,
     seed: u64,
+    pods: Option<ResourceId>,
+    budgets: Option<ResourceId>,
+    refreshing: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -384,6 +387,8 @@ impl Store {
             .finish();
         Self {
             objects: vec![BTreeMap::new(); registry.all().len()],
+            pods: registry.find("", "v1", "pods"),
+            budgets: registry.find("policy", "v1", "poddisruptionbudgets"),
             registry,
             rv: 1,
             current: Arc::new(AtomicU64::new(1)),
@@ -394,6 +399,7 @@ impl Store {
             snapshots: HashMap::new(),
             ids: 0,
             seed,
+            refreshing: false,
         }
     }
 
@@ -518,7 +524,74 @@ impl Store {
         // No receivers is fine: nobody is watching.
         let _ = self.events.send(event);
         self.current.store(rv, Ordering::Release);
+        // Stand in for the disruption controller: budgets follow their pods.
+        if !self.refreshing && (Some(resource) == self.pods || Some(resource) == self.budgets) {
+            self.refreshing = true;
+            let refreshed = self.refresh_budgets(&object.namespace);
+            self.refreshing = false;
+            refreshed?;
+        }
         Ok(object)
+    }
+
+    /// Recomputes the status of every PodDisruptionBudget in `namespace`
+    /// from its pods, as the disruption controller does.
+    fn refresh_budgets(&mut self, namespace: &str) -> Result<(), Status> {
+        let (Some(pods), Some(budgets)) = (self.pods, self.budgets) else {
+            return Ok(());
+        };
+        let current: Vec<Arc<Object>> = self.range(budgets, Some(namespace)).cloned().collect();
+        for old in current {
+            let mut pdb = old.value();
+            let Some(sel) = pdb
+                .pointer("/spec/selector")
+                .and_then(|s| Labels::from_label_selector(s).ok())
+            else {
+                continue;
+            };
+            let (mut expected, mut healthy) = (0i64, 0i64);
+            for o in self.range(pods, Some(namespace)) {
+                if !sel.is_empty() && sel.matches_pairs(&o.labels) {
+                    expected += 1;
+                    if pod_healthy(&o.value()) {
+                        healthy += 1;
+                    }
+                }
+            }
+            let desired = desired_healthy(&pdb, expected);
+            let allowed = (healthy - desired).max(0);
+            let generation = pdb
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            let previous = pdb.get("status").cloned().unwrap_or_else(|| json!({}));
+            let (cond_status, reason) = if allowed > 0 {
+                ("True", "SufficientPods")
+            } else {
+                ("False", "InsufficientPods")
+            };
+            let since = previous
+                .pointer("/conditions/0")
+                .filter(|c| c["status"] == cond_status)
+                .and_then(|c| c.get("lastTransitionTime").cloned())
+                .unwrap_or_else(|| time::now().into());
+            let mut status = previous.clone();
+            status["currentHealthy"] = healthy.into();
+            status["desiredHealthy"] = desired.into();
+            status["expectedPods"] = expected.into();
+            status["disruptionsAllowed"] = allowed.into();
+            status["observedGeneration"] = generation.into();
+            status["conditions"] = json!([{
+                "type": "DisruptionAllowed", "status": cond_status, "reason": reason, "message": "",
+                "observedGeneration": generation, "lastTransitionTime": since,
+            }]);
+            if status != previous {
+                pdb["status"] = status;
+                let key: Key = (old.namespace.clone(), old.name.clone());
+                self.commit(budgets, key, Some(pdb), Some(old))?;
+            }
+        }
+        Ok(())
     }
 
     fn key(&self, resource: ResourceId, namespace: &str, name: &str) -> Key {
@@ -1720,8 +1793,21 @@ mod tests {
                 .to_string()
                 .contains("needs 2 healthy pods and has 2")
         );
+        let status = s.get(pdb, "default", "web").unwrap().value()["status"].clone();
+        assert_eq!(status["currentHealthy"], 2);
+        assert_eq!(status["desiredHealthy"], 2);
+        assert_eq!(status["expectedPods"], 3);
+        assert_eq!(status["disruptionsAllowed"], 0);
+        assert_eq!(status["conditions"][0]["reason"], "InsufficientPods");
         // The unready pod does not count against a budget that is met.
         assert!(s.evict("default", "c", &DeleteOptions::default()).is_ok());
+        s.create(pods, Some("default"), pod("d", "n1", true), Origin::Seed)
+            .unwrap();
+        let status = s.get(pdb, "default", "web").unwrap().value()["status"].clone();
+        assert_eq!(
+            status["disruptionsAllowed"], 1,
+            "a new healthy pod makes room: {status}"
+        );
     }
 
     #[test]

@@ -222,6 +222,20 @@ fn columns(r: &Resource) -> Vec<Value> {
             col("Holder", "string", "", 0, "The holder of the lease."),
             age,
         ],
+        (g, p) if simple(g, p).is_some() => simple(g, p)
+            .map(|cols| {
+                cols.iter()
+                    .map(|(header, priority, cell)| {
+                        let format = if matches!(cell, Cell::Name) {
+                            "name"
+                        } else {
+                            ""
+                        };
+                        col(header, "string", format, *priority, header)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
         _ => vec![
             name,
             col(
@@ -264,8 +278,169 @@ fn cells(r: &Resource, v: &Value) -> Vec<Value> {
             s(v, "/spec/holderIdentity").into(),
             time::age(created).into(),
         ],
-        _ => vec![name.into(), created.map_or(Value::Null, Value::from)],
+        (g, p) => match simple(g, p) {
+            Some(cols) => cols.iter().map(|(_, _, cell)| cell.render(v)).collect(),
+            None => vec![name.into(), created.map_or(Value::Null, Value::from)],
+        },
     }
+}
+
+/// How a cell of a [`simple`] table is computed from the object.
+#[derive(Debug, Clone, Copy)]
+enum Cell {
+    Name,
+    Age,
+    /// A string at a JSON pointer, `<none>` when absent.
+    Str(&'static str),
+    /// An integer at a JSON pointer, 0 when absent.
+    Int(&'static str),
+    /// An integer or percentage at a JSON pointer, `N/A` when absent.
+    IntOrNa(&'static str),
+    /// `a/b` from two integers.
+    Ratio(&'static str, &'static str),
+    /// Number of keys of a map plus entries of a second map (ConfigMap DATA).
+    Keys(&'static str, &'static str),
+    /// A `key=value,...` map, `<none>` when empty.
+    Map(&'static str),
+    /// Service ports as `80/TCP,443:30443/TCP`.
+    Ports,
+    /// Comma-joined string list at a pointer, `<none>` when empty.
+    List(&'static str),
+}
+
+impl Cell {
+    fn render(self, v: &Value) -> Value {
+        let int = |p: &str| v.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+        match self {
+            Self::Name => s(v, "/metadata/name").into(),
+            Self::Age => time::age(
+                v.pointer("/metadata/creationTimestamp")
+                    .and_then(Value::as_str),
+            )
+            .into(),
+            Self::Str(p) => or_none(s(v, p)),
+            Self::Int(p) => int(p).to_string().into(),
+            Self::IntOrNa(p) => match v.pointer(p) {
+                Some(Value::Number(n)) => n.to_string().into(),
+                Some(Value::String(x)) => x.clone().into(),
+                _ => "N/A".into(),
+            },
+            Self::Ratio(a, b) => format!("{}/{}", int(a), int(b)).into(),
+            Self::Keys(a, b) => {
+                let n = |p: &str| {
+                    v.pointer(p)
+                        .and_then(Value::as_object)
+                        .map_or(0, |m| m.len())
+                };
+                (n(a) + n(b)).to_string().into()
+            }
+            Self::Map(p) => or_none(
+                v.pointer(p)
+                    .and_then(Value::as_object)
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, x)| format!("{k}={}", x.as_str().unwrap_or_default()))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
+                    .unwrap_or_default(),
+            ),
+            Self::Ports => or_none(
+                v.pointer("/spec/ports")
+                    .and_then(Value::as_array)
+                    .map(|ps| {
+                        ps.iter()
+                            .map(|p| {
+                                let proto = p["protocol"].as_str().unwrap_or("TCP");
+                                match p["nodePort"].as_i64() {
+                                    Some(np) => format!("{}:{np}/{proto}", p["port"]),
+                                    None => format!("{}/{proto}", p["port"]),
+                                }
+                            })
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
+                    .unwrap_or_default(),
+            ),
+            Self::List(p) => or_none(
+                v.pointer(p)
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
+                    .unwrap_or_default(),
+            ),
+        }
+    }
+}
+
+type Columns = &'static [(&'static str, u8, Cell)];
+
+/// Tables that are a plain projection of fields, as data: the columns
+/// `kubectl get` shows for these kinds.
+fn simple(group: &str, plural: &str) -> Option<Columns> {
+    use Cell::*;
+    Some(match (group, plural) {
+        ("", "namespaces") => &[
+            ("Name", 0, Name),
+            ("Status", 0, Str("/status/phase")),
+            ("Age", 0, Age),
+        ],
+        ("", "configmaps") => &[
+            ("Name", 0, Name),
+            ("Data", 0, Keys("/data", "/binaryData")),
+            ("Age", 0, Age),
+        ],
+        ("", "services") => &[
+            ("Name", 0, Name),
+            ("Type", 0, Str("/spec/type")),
+            ("Cluster-IP", 0, Str("/spec/clusterIP")),
+            ("External-IP", 0, List("/spec/externalIPs")),
+            ("Port(s)", 0, Ports),
+            ("Age", 0, Age),
+            ("Selector", 1, Map("/spec/selector")),
+        ],
+        ("apps", "deployments") => &[
+            ("Name", 0, Name),
+            ("Ready", 0, Ratio("/status/readyReplicas", "/spec/replicas")),
+            ("Up-to-date", 0, Int("/status/updatedReplicas")),
+            ("Available", 0, Int("/status/availableReplicas")),
+            ("Age", 0, Age),
+        ],
+        ("apps", "statefulsets") => &[
+            ("Name", 0, Name),
+            ("Ready", 0, Ratio("/status/readyReplicas", "/spec/replicas")),
+            ("Age", 0, Age),
+        ],
+        ("apps", "replicasets") => &[
+            ("Name", 0, Name),
+            ("Desired", 0, Int("/spec/replicas")),
+            ("Current", 0, Int("/status/replicas")),
+            ("Ready", 0, Int("/status/readyReplicas")),
+            ("Age", 0, Age),
+        ],
+        ("apps", "daemonsets") => &[
+            ("Name", 0, Name),
+            ("Desired", 0, Int("/status/desiredNumberScheduled")),
+            ("Current", 0, Int("/status/currentNumberScheduled")),
+            ("Ready", 0, Int("/status/numberReady")),
+            ("Up-to-date", 0, Int("/status/updatedNumberScheduled")),
+            ("Available", 0, Int("/status/numberAvailable")),
+            ("Node Selector", 0, Map("/spec/template/spec/nodeSelector")),
+            ("Age", 0, Age),
+        ],
+        ("policy", "poddisruptionbudgets") => &[
+            ("Name", 0, Name),
+            ("Min Available", 0, IntOrNa("/spec/minAvailable")),
+            ("Max Unavailable", 0, IntOrNa("/spec/maxUnavailable")),
+            ("Allowed Disruptions", 0, Int("/status/disruptionsAllowed")),
+            ("Age", 0, Age),
+        ],
+        _ => return None,
+    })
 }
 
 fn pod_cells(v: &Value, name: String, age: String) -> Vec<Value> {

@@ -214,7 +214,8 @@ async fn get_nodes_and_pods_print_real_columns() {
     );
 
     let out = k.run(&["get", "ns"]).await.ok();
-    assert!(row(&out, &["kube-node-lease"]).is_some(), "{out}");
+    assert!(row(&out, &["NAME", "STATUS", "AGE"]).is_some(), "{out}");
+    assert!(row(&out, &["kube-node-lease", "Active"]).is_some(), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
