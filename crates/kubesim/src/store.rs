@@ -722,9 +722,7 @@ impl Store {
             };
             (Some(format!("{id:x}.{end:x}")), Some((total - end) as u64))
         } else {
-            if snapshot_id != 0 {
-                self.snapshots.remove(&snapshot_id);
-            }
+            // The snapshot stays until it expires: a pager may retry a page.
             (None, None)
         };
         Ok(Page {
