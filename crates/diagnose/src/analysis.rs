@@ -700,7 +700,7 @@ pub fn analyse(snapshot: &Snapshot, now: Timestamp, config: &Config) -> Report {
                 own(
                     &mut g,
                     Cause::ImagePull,
-                    format!("image {image}: {}", classify::short(&msg, 160)),
+                    format!("image {image}: {}", classify::short(&msg, 260)),
                     None,
                 );
                 let w = g
@@ -1040,34 +1040,6 @@ pub fn analyse(snapshot: &Snapshot, now: Timestamp, config: &Config) -> Report {
             });
         }
     }
-    // Objects a webhook blocks (events name the webhook).
-    for e in &snapshot.events {
-        if e.type_ == "Normal" {
-            continue;
-        }
-        let Some(name) = classify::failed_webhook(&e.message) else {
-            continue;
-        };
-        let key = Key::Webhook(name.clone());
-        if !g.nodes.contains_key(&key) {
-            let n = g.node(&key, || {
-                format!("admission webhook {name} cannot be called")
-            });
-            n.own = Some(Cause::WebhookUnavailable {
-                webhook: name.clone(),
-            });
-        }
-        let okey = Key::Object(e.involved_object.clone());
-        let o = g.node(&okey, || {
-            format!("{} cannot be created or updated", e.involved_object)
-        });
-        if o.evidence.len() < 3 {
-            o.evidence.push(evidence(e));
-        }
-        g.node(&key, String::new).evidence.push(evidence(e));
-        g.edge(&key, &okey, "rejected because the webhook cannot be called");
-    }
-
     // APIServices.
     for a in &snapshot.api_services {
         let (Some(svc), Some(cond)) = (&a.spec.service, a.available()) else {
@@ -1219,6 +1191,19 @@ pub fn analyse(snapshot: &Snapshot, now: Timestamp, config: &Config) -> Report {
             g.edge(dep, key, "depends on it");
             linked = true;
         }
+        if let Some(webhook) = classify::failed_webhook(message) {
+            let wkey = Key::Webhook(webhook.clone());
+            let n = g.node(&wkey, || {
+                format!("admission webhook {webhook} cannot be called")
+            });
+            if incoming_free(&n.title) {
+                n.own = Some(Cause::WebhookUnavailable {
+                    webhook: webhook.clone(),
+                });
+            }
+            g.edge(&wkey, key, "rejected because the webhook cannot be called");
+            linked = true;
+        }
         if kind == "HelmRelease" {
             let target = str_at(v, &["spec", "targetNamespace"]);
             let target = if target.is_empty() {
@@ -1246,6 +1231,44 @@ pub fn analyse(snapshot: &Snapshot, now: Timestamp, config: &Config) -> Report {
             n.own = Some(Cause::FluxNotReady);
             n.own_detail = format!("{reason}: {}", classify::short(message, 200));
         }
+    }
+
+    // Objects a webhook blocks (events name the webhook).
+    for e in &snapshot.events {
+        if e.type_ == "Normal" {
+            continue;
+        }
+        let Some(name) = classify::failed_webhook(&e.message) else {
+            continue;
+        };
+        let key = Key::Webhook(name.clone());
+        if !g.nodes.contains_key(&key) {
+            let n = g.node(&key, || {
+                format!("admission webhook {name} cannot be called")
+            });
+            n.own = Some(Cause::WebhookUnavailable {
+                webhook: name.clone(),
+            });
+        }
+        let o = &e.involved_object;
+        let flux_key = Key::Flux {
+            kind: o.kind.clone(),
+            namespace: o.namespace.clone(),
+            name: o.name.clone(),
+        };
+        let okey = if g.nodes.contains_key(&flux_key) {
+            flux_key
+        } else {
+            Key::Object(o.clone())
+        };
+        let o = g.node(&okey, || {
+            format!("{} cannot be created or updated", e.involved_object)
+        });
+        if o.evidence.len() < 3 {
+            o.evidence.push(evidence(e));
+        }
+        g.node(&key, String::new).evidence.push(evidence(e));
+        g.edge(&key, &okey, "rejected because the webhook cannot be called");
     }
 
     // Workload titles now that causes are known.
@@ -1283,6 +1306,12 @@ pub fn analyse(snapshot: &Snapshot, now: Timestamp, config: &Config) -> Report {
         pods_healthy,
         have_nodes,
     )
+}
+
+/// Whether a webhook node was created only from error text (no config seen),
+/// so nothing else can explain it.
+fn incoming_free(title: &str) -> bool {
+    title.ends_with("cannot be called")
 }
 
 fn sandbox_fix(cause: &Sandbox, nodes: &[String], snapshot: &Snapshot) -> Vec<Fix> {
