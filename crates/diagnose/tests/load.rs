@@ -31,7 +31,7 @@ fn empty_and_whitespace_are_rejected() {
     assert!(matches!(load::load(b" \n\t "), Err(Error::Empty)));
     assert!(
         load::load(b"")
-            .unwrap_err()
+            .expect_err("must fail")
             .to_string()
             .contains("kubectl get -A -o json")
     );
@@ -40,7 +40,7 @@ fn empty_and_whitespace_are_rejected() {
 #[test]
 fn truncated_json_names_the_document_and_position() {
     let full = serde_json::to_vec(&kube::list_doc(&[pod("a"), pod("b")])).expect("json");
-    let err = load::load(&full[..full.len() / 2]).unwrap_err();
+    let err = load::load(&full[..full.len() / 2]).expect_err("must fail");
     assert!(
         matches!(err, Error::ParseJson { document: 1, .. }),
         "{err:?}"
@@ -54,12 +54,12 @@ fn truncated_json_names_the_document_and_position() {
 
 #[test]
 fn non_kubernetes_json_is_rejected() {
-    let err = load::load(br#"{"hello": "world"}"#).unwrap_err();
+    let err = load::load(br#"{"hello": "world"}"#).expect_err("must fail");
     assert!(matches!(err, Error::NotKubernetes { .. }), "{err:?}");
     assert!(err.to_string().contains("keys: hello"), "{err}");
-    let err = load::load(b"42").unwrap_err();
+    let err = load::load(b"42").expect_err("must fail");
     assert!(err.to_string().contains("a number"), "{err}");
-    let err = load::load(b"just some words: not yaml for kubernetes").unwrap_err();
+    let err = load::load(b"just some words: not yaml for kubernetes").expect_err("must fail");
     assert!(
         matches!(err, Error::NotKubernetes { .. } | Error::ParseYaml { .. }),
         "{err:?}"
@@ -69,7 +69,7 @@ fn non_kubernetes_json_is_rejected() {
 #[test]
 fn snapshot_of_an_unknown_version_is_rejected() {
     let doc = json!({"apiVersion": "rebootguard.io/v2", "kind": "Snapshot", "pods": []});
-    let err = load::load(&serde_json::to_vec(&doc).expect("json")).unwrap_err();
+    let err = load::load(&serde_json::to_vec(&doc).expect("json")).expect_err("must fail");
     assert!(matches!(err, Error::UnsupportedVersion { .. }), "{err:?}");
     assert!(err.to_string().contains("rebootguard.io/v2"));
 }
@@ -78,7 +78,8 @@ fn snapshot_of_an_unknown_version_is_rejected() {
 fn object_with_a_wrong_field_type_names_kind_and_name() {
     let mut p = pod("broken");
     p["status"]["containerStatuses"][0]["restartCount"] = json!("many");
-    let err = load::load(&serde_json::to_vec(&kube::list_doc(&[p])).expect("json")).unwrap_err();
+    let err = load::load(&serde_json::to_vec(&kube::list_doc(&[p])).expect("json"))
+        .expect_err("must fail");
     let text = chain(&err);
     assert!(matches!(err, Error::Object { .. }), "{err:?}");
     assert!(
@@ -94,7 +95,7 @@ fn corrupt_gzip_is_rejected() {
         .expect("gzip");
     let n = gz.len();
     gz.truncate(n - 6);
-    let err = load::load(&gz).unwrap_err();
+    let err = load::load(&gz).expect_err("must fail");
     assert!(matches!(err, Error::Decompress(_)), "{err:?}");
 }
 
@@ -230,7 +231,7 @@ fn cluster_info_dump_directory() {
         "apps/pods.json",
         &b"{\"kind\": \"PodList\", \"items\": [{"[..],
     )])
-    .unwrap_err();
+    .expect_err("must fail");
     assert!(chain(&err).contains("apps/pods.json"), "{}", chain(&err));
 }
 

@@ -125,7 +125,7 @@ fn format_names_parse() {
     assert!(
         "yaml"
             .parse::<Format>()
-            .unwrap_err()
+            .expect_err("must fail")
             .contains("use human, json")
     );
 }
