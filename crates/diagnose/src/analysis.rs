@@ -1150,10 +1150,7 @@ pub fn analyse(snapshot: &Snapshot, now: Timestamp, config: &Config) -> Report {
                 "release",
             ] {
                 if let Some(v) = pod.metadata.labels.get(label) {
-                    by_instance
-                        .entry((ns, v.as_str()))
-                        .or_default()
-                        .insert(w.clone());
+                    by_instance.entry((ns, v)).or_default().insert(w.clone());
                 }
             }
         }

@@ -16,7 +16,7 @@ pub mod load;
 pub mod model;
 pub mod snapshot;
 
-pub use load::load;
+pub use load::{load, load_reader};
 pub use snapshot::Snapshot;
 pub mod analysis;
 pub mod classify;
@@ -24,6 +24,7 @@ pub mod clean;
 pub mod config;
 pub mod render;
 pub mod report;
+mod stream;
 
 pub use analysis::analyse;
 pub use config::Config;

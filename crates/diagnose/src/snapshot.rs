@@ -100,7 +100,8 @@ pub struct Snapshot {
     pub nodes: Vec<Node>,
     /// Pods.
     pub pods: Vec<Pod>,
-    /// Events of both APIs, normalised and deduplicated.
+    /// Events of both APIs, normalised and deduplicated; only those
+    /// [`Event::is_relevant`] keeps (Warnings and node lifecycle).
     pub events: Vec<Event>,
     /// Services.
     pub services: Vec<Service>,
