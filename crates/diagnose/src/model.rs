@@ -190,7 +190,8 @@ pub struct Condition {
 
 fn pod_conditions<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Condition>, D::Error> {
     let mut v: Vec<Condition> = nullable(d)?;
-    v.retain(|c| c.type_ == "Ready" || c.type_ == "PodScheduled");
+    v.retain(|c| c.type_ == "Ready" || (c.type_ == "PodScheduled" && c.status != "True"));
+    v.shrink_to_fit();
     Ok(v)
 }
 
@@ -393,7 +394,7 @@ pub struct PodStatus {
     /// When the kubelet accepted the pod.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub start_time: Option<Timestamp>,
-    /// `status.conditions`: only `Ready` and `PodScheduled` are kept.
+    /// `status.conditions`: only `Ready`, and `PodScheduled` while not True.
     #[serde(
         deserialize_with = "pod_conditions",
         skip_serializing_if = "Vec::is_empty"
@@ -434,19 +435,20 @@ pub struct ContainerStatus {
     pub last_state: ContainerState,
 }
 
-/// A container state: at most one of the three is set.
+/// A container state: at most one of the three is set. Boxed because most
+/// containers run: an empty state costs two pointers, not two structs.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ContainerState {
     /// Waiting (e.g. `ContainerCreating`, `CrashLoopBackOff`, `ImagePullBackOff`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub waiting: Option<Waiting>,
+    pub waiting: Option<Box<Waiting>>,
     /// Running since.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub running: Option<Running>,
     /// Terminated.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub terminated: Option<Terminated>,
+    pub terminated: Option<Box<Terminated>>,
 }
 
 /// `state.waiting`.

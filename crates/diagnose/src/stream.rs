@@ -452,10 +452,9 @@ impl<R: Read> Scanner<R> {
             "nodes" => parse!(nodes, "Node"),
             "pods" => parse!(pods, "Pod"),
             "events" => {
-                let events: Vec<Event> = parse_batch(batch)
+                let events: Vec<Option<Event>> = parse_batch_with(batch, relevant_event)
                     .map_err(|(bytes, source)| object_error(document, "Event", bytes, source))?;
-                part.events
-                    .extend(events.into_iter().filter(Event::is_relevant));
+                part.events.extend(events.into_iter().flatten());
             }
             "services" => parse!(services, "Service"),
             "endpointSlices" => parse!(endpoint_slices, "EndpointSlice"),
@@ -609,13 +608,15 @@ impl<R: Read> Scanner<R> {
 
 /// End (exclusive) of the string starting at `from` (a `"`), if complete.
 fn string_end(b: &[u8], from: usize) -> Option<usize> {
+    // Strings are most of a Kubernetes object's bytes: jump between quotes
+    // and backslashes with memchr instead of looking at every byte.
     let mut i = from + 1;
     while i < b.len() {
-        match b[i] {
-            b'\\' => i += 2,
-            b'"' => return Some(i + 1),
-            _ => i += 1,
+        let at = i + memchr::memchr2(b'"', b'\\', &b[i..])?;
+        if b[at] == b'"' {
+            return Some(at + 1);
         }
+        i = at + 2;
     }
     None
 }
@@ -636,10 +637,39 @@ fn object_error(document: usize, kind: &str, bytes: Vec<u8>, source: serde_json:
     }
 }
 
+/// The two fields that decide whether an event is kept, borrowed.
+#[derive(serde::Deserialize)]
+struct EventHead<'a> {
+    #[serde(rename = "type", borrow, default)]
+    type_: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    reason: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// Parses an event only if diagnosis keeps it: a look at `type` and
+/// `reason` (no allocation) spares building the many Normal events.
+fn relevant_event(bytes: &[u8]) -> Result<Option<Event>, serde_json::Error> {
+    let head: EventHead<'_> = serde_json::from_slice(bytes)?;
+    let normal = head.type_.as_deref() == Some("Normal");
+    let reason = head.reason.as_deref().unwrap_or("");
+    if normal && !crate::model::KEPT_NORMAL_REASONS.contains(&reason) {
+        return Ok(None);
+    }
+    let e: Event = serde_json::from_slice(bytes)?;
+    Ok(e.is_relevant().then_some(e))
+}
+
 /// Parses a batch on all available cores, keeping order. On error, returns
 /// the offending element's bytes.
 fn parse_batch<T: DeserializeOwned + Send>(
     batch: &Batch,
+) -> Result<Vec<T>, (Vec<u8>, serde_json::Error)> {
+    parse_batch_with(batch, |b| serde_json::from_slice(b))
+}
+
+fn parse_batch_with<T: Send>(
+    batch: &Batch,
+    one: impl Fn(&[u8]) -> Result<T, serde_json::Error> + Sync,
 ) -> Result<Vec<T>, (Vec<u8>, serde_json::Error)> {
     let items: Vec<&[u8]> = batch.items().collect();
     let threads = std::thread::available_parallelism()
@@ -648,12 +678,10 @@ fn parse_batch<T: DeserializeOwned + Send>(
     let parse = |chunk: &[&[u8]]| -> Result<Vec<T>, (Vec<u8>, serde_json::Error)> {
         chunk
             .iter()
-            .map(|b| {
-                T::deserialize(&mut serde_json::Deserializer::from_slice(b))
-                    .map_err(|e| (b.to_vec(), e))
-            })
+            .map(|b| one(b).map_err(|e| (b.to_vec(), e)))
             .collect()
     };
+    let parse = &parse;
     if threads == 1 || items.len() < 64 {
         return parse(&items);
     }
