@@ -71,10 +71,6 @@ impl Batch {
             s
         })
     }
-    fn clear(&mut self) {
-        self.data.clear();
-        self.ends.clear();
-    }
 }
 
 /// Per-document state.
@@ -408,78 +404,52 @@ impl<R: Read> Scanner<R> {
     }
 
     /// A snapshot array: elements are batched and parsed on all cores.
+    /// A snapshot array. The scanner keeps cutting elements while earlier
+    /// batches are parsed on other threads; results are merged in order.
     fn array(&mut self, key: &str, doc: &mut Doc) -> Result<(), Error> {
         doc.has_snapshot_fields = true;
         self.expect(b'[', "'['")?;
-        let mut batch = Batch::default();
-        loop {
-            match self.peek()? {
-                Some(b']') => {
-                    self.pos += 1;
-                    break;
-                }
-                Some(b',') => {
-                    self.pos += 1;
-                    continue;
-                }
-                Some(_) => {}
-                None => {
-                    return Err(
-                        self.scan_error(self.pos, "input ends inside an array (truncated file?)")
-                    );
-                }
-            }
-            let r = self.take()?;
-            batch.push(&self.buf[r]);
-            if batch.data.len() >= BATCH_BYTES {
-                self.flush(key, &mut batch, &mut doc.part)?;
-            }
-        }
-        self.flush(key, &mut batch, &mut doc.part)
-    }
-
-    fn flush(&self, key: &str, batch: &mut Batch, part: &mut Snapshot) -> Result<(), Error> {
         let document = self.document;
-        macro_rules! parse {
-            ($field:ident, $kind:expr) => {
-                part.$field.extend(
-                    parse_batch(batch)
-                        .map_err(|(bytes, source)| object_error(document, $kind, bytes, source))?,
-                )
-            };
-        }
-        match key {
-            "nodes" => parse!(nodes, "Node"),
-            "pods" => parse!(pods, "Pod"),
-            "events" => {
-                let events: Vec<Option<Event>> = parse_batch_with(batch, relevant_event)
-                    .map_err(|(bytes, source)| object_error(document, "Event", bytes, source))?;
-                part.events.extend(events.into_iter().flatten());
+        let max_in_flight = threads();
+        std::thread::scope(|s| -> Result<(), Error> {
+            let mut in_flight = std::collections::VecDeque::new();
+            let mut batch = Batch::default();
+            let mut done = false;
+            while !done {
+                match self.peek()? {
+                    Some(b']') => {
+                        self.pos += 1;
+                        done = true;
+                    }
+                    Some(b',') => {
+                        self.pos += 1;
+                        continue;
+                    }
+                    Some(_) => {
+                        let r = self.take()?;
+                        batch.push(&self.buf[r]);
+                    }
+                    None => {
+                        return Err(self
+                            .scan_error(self.pos, "input ends inside an array (truncated file?)"));
+                    }
+                }
+                if batch.data.len() >= BATCH_BYTES || (done && !batch.ends.is_empty()) {
+                    if in_flight.len() >= max_in_flight {
+                        merge_parsed(&mut in_flight, &mut doc.part)?;
+                    }
+                    let full = std::mem::take(&mut batch);
+                    in_flight.push_back(s.spawn(move || {
+                        let mut part = Snapshot::default();
+                        flush(key, document, &full, &mut part).map(|()| part)
+                    }));
+                }
             }
-            "services" => parse!(services, "Service"),
-            "endpointSlices" => parse!(endpoint_slices, "EndpointSlice"),
-            "persistentVolumeClaims" => parse!(persistent_volume_claims, "PersistentVolumeClaim"),
-            "persistentVolumes" => parse!(persistent_volumes, "PersistentVolume"),
-            "volumeAttachments" => parse!(volume_attachments, "VolumeAttachment"),
-            "csiNodes" => parse!(csi_nodes, "CSINode"),
-            "csiDrivers" => parse!(csi_drivers, "CSIDriver"),
-            "validatingWebhookConfigurations" => parse!(
-                validating_webhook_configurations,
-                "ValidatingWebhookConfiguration"
-            ),
-            "mutatingWebhookConfigurations" => parse!(
-                mutating_webhook_configurations,
-                "MutatingWebhookConfiguration"
-            ),
-            "apiServices" => parse!(api_services, "APIService"),
-            "leases" => parse!(leases, "Lease"),
-            "custom" => parse!(custom, "custom object"),
-            "missing" => parse!(missing, "missing kind"),
-            "logExcerpts" => parse!(log_excerpts, "log excerpt"),
-            _ => {}
-        }
-        batch.clear();
-        Ok(())
+            while !in_flight.is_empty() {
+                merge_parsed(&mut in_flight, &mut doc.part)?;
+            }
+            Ok(())
+        })
     }
 
     /// A List's items: each dispatched by its own `kind`.
@@ -659,46 +629,82 @@ fn relevant_event(bytes: &[u8]) -> Result<Option<Event>, serde_json::Error> {
     Ok(e.is_relevant().then_some(e))
 }
 
-/// Parses a batch on all available cores, keeping order. On error, returns
-/// the offending element's bytes.
-fn parse_batch<T: DeserializeOwned + Send>(
-    batch: &Batch,
-) -> Result<Vec<T>, (Vec<u8>, serde_json::Error)> {
+/// Parses a batch, keeping order. On error, returns the offending element's bytes.
+fn parse_batch<T: DeserializeOwned>(batch: &Batch) -> Result<Vec<T>, (Vec<u8>, serde_json::Error)> {
     parse_batch_with(batch, |b| serde_json::from_slice(b))
 }
 
-fn parse_batch_with<T: Send>(
+fn parse_batch_with<T>(
     batch: &Batch,
-    one: impl Fn(&[u8]) -> Result<T, serde_json::Error> + Sync,
+    one: impl Fn(&[u8]) -> Result<T, serde_json::Error>,
 ) -> Result<Vec<T>, (Vec<u8>, serde_json::Error)> {
-    let items: Vec<&[u8]> = batch.items().collect();
-    let threads = std::thread::available_parallelism()
+    // Single-threaded: batches themselves run in parallel (see `array`).
+    batch
+        .items()
+        .map(|b| one(b).map_err(|e| (b.to_vec(), e)))
+        .collect()
+}
+
+type Parsed<'s> = std::thread::ScopedJoinHandle<'s, Result<Snapshot, Error>>;
+
+fn merge_parsed(
+    in_flight: &mut std::collections::VecDeque<Parsed<'_>>,
+    part: &mut Snapshot,
+) -> Result<(), Error> {
+    if let Some(h) = in_flight.pop_front() {
+        let parsed = h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+        part.merge(parsed);
+    }
+    Ok(())
+}
+
+fn threads() -> usize {
+    std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .clamp(1, 4);
-    let parse = |chunk: &[&[u8]]| -> Result<Vec<T>, (Vec<u8>, serde_json::Error)> {
-        chunk
-            .iter()
-            .map(|b| one(b).map_err(|e| (b.to_vec(), e)))
-            .collect()
-    };
-    let parse = &parse;
-    if threads == 1 || items.len() < 64 {
-        return parse(&items);
+        .clamp(1, 4)
+}
+
+/// Parses one batch of the array `key` into `part`.
+fn flush(key: &str, document: usize, batch: &Batch, part: &mut Snapshot) -> Result<(), Error> {
+    {
+        macro_rules! parse {
+            ($field:ident, $kind:expr) => {
+                part.$field.extend(
+                    parse_batch(batch)
+                        .map_err(|(bytes, source)| object_error(document, $kind, bytes, source))?,
+                )
+            };
+        }
+        match key {
+            "nodes" => parse!(nodes, "Node"),
+            "pods" => parse!(pods, "Pod"),
+            "events" => {
+                let events: Vec<Option<Event>> = parse_batch_with(batch, relevant_event)
+                    .map_err(|(bytes, source)| object_error(document, "Event", bytes, source))?;
+                part.events.extend(events.into_iter().flatten());
+            }
+            "services" => parse!(services, "Service"),
+            "endpointSlices" => parse!(endpoint_slices, "EndpointSlice"),
+            "persistentVolumeClaims" => parse!(persistent_volume_claims, "PersistentVolumeClaim"),
+            "persistentVolumes" => parse!(persistent_volumes, "PersistentVolume"),
+            "volumeAttachments" => parse!(volume_attachments, "VolumeAttachment"),
+            "csiNodes" => parse!(csi_nodes, "CSINode"),
+            "csiDrivers" => parse!(csi_drivers, "CSIDriver"),
+            "validatingWebhookConfigurations" => parse!(
+                validating_webhook_configurations,
+                "ValidatingWebhookConfiguration"
+            ),
+            "mutatingWebhookConfigurations" => parse!(
+                mutating_webhook_configurations,
+                "MutatingWebhookConfiguration"
+            ),
+            "apiServices" => parse!(api_services, "APIService"),
+            "leases" => parse!(leases, "Lease"),
+            "custom" => parse!(custom, "custom object"),
+            "missing" => parse!(missing, "missing kind"),
+            "logExcerpts" => parse!(log_excerpts, "log excerpt"),
+            _ => {}
+        }
     }
-    let per = items.len().div_ceil(threads);
-    let results: Vec<Result<Vec<T>, _>> = std::thread::scope(|s| {
-        let handles: Vec<_> = items
-            .chunks(per)
-            .map(|c| s.spawn(move || parse(c)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    });
-    let mut out = Vec::with_capacity(items.len());
-    for r in results {
-        out.extend(r?);
-    }
-    Ok(out)
+    Ok(())
 }
