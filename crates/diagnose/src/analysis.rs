@@ -1189,15 +1189,7 @@ pub fn analyse(snapshot: &Snapshot, now: Timestamp, config: &Config) -> Report {
             linked = true;
         }
         if let Some(webhook) = classify::failed_webhook(message) {
-            let wkey = Key::Webhook(webhook.clone());
-            let n = g.node(&wkey, || {
-                format!("admission webhook {webhook} cannot be called")
-            });
-            if incoming_free(&n.title) {
-                n.own = Some(Cause::WebhookUnavailable {
-                    webhook: webhook.clone(),
-                });
-            }
+            let wkey = webhook_from_text(&mut g, &webhook);
             g.edge(&wkey, key, "rejected because the webhook cannot be called");
             linked = true;
         }
@@ -1238,15 +1230,7 @@ pub fn analyse(snapshot: &Snapshot, now: Timestamp, config: &Config) -> Report {
         let Some(name) = classify::failed_webhook(&e.message) else {
             continue;
         };
-        let key = Key::Webhook(name.clone());
-        if !g.nodes.contains_key(&key) {
-            let n = g.node(&key, || {
-                format!("admission webhook {name} cannot be called")
-            });
-            n.own = Some(Cause::WebhookUnavailable {
-                webhook: name.clone(),
-            });
-        }
+        let key = webhook_from_text(&mut g, &name);
         let o = &e.involved_object;
         let flux_key = Key::Flux {
             kind: o.kind.clone(),
@@ -1305,10 +1289,20 @@ pub fn analyse(snapshot: &Snapshot, now: Timestamp, config: &Config) -> Report {
     )
 }
 
-/// Whether a webhook node was created only from error text (no config seen),
-/// so nothing else can explain it.
-fn incoming_free(title: &str) -> bool {
-    title.ends_with("cannot be called")
+/// The webhook named by an error text. Known from its configuration, it
+/// is already in the graph with its own cause or backend; named only by the
+/// text, nothing else can explain it, so it is its own cause.
+fn webhook_from_text(g: &mut Builder, name: &str) -> Key {
+    let key = Key::Webhook(name.to_string());
+    if !g.nodes.contains_key(&key) {
+        let n = g.node(&key, || {
+            format!("admission webhook {name} cannot be called")
+        });
+        n.own = Some(Cause::WebhookUnavailable {
+            webhook: name.to_string(),
+        });
+    }
+    key
 }
 
 fn sandbox_fix(cause: &Sandbox, nodes: &[String], snapshot: &Snapshot) -> Vec<Fix> {
