@@ -582,6 +582,8 @@ pub fn analyse(snapshot: &Snapshot, now: Timestamp, config: &Config) -> Report {
     }
 
     // Pods.
+    let mut sandbox_totals: HashMap<&str, Evidence> = HashMap::new();
+    let mut sandbox_pods: HashMap<&str, usize> = HashMap::new();
     let down_nodes: Vec<Key> = g
         .nodes
         .keys()
@@ -663,7 +665,20 @@ pub fn analyse(snapshot: &Snapshot, now: Timestamp, config: &Config) -> Report {
                 let n = g.node(&nkey, String::new);
                 if let Some(e) = ev {
                     n.evidence.push(evidence(e));
+                    // The node-wide total: every failing sandbox on it.
+                    let total = sandbox_totals.entry(node).or_insert_with(|| Evidence {
+                        object: ObjectRef::new("Node", "", node),
+                        reason: e.reason.clone(),
+                        message: e.message.clone(),
+                        count: 0,
+                        first_seen: e.first_seen,
+                        last_seen: e.last_seen,
+                    });
+                    total.count += e.count;
+                    total.first_seen = total.first_seen.min(e.first_seen).or(e.first_seen);
+                    total.last_seen = total.last_seen.max(e.last_seen);
                 }
+                *sandbox_pods.entry(node).or_default() += 1;
                 g.edge(&nkey, &wkey, "pod sandboxes fail CNI ADD on this node");
             }
             PodCause::Csi(driver, ev) => {
@@ -780,8 +795,12 @@ pub fn analyse(snapshot: &Snapshot, now: Timestamp, config: &Config) -> Report {
         node_cause.insert(node.to_string(), cause.clone());
         let key = Key::NodeNetwork(node.to_string());
         let n = g.node(&key, String::new);
+        let pods = sandbox_pods.get(node).copied().unwrap_or(0);
+        if let Some(total) = sandbox_totals.remove(node) {
+            n.evidence.push(total);
+        }
         n.title = format!(
-            "node {node}: {}, pod sandboxes cannot get networking",
+            "node {node}: {}, {pods} pod sandbox(es) cannot get networking",
             cause.describe()
         );
         n.own = Some(Cause::Cni { cni: cause.clone() });
@@ -1281,6 +1300,7 @@ pub fn analyse(snapshot: &Snapshot, now: Timestamp, config: &Config) -> Report {
     build_report(
         g,
         snapshot,
+        config,
         now,
         &plan,
         pods_affected,
@@ -1392,8 +1412,7 @@ fn gateway(cidr: &str) -> Option<String> {
     Some(format!("{next}/{len}"))
 }
 
-fn own_fix(key: &Key, cause: &Cause, snapshot: &Snapshot) -> Vec<Fix> {
-    let _ = snapshot;
+fn own_fix(key: &Key, cause: &Cause, snapshot: &Snapshot, config: &Config) -> Vec<Fix> {
     match (key, cause) {
         (Key::NodeDown(n), _) => vec![
             Fix::cluster(
@@ -1406,28 +1425,65 @@ fn own_fix(key: &Key, cause: &Cause, snapshot: &Snapshot) -> Vec<Fix> {
                 "systemctl status k3s; journalctl -u k3s -b --no-pager | tail -n 100",
             ),
         ],
-        (Key::Csi { driver, node }, _) => vec![
-            Fix::cluster(
+        (Key::Csi { driver, node }, _) => {
+            let mut fix = vec![Fix::cluster(
                 format!("see which drivers registered on {node}"),
                 format!("kubectl get csinode {node} -o yaml"),
-            ),
-            Fix::cluster(
-                format!("restart the {driver} node plugin on {node}"),
-                format!(
-                    "kubectl delete pod -A --field-selector spec.nodeName={node} -l app=longhorn-csi-plugin"
-                ),
-            ),
-        ],
-        (Key::Component(c), _) => vec![
-            Fix::cluster(
+            )];
+            let plugins: Vec<&Pod> = snapshot
+                .pods
+                .iter()
+                .filter(|p| {
+                    p.spec.node_name == *node
+                        && p.containers().any(|c| c.name.contains("driver-registrar"))
+                })
+                .collect();
+            for p in &plugins {
+                fix.push(Fix::cluster(
+                    format!("restart the CSI node plugin on {node} so it registers {driver}"),
+                    format!(
+                        "kubectl -n {} delete pod {}",
+                        p.metadata.namespace, p.metadata.name
+                    ),
+                ));
+            }
+            if plugins.is_empty() {
+                fix.push(Fix::cluster(
+                    format!("no CSI node plugin pod runs on {node}: check its DaemonSet's nodeSelector and tolerations"),
+                    "kubectl get daemonsets -A -o wide",
+                ));
+            }
+            fix
+        }
+        (Key::Component(c), _) => {
+            let comp = config.components.iter().find(|x| &x.name == c);
+            let ns = comp.map_or("kube-system", |x| x.namespace.as_str());
+            let selector: Vec<String> = comp
+                .map(|x| x.selector.iter().map(|(k, v)| format!("{k}={v}")).collect())
+                .unwrap_or_default();
+            let sel = if selector.is_empty() {
+                String::new()
+            } else {
+                format!(" -l {}", selector.join(","))
+            };
+            let mut fix = vec![Fix::cluster(
                 format!("see why {c} pods are not ready"),
-                "kubectl -n kube-system describe pods -l k8s-app=kube-dns",
-            ),
-            Fix::cluster(
-                format!("restart {c}"),
-                "kubectl -n kube-system rollout restart deployment/coredns",
-            ),
-        ],
+                format!("kubectl -n {ns} describe pods{sel}"),
+            )];
+            let deployment = snapshot
+                .pods
+                .iter()
+                .filter(|p| comp.is_some_and(|x| x.matches(p)))
+                .map(workload_of)
+                .find(|(kind, _)| kind == "Deployment");
+            if let Some((_, name)) = deployment {
+                fix.push(Fix::cluster(
+                    format!("restart {c}"),
+                    format!("kubectl -n {ns} rollout restart deployment/{name}"),
+                ));
+            }
+            fix
+        }
         (Key::Webhook(w), _) => vec![
             Fix::cluster(
                 format!("find the service behind {w} and why it has no endpoints"),
@@ -1528,9 +1584,11 @@ fn flux_cli_kind(kind: &str) -> &'static str {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn build_report(
     g: Builder,
     snapshot: &Snapshot,
+    config: &Config,
     now: Timestamp,
     plan: &clean::Plan,
     pods_affected: usize,
@@ -1667,7 +1725,7 @@ fn build_report(
             Cause::Cni { cni } => sandbox_fix(cni, &subjects, snapshot),
             _ => keys
                 .iter()
-                .flat_map(|k| own_fix(k, &cause, snapshot))
+                .flat_map(|k| own_fix(k, &cause, snapshot, config))
                 .collect(),
         };
         let mut visited: HashSet<&Key> = HashSet::new();

@@ -94,15 +94,30 @@ fn time(t: Option<jiff::Timestamp>) -> String {
     t.map(|t| t.to_string()).unwrap_or_else(|| "?".into())
 }
 
-fn fmt_evidence(e: &Evidence) -> String {
+/// `3m34s ago` from `now` (the report's time, never the clock).
+fn ago(now: jiff::Timestamp, t: jiff::Timestamp) -> String {
+    let secs = now.duration_since(t).as_secs();
+    if secs < 0 {
+        return "in the future".into();
+    }
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s ago"),
+        (0, _) => format!("{m}m{s:02}s ago"),
+        _ if h < 48 => format!("{h}h{m:02}m ago"),
+        _ => format!("{}d ago", h / 24),
+    }
+}
+
+fn fmt_evidence(e: &Evidence, now: jiff::Timestamp) -> String {
     let count = if e.count > 1 {
         format!(" ×{}", e.count)
     } else {
         String::new()
     };
     let when = match (e.first_seen, e.last_seen) {
-        (Some(a), Some(b)) if a != b => format!(" ({a} → {b})"),
-        (Some(a), _) | (None, Some(a)) => format!(" ({a})"),
+        (Some(a), Some(b)) if a != b => format!(" ({a} → {b}, last {})", ago(now, b)),
+        (Some(a), _) | (None, Some(a)) => format!(" ({a}, {})", ago(now, a)),
         _ => String::new(),
     };
     format!("{} {}{count}{when}", e.object, e.reason)
@@ -159,7 +174,7 @@ pub fn human(report: &Report, color: bool) -> String {
     }
     for r in &report.roots {
         out.push('\n');
-        human_root(&mut out, r, &p);
+        human_root(&mut out, r, &p, report.now);
     }
     if !report.stale.pods.is_empty() {
         out.push('\n');
@@ -203,7 +218,7 @@ fn degraded_suffix(report: &Report) -> String {
     }
 }
 
-fn human_root(out: &mut String, r: &Root, p: &Paint) {
+fn human_root(out: &mut String, r: &Root, p: &Paint, now: jiff::Timestamp) {
     let _ = writeln!(
         out,
         "{} {}",
@@ -227,7 +242,7 @@ fn human_root(out: &mut String, r: &Root, p: &Paint) {
     if !r.evidence.is_empty() {
         let _ = writeln!(out, "   evidence:");
         for e in &r.evidence {
-            let _ = writeln!(out, "     {}", p.yellow(&fmt_evidence(e)));
+            let _ = writeln!(out, "     {}", p.yellow(&fmt_evidence(e, now)));
             let _ = writeln!(out, "       {}", e.message);
         }
     }

@@ -185,6 +185,12 @@ fn csi_not_registered_on_its_own() {
             .any(|e| e.object.kind == "CSINode")
     );
     assert_eq!(r.roots[0].blast_radius.pods, 2);
+    assert!(
+        r.roots[0].fix.iter().any(|f| f.command.as_deref()
+            == Some("kubectl -n longhorn-system delete pod longhorn-csi-plugin-c2x9")),
+        "{:#?}",
+        r.roots[0].fix
+    );
 }
 
 /// coredns #2087 (plugin/loop) and k3s #5030: CoreDNS crash-loops; pods
