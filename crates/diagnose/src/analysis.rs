@@ -456,6 +456,29 @@ fn node_cidr_missing(node: &Node, ix: &Index<'_>, any_cidr: bool) -> Option<Evid
     None
 }
 
+/// The node's heartbeat Lease (`kube-node-lease/<node>`) when it has not
+/// been renewed within its duration as of `now`: the kubelet is gone, not
+/// merely reporting a condition.
+fn stale_lease(snapshot: &Snapshot, node: &str, now: Timestamp) -> Option<Evidence> {
+    let lease = snapshot
+        .leases
+        .iter()
+        .find(|l| l.metadata.namespace == "kube-node-lease" && l.metadata.name == node)?;
+    let renewed = lease.spec.renew_time?;
+    let duration = lease.spec.lease_duration_seconds.unwrap_or(40);
+    let silent = now.duration_since(renewed).as_secs();
+    (silent > duration).then(|| Evidence {
+        object: ObjectRef::new("Lease", "kube-node-lease", node),
+        reason: "LeaseNotRenewed".into(),
+        message: format!(
+            "the kubelet last renewed its lease {silent}s before {now} (duration {duration}s)"
+        ),
+        count: 1,
+        first_seen: Some(renewed),
+        last_seen: Some(renewed),
+    })
+}
+
 /// Flux controller that reconciles a kind.
 fn flux_controller(kind: &str) -> &'static [&'static str] {
     match kind {
@@ -570,6 +593,9 @@ pub fn analyse(snapshot: &Snapshot, now: Timestamp, config: &Config) -> Report {
                         .take(1)
                         .map(|e| evidence(e)),
                 );
+            }
+            if let Some(ev) = stale_lease(snapshot, name, now) {
+                n.evidence.push(ev);
             }
         } else if let Some(ev) = node_cidr_missing(node, &ix, any_cidr) {
             node_sandbox

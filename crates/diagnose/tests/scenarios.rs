@@ -351,6 +351,12 @@ fn webhook_without_endpoints_blocks_objects() {
 fn not_ready_node_owns_its_pods() {
     let mut c = Cluster::healthy();
     c.nodes[2].1 = "Unknown".into();
+    c.extra.push(serde_json::json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "node3", "namespace": "kube-node-lease"},
+        "spec": {"holderIdentity": "node3", "leaseDurationSeconds": 40, "renewTime": "2026-03-14T11:50:00.000000Z"}}));
+    c.extra.push(serde_json::json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "node1", "namespace": "kube-node-lease"},
+        "spec": {"holderIdentity": "node1", "leaseDurationSeconds": 40, "renewTime": "2026-03-14T11:59:50.000000Z"}}));
     c.pod(
         PodB::deployment(
             "apps",
@@ -370,6 +376,12 @@ fn not_ready_node_owns_its_pods() {
     let r = run(&c);
     assert_eq!(causes(&r), vec![Cause::NodeNotReady], "{:#?}", r.roots);
     assert_eq!(r.roots[0].subjects, vec!["node3"]);
+    let lease = r.roots[0]
+        .evidence
+        .iter()
+        .find(|e| e.reason == "LeaseNotRenewed")
+        .expect("stale lease evidence");
+    assert!(lease.message.contains("600s before"), "{}", lease.message);
     let t = titles(&r, 0);
     assert!(t.iter().any(|x| x.contains("apps/wiki")), "{t:#?}");
     assert!(t.iter().any(|x| x.contains("apps/cache")), "{t:#?}");
