@@ -520,821 +520,992 @@ fn flux_failure(v: &Value) -> Option<(String, String, Option<Timestamp>)> {
 
 /// Analyses a snapshot as of `now`.
 pub fn analyse(snapshot: &Snapshot, now: Timestamp, config: &Config) -> Report {
-    let ix = Index::new(snapshot);
-    let mut g = Builder::default();
-    let boots = clean::boots(snapshot);
-    let have_nodes = !snapshot.nodes.is_empty();
-
     // Stale pods are noise to clean, not symptoms.
     let plan = clean::plan(snapshot, now, &clean::Options::default());
-    let stale: HashSet<(&str, &str)> = plan
-        .entries
-        .iter()
-        .map(|e| (e.namespace.as_str(), e.name.as_str()))
-        .collect();
+    let mut run = Run::new(snapshot, config, now, &plan);
+    run.faulted_longhorn_volumes();
+    run.nodes();
+    run.pods();
+    run.node_networks();
+    run.stuck_pods();
+    run.csi_registration();
+    run.longhorn_causes();
+    run.dns_components();
+    run.webhooks();
+    run.api_services();
+    run.flux_objects();
+    run.blocked_objects();
+    run.workload_titles();
+    let have_nodes = !snapshot.nodes.is_empty();
+    build_report(
+        run.g,
+        snapshot,
+        config,
+        now,
+        &plan,
+        run.pods_affected,
+        run.pods_healthy,
+        have_nodes,
+    )
+}
 
-    // Longhorn volumes that are faulted.
-    let mut longhorn_faulted: HashSet<&str> = HashSet::new();
-    for v in &snapshot.custom {
-        if v["kind"] == "Volume" && str_at(v, &["apiVersion"]).starts_with("longhorn.io/") {
-            let robustness = str_at(v, &["status", "robustness"]);
-            if robustness == "faulted" {
-                let name = str_at(v, &["metadata", "name"]);
-                longhorn_faulted.insert(name);
-                let key = Key::Longhorn(name.to_string());
-                let n = g.node(&key, || format!("Longhorn volume {name} is faulted"));
-                n.own = Some(Cause::LonghornVolumeFaulted);
-                n.evidence.push(Evidence {
-                    object: ObjectRef::new("Volume", str_at(v, &["metadata", "namespace"]), name),
-                    reason: "robustness".into(),
-                    message: format!(
-                        "state {}, robustness faulted",
-                        str_at(v, &["status", "state"])
-                    ),
-                    count: 1,
-                    first_seen: None,
-                    last_seen: None,
-                });
-            }
+/// One analysis: the graph being built and what the steps tell each other.
+struct Run<'a> {
+    snapshot: &'a Snapshot,
+    config: &'a Config,
+    now: Timestamp,
+    ix: Index<'a>,
+    g: Builder,
+    boots: HashMap<String, clean::Boot>,
+    stale: HashSet<(&'a str, &'a str)>,
+    longhorn_faulted: HashSet<&'a str>,
+    /// Sandbox failure classes per node, weighted by event counts.
+    node_sandbox: BTreeMap<&'a str, BTreeMap<Sandbox, i64>>,
+    sandbox_totals: HashMap<&'a str, Evidence>,
+    sandbox_pods: HashMap<&'a str, usize>,
+    dns_victims: Vec<Key>,
+    pods_affected: usize,
+    pods_healthy: usize,
+    csi_plugin_pods: Vec<(&'a Pod, Key)>,
+    stuck_creating: Vec<(&'a Pod, Key)>,
+    pod_workload: HashMap<(&'a str, &'a str), Key>,
+    node_cause: BTreeMap<String, Sandbox>,
+    dns_down: Option<Key>,
+}
+
+impl<'a> Run<'a> {
+    fn new(
+        snapshot: &'a Snapshot,
+        config: &'a Config,
+        now: Timestamp,
+        plan: &'a clean::Plan,
+    ) -> Self {
+        Run {
+            snapshot,
+            config,
+            now,
+            ix: Index::new(snapshot),
+            g: Builder::default(),
+            boots: clean::boots(snapshot),
+            stale: plan
+                .entries
+                .iter()
+                .map(|e| (e.namespace.as_str(), e.name.as_str()))
+                .collect(),
+            longhorn_faulted: HashSet::new(),
+            node_sandbox: BTreeMap::new(),
+            sandbox_totals: HashMap::new(),
+            sandbox_pods: HashMap::new(),
+            dns_victims: Vec::new(),
+            pods_affected: 0,
+            pods_healthy: 0,
+            csi_plugin_pods: Vec::new(),
+            stuck_creating: Vec::new(),
+            pod_workload: HashMap::new(),
+            node_cause: BTreeMap::new(),
+            dns_down: None,
         }
     }
 
-    // Nodes: down, or without a podCIDR.
-    let any_cidr = snapshot.nodes.iter().any(|n| !n.spec.pod_cidr.is_empty());
-    let mut node_sandbox: BTreeMap<&str, BTreeMap<Sandbox, i64>> = BTreeMap::new();
-    for node in &snapshot.nodes {
-        let name = node.name();
-        if !node.is_ready() {
-            let key = Key::NodeDown(name.into());
-            let ready = node.ready();
-            let status = ready.map(|c| c.status.as_str()).unwrap_or("Unknown");
-            let n = g.node(&key, || format!("node {name} is NotReady (Ready={status})"));
-            n.own = Some(Cause::NodeNotReady);
-            if let Some(c) = ready {
-                n.evidence.push(Evidence {
-                    object: ObjectRef::new("Node", "", name),
-                    reason: if c.reason.is_empty() {
-                        "Ready".into()
-                    } else {
-                        c.reason.clone()
-                    },
-                    message: if c.message.is_empty() {
-                        format!("Ready={}", c.status)
-                    } else {
-                        c.message.clone()
-                    },
-                    count: 1,
-                    first_seen: c.last_transition_time,
-                    last_seen: c.last_transition_time,
-                });
-            }
-            if let Some(evs) = ix.events.get(&("Node", "", name)) {
-                n.evidence.extend(
-                    evs.iter()
-                        .filter(|e| e.reason == "NodeNotReady")
-                        .take(1)
-                        .map(|e| evidence(e)),
-                );
-            }
-            if let Some(ev) = stale_lease(snapshot, name, now) {
-                n.evidence.push(ev);
-            }
-        } else if let Some(ev) = node_cidr_missing(node, &ix, any_cidr) {
-            node_sandbox
-                .entry(name)
-                .or_default()
-                .insert(Sandbox::PodCidrNotAssigned, i64::MAX / 2);
-            let key = Key::NodeNetwork(name.into());
-            g.node(&key, String::new).evidence.push(ev);
-        }
-    }
-
-    // Pods.
-    let mut sandbox_totals: HashMap<&str, Evidence> = HashMap::new();
-    let mut sandbox_pods: HashMap<&str, usize> = HashMap::new();
-    let down_nodes: Vec<Key> = g
-        .nodes
-        .keys()
-        .filter(|k| matches!(k, Key::NodeDown(_)))
-        .cloned()
-        .collect();
-    let mut dns_victims: Vec<Key> = Vec::new();
-    let mut pods_affected = 0usize;
-    let mut pods_healthy = 0usize;
-    let mut csi_plugin_pods: Vec<(&Pod, Key)> = Vec::new();
-    let mut stuck_creating: Vec<(&Pod, Key)> = Vec::new();
-    let mut pod_workload: HashMap<(&str, &str), Key> = HashMap::new();
-    for pod in &snapshot.pods {
-        if healthy(pod) {
-            pods_healthy += 1;
-            continue;
-        }
-        let ns = pod.metadata.namespace.as_str();
-        if stale.contains(&(ns, pod.metadata.name.as_str()))
-            || (pod.is_terminal() && pod.status.phase == "Succeeded")
-        {
-            continue;
-        }
-        if pod.status.phase == "Failed"
-            && pod.metadata.controller().is_some_and(|o| o.kind == "Job")
-        {
-            // A failed Job attempt; the Job's own status tells whether it matters.
-            continue;
-        }
-        let (wkind, wname) = workload_of(pod);
-        let wkey = Key::Workload {
-            namespace: ns.into(),
-            kind: wkind.clone(),
-            name: wname.clone(),
-        };
-        pod_workload.insert((ns, pod.metadata.name.as_str()), wkey.clone());
-        pods_affected += 1;
-        let cause = classify_pod(pod, &ix, &longhorn_faulted);
-        let node = pod.spec.node_name.as_str();
-        let w = g.node(&wkey, || format!("{wkind} {ns}/{wname}"));
-        w.pods
-            .insert((ns.into(), pod.metadata.name.clone()), pod_ref(pod));
-        if pod
-            .containers()
-            .any(|c| c.name.contains("driver-registrar"))
-            && !node.is_empty()
-        {
-            csi_plugin_pods.push((pod, wkey.clone()));
-        }
-        let own = |g: &mut Builder, cause: Cause, detail: String, ev: Option<Evidence>| {
-            let w = g
-                .nodes
-                .get_mut(&wkey)
-                .expect("workload node inserted above");
-            w.own_pods += 1;
-            if w.own.is_none() {
-                w.own = Some(cause);
-                w.own_detail = detail;
-            }
-            if let Some(ev) = ev
-                && w.evidence.len() < 5
-            {
-                w.evidence.push(ev);
-            }
-        };
-        match cause {
-            PodCause::NodeDown => g.edge(
-                &Key::NodeDown(node.into()),
-                &wkey,
-                "pods on a NotReady node",
-            ),
-            PodCause::Sandbox(kind, ev) => {
-                *node_sandbox
-                    .entry(node)
-                    .or_default()
-                    .entry(kind)
-                    .or_default() += ev.map_or(1, |e| e.count);
-                let nkey = Key::NodeNetwork(node.into());
-                let n = g.node(&nkey, String::new);
-                if let Some(e) = ev {
-                    n.evidence.push(evidence(e));
-                    // The node-wide total: every failing sandbox on it.
-                    let total = sandbox_totals.entry(node).or_insert_with(|| Evidence {
-                        object: ObjectRef::new("Node", "", node),
-                        reason: e.reason.clone(),
-                        message: e.message.clone(),
-                        count: 0,
-                        first_seen: e.first_seen,
-                        last_seen: e.last_seen,
-                    });
-                    total.count += e.count;
-                    total.first_seen = total.first_seen.min(e.first_seen).or(e.first_seen);
-                    total.last_seen = total.last_seen.max(e.last_seen);
-                }
-                *sandbox_pods.entry(node).or_default() += 1;
-                g.edge(&nkey, &wkey, "pod sandboxes fail CNI ADD on this node");
-            }
-            PodCause::Csi(driver, ev) => {
-                let key = Key::Csi {
-                    driver: driver.clone(),
-                    node: node.into(),
-                };
-                let n = g.node(&key, || {
-                    format!("CSI driver {driver} not registered on node {node}")
-                });
-                if let Some(e) = ev {
-                    n.evidence.push(evidence(e));
-                }
-                g.edge(
-                    &key,
-                    &wkey,
-                    "volumes of this driver cannot attach/mount on the node",
-                );
-            }
-            PodCause::Longhorn(vol, ev) => {
-                let key = Key::Longhorn(vol);
-                if let Some(e) = ev {
-                    g.node(&key, String::new).evidence.push(evidence(e));
-                }
-                g.edge(&key, &wkey, "mounts the faulted volume");
-            }
-            PodCause::Volume(e) => own(
-                &mut g,
-                Cause::VolumeFailure,
-                classify::short(&e.message, 200),
-                Some(evidence(e)),
-            ),
-            PodCause::ImagePull(image, msg) => {
-                own(
-                    &mut g,
-                    Cause::ImagePull,
-                    format!("image {image}: {}", classify::short(&msg, 260)),
-                    None,
-                );
-                let w = g
-                    .nodes
-                    .get_mut(&wkey)
-                    .expect("workload node inserted above");
-                if w.evidence.len() < 5 {
-                    w.evidence.push(Evidence {
-                        object: ObjectRef::new("Pod", ns, &pod.metadata.name),
-                        reason: "ErrImagePull".into(),
-                        message: msg,
+    /// Longhorn volumes that are faulted.
+    fn faulted_longhorn_volumes(&mut self) {
+        let snapshot = self.snapshot;
+        let Run {
+            g,
+            longhorn_faulted,
+            ..
+        } = self;
+        for v in &snapshot.custom {
+            if v["kind"] == "Volume" && str_at(v, &["apiVersion"]).starts_with("longhorn.io/") {
+                let robustness = str_at(v, &["status", "robustness"]);
+                if robustness == "faulted" {
+                    let name = str_at(v, &["metadata", "name"]);
+                    longhorn_faulted.insert(name);
+                    let key = Key::Longhorn(name.to_string());
+                    let n = g.node(&key, || format!("Longhorn volume {name} is faulted"));
+                    n.own = Some(Cause::LonghornVolumeFaulted);
+                    n.evidence.push(Evidence {
+                        object: ObjectRef::new(
+                            "Volume",
+                            str_at(v, &["metadata", "namespace"]),
+                            name,
+                        ),
+                        reason: "robustness".into(),
+                        message: format!(
+                            "state {}, robustness faulted",
+                            str_at(v, &["status", "state"])
+                        ),
                         count: 1,
                         first_seen: None,
                         last_seen: None,
                     });
                 }
             }
-            PodCause::CrashLoop { dns, detail } => {
-                let ev = Evidence {
-                    object: ObjectRef::new("Pod", ns, &pod.metadata.name),
-                    reason: "CrashLoopBackOff".into(),
-                    message: detail.clone(),
-                    count: pod.containers().map(|c| c.restart_count).max().unwrap_or(0),
-                    first_seen: pod.status.start_time,
-                    last_seen: None,
-                };
-                if dns {
-                    dns_victims.push(wkey.clone());
+        }
+    }
+
+    /// Nodes that are down, or have no podCIDR.
+    fn nodes(&mut self) {
+        let snapshot = self.snapshot;
+        let now = self.now;
+        let Run {
+            ix,
+            g,
+            node_sandbox,
+            ..
+        } = self;
+        let any_cidr = snapshot.nodes.iter().any(|n| !n.spec.pod_cidr.is_empty());
+        for node in &snapshot.nodes {
+            let name = node.name();
+            if !node.is_ready() {
+                let key = Key::NodeDown(name.into());
+                let ready = node.ready();
+                let status = ready.map(|c| c.status.as_str()).unwrap_or("Unknown");
+                let n = g.node(&key, || format!("node {name} is NotReady (Ready={status})"));
+                n.own = Some(Cause::NodeNotReady);
+                if let Some(c) = ready {
+                    n.evidence.push(Evidence {
+                        object: ObjectRef::new("Node", "", name),
+                        reason: if c.reason.is_empty() {
+                            "Ready".into()
+                        } else {
+                            c.reason.clone()
+                        },
+                        message: if c.message.is_empty() {
+                            format!("Ready={}", c.status)
+                        } else {
+                            c.message.clone()
+                        },
+                        count: 1,
+                        first_seen: c.last_transition_time,
+                        last_seen: c.last_transition_time,
+                    });
+                }
+                if let Some(evs) = ix.events.get(&("Node", "", name)) {
+                    n.evidence.extend(
+                        evs.iter()
+                            .filter(|e| e.reason == "NodeNotReady")
+                            .take(1)
+                            .map(|e| evidence(e)),
+                    );
+                }
+                if let Some(ev) = stale_lease(snapshot, name, now) {
+                    n.evidence.push(ev);
+                }
+            } else if let Some(ev) = node_cidr_missing(node, ix, any_cidr) {
+                node_sandbox
+                    .entry(name)
+                    .or_default()
+                    .insert(Sandbox::PodCidrNotAssigned, i64::MAX / 2);
+                let key = Key::NodeNetwork(name.into());
+                g.node(&key, String::new).evidence.push(ev);
+            }
+        }
+    }
+
+    /// Every unhealthy pod gets one explanation (see the module docs) and
+    /// joins its workload's node in the graph.
+    fn pods(&mut self) {
+        let snapshot = self.snapshot;
+        let Run {
+            ix,
+            g,
+            stale,
+            longhorn_faulted,
+            node_sandbox,
+            sandbox_totals,
+            sandbox_pods,
+            dns_victims,
+            pods_affected,
+            pods_healthy,
+            csi_plugin_pods,
+            stuck_creating,
+            pod_workload,
+            ..
+        } = self;
+        let down_nodes: Vec<Key> = g
+            .nodes
+            .keys()
+            .filter(|k| matches!(k, Key::NodeDown(_)))
+            .cloned()
+            .collect();
+        for pod in &snapshot.pods {
+            if healthy(pod) {
+                *pods_healthy += 1;
+                continue;
+            }
+            let ns = pod.metadata.namespace.as_str();
+            if stale.contains(&(ns, pod.metadata.name.as_str()))
+                || (pod.is_terminal() && pod.status.phase == "Succeeded")
+            {
+                continue;
+            }
+            if pod.status.phase == "Failed"
+                && pod.metadata.controller().is_some_and(|o| o.kind == "Job")
+            {
+                // A failed Job attempt; the Job's own status tells whether it matters.
+                continue;
+            }
+            let (wkind, wname) = workload_of(pod);
+            let wkey = Key::Workload {
+                namespace: ns.into(),
+                kind: wkind.clone(),
+                name: wname.clone(),
+            };
+            pod_workload.insert((ns, pod.metadata.name.as_str()), wkey.clone());
+            *pods_affected += 1;
+            let cause = classify_pod(pod, ix, longhorn_faulted);
+            let node = pod.spec.node_name.as_str();
+            let w = g.node(&wkey, || format!("{wkind} {ns}/{wname}"));
+            w.pods
+                .insert((ns.into(), pod.metadata.name.clone()), pod_ref(pod));
+            if pod
+                .containers()
+                .any(|c| c.name.contains("driver-registrar"))
+                && !node.is_empty()
+            {
+                csi_plugin_pods.push((pod, wkey.clone()));
+            }
+            let own = |g: &mut Builder, cause: Cause, detail: String, ev: Option<Evidence>| {
+                let w = g
+                    .nodes
+                    .get_mut(&wkey)
+                    .expect("workload node inserted above");
+                w.own_pods += 1;
+                if w.own.is_none() {
+                    w.own = Some(cause);
+                    w.own_detail = detail;
+                }
+                if let Some(ev) = ev
+                    && w.evidence.len() < 5
+                {
+                    w.evidence.push(ev);
+                }
+            };
+            match cause {
+                PodCause::NodeDown => g.edge(
+                    &Key::NodeDown(node.into()),
+                    &wkey,
+                    "pods on a NotReady node",
+                ),
+                PodCause::Sandbox(kind, ev) => {
+                    *node_sandbox
+                        .entry(node)
+                        .or_default()
+                        .entry(kind)
+                        .or_default() += ev.map_or(1, |e| e.count);
+                    let nkey = Key::NodeNetwork(node.into());
+                    let n = g.node(&nkey, String::new);
+                    if let Some(e) = ev {
+                        n.evidence.push(evidence(e));
+                        // The node-wide total: every failing sandbox on it.
+                        let total = sandbox_totals.entry(node).or_insert_with(|| Evidence {
+                            object: ObjectRef::new("Node", "", node),
+                            reason: e.reason.clone(),
+                            message: e.message.clone(),
+                            count: 0,
+                            first_seen: e.first_seen,
+                            last_seen: e.last_seen,
+                        });
+                        total.count += e.count;
+                        total.first_seen = total.first_seen.min(e.first_seen).or(e.first_seen);
+                        total.last_seen = total.last_seen.max(e.last_seen);
+                    }
+                    *sandbox_pods.entry(node).or_default() += 1;
+                    g.edge(&nkey, &wkey, "pod sandboxes fail CNI ADD on this node");
+                }
+                PodCause::Csi(driver, ev) => {
+                    let key = Key::Csi {
+                        driver: driver.clone(),
+                        node: node.into(),
+                    };
+                    let n = g.node(&key, || {
+                        format!("CSI driver {driver} not registered on node {node}")
+                    });
+                    if let Some(e) = ev {
+                        n.evidence.push(evidence(e));
+                    }
+                    g.edge(
+                        &key,
+                        &wkey,
+                        "volumes of this driver cannot attach/mount on the node",
+                    );
+                }
+                PodCause::Longhorn(vol, ev) => {
+                    let key = Key::Longhorn(vol);
+                    if let Some(e) = ev {
+                        g.node(&key, String::new).evidence.push(evidence(e));
+                    }
+                    g.edge(&key, &wkey, "mounts the faulted volume");
+                }
+                PodCause::Volume(e) => own(
+                    &mut *g,
+                    Cause::VolumeFailure,
+                    classify::short(&e.message, 200),
+                    Some(evidence(e)),
+                ),
+                PodCause::ImagePull(image, msg) => {
+                    own(
+                        &mut *g,
+                        Cause::ImagePull,
+                        format!("image {image}: {}", classify::short(&msg, 260)),
+                        None,
+                    );
                     let w = g
                         .nodes
                         .get_mut(&wkey)
                         .expect("workload node inserted above");
-                    w.evidence.push(ev);
-                    w.own_detail = detail;
-                } else {
-                    own(&mut g, Cause::CrashLoop, detail, Some(ev));
-                }
-            }
-            PodCause::Unschedulable {
-                node_down,
-                event,
-                detail,
-            } => {
-                if node_down && !down_nodes.is_empty() {
-                    for k in &down_nodes {
-                        g.edge(k, &wkey, "cannot schedule while nodes are NotReady");
+                    if w.evidence.len() < 5 {
+                        w.evidence.push(Evidence {
+                            object: ObjectRef::new("Pod", ns, &pod.metadata.name),
+                            reason: "ErrImagePull".into(),
+                            message: msg,
+                            count: 1,
+                            first_seen: None,
+                            last_seen: None,
+                        });
                     }
-                } else {
-                    own(
-                        &mut g,
-                        Cause::Unschedulable,
-                        classify::short(&detail, 200),
-                        event.map(evidence),
-                    );
                 }
-            }
-            PodCause::NotReady(msg) => {
-                own(&mut g, Cause::PodNotReady, classify::short(&msg, 200), None)
-            }
-            PodCause::Stuck(msg) => {
-                if !pod.spec.host_network && !node.is_empty() && pod.status.phase == "Pending" {
-                    stuck_creating.push((pod, wkey.clone()));
-                } else {
-                    own(&mut g, Cause::PodStuck, msg, None);
+                PodCause::CrashLoop { dns, detail } => {
+                    let ev = Evidence {
+                        object: ObjectRef::new("Pod", ns, &pod.metadata.name),
+                        reason: "CrashLoopBackOff".into(),
+                        message: detail.clone(),
+                        count: pod.containers().map(|c| c.restart_count).max().unwrap_or(0),
+                        first_seen: pod.status.start_time,
+                        last_seen: None,
+                    };
+                    if dns {
+                        dns_victims.push(wkey.clone());
+                        let w = g
+                            .nodes
+                            .get_mut(&wkey)
+                            .expect("workload node inserted above");
+                        w.evidence.push(ev);
+                        w.own_detail = detail;
+                    } else {
+                        own(&mut *g, Cause::CrashLoop, detail, Some(ev));
+                    }
+                }
+                PodCause::Unschedulable {
+                    node_down,
+                    event,
+                    detail,
+                } => {
+                    if node_down && !down_nodes.is_empty() {
+                        for k in &down_nodes {
+                            g.edge(k, &wkey, "cannot schedule while nodes are NotReady");
+                        }
+                    } else {
+                        own(
+                            &mut *g,
+                            Cause::Unschedulable,
+                            classify::short(&detail, 200),
+                            event.map(evidence),
+                        );
+                    }
+                }
+                PodCause::NotReady(msg) => own(
+                    &mut *g,
+                    Cause::PodNotReady,
+                    classify::short(&msg, 200),
+                    None,
+                ),
+                PodCause::Stuck(msg) => {
+                    if !pod.spec.host_network && !node.is_empty() && pod.status.phase == "Pending" {
+                        stuck_creating.push((pod, wkey.clone()));
+                    } else {
+                        own(&mut *g, Cause::PodStuck, msg, None);
+                    }
                 }
             }
         }
     }
 
-    // Node network nodes: title from their dominant cause.
-    let mut node_cause: BTreeMap<String, Sandbox> = BTreeMap::new();
-    for (node, causes) in &node_sandbox {
-        let (cause, _) = causes
-            .iter()
-            .max_by_key(|(c, n)| (**n, std::cmp::Reverse((*c).clone())))
-            .expect("non-empty");
-        node_cause.insert(node.to_string(), cause.clone());
-        let key = Key::NodeNetwork(node.to_string());
-        let n = g.node(&key, String::new);
-        let pods = sandbox_pods.get(node).copied().unwrap_or(0);
-        if let Some(total) = sandbox_totals.remove(node) {
-            n.evidence.push(total);
-        }
-        n.title = format!(
-            "node {node}: {}, {pods} pod sandbox(es) cannot get networking",
-            cause.describe()
-        );
-        n.own = Some(Cause::Cni { cni: cause.clone() });
-        if let Some(b) = boots
-            .get(*node)
-            .filter(|b| b.evidence == clean::BootEvidence::RebootedEvent)
-        {
-            n.evidence.push(Evidence {
-                object: ObjectRef::new("Node", "", node),
-                reason: "Rebooted".into(),
-                message: format!("node {node} rebooted, boot id {}", b.boot_id),
-                count: 1,
-                first_seen: Some(b.since),
-                last_seen: Some(b.since),
-            });
-        }
-    }
-    // Pods stuck Pending on a node whose CNI fails (their events may have expired).
-    for (pod, wkey) in stuck_creating {
-        let node = pod.spec.node_name.as_str();
-        if node_cause.contains_key(node) {
-            g.edge(
-                &Key::NodeNetwork(node.into()),
-                &wkey,
-                "pod sandboxes fail CNI ADD on this node",
+    /// Node network nodes: title from their dominant cause.
+    fn node_networks(&mut self) {
+        let Run {
+            g,
+            boots,
+            node_sandbox,
+            sandbox_totals,
+            sandbox_pods,
+            node_cause,
+            ..
+        } = self;
+        for (node, causes) in node_sandbox.iter() {
+            let (cause, _) = causes
+                .iter()
+                .max_by_key(|(c, n)| (**n, std::cmp::Reverse((*c).clone())))
+                .expect("non-empty");
+            node_cause.insert(node.to_string(), cause.clone());
+            let key = Key::NodeNetwork(node.to_string());
+            let n = g.node(&key, String::new);
+            let pods = sandbox_pods.get(node).copied().unwrap_or(0);
+            if let Some(total) = sandbox_totals.remove(node) {
+                n.evidence.push(total);
+            }
+            n.title = format!(
+                "node {node}: {}, {pods} pod sandbox(es) cannot get networking",
+                cause.describe()
             );
-        } else {
-            let w = g
-                .nodes
-                .get_mut(&wkey)
-                .expect("workload node inserted above");
-            w.own_pods += 1;
-            w.own.get_or_insert(Cause::PodStuck);
-            if w.own_detail.is_empty() {
-                w.own_detail = format!("{} with no explaining event", pod.display_status());
+            n.own = Some(Cause::Cni { cni: cause.clone() });
+            if let Some(b) = boots
+                .get(*node)
+                .filter(|b| b.evidence == clean::BootEvidence::RebootedEvent)
+            {
+                n.evidence.push(Evidence {
+                    object: ObjectRef::new("Node", "", node),
+                    reason: "Rebooted".into(),
+                    message: format!("node {node} rebooted, boot id {}", b.boot_id),
+                    count: 1,
+                    first_seen: Some(b.since),
+                    last_seen: Some(b.since),
+                });
             }
         }
     }
 
-    // CSI registration per node: caused by the failing node plugin there.
-    let csi_keys: Vec<Key> = g
-        .nodes
-        .keys()
-        .filter(|k| matches!(k, Key::Csi { .. }))
-        .cloned()
-        .collect();
-    for key in &csi_keys {
-        let Key::Csi { driver, node } = key else {
-            continue;
-        };
-        let registered = ix
-            .csinode
-            .get(node.as_str())
-            .is_some_and(|d| d.contains(&driver.as_str()));
-        if !registered && ix.csinode.contains_key(node.as_str()) {
-            g.node(key, String::new).evidence.push(Evidence {
-                object: ObjectRef::new("CSINode", "", node),
-                reason: "DriverNotRegistered".into(),
-                message: format!("CSINode {node} lists no {driver}"),
+    /// Pods stuck Pending on a node whose CNI fails (their events may have expired).
+    fn stuck_pods(&mut self) {
+        let Run {
+            g,
+            stuck_creating,
+            node_cause,
+            ..
+        } = self;
+        for (pod, wkey) in stuck_creating {
+            let node = pod.spec.node_name.as_str();
+            if node_cause.contains_key(node) {
+                g.edge(
+                    &Key::NodeNetwork(node.into()),
+                    wkey,
+                    "pod sandboxes fail CNI ADD on this node",
+                );
+            } else {
+                let w = g.nodes.get_mut(wkey).expect("workload node inserted above");
+                w.own_pods += 1;
+                w.own.get_or_insert(Cause::PodStuck);
+                if w.own_detail.is_empty() {
+                    w.own_detail = format!("{} with no explaining event", pod.display_status());
+                }
+            }
+        }
+    }
+
+    /// CSI registration per node: caused by the failing node plugin there.
+    fn csi_registration(&mut self) {
+        let config = self.config;
+        let Run {
+            ix,
+            g,
+            csi_plugin_pods,
+            ..
+        } = self;
+        let csi_keys: Vec<Key> = g
+            .nodes
+            .keys()
+            .filter(|k| matches!(k, Key::Csi { .. }))
+            .cloned()
+            .collect();
+        for key in &csi_keys {
+            let Key::Csi { driver, node } = key else {
+                continue;
+            };
+            let registered = ix
+                .csinode
+                .get(node.as_str())
+                .is_some_and(|d| d.contains(&driver.as_str()));
+            if !registered && ix.csinode.contains_key(node.as_str()) {
+                g.node(key, String::new).evidence.push(Evidence {
+                    object: ObjectRef::new("CSINode", "", node),
+                    reason: "DriverNotRegistered".into(),
+                    message: format!("CSINode {node} lists no {driver}"),
+                    count: 1,
+                    first_seen: None,
+                    last_seen: None,
+                });
+            }
+            let storage_ns: Vec<&str> = config
+                .components
+                .iter()
+                .filter(|c| matches!(&c.role, Role::Storage { driver: d } if d == driver))
+                .map(|c| c.namespace.as_str())
+                .collect();
+            let mut linked = false;
+            for (pod, wkey) in csi_plugin_pods.iter() {
+                let ns_ok =
+                    storage_ns.is_empty() || storage_ns.contains(&pod.metadata.namespace.as_str());
+                if pod.spec.node_name == *node && ns_ok {
+                    g.edge(wkey, key, "the CSI node plugin on this node is not running");
+                    linked = true;
+                }
+            }
+            if !linked {
+                let n = g.node(key, String::new);
+                n.own = Some(Cause::CsiDriverNotRegistered {
+                    driver: driver.clone(),
+                });
+            }
+        }
+    }
+
+    /// Faulted Longhorn volumes: caused by failing workloads of the storage system.
+    fn longhorn_causes(&mut self) {
+        let config = self.config;
+        let Run { g, .. } = self;
+        let lh_keys: Vec<Key> = g
+            .nodes
+            .keys()
+            .filter(|k| matches!(k, Key::Longhorn(_)))
+            .cloned()
+            .collect();
+        if !lh_keys.is_empty() {
+            let storage_ns: HashSet<&str> = config
+                .components
+                .iter()
+                .filter(
+                    |c| matches!(&c.role, Role::Storage { driver } if driver == "driver.longhorn.io"),
+                )
+                .map(|c| c.namespace.as_str())
+                .collect();
+            let storage_workloads: Vec<Key> = g
+                .nodes
+                .keys()
+                .filter(|k| matches!(k, Key::Workload { namespace, .. } if storage_ns.contains(namespace.as_str())))
+                .cloned()
+                .collect();
+            for lh in &lh_keys {
+                for w in &storage_workloads {
+                    g.edge(w, lh, "Longhorn's own pods are not running");
+                }
+            }
+        }
+    }
+
+    /// DNS components (CoreDNS) without ready endpoints, and their victims.
+    fn dns_components(&mut self) {
+        let snapshot = self.snapshot;
+        let config = self.config;
+        let Run {
+            ix,
+            g,
+            dns_victims,
+            pod_workload,
+            dns_down,
+            ..
+        } = self;
+        for comp in &config.components {
+            let pods: Vec<&Pod> = snapshot.pods.iter().filter(|p| comp.matches(p)).collect();
+            let svc = comp.service.as_deref();
+            let svc_exists = svc.is_some_and(|s| {
+                snapshot
+                    .services
+                    .iter()
+                    .any(|x| x.metadata.namespace == comp.namespace && x.metadata.name == s)
+            });
+            if pods.is_empty() && !svc_exists {
+                continue;
+            }
+            let ready_pods = pods.iter().filter(|p| p.is_ready()).count();
+            let (ready, how) = match svc {
+                Some(s) if ix.have_slices => (
+                    ix.ready_endpoints
+                        .get(&(comp.namespace.as_str(), s))
+                        .copied()
+                        .unwrap_or(0),
+                    format!("service {}/{s} has no ready endpoints", comp.namespace),
+                ),
+                _ => (ready_pods, format!("0/{} pods ready", pods.len())),
+            };
+            if ready > 0 || comp.role != Role::Dns {
+                continue;
+            }
+            let key = Key::Component(comp.name.clone());
+            let name = comp.name.clone();
+            let n = g.node(&key, || format!("{name} is down: {how}"));
+            n.evidence.push(Evidence {
+                object: ObjectRef::new("Service", &comp.namespace, svc.unwrap_or(&comp.name)),
+                reason: "NoReadyEndpoints".into(),
+                message: how.clone(),
                 count: 1,
                 first_seen: None,
                 last_seen: None,
             });
-        }
-        let storage_ns: Vec<&str> = config
-            .components
-            .iter()
-            .filter(|c| matches!(&c.role, Role::Storage { driver: d } if d == driver))
-            .map(|c| c.namespace.as_str())
-            .collect();
-        let mut linked = false;
-        for (pod, wkey) in &csi_plugin_pods {
-            let ns_ok =
-                storage_ns.is_empty() || storage_ns.contains(&pod.metadata.namespace.as_str());
-            if pod.spec.node_name == *node && ns_ok {
-                g.edge(wkey, key, "the CSI node plugin on this node is not running");
-                linked = true;
+            let mut linked = false;
+            for p in &pods {
+                if let Some(w) =
+                    pod_workload.get(&(p.metadata.namespace.as_str(), p.metadata.name.as_str()))
+                {
+                    g.edge(w, &key, "its pods are not running");
+                    linked = true;
+                }
             }
+            if !linked {
+                g.node(&key, String::new).own = Some(Cause::ComponentDown {
+                    component: comp.name.clone(),
+                });
+            }
+            dns_down.get_or_insert(key);
         }
-        if !linked {
-            let n = g.node(key, String::new);
-            n.own = Some(Cause::CsiDriverNotRegistered {
-                driver: driver.clone(),
-            });
-        }
-    }
-
-    // Faulted Longhorn volumes: caused by failing workloads of the storage system.
-    let lh_keys: Vec<Key> = g
-        .nodes
-        .keys()
-        .filter(|k| matches!(k, Key::Longhorn(_)))
-        .cloned()
-        .collect();
-    if !lh_keys.is_empty() {
-        let storage_ns: HashSet<&str> = config
-            .components
-            .iter()
-            .filter(
-                |c| matches!(&c.role, Role::Storage { driver } if driver == "driver.longhorn.io"),
-            )
-            .map(|c| c.namespace.as_str())
-            .collect();
-        let storage_workloads: Vec<Key> = g
-            .nodes
-            .keys()
-            .filter(|k| matches!(k, Key::Workload { namespace, .. } if storage_ns.contains(namespace.as_str())))
-            .cloned()
-            .collect();
-        for lh in &lh_keys {
-            for w in &storage_workloads {
-                g.edge(w, lh, "Longhorn's own pods are not running");
+        for w in dns_victims.iter() {
+            match &dns_down {
+                Some(dns) => g.edge(dns, w, "crashes on failed DNS lookups"),
+                None => {
+                    let n = g.nodes.get_mut(w).expect("workload node exists");
+                    n.own_pods += 1;
+                    n.own.get_or_insert(Cause::DnsLookupFailures);
+                }
             }
         }
     }
 
-    // Components: CoreDNS and other DNS providers.
-    let mut dns_down: Option<Key> = None;
-    for comp in &config.components {
-        let pods: Vec<&Pod> = snapshot.pods.iter().filter(|p| comp.matches(p)).collect();
-        let svc = comp.service.as_deref();
-        let svc_exists = svc.is_some_and(|s| {
-            snapshot
+    /// Admission webhooks whose service has no ready endpoints, linked to
+    /// their failing backends.
+    fn webhooks(&mut self) {
+        let snapshot = self.snapshot;
+        let Run {
+            ix,
+            g,
+            pod_workload,
+            ..
+        } = self;
+        let webhooks = snapshot
+            .validating_webhook_configurations
+            .iter()
+            .chain(&snapshot.mutating_webhook_configurations)
+            .flat_map(|c| c.webhooks.iter());
+        for wh in webhooks {
+            let Some(svc) = &wh.client_config.service else {
+                continue;
+            };
+            let service = snapshot
                 .services
                 .iter()
-                .any(|x| x.metadata.namespace == comp.namespace && x.metadata.name == s)
-        });
-        if pods.is_empty() && !svc_exists {
-            continue;
-        }
-        let ready_pods = pods.iter().filter(|p| p.is_ready()).count();
-        let (ready, how) = match svc {
-            Some(s) if ix.have_slices => (
+                .find(|s| s.metadata.namespace == svc.namespace && s.metadata.name == svc.name);
+            let backends: Vec<&Pod> = match service {
+                Some(s) if !s.spec.selector.is_empty() => snapshot
+                    .pods
+                    .iter()
+                    .filter(|p| {
+                        p.metadata.namespace == svc.namespace
+                            && s.spec
+                                .selector
+                                .iter()
+                                .all(|(k, v)| p.metadata.labels.get(k) == Some(v))
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let ready = if ix.have_slices {
                 ix.ready_endpoints
-                    .get(&(comp.namespace.as_str(), s))
+                    .get(&(svc.namespace.as_str(), svc.name.as_str()))
                     .copied()
-                    .unwrap_or(0),
-                format!("service {}/{s} has no ready endpoints", comp.namespace),
-            ),
-            _ => (ready_pods, format!("0/{} pods ready", pods.len())),
-        };
-        if ready > 0 || comp.role != Role::Dns {
-            continue;
-        }
-        let key = Key::Component(comp.name.clone());
-        let name = comp.name.clone();
-        let n = g.node(&key, || format!("{name} is down: {how}"));
-        n.evidence.push(Evidence {
-            object: ObjectRef::new("Service", &comp.namespace, svc.unwrap_or(&comp.name)),
-            reason: "NoReadyEndpoints".into(),
-            message: how.clone(),
-            count: 1,
-            first_seen: None,
-            last_seen: None,
-        });
-        let mut linked = false;
-        for p in &pods {
-            if let Some(w) =
-                pod_workload.get(&(p.metadata.namespace.as_str(), p.metadata.name.as_str()))
-            {
-                g.edge(w, &key, "its pods are not running");
-                linked = true;
+                    .unwrap_or(0)
+            } else {
+                backends.iter().filter(|p| p.is_ready()).count()
+            };
+            if ready > 0 || (!ix.have_slices && service.is_none()) {
+                continue;
             }
-        }
-        if !linked {
-            g.node(&key, String::new).own = Some(Cause::ComponentDown {
-                component: comp.name.clone(),
+            let key = Key::Webhook(wh.name.clone());
+            let policy = if wh.failure_policy.is_empty() {
+                "Fail"
+            } else {
+                wh.failure_policy.as_str()
+            };
+            let n = g.node(&key, || {
+                format!(
+                    "admission webhook {} has no ready endpoints (service {}/{}, failurePolicy {policy})",
+                    wh.name, svc.namespace, svc.name
+                )
             });
-        }
-        dns_down.get_or_insert(key);
-    }
-    for w in &dns_victims {
-        match &dns_down {
-            Some(dns) => g.edge(dns, w, "crashes on failed DNS lookups"),
-            None => {
-                let n = g.nodes.get_mut(w).expect("workload node exists");
-                n.own_pods += 1;
-                n.own.get_or_insert(Cause::DnsLookupFailures);
+            n.evidence.push(Evidence {
+                object: ObjectRef::new("Service", &svc.namespace, &svc.name),
+                reason: "NoReadyEndpoints".into(),
+                message: format!("0 ready endpoints behind webhook {}", wh.name),
+                count: 1,
+                first_seen: None,
+                last_seen: None,
+            });
+            let mut linked = false;
+            for p in backends {
+                if let Some(w) =
+                    pod_workload.get(&(p.metadata.namespace.as_str(), p.metadata.name.as_str()))
+                {
+                    g.edge(w, &key, "the webhook's backend pods are not running");
+                    linked = true;
+                }
+            }
+            if !linked {
+                g.node(&key, String::new).own = Some(Cause::WebhookUnavailable {
+                    webhook: wh.name.clone(),
+                });
             }
         }
     }
 
-    // Webhooks.
-    let webhooks = snapshot
-        .validating_webhook_configurations
-        .iter()
-        .chain(&snapshot.mutating_webhook_configurations)
-        .flat_map(|c| c.webhooks.iter());
-    let mut known_webhooks: HashSet<&str> = HashSet::new();
-    for wh in webhooks {
-        known_webhooks.insert(wh.name.as_str());
-        let Some(svc) = &wh.client_config.service else {
-            continue;
-        };
-        let service = snapshot
-            .services
-            .iter()
-            .find(|s| s.metadata.namespace == svc.namespace && s.metadata.name == svc.name);
-        let backends: Vec<&Pod> = match service {
-            Some(s) if !s.spec.selector.is_empty() => snapshot
-                .pods
+    /// Unavailable aggregated APIs, linked to their failing backends.
+    fn api_services(&mut self) {
+        let snapshot = self.snapshot;
+        let Run {
+            g, pod_workload, ..
+        } = self;
+        for a in &snapshot.api_services {
+            let (Some(svc), Some(cond)) = (&a.spec.service, a.available()) else {
+                continue;
+            };
+            if cond.status == "True" {
+                continue;
+            }
+            let key = Key::ApiService(a.metadata.name.clone());
+            let n = g.node(&key, || {
+                format!("APIService {} is unavailable", a.metadata.name)
+            });
+            n.evidence.push(Evidence {
+                object: ObjectRef::new("APIService", "", &a.metadata.name),
+                reason: cond.reason.clone(),
+                message: cond.message.clone(),
+                count: 1,
+                first_seen: cond.last_transition_time,
+                last_seen: cond.last_transition_time,
+            });
+            let service = snapshot
+                .services
                 .iter()
-                .filter(|p| {
+                .find(|s| s.metadata.namespace == svc.namespace && s.metadata.name == svc.name);
+            let mut linked = false;
+            if let Some(s) = service.filter(|s| !s.spec.selector.is_empty()) {
+                for p in snapshot.pods.iter().filter(|p| {
                     p.metadata.namespace == svc.namespace
                         && s.spec
                             .selector
                             .iter()
                             .all(|(k, v)| p.metadata.labels.get(k) == Some(v))
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
-        let ready = if ix.have_slices {
-            ix.ready_endpoints
-                .get(&(svc.namespace.as_str(), svc.name.as_str()))
-                .copied()
-                .unwrap_or(0)
-        } else {
-            backends.iter().filter(|p| p.is_ready()).count()
-        };
-        if ready > 0 || (!ix.have_slices && service.is_none()) {
-            continue;
-        }
-        let key = Key::Webhook(wh.name.clone());
-        let policy = if wh.failure_policy.is_empty() {
-            "Fail"
-        } else {
-            wh.failure_policy.as_str()
-        };
-        let n = g.node(&key, || {
-            format!(
-                "admission webhook {} has no ready endpoints (service {}/{}, failurePolicy {policy})",
-                wh.name, svc.namespace, svc.name
-            )
-        });
-        n.evidence.push(Evidence {
-            object: ObjectRef::new("Service", &svc.namespace, &svc.name),
-            reason: "NoReadyEndpoints".into(),
-            message: format!("0 ready endpoints behind webhook {}", wh.name),
-            count: 1,
-            first_seen: None,
-            last_seen: None,
-        });
-        let mut linked = false;
-        for p in backends {
-            if let Some(w) =
-                pod_workload.get(&(p.metadata.namespace.as_str(), p.metadata.name.as_str()))
-            {
-                g.edge(w, &key, "the webhook's backend pods are not running");
-                linked = true;
-            }
-        }
-        if !linked {
-            g.node(&key, String::new).own = Some(Cause::WebhookUnavailable {
-                webhook: wh.name.clone(),
-            });
-        }
-    }
-    // APIServices.
-    for a in &snapshot.api_services {
-        let (Some(svc), Some(cond)) = (&a.spec.service, a.available()) else {
-            continue;
-        };
-        if cond.status == "True" {
-            continue;
-        }
-        let key = Key::ApiService(a.metadata.name.clone());
-        let n = g.node(&key, || {
-            format!("APIService {} is unavailable", a.metadata.name)
-        });
-        n.evidence.push(Evidence {
-            object: ObjectRef::new("APIService", "", &a.metadata.name),
-            reason: cond.reason.clone(),
-            message: cond.message.clone(),
-            count: 1,
-            first_seen: cond.last_transition_time,
-            last_seen: cond.last_transition_time,
-        });
-        let service = snapshot
-            .services
-            .iter()
-            .find(|s| s.metadata.namespace == svc.namespace && s.metadata.name == svc.name);
-        let mut linked = false;
-        if let Some(s) = service.filter(|s| !s.spec.selector.is_empty()) {
-            for p in snapshot.pods.iter().filter(|p| {
-                p.metadata.namespace == svc.namespace
-                    && s.spec
-                        .selector
-                        .iter()
-                        .all(|(k, v)| p.metadata.labels.get(k) == Some(v))
-            }) {
-                if let Some(w) =
-                    pod_workload.get(&(p.metadata.namespace.as_str(), p.metadata.name.as_str()))
-                {
-                    g.edge(w, &key, "its backend pods are not running");
-                    linked = true;
-                }
-            }
-        }
-        if !linked {
-            g.node(&key, String::new).own = Some(Cause::ApiServiceUnavailable);
-        }
-    }
-
-    // Flux objects.
-    let flux_ns = config.flux_namespace.as_str();
-    let mut flux_failing: Vec<(Key, &Value, String, String)> = Vec::new();
-    for v in &snapshot.custom {
-        let api = str_at(v, &["apiVersion"]);
-        if !api
-            .split('/')
-            .next()
-            .unwrap_or("")
-            .ends_with(".toolkit.fluxcd.io")
-        {
-            continue;
-        }
-        let Some((reason, message, at)) = flux_failure(v) else {
-            continue;
-        };
-        let kind = str_at(v, &["kind"]).to_string();
-        let ns = str_at(v, &["metadata", "namespace"]).to_string();
-        let name = str_at(v, &["metadata", "name"]).to_string();
-        let key = Key::Flux {
-            kind: kind.clone(),
-            namespace: ns.clone(),
-            name: name.clone(),
-        };
-        let n = g.node(&key, || {
-            format!(
-                "{kind} {ns}/{name} not Ready: {}",
-                classify::short(&message, 120)
-            )
-        });
-        n.evidence.push(Evidence {
-            object: ObjectRef::new(&kind, &ns, &name),
-            reason: if reason.is_empty() {
-                "NotReady".into()
-            } else {
-                reason.clone()
-            },
-            message: message.clone(),
-            count: 1,
-            first_seen: at,
-            last_seen: at,
-        });
-        flux_failing.push((key, v, reason, message));
-    }
-    let flux_keys: HashMap<(String, String), Key> = flux_failing
-        .iter()
-        .filter_map(|(k, ..)| match k {
-            Key::Flux {
-                namespace, name, ..
-            } => Some(((namespace.clone(), name.clone()), k.clone())),
-            _ => None,
-        })
-        .collect();
-    // Failing workloads by Helm instance label, for HelmRelease → workload links.
-    let mut by_instance: HashMap<(&str, &str), BTreeSet<Key>> = HashMap::new();
-    for pod in &snapshot.pods {
-        let ns = pod.metadata.namespace.as_str();
-        if let Some(w) = pod_workload.get(&(ns, pod.metadata.name.as_str())) {
-            for label in [
-                "app.kubernetes.io/instance",
-                "helm.toolkit.fluxcd.io/name",
-                "release",
-            ] {
-                if let Some(v) = pod.metadata.labels.get(label) {
-                    by_instance.entry((ns, v)).or_default().insert(w.clone());
-                }
-            }
-        }
-    }
-    for (key, v, reason, message) in &flux_failing {
-        let Key::Flux {
-            kind,
-            namespace,
-            name,
-        } = key
-        else {
-            continue;
-        };
-        let mut linked = false;
-        for ctl in flux_controller(kind) {
-            let ckey = Key::Workload {
-                namespace: flux_ns.into(),
-                kind: "Deployment".into(),
-                name: (*ctl).into(),
-            };
-            if g.nodes.contains_key(&ckey) {
-                g.edge(&ckey, key, "its Flux controller is not running");
-                linked = true;
-            }
-        }
-        if classify::is_dns_error(message)
-            && let Some(dns) = &dns_down
-        {
-            g.edge(dns, key, "reconciliation fails on DNS lookups");
-            linked = true;
-        }
-        if let Some((dns_, dname)) = classify::flux_dependency(message)
-            && let Some(dep) = flux_keys.get(&(dns_, dname))
-        {
-            g.edge(dep, key, "depends on it");
-            linked = true;
-        }
-        if let Some(webhook) = classify::failed_webhook(message) {
-            let wkey = webhook_from_text(&mut g, &webhook);
-            g.edge(&wkey, key, "rejected because the webhook cannot be called");
-            linked = true;
-        }
-        if kind == "HelmRelease" {
-            let target = str_at(v, &["spec", "targetNamespace"]);
-            let target = if target.is_empty() {
-                namespace.as_str()
-            } else {
-                target
-            };
-            let release = str_at(v, &["spec", "releaseName"]);
-            let candidates = [
-                release.to_string(),
-                name.clone(),
-                format!("{target}-{name}"),
-            ];
-            for c in candidates.iter().filter(|c| !c.is_empty()) {
-                if let Some(ws) = by_instance.get(&(target, c.as_str())) {
-                    for w in ws {
-                        g.edge(w, key, "the release's pods are not ready");
+                }) {
+                    if let Some(w) =
+                        pod_workload.get(&(p.metadata.namespace.as_str(), p.metadata.name.as_str()))
+                    {
+                        g.edge(w, &key, "its backend pods are not running");
                         linked = true;
                     }
                 }
             }
-        }
-        if !linked {
-            let n = g.nodes.get_mut(key).expect("flux node inserted above");
-            n.own = Some(Cause::FluxNotReady);
-            n.own_detail = format!("{reason}: {}", classify::short(message, 200));
+            if !linked {
+                g.node(&key, String::new).own = Some(Cause::ApiServiceUnavailable);
+            }
         }
     }
 
-    // Objects a webhook blocks (events name the webhook).
-    for e in &snapshot.events {
-        if e.type_ == "Normal" {
-            continue;
-        }
-        let Some(name) = classify::failed_webhook(&e.message) else {
-            continue;
-        };
-        let key = webhook_from_text(&mut g, &name);
-        let o = &e.involved_object;
-        let flux_key = Key::Flux {
-            kind: o.kind.clone(),
-            namespace: o.namespace.clone(),
-            name: o.name.clone(),
-        };
-        let okey = if g.nodes.contains_key(&flux_key) {
-            flux_key
-        } else {
-            Key::Object(o.clone())
-        };
-        let o = g.node(&okey, || {
-            format!("{} cannot be created or updated", e.involved_object)
-        });
-        if o.evidence.len() < 3 {
-            o.evidence.push(evidence(e));
-        }
-        g.node(&key, String::new).evidence.push(evidence(e));
-        g.edge(&key, &okey, "rejected because the webhook cannot be called");
-    }
-
-    // Workload titles now that causes are known.
-    for (key, n) in g.nodes.iter_mut() {
-        if let Key::Workload {
-            namespace,
-            kind,
-            name,
-        } = key
-        {
-            let total = n.pods.len();
-            let detail = if n.own_detail.is_empty() {
-                let mut statuses: BTreeMap<&str, usize> = BTreeMap::new();
-                for p in n.pods.values() {
-                    *statuses.entry(p.status.as_str()).or_default() += 1;
-                }
-                statuses
-                    .iter()
-                    .map(|(s, c)| format!("{c} {s}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            } else {
-                n.own_detail.clone()
+    /// Flux objects not Ready: through their controller, DNS, a dependency,
+    /// a webhook or their release's pods, else their own root.
+    fn flux_objects(&mut self) {
+        let snapshot = self.snapshot;
+        let config = self.config;
+        let Run {
+            g,
+            pod_workload,
+            dns_down,
+            ..
+        } = self;
+        let flux_ns = config.flux_namespace.as_str();
+        let mut flux_failing: Vec<(Key, &Value, String, String)> = Vec::new();
+        for v in &snapshot.custom {
+            let api = str_at(v, &["apiVersion"]);
+            if !api
+                .split('/')
+                .next()
+                .unwrap_or("")
+                .ends_with(".toolkit.fluxcd.io")
+            {
+                continue;
+            }
+            let Some((reason, message, at)) = flux_failure(v) else {
+                continue;
             };
-            n.title = format!("{kind} {namespace}/{name}: {total} pod(s) failing: {detail}");
+            let kind = str_at(v, &["kind"]).to_string();
+            let ns = str_at(v, &["metadata", "namespace"]).to_string();
+            let name = str_at(v, &["metadata", "name"]).to_string();
+            let key = Key::Flux {
+                kind: kind.clone(),
+                namespace: ns.clone(),
+                name: name.clone(),
+            };
+            let n = g.node(&key, || {
+                format!(
+                    "{kind} {ns}/{name} not Ready: {}",
+                    classify::short(&message, 120)
+                )
+            });
+            n.evidence.push(Evidence {
+                object: ObjectRef::new(&kind, &ns, &name),
+                reason: if reason.is_empty() {
+                    "NotReady".into()
+                } else {
+                    reason.clone()
+                },
+                message: message.clone(),
+                count: 1,
+                first_seen: at,
+                last_seen: at,
+            });
+            flux_failing.push((key, v, reason, message));
+        }
+        let flux_keys: HashMap<(String, String), Key> = flux_failing
+            .iter()
+            .filter_map(|(k, ..)| match k {
+                Key::Flux {
+                    namespace, name, ..
+                } => Some(((namespace.clone(), name.clone()), k.clone())),
+                _ => None,
+            })
+            .collect();
+        // Failing workloads by Helm instance label, for HelmRelease → workload links.
+        let mut by_instance: HashMap<(&str, &str), BTreeSet<Key>> = HashMap::new();
+        for pod in &snapshot.pods {
+            let ns = pod.metadata.namespace.as_str();
+            if let Some(w) = pod_workload.get(&(ns, pod.metadata.name.as_str())) {
+                for label in [
+                    "app.kubernetes.io/instance",
+                    "helm.toolkit.fluxcd.io/name",
+                    "release",
+                ] {
+                    if let Some(v) = pod.metadata.labels.get(label) {
+                        by_instance.entry((ns, v)).or_default().insert(w.clone());
+                    }
+                }
+            }
+        }
+        for (key, v, reason, message) in &flux_failing {
+            let Key::Flux {
+                kind,
+                namespace,
+                name,
+            } = key
+            else {
+                continue;
+            };
+            let mut linked = false;
+            for ctl in flux_controller(kind) {
+                let ckey = Key::Workload {
+                    namespace: flux_ns.into(),
+                    kind: "Deployment".into(),
+                    name: (*ctl).into(),
+                };
+                if g.nodes.contains_key(&ckey) {
+                    g.edge(&ckey, key, "its Flux controller is not running");
+                    linked = true;
+                }
+            }
+            if classify::is_dns_error(message)
+                && let Some(dns) = &dns_down
+            {
+                g.edge(dns, key, "reconciliation fails on DNS lookups");
+                linked = true;
+            }
+            if let Some((dns_, dname)) = classify::flux_dependency(message)
+                && let Some(dep) = flux_keys.get(&(dns_, dname))
+            {
+                g.edge(dep, key, "depends on it");
+                linked = true;
+            }
+            if let Some(webhook) = classify::failed_webhook(message) {
+                let wkey = webhook_from_text(g, &webhook);
+                g.edge(&wkey, key, "rejected because the webhook cannot be called");
+                linked = true;
+            }
+            if kind == "HelmRelease" {
+                let target = str_at(v, &["spec", "targetNamespace"]);
+                let target = if target.is_empty() {
+                    namespace.as_str()
+                } else {
+                    target
+                };
+                let release = str_at(v, &["spec", "releaseName"]);
+                let candidates = [
+                    release.to_string(),
+                    name.clone(),
+                    format!("{target}-{name}"),
+                ];
+                for c in candidates.iter().filter(|c| !c.is_empty()) {
+                    if let Some(ws) = by_instance.get(&(target, c.as_str())) {
+                        for w in ws {
+                            g.edge(w, key, "the release's pods are not ready");
+                            linked = true;
+                        }
+                    }
+                }
+            }
+            if !linked {
+                let n = g.nodes.get_mut(key).expect("flux node inserted above");
+                n.own = Some(Cause::FluxNotReady);
+                n.own_detail = format!("{reason}: {}", classify::short(message, 200));
+            }
         }
     }
 
-    build_report(
-        g,
-        snapshot,
-        config,
-        now,
-        &plan,
-        pods_affected,
-        pods_healthy,
-        have_nodes,
-    )
+    /// Objects a webhook blocks (events name the webhook).
+    fn blocked_objects(&mut self) {
+        let snapshot = self.snapshot;
+        let Run { g, .. } = self;
+        for e in &snapshot.events {
+            if e.type_ == "Normal" {
+                continue;
+            }
+            let Some(name) = classify::failed_webhook(&e.message) else {
+                continue;
+            };
+            let key = webhook_from_text(g, &name);
+            let o = &e.involved_object;
+            let flux_key = Key::Flux {
+                kind: o.kind.clone(),
+                namespace: o.namespace.clone(),
+                name: o.name.clone(),
+            };
+            let okey = if g.nodes.contains_key(&flux_key) {
+                flux_key
+            } else {
+                Key::Object(o.clone())
+            };
+            let o = g.node(&okey, || {
+                format!("{} cannot be created or updated", e.involved_object)
+            });
+            if o.evidence.len() < 3 {
+                o.evidence.push(evidence(e));
+            }
+            g.node(&key, String::new).evidence.push(evidence(e));
+            g.edge(&key, &okey, "rejected because the webhook cannot be called");
+        }
+    }
+
+    /// Workload titles now that causes are known.
+    fn workload_titles(&mut self) {
+        let Run { g, .. } = self;
+        for (key, n) in g.nodes.iter_mut() {
+            if let Key::Workload {
+                namespace,
+                kind,
+                name,
+            } = key
+            {
+                let total = n.pods.len();
+                let detail = if n.own_detail.is_empty() {
+                    let mut statuses: BTreeMap<&str, usize> = BTreeMap::new();
+                    for p in n.pods.values() {
+                        *statuses.entry(p.status.as_str()).or_default() += 1;
+                    }
+                    statuses
+                        .iter()
+                        .map(|(s, c)| format!("{c} {s}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                } else {
+                    n.own_detail.clone()
+                };
+                n.title = format!("{kind} {namespace}/{name}: {total} pod(s) failing: {detail}");
+            }
+        }
+    }
 }
 
 /// The webhook named by an error text. Known from its configuration, it
