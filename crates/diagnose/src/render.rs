@@ -274,7 +274,11 @@ fn human_tree(out: &mut String, imp: &Impact, prefix: &str, last: bool, p: &Pain
             p.dim("·"),
             pod.namespace,
             pod.name,
-            if pod.node.is_empty() { "-" } else { &pod.node },
+            if pod.node.is_empty() {
+                "no node"
+            } else {
+                &pod.node
+            },
             pod.status
         );
     }
@@ -401,8 +405,15 @@ fn md_tree(out: &mut String, imp: &Impact, depth: usize) {
     for pod in imp.pods.iter().take(MAX) {
         let _ = writeln!(
             out,
-            "{indent}  - pod `{}/{}` on `{}` ({})",
-            pod.namespace, pod.name, pod.node, pod.status
+            "{indent}  - pod `{}/{}` on {} ({})",
+            pod.namespace,
+            pod.name,
+            if pod.node.is_empty() {
+                "no node".to_string()
+            } else {
+                format!("`{}`", pod.node)
+            },
+            pod.status
         );
     }
     if imp.pods.len() > MAX {

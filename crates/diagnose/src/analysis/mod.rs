@@ -757,8 +757,12 @@ impl<'a> Run<'a> {
             let cause = classify_pod(pod, ix, longhorn_faulted);
             let node = pod.spec.node_name.as_str();
             let w = g.node(&wkey, || format!("{wkind} {ns}/{wname}"));
-            w.pods
-                .insert((ns.into(), pod.metadata.name.clone()), pod_ref(pod));
+            let mut r = pod_ref(pod);
+            if matches!(cause, PodCause::NodeDown) {
+                // Its status is what the node said before it went silent.
+                r.status = format!("{}, node NotReady", r.status);
+            }
+            w.pods.insert((ns.into(), pod.metadata.name.clone()), r);
             if pod
                 .containers()
                 .any(|c| c.name.contains("driver-registrar"))
