@@ -628,3 +628,47 @@ fn missing_kinds_degrade_the_report() {
     assert_eq!(r.degraded.len(), 1);
     assert!(render::human(&r, false).contains("degraded: could not collect Lease"));
 }
+
+/// Vanilla flannel as a DaemonSet (flannel #1321 and friends): its pod on a
+/// node crash-loops, so sandboxes there fail on a missing subnet.env. The
+/// first domino is the flannel pod, with the node's failures under it.
+#[test]
+fn crashing_flannel_daemonset_pod_is_the_first_domino() {
+    let mut c = Cluster::healthy();
+    c.pod(
+        PodB::daemonset("kube-flannel", "kube-flannel-ds", "f2x8k", "node2", "ghcr.io/flannel-io/flannel:v0.26.4")
+            .label("app", "flannel")
+            .host_network()
+            .state(State::CrashLoop {
+                exit: 1,
+                message: "E0314 11:58:01.123 main.go:359] Error registering network: failed to acquire lease: node \"node2\" pod cidr not assigned".into(),
+                restarts: 12,
+            }),
+    );
+    for i in 0..2 {
+        let p = creating("apps", "api", &format!("a{i}"), "node2");
+        sandbox_event(
+            &mut c,
+            "apps",
+            &p.name.clone(),
+            "node2",
+            "plugin type=\"flannel\" failed (add): loadFlannelSubnetEnv failed: open /run/flannel/subnet.env: no such file or directory",
+            9,
+        );
+        c.pod(p);
+    }
+    let r = run(&c);
+    assert_eq!(causes(&r), vec![Cause::CrashLoop], "{:#?}", r.roots);
+    assert!(
+        r.roots[0].title.contains("kube-flannel/kube-flannel-ds"),
+        "{}",
+        r.roots[0].title
+    );
+    let t = titles(&r, 0);
+    assert!(
+        t.iter()
+            .any(|x| x.starts_with("node node2: flannel subnet.env missing")),
+        "{t:#?}"
+    );
+    assert!(t.iter().any(|x| x.contains("apps/api")), "{t:#?}");
+}

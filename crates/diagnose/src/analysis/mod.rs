@@ -528,6 +528,7 @@ pub fn analyse(snapshot: &Snapshot, now: Timestamp, config: &Config) -> Report {
     run.pods();
     run.node_networks();
     run.stuck_pods();
+    run.cni_pods();
     run.csi_registration();
     run.longhorn_causes();
     run.dns_components();
@@ -992,6 +993,36 @@ impl<'a> Run<'a> {
                 w.own.get_or_insert(Cause::PodStuck);
                 if w.own_detail.is_empty() {
                     w.own_detail = format!("{} with no explaining event", pod.display_status());
+                }
+            }
+        }
+    }
+
+    /// A CNI that runs as pods (flannel's DaemonSet outside k3s): its failing
+    /// pod on a node is why that node's sandboxes fail.
+    fn cni_pods(&mut self) {
+        let snapshot = self.snapshot;
+        let config = self.config;
+        let Run {
+            g,
+            pod_workload,
+            node_cause,
+            ..
+        } = self;
+        for comp in config.components.iter().filter(|c| c.role == Role::Cni) {
+            for pod in snapshot.pods.iter().filter(|p| comp.matches(p)) {
+                let node = pod.spec.node_name.as_str();
+                if !node_cause.contains_key(node) {
+                    continue;
+                }
+                if let Some(w) =
+                    pod_workload.get(&(pod.metadata.namespace.as_str(), pod.metadata.name.as_str()))
+                {
+                    g.edge(
+                        w,
+                        &Key::NodeNetwork(node.into()),
+                        "the CNI's own pod on this node is not running",
+                    );
                 }
             }
         }
