@@ -8,9 +8,9 @@
 //! - the files of a `kubectl cluster-info dump --output-directory` tree
 //!   ([`dump`]), or its single-stream form on stdout.
 //!
-//! JSON is read in one pass: the top-level document is walked key by key,
-//! snapshot arrays go straight into their types and List items are kept as
-//! borrowed raw slices until their kind is known.
+//! JSON is read in one pass by a streaming scanner (see the `stream`
+//! module): big arrays are cut into elements and parsed in batches on all
+//! cores; List items are dispatched by their own `kind`.
 
 use std::io::Read;
 
@@ -20,7 +20,8 @@ use serde_json::Value;
 
 use crate::snapshot::{self, LogExcerpt, Missing, Snapshot};
 
-/// Errors loading input. None is retryable: the input itself is wrong.
+/// Errors loading input. Only [`Error::Read`] may succeed on retry; the
+/// others mean the input itself is wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The input is empty or whitespace.

@@ -10,7 +10,7 @@
 //! ```
 //!
 //! Objects are grouped by kind so a reader deserialises each array straight
-//! into its type in one pass. gzip is optional: [`crate::load`] recognises it
+//! into its type in one pass. gzip is optional: [`crate::load()`] recognises it
 //! by its magic bytes, [`Snapshot::to_gzip`] writes it.
 
 use std::collections::{BTreeMap, HashSet};
