@@ -89,6 +89,8 @@ impl Paint {
 }
 
 const MAX_PODS_HUMAN: usize = 4;
+/// Roots shown in full in the terminal; the rest get one line each.
+const DETAILED_ROOTS: usize = 10;
 
 fn time(t: Option<jiff::Timestamp>) -> String {
     t.map(|t| t.to_string()).unwrap_or_else(|| "?".into())
@@ -172,9 +174,28 @@ pub fn human(report: &Report, color: bool) -> String {
     for n in &report.notes {
         let _ = writeln!(out, "{} {n}", p.yellow("note:"));
     }
-    for r in &report.roots {
+    for r in report.roots.iter().take(DETAILED_ROOTS) {
         out.push('\n');
         human_root(&mut out, r, &p, report.now);
+    }
+    if report.roots.len() > DETAILED_ROOTS {
+        let _ = writeln!(
+            out,
+            "\n{} (details with --output json or markdown):",
+            p.bold(&format!(
+                "{} more root cause(s)",
+                report.roots.len() - DETAILED_ROOTS
+            ))
+        );
+        for r in &report.roots[DETAILED_ROOTS..] {
+            let _ = writeln!(
+                out,
+                "  {} {} ({} pods)",
+                p.red(&format!("#{}", r.rank)),
+                r.title,
+                r.blast_radius.pods
+            );
+        }
     }
     if !report.stale.pods.is_empty() {
         out.push('\n');
