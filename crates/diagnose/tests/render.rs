@@ -150,3 +150,30 @@ fn incident_renders_in_every_format() {
     assert!(human.contains("Stale pods: 24 pod(s)"), "{human}");
     assert!(human.contains("$ rebootguard clean-stale --yes"));
 }
+
+#[test]
+fn human_report_details_ten_roots_then_one_line_each() {
+    let mut c = Cluster::healthy();
+    for i in 0..12 {
+        c.pod(
+            PodB::deployment(
+                "apps",
+                &format!("app{i:02}"),
+                "7f8b9c6d5",
+                "x",
+                "node1",
+                &format!("ghcr.io/example/app{i:02}:0"),
+            )
+            .state(State::ImagePull {
+                reason: "ImagePullBackOff".into(),
+                message: "not found".into(),
+            }),
+        );
+    }
+    let r = common::analyse(&c.objects(), NOW);
+    assert_eq!(r.roots.len(), 12);
+    let text = render::human(&r, false);
+    assert!(text.contains("2 more root cause(s)"), "{text}");
+    assert_eq!(text.matches("   fix:").count(), 10, "{text}");
+    assert!(text.contains("  #12 Deployment apps/"), "{text}");
+}
