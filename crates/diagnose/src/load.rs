@@ -29,6 +29,11 @@ pub enum Error {
         "failed to load: the input is empty; pass a snapshot file, `kubectl get -A -o json` output or a cluster-info dump"
     )]
     Empty,
+    /// The input is UTF-16 (PowerShell's `>` writes it).
+    #[error(
+        "failed to load: the input is UTF-16; write it as UTF-8 (PowerShell: `kubectl get ... | Out-File -Encoding utf8 FILE`)"
+    )]
+    Utf16,
     /// The gzip stream is corrupt or truncated.
     #[error("failed to decompress gzip input (truncated or corrupt file?)")]
     Decompress(#[source] std::io::Error),
@@ -144,6 +149,12 @@ fn load_inner(reader: &mut dyn Read) -> Result<Snapshot, Error> {
             Error::Read(io) => Error::Decompress(io),
             other => other,
         });
+    }
+    if head.starts_with(&[0xff, 0xfe]) || head.starts_with(&[0xfe, 0xff]) {
+        return Err(Error::Utf16);
+    }
+    if head.starts_with(&[0xef, 0xbb, 0xbf]) {
+        head.drain(..3); // UTF-8 byte order mark
     }
     let first = head.iter().find(|b| !b.is_ascii_whitespace()).copied();
     match first {

@@ -362,3 +362,20 @@ fn mixed_api_versions_load_together() {
     assert_eq!(snap.endpoint_slices[0].ready_count(), 1);
     assert!(snap.csi_nodes[0].spec.drivers.is_empty());
 }
+
+#[test]
+fn byte_order_marks() {
+    let mut bom = vec![0xef, 0xbb, 0xbf];
+    bom.extend(serde_json::to_vec(&kube::list_doc(&[pod("a")])).expect("json"));
+    assert_eq!(
+        load::load(&bom).expect("UTF-8 with BOM loads").pods.len(),
+        1
+    );
+    let utf16: Vec<u8> = [0xff, 0xfe]
+        .into_iter()
+        .chain("{}".encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    let err = load::load(&utf16).expect_err("must fail");
+    assert!(matches!(err, Error::Utf16), "{err:?}");
+    assert!(err.to_string().contains("UTF-8"));
+}

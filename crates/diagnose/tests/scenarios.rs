@@ -672,3 +672,48 @@ fn crashing_flannel_daemonset_pod_is_the_first_domino() {
     );
     assert!(t.iter().any(|x| x.contains("apps/api")), "{t:#?}");
 }
+
+/// A broken or partial subnet.env (a hand-written one missing a key) and a
+/// missing CNI binary: both named for what they are.
+#[test]
+fn invalid_subnet_env_and_missing_plugin_are_told_apart() {
+    let mut c = Cluster::healthy();
+    let p = creating("apps", "api", "a0", "node1");
+    sandbox_event(
+        &mut c,
+        "apps",
+        &p.name.clone(),
+        "node1",
+        "plugin type=\"flannel\" failed (add): failed to load flannel 'subnet.env' file: /run/flannel/subnet.env is missing FLANNEL_MTU. Check the flannel pod log for this node.",
+        7,
+    );
+    c.pod(p);
+    let p = creating("apps", "web", "w0", "node3");
+    sandbox_event(
+        &mut c,
+        "apps",
+        &p.name.clone(),
+        "node3",
+        "failed to find plugin \"flannel\" in path [/var/lib/rancher/k3s/data/cni]",
+        5,
+    );
+    c.pod(p);
+    let r = run(&c);
+    let mut got = causes(&r);
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            Cause::Cni {
+                cni: Sandbox::FlannelSubnetEnvInvalid
+            },
+            Cause::Cni {
+                cni: Sandbox::CniPluginMissing {
+                    plugin: "flannel".into()
+                }
+            },
+        ],
+        "{:#?}",
+        r.roots
+    );
+}
