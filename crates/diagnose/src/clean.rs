@@ -250,9 +250,9 @@ fn short_id(id: &str) -> &str {
     id.get(..8).unwrap_or(id)
 }
 
-/// Plans the cleaning. `now` is unused by the rules today but is part of the
-/// contract so that future age thresholds stay pure.
-pub fn plan(snapshot: &Snapshot, _now: Timestamp, options: &Options) -> Plan {
+/// Plans the cleaning as of `now` (a pod whose deletion grace period has
+/// not run out by then is left to the kubelet).
+pub fn plan(snapshot: &Snapshot, now: Timestamp, options: &Options) -> Plan {
     let nodes: HashMap<&str, &Node> = snapshot.nodes.iter().map(|n| (n.name(), n)).collect();
     let boots = boots(snapshot);
     let have_nodes = !snapshot.nodes.is_empty();
@@ -267,7 +267,13 @@ pub fn plan(snapshot: &Snapshot, _now: Timestamp, options: &Options) -> Plan {
         let recreated = owner.is_some_and(|o| RECREATING_OWNERS.contains(&o.kind.as_str()));
         let ns = &pod.metadata.namespace;
         let name = &pod.metadata.name;
-        let (action, reason) = if !recreated && !options.include_unowned {
+        let grace_ends = pod.metadata.deletion_timestamp.filter(|t| *t > now);
+        let (action, reason) = if let Some(t) = grace_ends {
+            (
+                Action::Keep,
+                format!("{why}; kept: its deletion grace period runs until {t}"),
+            )
+        } else if !recreated && !options.include_unowned {
             (
                 Action::Keep,
                 format!(
@@ -368,6 +374,18 @@ mod tests {
             plan(&s, now(), &Options::default()).entries[0].action,
             Action::Delete
         );
+    }
+
+    #[test]
+    fn a_pod_within_its_grace_period_is_left_to_the_kubelet() {
+        let s = snapshot(
+            json!([rebooted("boot-2", "2026-01-01T10:00:00Z")]),
+            "2026-01-01T08:00:00Z",
+        );
+        let before_grace_ends = "2026-01-01T09:49:50Z".parse().expect("time");
+        let p = plan(&s, before_grace_ends, &Options::default());
+        assert_eq!(p.entries[0].action, Action::Keep);
+        assert!(p.entries[0].reason.contains("grace period"));
     }
 
     #[test]

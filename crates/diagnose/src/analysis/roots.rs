@@ -233,6 +233,11 @@ pub(super) fn build_report(
                 "rebootguard clean-stale --yes",
             ),
         ]
+    } else if !plan.is_empty() {
+        vec![Fix::cluster(
+            "review the stale pods no controller would recreate (or still in their grace period)",
+            "rebootguard clean-stale --include-unowned",
+        )]
     } else {
         Vec::new()
     };
@@ -248,7 +253,8 @@ pub(super) fn build_report(
                 .to_string(),
         );
     }
-    let verdict = if roots.is_empty() && plan.actionable().next().is_none() {
+    // Stale pods are noise, but noise the user should clear: not healthy.
+    let verdict = if roots.is_empty() && plan.is_empty() {
         Verdict::Healthy
     } else {
         Verdict::ProblemsFound
