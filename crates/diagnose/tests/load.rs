@@ -379,3 +379,15 @@ fn byte_order_marks() {
     assert!(matches!(err, Error::Utf16), "{err:?}");
     assert!(err.to_string().contains("UTF-8"));
 }
+
+/// Every kind the live collector is told to list is one the loader keeps.
+#[test]
+fn every_collected_kind_is_kept() {
+    for k in rebootguard_diagnose::snapshot::KINDS {
+        let mut b = Builder::new("2026-01-01T00:00:00Z".parse().expect("time"), "test");
+        b.add_value(json!({"apiVersion": k.api_version(), "kind": k.kind, "type": "Warning", "metadata": {"name": "x", "namespace": "n"}}))
+            .expect("adds");
+        let snap = b.build();
+        assert_eq!(snap.len(), 1, "{k:?} was dropped");
+    }
+}
