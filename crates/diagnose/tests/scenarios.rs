@@ -717,3 +717,50 @@ fn invalid_subnet_env_and_missing_plugin_are_told_apart() {
         r.roots
     );
 }
+
+/// Another CNI (Calico): its node agent is down on one node, so the plugin
+/// cannot find its node name; the agent is the first domino.
+#[test]
+fn calico_node_down_is_the_first_domino() {
+    let mut c = Cluster::healthy();
+    c.pod(
+        PodB::daemonset(
+            "calico-system",
+            "calico-node",
+            "k4m2p",
+            "node3",
+            "docker.io/calico/node:v3.29.1",
+        )
+        .label("k8s-app", "calico-node")
+        .host_network()
+        .state(State::CrashLoop {
+            exit: 1,
+            message: "calico/node is not ready: BIRD is not ready: Error querying BIRD".into(),
+            restarts: 5,
+        }),
+    );
+    let p = creating("apps", "api", "c0", "node3");
+    sandbox_event(
+        &mut c,
+        "apps",
+        &p.name.clone(),
+        "node3",
+        "plugin type=\"calico\" failed (add): stat /var/lib/calico/nodename: no such file or directory: check that the calico/node container is running and has mounted /var/lib/calico/",
+        11,
+    );
+    c.pod(p);
+    let r = run(&c);
+    assert_eq!(causes(&r), vec![Cause::CrashLoop], "{:#?}", r.roots);
+    assert!(
+        r.roots[0].title.contains("calico-system/calico-node"),
+        "{}",
+        r.roots[0].title
+    );
+    assert!(
+        titles(&r, 0)
+            .iter()
+            .any(|t| t.starts_with("node node3: pod sandbox creation failing")),
+        "{:#?}",
+        titles(&r, 0)
+    );
+}
