@@ -12,12 +12,8 @@ pub(super) fn sandbox_fix(cause: &Sandbox, nodes: &[String], snapshot: &Snapshot
     match cause {
         Sandbox::FlannelSubnetEnvMissing | Sandbox::FlannelSubnetEnvInvalid => {
             for n in nodes {
-                let cidr = snapshot
-                    .nodes
-                    .iter()
-                    .find(|x| x.name() == n)
-                    .map(|x| x.spec.pod_cidr.as_str())
-                    .unwrap_or("");
+                let node = snapshot.nodes.iter().find(|x| x.name() == n);
+                let cidr = node.map(|x| x.spec.pod_cidr.as_str()).unwrap_or("");
                 let hint = gateway(cidr)
                     .map(|g| format!(" (podCIDR {cidr} → FLANNEL_SUBNET={g})"))
                     .unwrap_or_default();
@@ -26,11 +22,17 @@ pub(super) fn sandbox_fix(cause: &Sandbox, nodes: &[String], snapshot: &Snapshot
                     format!("put back a validated /run/flannel/subnet.env on {n}{hint}"),
                     "rebootguard node restore",
                 ));
-                fix.push(Fix::on_node(
-                    n,
-                    format!("restart k3s on {n} so flannel brings up flannel.1 (k3s-agent on agent nodes)"),
-                    "systemctl restart k3s",
-                ));
+                match node.map(k3s_service) {
+                    Some(Some(service)) => fix.push(Fix::on_node(
+                        n,
+                        format!("restart {service} on {n} so its embedded flannel brings up flannel.1"),
+                        format!("systemctl restart {service}"),
+                    )),
+                    _ => fix.push(Fix::cluster(
+                        format!("restart the flannel pod on {n} so it brings up flannel.1"),
+                        format!("kubectl delete pod -A -l app=flannel --field-selector spec.nodeName={n}"),
+                    )),
+                }
             }
         }
         Sandbox::HostLocalExhausted => {
@@ -84,6 +86,22 @@ pub(super) fn sandbox_fix(cause: &Sandbox, nodes: &[String], snapshot: &Snapshot
         "rebootguard diagnose",
     ));
     fix
+}
+
+/// The k3s service of a k3s node: `k3s` on servers, `k3s-agent` on agents;
+/// none when the node does not run k3s.
+fn k3s_service(node: &crate::model::Node) -> Option<&'static str> {
+    if !node.status.node_info.kubelet_version.contains("k3s") {
+        return None;
+    }
+    let labels = &node.metadata.labels;
+    let server = [
+        "node-role.kubernetes.io/control-plane",
+        "node-role.kubernetes.io/master",
+    ]
+    .iter()
+    .any(|l| labels.get(l) == Some("true"));
+    Some(if server { "k3s" } else { "k3s-agent" })
 }
 
 /// `10.42.0.0/24` → `10.42.0.1/24`.
