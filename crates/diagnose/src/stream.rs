@@ -44,6 +44,8 @@ const ARRAY_KEYS: [&str; 18] = [
 
 pub(crate) struct Scanner<R> {
     r: R,
+    /// Minimum read size (small in tests to put boundaries everywhere).
+    chunk: usize,
     buf: Vec<u8>,
     pos: usize,
     eof: bool,
@@ -91,6 +93,7 @@ impl<R: Read> Scanner<R> {
     pub(crate) fn new(r: R, prefix: Vec<u8>) -> Self {
         Scanner {
             r,
+            chunk: CHUNK,
             buf: prefix,
             pos: 0,
             eof: false,
@@ -110,7 +113,7 @@ impl<R: Read> Scanner<R> {
             self.pos = 0;
         }
         let old = self.buf.len();
-        self.buf.resize(old + want.max(CHUNK), 0);
+        self.buf.resize(old + want.max(self.chunk), 0);
         let mut filled = old;
         while filled < self.buf.len() {
             match self.r.read(&mut self.buf[filled..]) {
@@ -148,7 +151,7 @@ impl<R: Read> Scanner<R> {
                     return Ok(Some(b));
                 }
             }
-            if !self.fill(CHUNK)? {
+            if !self.fill(self.chunk)? {
                 return Ok(None);
             }
         }
@@ -707,4 +710,64 @@ fn flush(key: &str, document: usize, batch: &Batch, part: &mut Snapshot) -> Resu
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Strings that look like structure, escapes, numbers and literals at
+    /// the ends of values, several documents: what chunk boundaries must not break.
+    const TRICKY: &str = r#"
+{"apiVersion": "rebootguard.io/v1alpha1", "kind": "Snapshot",
+ "metadata": {"collectedAt": "2026-01-01T00:00:00Z", "source": "brace } bracket ] quote \" backslash \\"},
+ "nodes": [{"metadata": {"name": "n1", "labels": {"a": "{[", "b": "]}"}}, "spec": {"unschedulable": false},
+            "status": {"nodeInfo": {"bootID": "x\"y"}, "conditions": [{"type": "Ready", "status": "True"}]}}],
+ "pods": [{"metadata": {"name": "p\u00e9", "namespace": "a"}, "spec": {"nodeName": "n1", "hostNetwork": true},
+           "status": {"phase": "Running", "containerStatuses": [{"name": "c", "restartCount": 12, "ready": true,
+                      "state": {"terminated": {"exitCode": -1, "message": "line1\nline2 \\\" end"}}}]}}],
+ "events": [{"metadata": {"name": "e", "namespace": "a"}, "involvedObject": {"kind": "Pod", "name": "p"},
+             "reason": "BackOff", "type": "Warning", "message": "x", "count": 3}],
+ "custom": [{"apiVersion": "longhorn.io/v1beta2", "kind": "Volume", "metadata": {"name": "v"}, "spec": {"size": 1e3, "x": null, "y": [true, false, []]}}]}
+{"apiVersion": "v1", "kind": "List", "items": [{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "a"}, "spec": {"clusterIP": "10.43.0.10"}}]}
+[{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "q", "namespace": "b"}}]
+"#;
+
+    fn scan(text: &[u8], chunk: usize) -> Result<Snapshot, Error> {
+        let mut snap = Snapshot::default();
+        let mut sc = Scanner::new(text, Vec::new());
+        sc.chunk = chunk;
+        sc.run(&mut snap)?;
+        Ok(snap)
+    }
+
+    #[test]
+    fn tricky_input_parses() {
+        let s = scan(TRICKY.as_bytes(), CHUNK).expect("parses");
+        assert_eq!(s.nodes[0].status.node_info.boot_id, "x\"y");
+        assert_eq!(s.pods.len(), 2);
+        assert_eq!(s.pods[0].metadata.name, "p\u{e9}");
+        assert_eq!(s.services[0].spec.cluster_ip, "10.43.0.10");
+        assert_eq!(s.custom.len(), 1);
+        assert_eq!(s.metadata.source, "brace } bracket ] quote \" backslash \\");
+    }
+
+    proptest! {
+        #[test]
+        fn chunk_boundaries_change_nothing(chunk in 1usize..48) {
+            let want = scan(TRICKY.as_bytes(), CHUNK).expect("parses");
+            let got = scan(TRICKY.as_bytes(), chunk).expect("parses with small chunks");
+            prop_assert_eq!(got, want);
+        }
+
+        #[test]
+        fn truncation_at_any_chunk_size_is_an_error(chunk in 1usize..48, cut in 1usize..60) {
+            // The last document is a bare array of ~80 bytes: any cut inside
+            // it leaves it open.
+            let text = TRICKY.trim_end().as_bytes();
+            let at = text.len() - cut;
+            prop_assert!(scan(&text[..at], chunk).is_err());
+        }
+    }
 }
