@@ -250,9 +250,9 @@ fn short_id(id: &str) -> &str {
     id.get(..8).unwrap_or(id)
 }
 
-/// Plans the cleaning. `now` is unused by the rules today but is part of the
-/// contract so that future age thresholds stay pure.
-pub fn plan(snapshot: &Snapshot, _now: Timestamp, options: &Options) -> Plan {
+/// Plans the cleaning as of `now` (a pod whose deletion grace period has
+/// not run out by then is left to the kubelet).
+pub fn plan(snapshot: &Snapshot, now: Timestamp, options: &Options) -> Plan {
     let nodes: HashMap<&str, &Node> = snapshot.nodes.iter().map(|n| (n.name(), n)).collect();
     let boots = boots(snapshot);
     let have_nodes = !snapshot.nodes.is_empty();
@@ -267,7 +267,13 @@ pub fn plan(snapshot: &Snapshot, _now: Timestamp, options: &Options) -> Plan {
         let recreated = owner.is_some_and(|o| RECREATING_OWNERS.contains(&o.kind.as_str()));
         let ns = &pod.metadata.namespace;
         let name = &pod.metadata.name;
-        let (action, reason) = if !recreated && !options.include_unowned {
+        let grace_ends = pod.metadata.deletion_timestamp.filter(|t| *t > now);
+        let (action, reason) = if let Some(t) = grace_ends {
+            (
+                Action::Keep,
+                format!("{why}; kept: its deletion grace period runs until {t}"),
+            )
+        } else if !recreated && !options.include_unowned {
             (
                 Action::Keep,
                 format!(
@@ -306,4 +312,88 @@ pub fn plan(snapshot: &Snapshot, _now: Timestamp, options: &Options) -> Plan {
     }
     entries.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     Plan { entries }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn snapshot(events: serde_json::Value, pod_running_since: &str) -> Snapshot {
+        let doc = json!({
+            "apiVersion": "rebootguard.io/v1alpha1", "kind": "Snapshot",
+            "nodes": [{"metadata": {"name": "n1"}, "status": {
+                "nodeInfo": {"bootID": "boot-2"},
+                "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T10:05:00Z"}]}}],
+            "pods": [{"metadata": {"name": "p", "namespace": "a", "deletionTimestamp": "2026-01-01T09:50:00Z",
+                                   "ownerReferences": [{"kind": "ReplicaSet", "name": "rs", "controller": true}]},
+                      "spec": {"nodeName": "n1"},
+                      "status": {"phase": "Running", "startTime": "2026-01-01T08:00:00Z",
+                                 "containerStatuses": [{"name": "c", "state": {"running": {"startedAt": pod_running_since}}}]}}],
+            "events": events,
+        });
+        crate::load(&serde_json::to_vec(&doc).expect("json")).expect("loads")
+    }
+
+    fn rebooted(id: &str, at: &str) -> serde_json::Value {
+        json!({"metadata": {"name": format!("n1.{id}"), "namespace": "default"}, "involvedObject": {"kind": "Node", "name": "n1"},
+               "reason": "Rebooted", "type": "Warning", "message": format!("Node n1 has been rebooted, boot id: {id}"),
+               "count": 1, "firstTimestamp": at, "lastTimestamp": at})
+    }
+
+    fn now() -> Timestamp {
+        "2026-01-01T11:00:00Z".parse().expect("time")
+    }
+
+    #[test]
+    fn rebooted_event_for_the_current_boot_is_strong() {
+        let s = snapshot(
+            json!([
+                rebooted("boot-1", "2026-01-01T07:00:00Z"),
+                rebooted("boot-2", "2026-01-01T10:00:00Z")
+            ]),
+            "2026-01-01T08:00:00Z",
+        );
+        let b = &boots(&s)["n1"];
+        assert_eq!(b.evidence, BootEvidence::RebootedEvent);
+        assert_eq!(b.since.to_string(), "2026-01-01T10:00:00Z");
+        let plan = plan(&s, now(), &Options::default());
+        assert_eq!(plan.entries[0].action, Action::ForceDelete);
+    }
+
+    #[test]
+    fn rebooted_event_for_an_older_boot_only_gives_weak_evidence() {
+        let s = snapshot(
+            json!([rebooted("boot-1", "2026-01-01T07:00:00Z")]),
+            "2026-01-01T08:00:00Z",
+        );
+        let b = &boots(&s)["n1"];
+        assert_eq!(b.evidence, BootEvidence::ReadyTransition);
+        assert_eq!(b.since.to_string(), "2026-01-01T10:05:00Z");
+        assert_eq!(
+            plan(&s, now(), &Options::default()).entries[0].action,
+            Action::Delete
+        );
+    }
+
+    #[test]
+    fn a_pod_within_its_grace_period_is_left_to_the_kubelet() {
+        let s = snapshot(
+            json!([rebooted("boot-2", "2026-01-01T10:00:00Z")]),
+            "2026-01-01T08:00:00Z",
+        );
+        let before_grace_ends = "2026-01-01T09:49:50Z".parse().expect("time");
+        let p = plan(&s, before_grace_ends, &Options::default());
+        assert_eq!(p.entries[0].action, Action::Keep);
+        assert!(p.entries[0].reason.contains("grace period"));
+    }
+
+    #[test]
+    fn a_container_started_after_the_boot_means_not_stale() {
+        let s = snapshot(
+            json!([rebooted("boot-2", "2026-01-01T10:00:00Z")]),
+            "2026-01-01T10:10:00Z",
+        );
+        assert!(plan(&s, now(), &Options::default()).is_empty());
+    }
 }

@@ -111,6 +111,27 @@ impl Default for Config {
                     Role::Cni,
                 ),
                 component(
+                    "Calico",
+                    "calico-system",
+                    &[("k8s-app", "calico-node")],
+                    None,
+                    Role::Cni,
+                ),
+                component(
+                    "Calico",
+                    "kube-system",
+                    &[("k8s-app", "calico-node")],
+                    None,
+                    Role::Cni,
+                ),
+                component(
+                    "Cilium",
+                    "kube-system",
+                    &[("k8s-app", "cilium")],
+                    None,
+                    Role::Cni,
+                ),
+                component(
                     "Longhorn",
                     "longhorn-system",
                     &[],

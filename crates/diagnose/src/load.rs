@@ -8,21 +8,20 @@
 //! - the files of a `kubectl cluster-info dump --output-directory` tree
 //!   ([`dump`]), or its single-stream form on stdout.
 //!
-//! JSON is read in one pass: the top-level document is walked key by key,
-//! snapshot arrays go straight into their types and List items are kept as
-//! borrowed raw slices until their kind is known.
+//! JSON is read in one pass by a streaming scanner (see the `stream`
+//! module): big arrays are cut into elements and parsed in batches on all
+//! cores; List items are dispatched by their own `kind`.
 
-use std::fmt;
 use std::io::Read;
 
 use serde::Deserialize;
-use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+use serde::de::{self, IgnoredAny};
 use serde_json::Value;
-use serde_json::value::RawValue;
 
 use crate::snapshot::{self, LogExcerpt, Missing, Snapshot};
 
-/// Errors loading input. None is retryable: the input itself is wrong.
+/// Errors loading input. Only [`Error::Read`] may succeed on retry; the
+/// others mean the input itself is wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The input is empty or whitespace.
@@ -30,9 +29,25 @@ pub enum Error {
         "failed to load: the input is empty; pass a snapshot file, `kubectl get -A -o json` output or a cluster-info dump"
     )]
     Empty,
+    /// The input is UTF-16 (PowerShell's `>` writes it).
+    #[error(
+        "failed to load: the input is UTF-16; write it as UTF-8 (PowerShell: `kubectl get ... | Out-File -Encoding utf8 FILE`)"
+    )]
+    Utf16,
     /// The gzip stream is corrupt or truncated.
     #[error("failed to decompress gzip input (truncated or corrupt file?)")]
     Decompress(#[source] std::io::Error),
+    /// The input could not be read.
+    #[error("failed to read the input")]
+    Read(#[source] std::io::Error),
+    /// The JSON structure is broken (truncated, corrupt, not JSON).
+    #[error("failed to parse JSON at byte {offset}: {message}")]
+    Scan {
+        /// Byte offset in the (decompressed) input.
+        offset: u64,
+        /// What was wrong.
+        message: String,
+    },
     /// A JSON document did not parse.
     #[error("failed to parse JSON document {document} (truncated file or not JSON?)")]
     ParseJson {
@@ -99,34 +114,61 @@ pub enum Error {
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
-/// Loads a snapshot from any supported input (see the module docs).
-/// The result is deduplicated.
+/// Loads a snapshot from any supported input held in memory (see the
+/// module docs). The result is deduplicated.
 pub fn load(bytes: &[u8]) -> Result<Snapshot, Error> {
-    let mut snap = load_inner(bytes)?;
+    load_reader(bytes)
+}
+
+/// Loads a snapshot from a reader (a file, stdin, a decompressor), reading it
+/// once, in chunks: a big snapshot is never held whole in memory. The
+/// reader is the caller's; this crate does no I/O of its own.
+pub fn load_reader<R: Read>(mut reader: R) -> Result<Snapshot, Error> {
+    let mut snap = load_inner(&mut reader)?;
     snap.dedup();
     Ok(snap)
 }
 
-fn load_inner(bytes: &[u8]) -> Result<Snapshot, Error> {
-    if bytes.starts_with(&GZIP_MAGIC) {
-        let mut out = Vec::with_capacity(bytes.len().saturating_mul(8));
-        flate2::read::MultiGzDecoder::new(bytes)
-            .read_to_end(&mut out)
-            .map_err(Error::Decompress)?;
-        return load_inner(&out);
-    }
-    let start = bytes
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .ok_or(Error::Empty)?;
-    let body = &bytes[start..];
-    if body.starts_with(b"{") || body.starts_with(b"[") {
-        if let Some(split) = split_dump_stream(body) {
-            return split;
+fn load_inner(reader: &mut dyn Read) -> Result<Snapshot, Error> {
+    // Sniff the start: gzip, JSON or YAML.
+    let mut head = vec![0u8; 64 << 10];
+    let mut n = 0;
+    while n < head.len() {
+        match reader.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::Read(e)),
         }
-        load_json_stream(body)
-    } else {
-        load_yaml(body)
+    }
+    head.truncate(n);
+    if head.starts_with(&GZIP_MAGIC) {
+        let mut gz = flate2::read::MultiGzDecoder::new(std::io::Cursor::new(head).chain(reader));
+        // Any read error from here on is the decoder's (corrupt or truncated gzip).
+        return load_inner(&mut gz).map_err(|e| match e {
+            Error::Read(io) => Error::Decompress(io),
+            other => other,
+        });
+    }
+    if head.starts_with(&[0xff, 0xfe]) || head.starts_with(&[0xfe, 0xff]) {
+        return Err(Error::Utf16);
+    }
+    if head.starts_with(&[0xef, 0xbb, 0xbf]) {
+        head.drain(..3); // UTF-8 byte order mark
+    }
+    let first = head.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    match first {
+        None if n == 0 || head.len() < (64 << 10) => Err(Error::Empty),
+        Some(b'{' | b'[') | None => {
+            let mut snap = Snapshot::default();
+            crate::stream::Scanner::new(reader, head).run(&mut snap)?;
+            Ok(snap)
+        }
+        Some(_) => {
+            let mut all = head;
+            reader.read_to_end(&mut all).map_err(Error::Read)?;
+            load_yaml(&all)
+        }
     }
 }
 
@@ -144,7 +186,7 @@ pub fn dump<'a, P: AsRef<str>>(
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let part = load_inner(bytes).map_err(|e| Error::File {
+            let part = load_inner(&mut &bytes[..]).map_err(|e| Error::File {
                 path: path.to_string(),
                 source: Box::new(e),
             })?;
@@ -187,7 +229,13 @@ fn interesting(line: &str) -> bool {
 
 const MAX_LOG_LINES: usize = 20;
 
-fn push_log(snap: &mut Snapshot, namespace: &str, pod: &str, container: &str, text: &str) {
+pub(crate) fn push_log(
+    snap: &mut Snapshot,
+    namespace: &str,
+    pod: &str,
+    container: &str,
+    text: &str,
+) {
     let lines: Vec<String> = text
         .lines()
         .filter(|l| interesting(l))
@@ -205,49 +253,6 @@ fn push_log(snap: &mut Snapshot, namespace: &str, pod: &str, container: &str, te
     });
 }
 
-/// `kubectl cluster-info dump` without `--output-directory` interleaves JSON
-/// Lists with `==== START logs for container C of pod NS/P ====` sections.
-fn split_dump_stream(body: &[u8]) -> Option<Result<Snapshot, Error>> {
-    const START: &[u8] = b"==== START logs for container ";
-    memfind(body, START)?;
-    let text = String::from_utf8_lossy(body);
-    let mut json = String::with_capacity(text.len());
-    let mut logs: Vec<(String, String, String)> = Vec::new();
-    let mut current: Option<(String, String, String)> = None;
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("==== START logs for container ") {
-            // "C of pod NS/P ===="
-            let rest = rest.trim_end_matches('=').trim();
-            let (container, pod) = rest.split_once(" of pod ").unwrap_or((rest, ""));
-            let (ns, name) = pod.split_once('/').unwrap_or(("", pod));
-            current = Some((format!("{ns}/{name}"), container.to_string(), String::new()));
-        } else if line.starts_with("==== END logs for container ") {
-            if let Some(c) = current.take() {
-                logs.push(c);
-            }
-        } else if let Some((_, _, buf)) = current.as_mut() {
-            buf.push_str(line);
-            buf.push('\n');
-        } else {
-            json.push_str(line);
-            json.push('\n');
-        }
-    }
-    let mut snap = match load_json_stream(json.as_bytes()) {
-        Ok(s) => s,
-        Err(e) => return Some(Err(e)),
-    };
-    for (pod, container, text) in logs {
-        let (ns, name) = pod.split_once('/').unwrap_or(("", &pod));
-        push_log(&mut snap, ns, name, &container, &text);
-    }
-    Some(Ok(snap))
-}
-
-fn memfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
 fn load_yaml(body: &[u8]) -> Result<Snapshot, Error> {
     let mut snap = Snapshot::default();
     for (i, doc) in serde_yaml::Deserializer::from_slice(body).enumerate() {
@@ -259,7 +264,10 @@ fn load_yaml(body: &[u8]) -> Result<Snapshot, Error> {
         }
         let json =
             serde_json::to_vec(&value).map_err(|source| Error::ParseJson { document, source })?;
-        let part = load_json_stream(&json).map_err(|e| renumber(e, document))?;
+        let mut part = Snapshot::default();
+        crate::stream::Scanner::new(&json[..], Vec::new())
+            .run(&mut part)
+            .map_err(|e| renumber(e, document))?;
         snap.merge(part);
     }
     if snap.is_empty() && snap.missing.is_empty() && snap.ignored.is_empty() {
@@ -283,279 +291,30 @@ fn renumber(e: Error, document: usize) -> Error {
     }
 }
 
-fn load_json_stream(body: &[u8]) -> Result<Snapshot, Error> {
-    let mut snap = Snapshot::default();
-    let stream = serde_json::Deserializer::from_slice(body).into_iter::<Doc<'_>>();
-    let mut any = false;
-    for (i, doc) in stream.enumerate() {
-        let document = i + 1;
-        let doc = doc.map_err(|source| Error::ParseJson { document, source })?;
-        any = true;
-        doc.into_snapshot(&mut snap, document)?;
-    }
-    if !any {
-        return Err(Error::Empty);
-    }
-    Ok(snap)
-}
-
-/// One top-level JSON document, walked in a single pass.
-#[derive(Default)]
-struct Doc<'a> {
-    not_object: Option<&'static str>,
-    api_version: Option<String>,
-    kind: Option<String>,
-    items: Option<Vec<&'a RawValue>>,
-    metadata: Option<&'a RawValue>,
-    other: Vec<(String, &'a RawValue)>,
-    snap: Snapshot,
-    has_snapshot_fields: bool,
-}
-
-impl<'de> Deserialize<'de> for Doc<'de> {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(DocVisitor)
-    }
-}
-
-struct DocVisitor;
-
-macro_rules! typed_field {
-    ($map:ident, $doc:ident, $field:ident) => {{
-        $doc.has_snapshot_fields = true;
-        $doc.snap.$field = $map.next_value()?;
-    }};
-}
-
-impl<'de> Visitor<'de> for DocVisitor {
-    type Value = Doc<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a Kubernetes object, List or rebootguard Snapshot")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Doc<'de>, A::Error> {
-        let mut doc = Doc::default();
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            let is_snapshot = doc.kind.as_deref().is_none_or(|k| k == snapshot::KIND);
-            match key.as_ref() {
-                "apiVersion" => doc.api_version = Some(map.next_value()?),
-                "kind" => doc.kind = Some(map.next_value()?),
-                "items" => doc.items = Some(map.next_value()?),
-                "metadata" => doc.metadata = Some(map.next_value()?),
-                "nodes" if is_snapshot => typed_field!(map, doc, nodes),
-                "pods" if is_snapshot => typed_field!(map, doc, pods),
-                "events" if is_snapshot => typed_field!(map, doc, events),
-                "services" if is_snapshot => typed_field!(map, doc, services),
-                "endpointSlices" if is_snapshot => typed_field!(map, doc, endpoint_slices),
-                "persistentVolumeClaims" if is_snapshot => {
-                    typed_field!(map, doc, persistent_volume_claims)
-                }
-                "persistentVolumes" if is_snapshot => typed_field!(map, doc, persistent_volumes),
-                "volumeAttachments" if is_snapshot => typed_field!(map, doc, volume_attachments),
-                "csiNodes" if is_snapshot => typed_field!(map, doc, csi_nodes),
-                "csiDrivers" if is_snapshot => typed_field!(map, doc, csi_drivers),
-                "validatingWebhookConfigurations" if is_snapshot => {
-                    typed_field!(map, doc, validating_webhook_configurations)
-                }
-                "mutatingWebhookConfigurations" if is_snapshot => {
-                    typed_field!(map, doc, mutating_webhook_configurations)
-                }
-                "apiServices" if is_snapshot => typed_field!(map, doc, api_services),
-                "leases" if is_snapshot => typed_field!(map, doc, leases),
-                "custom" if is_snapshot => typed_field!(map, doc, custom),
-                "missing" if is_snapshot => typed_field!(map, doc, missing),
-                "logExcerpts" if is_snapshot => typed_field!(map, doc, log_excerpts),
-                _ => {
-                    let raw: &'de RawValue = map.next_value()?;
-                    doc.other.push((key.into_owned(), raw));
-                }
-            }
-        }
-        Ok(doc)
-    }
-
-    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Doc<'de>, A::Error> {
-        // A bare JSON array of objects: treat like a List's items.
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element::<&'de RawValue>()? {
-            items.push(item);
-        }
-        Ok(Doc {
-            items: Some(items),
-            kind: Some("List".into()),
-            ..Doc::default()
-        })
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Doc<'de>, E> {
-        Ok(Doc {
-            not_object: Some("a string"),
-            ..Doc::default()
-        })
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Doc<'de>, E> {
-        Ok(Doc {
-            not_object: Some("a boolean"),
-            ..Doc::default()
-        })
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Doc<'de>, E> {
-        Ok(Doc {
-            not_object: Some("a number"),
-            ..Doc::default()
-        })
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Doc<'de>, E> {
-        Ok(Doc {
-            not_object: Some("a number"),
-            ..Doc::default()
-        })
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Doc<'de>, E> {
-        Ok(Doc {
-            not_object: Some("a number"),
-            ..Doc::default()
-        })
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Doc<'de>, E> {
-        Ok(Doc {
-            not_object: Some("null"),
-            ..Doc::default()
-        })
-    }
-}
-
 /// `apiVersion`, `kind` and name of an object, read before its body.
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
-struct Head {
-    api_version: String,
-    kind: String,
-    metadata: HeadMeta,
+pub(crate) struct Head {
+    pub(crate) api_version: String,
+    pub(crate) kind: String,
+    pub(crate) metadata: HeadMeta,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct HeadMeta {
-    name: Option<String>,
+pub(crate) struct HeadMeta {
+    pub(crate) name: Option<String>,
     #[serde(rename = "generateName")]
     _generate: Option<IgnoredAny>,
 }
 
-impl Doc<'_> {
-    fn into_snapshot(self, snap: &mut Snapshot, document: usize) -> Result<(), Error> {
-        if let Some(what) = self.not_object {
-            return Err(Error::NotKubernetes {
-                document,
-                what: what.into(),
-            });
-        }
-        let kind = self.kind.clone().unwrap_or_default();
-        let api_version = self.api_version.clone().unwrap_or_default();
-        if kind == snapshot::KIND || (kind.is_empty() && self.has_snapshot_fields) {
-            if api_version != snapshot::API_VERSION {
-                return Err(Error::UnsupportedVersion {
-                    found: api_version,
-                    supported: snapshot::API_VERSION,
-                });
-            }
-            let mut part = self.snap;
-            if let Some(meta) = self.metadata {
-                part.metadata =
-                    serde_json::from_str(meta.get()).map_err(|source| Error::Object {
-                        document,
-                        kind: "Snapshot".into(),
-                        name: "metadata".into(),
-                        source,
-                    })?;
-            }
-            snap.merge(part);
-            return Ok(());
-        }
-        if let Some(items) = self.items {
-            for raw in items {
-                let head: Head =
-                    serde_json::from_str(raw.get()).map_err(|source| Error::Object {
-                        document,
-                        kind: "List item".into(),
-                        name: String::new(),
-                        source,
-                    })?;
-                let item_kind = if head.kind.is_empty() {
-                    // Typed lists (PodList from the API) omit the item kind.
-                    kind.strip_suffix("List").unwrap_or("").to_string()
-                } else {
-                    head.kind
-                };
-                if item_kind.is_empty() {
-                    return Err(Error::NotKubernetes {
-                        document,
-                        what: "a List item without `kind`".into(),
-                    });
-                }
-                let item_api = if head.api_version.is_empty() {
-                    api_version.clone()
-                } else {
-                    head.api_version
-                };
-                add_raw(snap, &item_api, &item_kind, raw.get()).map_err(|source| {
-                    Error::Object {
-                        document,
-                        kind: item_kind.clone(),
-                        name: head.metadata.name.clone().unwrap_or_default(),
-                        source,
-                    }
-                })?;
-            }
-            return Ok(());
-        }
-        if kind.is_empty() {
-            let keys: Vec<&str> = self.other.iter().map(|(k, _)| k.as_str()).take(5).collect();
-            return Err(Error::NotKubernetes {
-                document,
-                what: if keys.is_empty() {
-                    "an empty object".into()
-                } else {
-                    format!("an object without `kind` (keys: {})", keys.join(", "))
-                },
-            });
-        }
-        // A single object: put its top-level fields back together.
-        let mut text = String::from("{");
-        let mut first = true;
-        let mut push = |k: &str, v: &str| {
-            if !first {
-                text.push(',');
-            }
-            first = false;
-            text.push_str(&serde_json::Value::String(k.to_string()).to_string());
-            text.push(':');
-            text.push_str(v);
-        };
-        if let Some(m) = self.metadata {
-            push("metadata", m.get());
-        }
-        for (k, v) in &self.other {
-            push(k, v.get());
-        }
-        text.push('}');
-        add_raw(snap, &api_version, &kind, &text).map_err(|source| Error::Object {
-            document,
-            kind: kind.clone(),
-            name: String::new(),
-            source,
-        })
-    }
-}
-
-fn add_raw(
+pub(crate) fn add_raw(
     snap: &mut Snapshot,
     api_version: &str,
     kind: &str,
-    json: &str,
+    json: &[u8],
 ) -> Result<(), serde_json::Error> {
-    let mut de = serde_json::Deserializer::from_str(json);
+    let mut de = serde_json::Deserializer::from_slice(json);
     add_with(snap, api_version, kind, &mut de)
 }
 
@@ -582,7 +341,14 @@ where
     match kind {
         "Node" => snap.nodes.push(Deserialize::deserialize(d)?),
         "Pod" => snap.pods.push(Deserialize::deserialize(d)?),
-        "Event" => snap.events.push(Deserialize::deserialize(d)?),
+        "Event" => {
+            let e: crate::model::Event = Deserialize::deserialize(d)?;
+            if e.is_relevant() {
+                snap.events.push(e);
+            } else {
+                *snap.ignored.entry("Event (Normal)".into()).or_default() += 1;
+            }
+        }
         "Service" => snap.services.push(Deserialize::deserialize(d)?),
         "EndpointSlice" => snap.endpoint_slices.push(Deserialize::deserialize(d)?),
         "PersistentVolumeClaim" => snap

@@ -7,8 +7,6 @@
 //! file stores: nothing diagnosis does not read, and so no environment values,
 //! no annotations on pods, no secrets.
 
-use std::collections::BTreeMap;
-
 use jiff::Timestamp;
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -26,8 +24,84 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
-/// Labels or annotations.
-pub type Labels = BTreeMap<String, String>;
+/// Labels or annotations: a sorted vector, far smaller than a map for the
+/// handful of entries objects carry (150,000 pods make it count).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Labels(Vec<(Box<str>, Box<str>)>);
+
+impl Labels {
+    /// No labels.
+    pub fn new() -> Self {
+        Labels(Vec::new())
+    }
+    /// The value of a key.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .binary_search_by(|(k, _)| (**k).cmp(key))
+            .ok()
+            .map(|i| &*self.0[i].1)
+    }
+    /// Sets a key.
+    pub fn insert(&mut self, key: &str, value: &str) {
+        match self.0.binary_search_by(|(k, _)| (**k).cmp(key)) {
+            Ok(i) => self.0[i].1 = value.into(),
+            Err(i) => self.0.insert(i, (key.into(), value.into())),
+        }
+    }
+    /// Entries in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (&**k, &**v))
+    }
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// Whether every entry of `selector` is present here.
+    pub fn matches(&self, selector: &Labels) -> bool {
+        selector.iter().all(|(k, v)| self.get(k) == Some(v))
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for Labels {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut l = Labels::new();
+        for (k, v) in iter {
+            l.insert(k.as_ref(), v.as_ref());
+        }
+        l
+    }
+}
+
+impl Serialize for Labels {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Labels {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Labels;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map of strings")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Labels, A::Error> {
+                let mut v: Vec<(Box<str>, Box<str>)> =
+                    Vec::with_capacity(m.size_hint().unwrap_or(4));
+                while let Some((k, val)) =
+                    m.next_entry::<std::borrow::Cow<'de, str>, std::borrow::Cow<'de, str>>()?
+                {
+                    v.push((k.into(), val.into()));
+                }
+                v.sort_by(|a, b| a.0.cmp(&b.0));
+                v.dedup_by(|a, b| a.0 == b.0);
+                Ok(Labels(v))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
 
 /// Object metadata: the fields diagnosis reads.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -51,7 +125,7 @@ pub struct Meta {
     /// `metadata.labels`.
     #[serde(
         deserialize_with = "nullable",
-        skip_serializing_if = "BTreeMap::is_empty"
+        skip_serializing_if = "Labels::is_empty"
     )]
     pub labels: Labels,
     /// `metadata.creationTimestamp`.
@@ -114,6 +188,13 @@ pub struct Condition {
     pub last_transition_time: Option<Timestamp>,
 }
 
+fn pod_conditions<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Condition>, D::Error> {
+    let mut v: Vec<Condition> = nullable(d)?;
+    v.retain(|c| c.type_ == "Ready" || (c.type_ == "PodScheduled" && c.status != "True"));
+    v.shrink_to_fit();
+    Ok(v)
+}
+
 fn find<'a>(conds: &'a [Condition], type_: &str) -> Option<&'a Condition> {
     conds.iter().find(|c| c.type_ == type_)
 }
@@ -146,13 +227,13 @@ pub struct NodeMeta {
     /// `metadata.labels`.
     #[serde(
         deserialize_with = "nullable",
-        skip_serializing_if = "BTreeMap::is_empty"
+        skip_serializing_if = "Labels::is_empty"
     )]
     pub labels: Labels,
     /// `metadata.annotations`.
     #[serde(
         deserialize_with = "nullable",
-        skip_serializing_if = "BTreeMap::is_empty"
+        skip_serializing_if = "Labels::is_empty"
     )]
     pub annotations: Labels,
     /// `metadata.creationTimestamp`.
@@ -313,8 +394,11 @@ pub struct PodStatus {
     /// When the kubelet accepted the pod.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub start_time: Option<Timestamp>,
-    /// `status.conditions`.
-    #[serde(deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
+    /// `status.conditions`: only `Ready`, and `PodScheduled` while not True.
+    #[serde(
+        deserialize_with = "pod_conditions",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub conditions: Vec<Condition>,
     /// `status.initContainerStatuses`.
     #[serde(deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
@@ -351,19 +435,20 @@ pub struct ContainerStatus {
     pub last_state: ContainerState,
 }
 
-/// A container state: at most one of the three is set.
+/// A container state: at most one of the three is set. Boxed because most
+/// containers run: an empty state costs two pointers, not two structs.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ContainerState {
     /// Waiting (e.g. `ContainerCreating`, `CrashLoopBackOff`, `ImagePullBackOff`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub waiting: Option<Waiting>,
+    pub waiting: Option<Box<Waiting>>,
     /// Running since.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub running: Option<Running>,
     /// Terminated.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub terminated: Option<Terminated>,
+    pub terminated: Option<Box<Terminated>>,
 }
 
 /// `state.waiting`.
@@ -604,6 +689,23 @@ struct Series {
     last_observed_time: Option<Timestamp>,
 }
 
+/// Normal events diagnosis reads; every other Normal event is dropped at
+/// load (they are most of a cluster's events and say nothing is wrong).
+pub const KEPT_NORMAL_REASONS: [&str; 5] = [
+    "NodeNotReady",
+    "NodeReady",
+    "Rebooted",
+    "CIDRNotAvailable",
+    "RegisteredNode",
+];
+
+impl Event {
+    /// Whether diagnosis reads this event (Warnings, node lifecycle).
+    pub fn is_relevant(&self) -> bool {
+        self.type_ != "Normal" || KEPT_NORMAL_REASONS.contains(&self.reason.as_str())
+    }
+}
+
 /// The prefix the event recorder puts on aggregated events.
 pub const COMBINED_PREFIX: &str = "(combined from similar events): ";
 
@@ -682,7 +784,7 @@ pub struct ServiceSpec {
     /// Pod selector.
     #[serde(
         deserialize_with = "nullable",
-        skip_serializing_if = "BTreeMap::is_empty"
+        skip_serializing_if = "Labels::is_empty"
     )]
     pub selector: Labels,
     /// Cluster IP.
@@ -735,10 +837,7 @@ pub struct EndpointConditions {
 impl EndpointSlice {
     /// The Service the slice belongs to.
     pub fn service_name(&self) -> Option<&str> {
-        self.metadata
-            .labels
-            .get("kubernetes.io/service-name")
-            .map(String::as_str)
+        self.metadata.labels.get("kubernetes.io/service-name")
     }
     /// Endpoints that are ready.
     pub fn ready_count(&self) -> usize {

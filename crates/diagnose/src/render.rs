@@ -89,20 +89,37 @@ impl Paint {
 }
 
 const MAX_PODS_HUMAN: usize = 4;
+/// Roots shown in full in the terminal; the rest get one line each.
+const DETAILED_ROOTS: usize = 10;
 
 fn time(t: Option<jiff::Timestamp>) -> String {
     t.map(|t| t.to_string()).unwrap_or_else(|| "?".into())
 }
 
-fn fmt_evidence(e: &Evidence) -> String {
+/// `3m34s ago` from `now` (the report's time, never the clock).
+fn ago(now: jiff::Timestamp, t: jiff::Timestamp) -> String {
+    let secs = now.duration_since(t).as_secs();
+    if secs < 0 {
+        return "in the future".into();
+    }
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s ago"),
+        (0, _) => format!("{m}m{s:02}s ago"),
+        _ if h < 48 => format!("{h}h{m:02}m ago"),
+        _ => format!("{}d ago", h / 24),
+    }
+}
+
+fn fmt_evidence(e: &Evidence, now: jiff::Timestamp) -> String {
     let count = if e.count > 1 {
         format!(" ×{}", e.count)
     } else {
         String::new()
     };
     let when = match (e.first_seen, e.last_seen) {
-        (Some(a), Some(b)) if a != b => format!(" ({a} → {b})"),
-        (Some(a), _) | (None, Some(a)) => format!(" ({a})"),
+        (Some(a), Some(b)) if a != b => format!(" ({a} → {b}, last {})", ago(now, b)),
+        (Some(a), _) | (None, Some(a)) => format!(" ({a}, {})", ago(now, a)),
         _ => String::new(),
     };
     format!("{} {}{count}{when}", e.object, e.reason)
@@ -157,9 +174,28 @@ pub fn human(report: &Report, color: bool) -> String {
     for n in &report.notes {
         let _ = writeln!(out, "{} {n}", p.yellow("note:"));
     }
-    for r in &report.roots {
+    for r in report.roots.iter().take(DETAILED_ROOTS) {
         out.push('\n');
-        human_root(&mut out, r, &p);
+        human_root(&mut out, r, &p, report.now);
+    }
+    if report.roots.len() > DETAILED_ROOTS {
+        let _ = writeln!(
+            out,
+            "\n{} (details with --output json or markdown):",
+            p.bold(&format!(
+                "{} more root cause(s)",
+                report.roots.len() - DETAILED_ROOTS
+            ))
+        );
+        for r in &report.roots[DETAILED_ROOTS..] {
+            let _ = writeln!(
+                out,
+                "  {} {} ({} pods)",
+                p.red(&format!("#{}", r.rank)),
+                r.title,
+                r.blast_radius.pods
+            );
+        }
     }
     if !report.stale.pods.is_empty() {
         out.push('\n');
@@ -203,7 +239,7 @@ fn degraded_suffix(report: &Report) -> String {
     }
 }
 
-fn human_root(out: &mut String, r: &Root, p: &Paint) {
+fn human_root(out: &mut String, r: &Root, p: &Paint, now: jiff::Timestamp) {
     let _ = writeln!(
         out,
         "{} {}",
@@ -227,7 +263,7 @@ fn human_root(out: &mut String, r: &Root, p: &Paint) {
     if !r.evidence.is_empty() {
         let _ = writeln!(out, "   evidence:");
         for e in &r.evidence {
-            let _ = writeln!(out, "     {}", p.yellow(&fmt_evidence(e)));
+            let _ = writeln!(out, "     {}", p.yellow(&fmt_evidence(e, now)));
             let _ = writeln!(out, "       {}", e.message);
         }
     }
@@ -259,7 +295,11 @@ fn human_tree(out: &mut String, imp: &Impact, prefix: &str, last: bool, p: &Pain
             p.dim("·"),
             pod.namespace,
             pod.name,
-            if pod.node.is_empty() { "-" } else { &pod.node },
+            if pod.node.is_empty() {
+                "no node"
+            } else {
+                &pod.node
+            },
             pod.status
         );
     }
@@ -386,8 +426,15 @@ fn md_tree(out: &mut String, imp: &Impact, depth: usize) {
     for pod in imp.pods.iter().take(MAX) {
         let _ = writeln!(
             out,
-            "{indent}  - pod `{}/{}` on `{}` ({})",
-            pod.namespace, pod.name, pod.node, pod.status
+            "{indent}  - pod `{}/{}` on {} ({})",
+            pod.namespace,
+            pod.name,
+            if pod.node.is_empty() {
+                "no node".to_string()
+            } else {
+                format!("`{}`", pod.node)
+            },
+            pod.status
         );
     }
     if imp.pods.len() > MAX {

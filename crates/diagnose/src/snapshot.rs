@@ -10,7 +10,7 @@
 //! ```
 //!
 //! Objects are grouped by kind so a reader deserialises each array straight
-//! into its type in one pass. gzip is optional: [`crate::load`] recognises it
+//! into its type in one pass. gzip is optional: [`crate::load()`] recognises it
 //! by its magic bytes, [`Snapshot::to_gzip`] writes it.
 
 use std::collections::{BTreeMap, HashSet};
@@ -29,6 +29,130 @@ use crate::model::{
 pub const API_VERSION: &str = "rebootguard.io/v1alpha1";
 /// The `kind` of a snapshot document.
 pub const KIND: &str = "Snapshot";
+
+/// A kind the live collector lists (with the dynamic API where it is a CRD).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kind {
+    /// API group (`""` for core).
+    pub group: &'static str,
+    /// Version to list.
+    pub version: &'static str,
+    /// Kind.
+    pub kind: &'static str,
+    /// Resource (plural) name.
+    pub plural: &'static str,
+    /// Only this namespace is needed (node heartbeats), when set.
+    pub namespace: Option<&'static str>,
+    /// A CRD that may be absent: its absence is not "missing".
+    pub optional: bool,
+}
+
+const fn kind(
+    group: &'static str,
+    version: &'static str,
+    kind: &'static str,
+    plural: &'static str,
+) -> Kind {
+    Kind {
+        group,
+        version,
+        kind,
+        plural,
+        namespace: None,
+        optional: false,
+    }
+}
+
+const fn crd(
+    group: &'static str,
+    version: &'static str,
+    kind: &'static str,
+    plural: &'static str,
+) -> Kind {
+    Kind {
+        group,
+        version,
+        kind,
+        plural,
+        namespace: None,
+        optional: true,
+    }
+}
+
+/// Everything diagnosis reads, in the order worth listing it.
+pub const KINDS: [Kind; 22] = [
+    kind("", "v1", "Node", "nodes"),
+    kind("", "v1", "Pod", "pods"),
+    kind("", "v1", "Event", "events"),
+    kind("events.k8s.io", "v1", "Event", "events"),
+    kind("", "v1", "Service", "services"),
+    kind("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"),
+    kind("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims"),
+    kind("", "v1", "PersistentVolume", "persistentvolumes"),
+    kind(
+        "storage.k8s.io",
+        "v1",
+        "VolumeAttachment",
+        "volumeattachments",
+    ),
+    kind("storage.k8s.io", "v1", "CSINode", "csinodes"),
+    kind("storage.k8s.io", "v1", "CSIDriver", "csidrivers"),
+    kind(
+        "admissionregistration.k8s.io",
+        "v1",
+        "ValidatingWebhookConfiguration",
+        "validatingwebhookconfigurations",
+    ),
+    kind(
+        "admissionregistration.k8s.io",
+        "v1",
+        "MutatingWebhookConfiguration",
+        "mutatingwebhookconfigurations",
+    ),
+    kind("apiregistration.k8s.io", "v1", "APIService", "apiservices"),
+    Kind {
+        namespace: Some("kube-node-lease"),
+        ..kind("coordination.k8s.io", "v1", "Lease", "leases")
+    },
+    crd(
+        "kustomize.toolkit.fluxcd.io",
+        "v1",
+        "Kustomization",
+        "kustomizations",
+    ),
+    crd(
+        "helm.toolkit.fluxcd.io",
+        "v2",
+        "HelmRelease",
+        "helmreleases",
+    ),
+    crd(
+        "source.toolkit.fluxcd.io",
+        "v1",
+        "GitRepository",
+        "gitrepositories",
+    ),
+    crd(
+        "source.toolkit.fluxcd.io",
+        "v1",
+        "HelmRepository",
+        "helmrepositories",
+    ),
+    crd("source.toolkit.fluxcd.io", "v1", "HelmChart", "helmcharts"),
+    crd("longhorn.io", "v1beta2", "Volume", "volumes"),
+    crd("longhorn.io", "v1beta2", "Replica", "replicas"),
+];
+
+impl Kind {
+    /// `apiVersion` as objects of this kind carry it.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+}
 
 /// Errors writing a snapshot.
 #[derive(Debug, thiserror::Error)]
@@ -100,7 +224,8 @@ pub struct Snapshot {
     pub nodes: Vec<Node>,
     /// Pods.
     pub pods: Vec<Pod>,
-    /// Events of both APIs, normalised and deduplicated.
+    /// Events of both APIs, normalised and deduplicated; only those
+    /// [`Event::is_relevant`] keeps (Warnings and node lifecycle).
     pub events: Vec<Event>,
     /// Services.
     pub services: Vec<Service>,

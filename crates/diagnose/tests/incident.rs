@@ -141,6 +141,10 @@ fn check_incident(report: &Report) {
         "{cmds:?}"
     );
     assert!(
+        cmds.contains(&(Some("theoden"), "systemctl restart k3s")),
+        "{cmds:?}"
+    );
+    assert!(
         first
             .fix
             .iter()

@@ -289,6 +289,12 @@ impl PodB {
             .map(|(k, v)| (k.clone(), json!(v)))
             .collect();
         let mut meta = json!({
+            "annotations": {
+                "checksum/config": uid(&format!("cfg/{}", self.name)).replace('-', ""),
+                "kubectl.kubernetes.io/restartedAt": "2026-01-02T10:00:00Z",
+                "prometheus.io/port": "9090",
+                "prometheus.io/scrape": "true"
+            },
             "creationTimestamp": t,
             "labels": labels,
             "name": self.name,
@@ -329,18 +335,39 @@ impl PodB {
             .containers
             .iter()
             .map(|(n, img)| {
+                let probe = |path: &str, delay: u32| {
+                    json!({"failureThreshold": 3, "httpGet": {"path": path, "port": "http", "scheme": "HTTP"},
+                           "initialDelaySeconds": delay, "periodSeconds": 10, "successThreshold": 1, "timeoutSeconds": 1})
+                };
                 json!({
+                    "args": ["--log-level=info", "--metrics-addr=:9090", "--health-addr=:8080"],
+                    "env": [
+                        {"name": "TZ", "value": "America/Chicago"},
+                        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}},
+                        {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}},
+                        {"name": "GOMEMLIMIT", "valueFrom": {"resourceFieldRef": {"divisor": "0", "resource": "limits.memory"}}}
+                    ],
                     "image": img, "imagePullPolicy": "IfNotPresent", "name": n,
-                    "ports": [{"containerPort": 8080, "name": "http", "protocol": "TCP"}],
-                    "env": [{"name": "TZ", "value": "America/Chicago"}],
+                    "livenessProbe": probe("/healthz", 15),
+                    "readinessProbe": probe("/readyz", 5),
+                    "ports": [{"containerPort": 8080, "name": "http", "protocol": "TCP"}, {"containerPort": 9090, "name": "metrics", "protocol": "TCP"}],
                     "resources": {"limits": {"memory": "512Mi"}, "requests": {"cpu": "50m", "memory": "128Mi"}},
+                    "securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}, "readOnlyRootFilesystem": true, "runAsNonRoot": true, "runAsUser": 65534, "seccompProfile": {"type": "RuntimeDefault"}},
                     "terminationMessagePath": "/dev/termination-log",
                     "terminationMessagePolicy": "FallbackToLogsOnError",
                     "volumeMounts": mounts
                 })
             })
             .collect();
+        let app = self
+            .labels
+            .iter()
+            .find(|(k, _)| k == "app.kubernetes.io/name" || k == "app")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
         let mut spec = json!({
+            "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{"podAffinityTerm": {
+                "labelSelector": {"matchLabels": {"app.kubernetes.io/name": app}}, "topologyKey": "kubernetes.io/hostname"}, "weight": 100}]}},
             "containers": containers,
             "dnsPolicy": "ClusterFirst",
             "enableServiceLinks": true,

@@ -4,6 +4,7 @@
 
 pub mod incident;
 pub mod kube;
+pub mod scenarios;
 
 use rebootguard_diagnose::{Config, Report, Snapshot};
 use serde_json::Value;
