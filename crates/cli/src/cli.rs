@@ -33,6 +33,64 @@ pub struct Cli {
 pub enum Command {
     /// Guard this node's flannel state (run on the node, as root).
     Node(Node),
+    /// Find the first domino: root causes of a cascading failure, ranked, with the fix.
+    ///
+    /// Reads the live cluster (kubeconfig like kubectl), or --snapshot files
+    /// (`rebootguard snapshot`, or `kubectl get ... -A -o json|yaml` output,
+    /// gzip allowed), or a `kubectl cluster-info dump` directory (--dump).
+    /// Exit 0 healthy, 1 problems found, 2 could not diagnose.
+    Diagnose {
+        /// Where the cluster state comes from.
+        #[command(flatten)]
+        input: Input,
+        /// Report format.
+        #[arg(short, long, value_enum, default_value = "human")]
+        output: Output,
+        /// Analyse as of this time (RFC 3339) [default: the snapshot's collection time, else now].
+        #[arg(long)]
+        now: Option<String>,
+        /// Components config (YAML or JSON) replacing the built-in list of CoreDNS, flannel, Longhorn, Flux, ...
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Colour: auto (a terminal without NO_COLOR), always, never.
+        #[arg(long, value_enum, default_value = "auto")]
+        color: Color,
+    },
+    /// Save what `diagnose` reads from the live cluster into one file, to share or diagnose later.
+    Snapshot {
+        /// Output file (`-` for stdout); gzip when it ends in .gz or with --gzip.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Compress with gzip.
+        #[arg(long)]
+        gzip: bool,
+        /// Kubeconfig [default: KUBECONFIG, ~/.kube/config, in-cluster].
+        #[arg(long, env = "REBOOTGUARD_KUBECONFIG")]
+        kubeconfig: Option<PathBuf>,
+        /// Bound on each API request.
+        #[arg(long, default_value = "30s")]
+        timeout: String,
+    },
+    /// List, and with --yes delete, the pods a reboot left stale.
+    ///
+    /// Only pods on nodes whose boot ID changed since the pod started (or that
+    /// are gone), whose containers cannot be running, and (unless
+    /// --include-unowned) owned by a controller that recreates them. Force
+    /// deletion only when the node proves the containers are gone. Dry run by default.
+    CleanStale {
+        /// Where the cluster state comes from (a snapshot only lists).
+        #[command(flatten)]
+        input: Input,
+        /// Delete the listed pods (live cluster only).
+        #[arg(long)]
+        yes: bool,
+        /// Also act on pods no recreating controller owns.
+        #[arg(long)]
+        include_unowned: bool,
+        /// Print the plan and results as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Install the systemd units that run `node restore` before k3s and back up subnet.env.
     ///
     /// Writes rebootguard-restore.service, rebootguard-backup.path and
@@ -119,6 +177,49 @@ pub struct NodeOpts {
     /// FLANNEL_IPMASQ to write when regenerating [default: true, as k3s].
     #[arg(long, global = true, env = "REBOOTGUARD_IPMASQ")]
     pub ipmasq: Option<bool>,
+}
+
+/// Where cluster state comes from: files, or the live API.
+#[derive(Debug, Args, Clone, Default)]
+pub struct Input {
+    /// Snapshot or kubectl output file(s) (JSON, YAML, gzip); repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub snapshot: Vec<PathBuf>,
+    /// A `kubectl cluster-info dump --output-directory` directory.
+    #[arg(long, value_name = "DIR", conflicts_with = "snapshot")]
+    pub dump: Option<PathBuf>,
+    /// Kubeconfig for the live cluster [default: KUBECONFIG, ~/.kube/config, in-cluster].
+    #[arg(long, env = "REBOOTGUARD_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Bound on each API request in live mode.
+    #[arg(long, default_value = "30s")]
+    pub timeout: String,
+}
+
+/// Report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// For a terminal: the first domino first, as a tree.
+    Human,
+    /// Versioned JSON (schema in docs/diagnose.md).
+    Json,
+    /// Markdown, to paste into a post-mortem.
+    Markdown,
+    /// The causal graph as a Mermaid flowchart.
+    Mermaid,
+    /// The causal graph as Graphviz DOT.
+    Dot,
+}
+
+/// When to colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    /// When stdout is a terminal and NO_COLOR is unset.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
 }
 
 /// The flannel deployment.

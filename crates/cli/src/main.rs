@@ -3,6 +3,7 @@
 //! presenting outcomes and mapping them to exit codes.
 
 mod cli;
+mod diagnose;
 mod install;
 mod node;
 
@@ -34,6 +35,25 @@ fn main() -> ExitCode {
             OK
         }
         Command::Man { out_dir } => man(out_dir),
+        Command::Diagnose {
+            input,
+            output,
+            now,
+            config,
+            color,
+        } => diagnose::diagnose(&input, output, now.as_deref(), config.as_deref(), color),
+        Command::Snapshot {
+            output,
+            gzip,
+            kubeconfig,
+            timeout,
+        } => diagnose::snapshot(&output, gzip, kubeconfig, &timeout),
+        Command::CleanStale {
+            input,
+            yes,
+            include_unowned,
+            json,
+        } => diagnose::clean_stale(&input, yes, include_unowned, json),
         Command::Install {
             root,
             unit_dir,
@@ -72,7 +92,7 @@ fn init_logging(filter: &str, json: bool) {
 }
 
 /// Colour only for a terminal, and never when NO_COLOR is set (no-color.org).
-fn colour(stream: &impl std::io::IsTerminal) -> bool {
+pub(crate) fn colour(stream: &impl std::io::IsTerminal) -> bool {
     stream.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
