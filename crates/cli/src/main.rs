@@ -1,2 +1,114 @@
-//! The `rebootguard` binary.
-fn main() {}
+//! The `rebootguard` binary: parses the command line, sets up logging and
+//! hands each command to the crate that owns it. No logic of its own beyond
+//! presenting outcomes and mapping them to exit codes.
+
+mod cli;
+mod diagnose;
+mod install;
+mod node;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+use cli::{Cli, Command};
+
+/// Exit code: success.
+pub const OK: u8 = 0;
+/// Exit code: a problem was found, or an operation failed.
+pub const PROBLEM: u8 = 1;
+/// Exit code: usage or configuration error.
+pub const USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log, cli.log_json);
+    let code = match cli.command {
+        Command::Node(node) => node::run(node),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "rebootguard",
+                &mut std::io::stdout(),
+            );
+            OK
+        }
+        Command::Man { out_dir } => man(out_dir),
+        Command::Diagnose {
+            input,
+            output,
+            now,
+            config,
+            color,
+        } => diagnose::diagnose(&input, output, now.as_deref(), config.as_deref(), color),
+        Command::Snapshot {
+            output,
+            gzip,
+            kubeconfig,
+            timeout,
+        } => diagnose::snapshot(&output, gzip, kubeconfig, &timeout),
+        Command::CleanStale {
+            input,
+            yes,
+            include_unowned,
+            json,
+        } => diagnose::clean_stale(&input, yes, include_unowned, json),
+        Command::Install {
+            root,
+            unit_dir,
+            bin,
+            dry_run,
+            no_enable,
+        } => {
+            let bin = bin
+                .or_else(|| std::env::current_exe().ok())
+                .unwrap_or_else(|| "/usr/local/bin/rebootguard".into());
+            install::run(&install::Options {
+                root,
+                unit_dir,
+                bin,
+                dry_run,
+                no_enable,
+            })
+        }
+    };
+    ExitCode::from(code)
+}
+
+fn init_logging(filter: &str, json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(colour(&std::io::stderr()))
+        .with_target(false);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Colour only for a terminal, and never when NO_COLOR is set (no-color.org).
+pub(crate) fn colour(stream: &impl std::io::IsTerminal) -> bool {
+    stream.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+fn man(out_dir: Option<std::path::PathBuf>) -> u8 {
+    let command = Cli::command();
+    let result = match out_dir {
+        None => clap_mangen::Man::new(command).render(&mut std::io::stdout()),
+        Some(dir) => {
+            std::fs::create_dir_all(&dir).and_then(|()| clap_mangen::generate_to(command, &dir))
+        }
+    };
+    match result {
+        Ok(()) => OK,
+        Err(e) => {
+            eprintln!("error: failed to write the man page: {e}");
+            PROBLEM
+        }
+    }
+}

@@ -4,10 +4,12 @@
 //! ([`client`]: kubectl's order, then k3s's own kubeconfigs, so a node can
 //! reach its API before anyone configured rebootguard), and read the few
 //! facts the node guardian needs ([`node`]: a Node's podCIDRs and boot ID,
-//! kube-flannel's net-conf). Every call takes a time bound: callers on the
-//! boot path must never wait on an API that may not be there.
+//! kube-flannel's net-conf), and collect what diagnosis reads ([`collect`]).
+//! Every call takes a time bound: callers on the boot path must never wait
+//! on an API that may not be there.
 
 pub mod client;
+pub mod collect;
 pub mod node;
 
 pub use client::{Discovery, Source, connect};

@@ -125,6 +125,37 @@ pub async fn config_map_key(
     }
 }
 
+/// Deletes a pod, only if it is still the object of UID `uid` (a pod of the
+/// same name recreated since the plan was made is left alone). `force` sets
+/// a zero grace period, as `kubectl delete --grace-period=0 --force` does.
+pub async fn delete_pod(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    uid: &str,
+    force: bool,
+    bound: Duration,
+) -> Result<(), Error> {
+    use kube::api::{DeleteParams, Preconditions};
+    let api: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), namespace);
+    let params = DeleteParams {
+        grace_period_seconds: force.then_some(0),
+        preconditions: (!uid.is_empty()).then(|| Preconditions {
+            uid: Some(uid.to_owned()),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
+    let what = format!("pod {namespace}/{name}");
+    match tokio::time::timeout(bound, api.delete(name, &params)).await {
+        Err(_) => Err(Error::Timeout(bound)),
+        Ok(Ok(_)) => Ok(()),
+        // Already gone: what we wanted.
+        Ok(Err(kube::Error::Api(status))) if status.code == 404 => Ok(()),
+        Ok(Err(cause)) => Err(classify(what, cause)),
+    }
+}
+
 fn classify(what: String, cause: kube::Error) -> Error {
     match &cause {
         kube::Error::Api(status) if status.code == 403 => Error::Forbidden {

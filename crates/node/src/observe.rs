@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use rebootguard_cluster::{Discovery, NodeView};
 use rebootguard_flannel::NetConf;
+use rebootguard_hostnet::link::Netlink;
 use rebootguard_store::{Generation, Store};
 use serde::Serialize;
 
@@ -72,8 +73,8 @@ pub fn validate(bytes: &[u8]) -> Result<(), String> {
         })
 }
 
-/// Reads everything; asks the API only when `want_api` and the settings allow,
-/// and never past `deadline`.
+/// Reads everything; asks the API and reads link MTUs only when `want_api`
+/// (the API also only when the settings allow it), never past `deadline`.
 pub async fn observe(settings: &Settings, want_api: bool, deadline: Instant) -> Observation {
     let live = live::read(&settings.paths.subnet_env);
     let mut store_problems = Vec::new();
@@ -113,11 +114,17 @@ pub async fn observe(settings: &Settings, want_api: bool, deadline: Instant) -> 
             Live::Present { bytes, .. } => previous_mtu(bytes),
             _ => None,
         });
+    // Link MTUs only matter when a file may be derived, which needs the API.
+    let (flannel_link, underlay) = if want_api {
+        link_mtus().await
+    } else {
+        (None, None)
+    };
     let mtu = MtuHints {
         configured: settings.mtu,
-        flannel_link: crate::host::link_mtu("flannel.1"),
+        flannel_link,
         previous,
-        underlay: crate::host::default_route_mtu().map(|(_, mtu)| mtu),
+        underlay,
     };
     Observation {
         node: settings.node_name.clone(),
@@ -129,6 +136,21 @@ pub async fn observe(settings: &Settings, want_api: bool, deadline: Instant) -> 
         api,
         mtu,
     }
+}
+
+/// The MTUs of `flannel.1` and of the default route's interface, from the
+/// network namespace we run in (the node's). Each is `None` when absent.
+async fn link_mtus() -> (Option<u32>, Option<u32>) {
+    let netlink = match Netlink::connect() {
+        Ok(netlink) => netlink,
+        Err(e) => {
+            tracing::debug!("cannot read links over netlink: {e}");
+            return (None, None);
+        }
+    };
+    let flannel = netlink.link("flannel.1").await.ok().map(|l| l.mtu);
+    let underlay = netlink.underlay().await.ok().map(|u| u.link.mtu);
+    (flannel, underlay)
 }
 
 fn remaining(deadline: Instant, cap: Duration) -> Duration {

@@ -261,8 +261,9 @@ pub async fn run(settings: &Settings, dry_run: bool) -> Outcome {
     let started = Instant::now();
     let deadline = started + settings.timeout;
     let current = live::read(&settings.paths.subnet_env);
-    // The fast path asks nobody: a valid file is kept as it is.
-    let want_api = !current.is_valid();
+    // The fast path asks nobody: a valid file is kept as it is, and without
+    // the API nothing can be derived, so link MTUs are not needed either.
+    let want_api = !current.is_valid() && settings.use_api;
     let observation = observe(settings, want_api, deadline).await;
     let mut plan = decide(&observation, settings.ipmasq);
 

@@ -12,7 +12,10 @@
 //! The metadata line carries the generation number (it must match the file
 //! name, so a copied or renamed file is caught), the content's length (a
 //! truncated file is caught before hashing) and its SHA-256. Nothing may
-//! follow the content.
+//! follow the content. The checksum covers the content only (it is the hash
+//! an operator compares with the live file); damage to the metadata line is
+//! caught by parsing, or at worst changes a name or a time, never the bytes
+//! that get restored.
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -356,6 +359,58 @@ mod tests {
         for (bytes, want) in cases {
             let err = decode(5, &bytes).expect_err(want).to_string();
             assert!(err.contains(want), "{err:?} lacks {want:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_generation_round_trips_and_keeps_its_three_lines(
+            number in proptest::prelude::any::<u64>(),
+            node in "\\PC{1,40}|[a-z\n\"\\\\]{1,10}",
+            boot_id in "\\PC{0,40}",
+            pod_cidrs in proptest::collection::vec("\\PC{0,20}", 0..3),
+            live in proptest::prelude::any::<bool>(),
+            content in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..300),
+            secs in 0i64..4_000_000_000,
+        ) {
+            let meta = Metadata {
+                node,
+                boot_id,
+                saved_at: Timestamp::from_second(secs).expect("in range"),
+                sha256: sha256_hex(&content),
+                pod_cidrs,
+                source: if live { Source::Live } else { Source::Regenerated },
+            };
+            let bytes = encode(number, &meta, &content);
+            // Whatever the strings hold, the metadata stays on one line, so
+            // `tail -n +3` is the content.
+            let header = encode_header(number, &meta, &content);
+            proptest::prop_assert_eq!(header.iter().filter(|&&b| b == b'\n').count(), 2);
+            let (got, got_content) = decode(number, &bytes).expect("valid");
+            proptest::prop_assert_eq!(got, meta);
+            proptest::prop_assert_eq!(got_content, content);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic_and_never_pass_by_accident(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+        ) {
+            proptest::prop_assert!(decode(1, &bytes).is_err());
+        }
+
+        #[test]
+        fn a_corrupted_byte_never_yields_other_content(
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+            xor in 1u8..=255,
+        ) {
+            let mut bytes = encode(1, &meta(), ENV);
+            let i = at.index(bytes.len());
+            bytes[i] ^= xor;
+            // Metadata damage may still parse (a changed letter in the node
+            // name); content damage never gets through.
+            if let Ok((_, content)) = decode(1, &bytes) {
+                proptest::prop_assert_eq!(content, ENV);
+            }
         }
     }
 

@@ -12,11 +12,26 @@
 //! directory is fsynced; only then are generations beyond the kept count
 //! removed. Readers never take a lock and never see a partial file: a rename
 //! is atomic, temporary files are never read, and every file carries its own
-//! length and SHA-256 (see [`format`] for the layout), so a file damaged
+//! length and SHA-256 (see [`mod@format`] for the layout), so a file damaged
 //! after the fact is reported and skipped, never restored. Writers hold a
 //! lock file so numbers are never reused. An invalid content is never
 //! stored: [`Store::save`] runs the caller's validator (the flannel crate's)
 //! and refuses empty content.
+//!
+//! Files in the directory: `subnet-env.NNNNNN` (generations, the number
+//! zero-padded to six digits), `.subnet-env.tmp.*` (a writer's temporary
+//! file; one left by a crash is ignored and removed by the next save) and
+//! `.subnet-env.lock`. Anything else is ignored, so the directory can hold
+//! other state. Generations beyond [`Store::keep`] (default 5, all nodes
+//! together) are removed; damaged files are left for the operator and
+//! reported by every load.
+//!
+//! Crash safety is tested, not assumed: the writer's step boundaries
+//! (create temp, write, fsync, rename, fsync directory, prune) are
+//! observable through an internal hook, and the tests inject an I/O error
+//! before each one and SIGKILL a real writer process at each one, then check
+//! that a load yields the previous or the new generation, never a damaged
+//! one, and that the next save works.
 //!
 //! ```no_run
 //! use rebootguard_store::{NewGeneration, Source, Store, DEFAULT_DIR};
@@ -61,6 +76,8 @@ mod load;
 mod save;
 mod store;
 
+#[cfg(test)]
+mod crash_tests;
 #[cfg(test)]
 mod tests;
 

@@ -33,6 +33,13 @@ pub struct Inventory {
     pub leftovers: Vec<PathBuf>,
 }
 
+impl Inventory {
+    /// The newest valid generation for `node`.
+    pub fn latest_for(&self, node: &str) -> Option<&Generation> {
+        self.valid.iter().find(|g| g.meta.node == node)
+    }
+}
+
 /// A file that looks like a generation but is not a valid one.
 #[derive(Debug)]
 pub struct Rejected {

@@ -4,7 +4,8 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use jiff::Timestamp;
 
@@ -83,6 +84,9 @@ pub enum CleanupError {
         #[source]
         source: io::Error,
     },
+    /// The directory could not be listed to find old generations.
+    #[error("cannot look for old generations to remove")]
+    List(#[source] crate::load::LoadError),
     /// The directory could not be synced after removals; they may reappear
     /// after a power loss, which is harmless.
     #[error("cannot sync the store directory after removing old files{}", access_hint(.0))]
@@ -207,6 +211,19 @@ pub(crate) enum Step {
     Prune,
 }
 
+#[cfg(test)]
+impl Step {
+    pub(crate) const ALL: [Step; 7] = [
+        Step::CreateTemp,
+        Step::WriteHeader,
+        Step::WriteContent,
+        Step::SyncFile,
+        Step::Rename,
+        Step::SyncDir,
+        Step::Prune,
+    ];
+}
+
 /// Observes the writer's steps; an error returned here becomes that step's
 /// error. Production code passes [`NoSteps`].
 pub(crate) trait Steps {
@@ -219,6 +236,13 @@ impl Steps for NoSteps {
     fn before(&mut self, _: Step) -> io::Result<()> {
         Ok(())
     }
+}
+
+/// Distinguishes temporary files of one process even if removing an old one
+/// failed.
+fn next_temp_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 impl Store {
@@ -324,9 +348,11 @@ impl Store {
         let (meta, _) = format::decode(number, &whole).map_err(SaveError::Encode)?;
 
         let target = self.generation_path(number);
-        let temp = self
-            .dir
-            .join(format!("{TEMP_PREFIX}{}.{number}", std::process::id()));
+        let temp = self.dir.join(format!(
+            "{TEMP_PREFIX}{}.{number}.{}",
+            std::process::id(),
+            next_temp_id()
+        ));
         let written = self.write_temp(&temp, &header, new.content, steps);
         if let Err(e) = written {
             // Best effort: a leftover is ignored by readers and removed by
@@ -376,7 +402,7 @@ impl Store {
 
     fn write_temp(
         &self,
-        temp: &PathBuf,
+        temp: &Path,
         header: &[u8],
         content: &[u8],
         steps: &mut dyn Steps,
@@ -391,11 +417,11 @@ impl Store {
                     .open(temp)
             })
             .map_err(|source| SaveError::CreateTemp {
-                path: temp.clone(),
+                path: temp.to_path_buf(),
                 source,
             })?;
         let write_error = |source| SaveError::WriteTemp {
-            path: temp.clone(),
+            path: temp.to_path_buf(),
             source,
         };
         steps
@@ -410,21 +436,20 @@ impl Store {
             .before(Step::SyncFile)
             .and_then(|()| file.sync_all())
             .map_err(|source| SaveError::SyncTemp {
-                path: temp.clone(),
+                path: temp.to_path_buf(),
                 source,
             })
     }
 
-    /// Removes structurally valid generations beyond the kept count, oldest
-    /// last. Invalid files are not counted and not removed: they stay for
-    /// the operator, and `load` keeps reporting them.
+    /// Removes structurally valid generations beyond the kept count (the
+    /// caller's validator plays no part here). Damaged files are neither
+    /// counted nor removed: they stay for the operator, and `load` keeps
+    /// reporting them.
     fn prune(&self, housekeeping: &mut Housekeeping, steps: &mut dyn Steps) {
         let listing = match self.list() {
             Ok(listing) => listing,
-            Err(crate::load::LoadError::List { path, source }) => {
-                housekeeping
-                    .failed
-                    .push(CleanupError::Prune { path, source });
+            Err(e) => {
+                housekeeping.failed.push(CleanupError::List(e));
                 return;
             }
         };

@@ -69,10 +69,27 @@ impl Store {
             Ok(meta) if meta.is_dir() => {}
             Ok(_) => return Err(OpenError::NotADirectory { path: dir }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let existing = dir
+                    .ancestors()
+                    .skip(1)
+                    .find(|a| a.is_dir())
+                    .map(Path::to_path_buf);
                 fs::create_dir_all(&dir).map_err(|source| OpenError::CreateDir {
                     path: dir.clone(),
                     source,
                 })?;
+                // New directory entries are only durable once their parents
+                // are synced; otherwise a power cut could take the whole
+                // store, generations included, with it.
+                for parent in dir.ancestors().skip(1) {
+                    sync_directory(parent).map_err(|source| OpenError::CreateDir {
+                        path: dir.clone(),
+                        source,
+                    })?;
+                    if Some(parent) == existing.as_deref() {
+                        break;
+                    }
+                }
                 // create_dir_all succeeds on an existing directory only, but
                 // something may have replaced it since: check again.
                 match fs::metadata(&dir) {
@@ -113,7 +130,23 @@ impl Store {
 
     /// Makes the directory's entries (renames, removals) durable.
     pub(crate) fn sync_dir(&self) -> io::Result<()> {
-        File::open(&self.dir)?.sync_all()
+        sync_directory(&self.dir)
+    }
+}
+
+/// fsyncs a directory; the empty path (parent of a relative name) is `.`.
+fn sync_directory(dir: &Path) -> io::Result<()> {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    match File::open(dir)?.sync_all() {
+        // EINVAL: this file system cannot fsync a directory (some network
+        // and FUSE file systems); its renames are as durable as it makes
+        // them, and failing every save would help nobody.
+        Err(e) if e.kind() == io::ErrorKind::InvalidInput => Ok(()),
+        other => other,
     }
 }
 
@@ -213,6 +246,15 @@ mod tests {
         assert!(dir.is_dir());
         assert_eq!(store.dir(), dir);
         assert_eq!(store.kept().get(), 5);
+    }
+
+    #[test]
+    fn directories_sync_including_the_parent_of_a_relative_name() {
+        sync_directory(Path::new("")).expect("current directory");
+        sync_directory(Path::new(".")).expect("current directory");
+        let tmp = tempfile::tempdir().expect("tempdir");
+        sync_directory(tmp.path()).expect("tempdir");
+        assert!(sync_directory(&tmp.path().join("missing")).is_err());
     }
 
     #[test]

@@ -362,6 +362,10 @@ fn latest_for_picks_the_node_and_skips_what_the_validator_refuses() {
     assert_eq!(latest("boromir").expect("boromir").content, c);
     assert_eq!(latest("theoden").expect("theoden").content, b);
     assert!(latest("samwise").is_none());
+    let inventory = store.load(subnet_env_ok).expect("load");
+    assert_eq!(inventory.latest_for("boromir"), latest("boromir").as_ref());
+    assert_eq!(inventory.latest_for("theoden"), latest("theoden").as_ref());
+    assert!(inventory.latest_for("samwise").is_none());
 
     let refuse_subnet_2 = |content: &[u8]| {
         if content == env(2).as_slice() {
@@ -478,4 +482,199 @@ fn listing_a_vanished_directory_is_an_error_that_names_it() {
     drop(tmp);
     let err = store.load(any_content).expect_err("gone").to_string();
     assert!(err.contains(&dir.display().to_string()), "{err}");
+}
+
+/// Whether we run as root (uid 0), read without libc.
+fn is_root() -> bool {
+    fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+fn run(cmd: &str, args: &[&str]) -> Result<(), String> {
+    let out = std::process::Command::new(cmd)
+        .args(args)
+        .output()
+        .map_err(|e| format!("{cmd}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{cmd} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+const RO_CHILD_ENV: &str = "REBOOTGUARD_STORE_RO_CHILD";
+const RO_PASSED: &str = "rebootguard-store: read-only checks passed";
+
+/// Runs inside a private mount namespace, so its mounts vanish with it.
+fn read_only_checks(dir: &Path) {
+    let (with_data, empty) = (dir.join("with-data"), dir.join("empty"));
+    for d in [&with_data, &empty] {
+        fs::create_dir(d).expect("mkdir");
+    }
+    let path = with_data.to_str().expect("utf-8 path");
+    run(
+        "mount",
+        &["-t", "tmpfs", "-o", "size=1m", "rgstore-test", path],
+    )
+    .expect("mount");
+    let store = Store::open(&with_data).expect("open");
+    let a = env(0);
+    store
+        .save(&new_gen(&a, "n", &[]), subnet_env_ok)
+        .expect("save");
+    run("mount", &["-o", "remount,ro", path]).expect("remount ro");
+
+    // Reading works; an identical save needs no write; a new one says why.
+    let store = Store::open(&with_data).expect("open read-only");
+    assert_eq!(store.load(subnet_env_ok).expect("load").valid.len(), 1);
+    let same = store
+        .save(&new_gen(&a, "n", &[]), subnet_env_ok)
+        .expect("unchanged");
+    assert_eq!(same.outcome, Outcome::Unchanged);
+    let b = env(1);
+    let err = store
+        .save(&new_gen(&b, "n", &[]), subnet_env_ok)
+        .expect_err("read-only");
+    assert!(matches!(err, SaveError::CreateTemp { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("read-only (EROFS)") && text.contains("remount"),
+        "{text}"
+    );
+
+    let err = Store::open(with_data.join("sub")).expect_err("cannot create");
+    assert!(matches!(err, OpenError::CreateDir { .. }), "{err:?}");
+    assert!(err.to_string().contains("read-only (EROFS)"), "{err}");
+
+    // A read-only store that never had a lock file fails at the lock.
+    let path = empty.to_str().expect("utf-8 path");
+    run(
+        "mount",
+        &["-t", "tmpfs", "-o", "ro,size=1m", "rgstore-test", path],
+    )
+    .expect("mount");
+    let store = Store::open(&empty).expect("open");
+    let err = store
+        .save(&new_gen(&a, "n", &[]), subnet_env_ok)
+        .expect_err("read-only");
+    assert!(matches!(err, SaveError::Lock { .. }), "{err:?}");
+    assert!(err.to_string().contains("read-only (EROFS)"), "{err}");
+    println!("{RO_PASSED}");
+}
+
+#[test]
+fn a_read_only_file_system_is_named_with_the_fix() {
+    if let Ok(dir) = std::env::var(RO_CHILD_ENV) {
+        read_only_checks(Path::new(&dir));
+        return;
+    }
+    if !is_root() {
+        eprintln!("skipped: mounting a read-only tmpfs needs root");
+        return;
+    }
+    if let Err(e) = run("unshare", &["--mount", "--propagation", "private", "true"]) {
+        eprintln!("skipped: cannot make a private mount namespace ({e})");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private"])
+        .arg(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "tests::a_read_only_file_system_is_named_with_the_fix",
+            "--nocapture",
+        ])
+        .env(RO_CHILD_ENV, tmp.path())
+        .output()
+        .expect("spawn");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains(RO_PASSED),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Undoes `chattr +i` even when an assertion fails, so the directory can go.
+struct Mutable<'a>(&'a Path);
+
+impl Drop for Mutable<'_> {
+    fn drop(&mut self) {
+        let _ = run("chattr", &["-i", &self.0.display().to_string()]);
+    }
+}
+
+#[test]
+fn an_unwritable_directory_says_permission_denied() {
+    let (tmp, store) = store();
+    let dir = tmp.path().display().to_string();
+    // Root ignores mode bits but not the immutable attribute (EPERM).
+    let _guard = if is_root() {
+        if let Err(e) = run("chattr", &["+i", &dir]) {
+            eprintln!("skipped: root, and this file system has no immutable attribute ({e})");
+            return;
+        }
+        Some(Mutable(tmp.path()))
+    } else {
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o555)).expect("chmod");
+        None
+    };
+    let a = env(0);
+    let err = store
+        .save(&new_gen(&a, "n", &[]), subnet_env_ok)
+        .expect_err("unwritable");
+    assert!(matches!(err, SaveError::Lock { .. }), "{err:?}");
+    assert!(err.to_string().contains("permission denied"), "{err}");
+    // Reading still works.
+    assert!(store.load(subnet_env_ok).expect("load").valid.is_empty());
+    if !is_root() {
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+}
+
+/// Regression, incident 2026-01-31: after a reboot `/run/flannel/subnet.env`
+/// was gone on boromir and theoden and nothing rewrote it. The backup taken
+/// before the reboot must come back byte for byte, for the right node, and
+/// say which boot it came from.
+#[test]
+fn incident_2026_01_31_backup_from_before_the_reboot_is_restored_exactly() {
+    let (tmp, before_reboot) = store();
+    let boromir = b"FLANNEL_NETWORK=10.42.0.0/16\nFLANNEL_SUBNET=10.42.0.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n";
+    let theoden = b"FLANNEL_NETWORK=10.42.0.0/16\nFLANNEL_SUBNET=10.42.2.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n";
+    let boot_before = "1f0e9a52-63a4-4b8e-9a51-6f3c2d1e0b7a\n";
+    for (node, content) in [("boromir", &boromir[..]), ("theoden", &theoden[..])] {
+        let new = NewGeneration {
+            content,
+            node,
+            boot_id: boot_before,
+            pod_cidrs: &[],
+            source: Source::Live,
+            saved_at: Timestamp::now(),
+        };
+        before_reboot.save(&new, subnet_env_ok).expect("backup");
+    }
+    drop(before_reboot);
+
+    // The reboot: a new process opens the store from disk.
+    let after_reboot = Store::open(tmp.path()).expect("open");
+    let restored = after_reboot
+        .latest_for("boromir", subnet_env_ok)
+        .expect("load")
+        .expect("a backup for boromir");
+    assert_eq!(restored.content, boromir);
+    assert_eq!(restored.meta.sha256, format::sha256_hex(boromir));
+    assert_eq!(restored.meta.boot_id, boot_before.trim());
+    assert_eq!(restored.meta.source, Source::Live);
+    let other = after_reboot
+        .latest_for("theoden", subnet_env_ok)
+        .expect("load");
+    assert_eq!(other.expect("a backup for theoden").content, theoden);
 }

@@ -1,0 +1,325 @@
+//! The command line, parsed and checked before anything touches the system.
+
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Keeps Kubernetes nodes truthful and working across reboots.
+///
+/// After a reboot, k3s's embedded flannel can fail to rewrite
+/// /run/flannel/subnet.env (tmpfs): the node says Ready, yet no pod gets
+/// networking. rebootguard keeps that file alive across reboots and tells
+/// the truth about it.
+#[derive(Debug, Parser)]
+#[command(name = "rebootguard", version, propagate_version = true)]
+#[command(
+    after_help = "Exit codes: 0 success, 1 a problem was found or an operation failed, 2 usage or configuration error.\n`node restore` exits 0 even when it could not restore: it must never hold k3s back."
+)]
+pub struct Cli {
+    /// Log level (error, warn, info, debug, trace) or a tracing filter.
+    #[arg(long, global = true, env = "REBOOTGUARD_LOG", default_value = "info")]
+    pub log: String,
+    /// Log as JSON lines instead of text (logs go to stderr).
+    #[arg(long, global = true)]
+    pub log_json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Guard this node's flannel state (run on the node, as root).
+    Node(Node),
+    /// Find the first domino: root causes of a cascading failure, ranked, with the fix.
+    ///
+    /// Reads the live cluster (kubeconfig like kubectl), or --snapshot files
+    /// (`rebootguard snapshot`, or `kubectl get ... -A -o json|yaml` output,
+    /// gzip allowed), or a `kubectl cluster-info dump` directory (--dump).
+    /// Exit 0 healthy, 1 problems found, 2 could not diagnose.
+    Diagnose {
+        /// Where the cluster state comes from.
+        #[command(flatten)]
+        input: Input,
+        /// Report format.
+        #[arg(short, long, value_enum, default_value = "human")]
+        output: Output,
+        /// Analyse as of this time (RFC 3339) [default: the snapshot's collection time, else now].
+        #[arg(long)]
+        now: Option<String>,
+        /// Components config (YAML or JSON) replacing the built-in list of CoreDNS, flannel, Longhorn, Flux, ...
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Colour: auto (a terminal without NO_COLOR), always, never.
+        #[arg(long, value_enum, default_value = "auto")]
+        color: Color,
+    },
+    /// Save what `diagnose` reads from the live cluster into one file, to share or diagnose later.
+    Snapshot {
+        /// Output file (`-` for stdout); gzip when it ends in .gz or with --gzip.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Compress with gzip.
+        #[arg(long)]
+        gzip: bool,
+        /// Kubeconfig [default: KUBECONFIG, ~/.kube/config, in-cluster].
+        #[arg(long, env = "REBOOTGUARD_KUBECONFIG")]
+        kubeconfig: Option<PathBuf>,
+        /// Bound on each API request.
+        #[arg(long, default_value = "30s")]
+        timeout: String,
+    },
+    /// List, and with --yes delete, the pods a reboot left stale.
+    ///
+    /// Only pods on nodes whose boot ID changed since the pod started (or that
+    /// are gone), whose containers cannot be running, and (unless
+    /// --include-unowned) owned by a controller that recreates them. Force
+    /// deletion only when the node proves the containers are gone. Dry run by default.
+    CleanStale {
+        /// Where the cluster state comes from (a snapshot only lists).
+        #[command(flatten)]
+        input: Input,
+        /// Delete the listed pods (live cluster only).
+        #[arg(long)]
+        yes: bool,
+        /// Also act on pods no recreating controller owns.
+        #[arg(long)]
+        include_unowned: bool,
+        /// Print the plan and results as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Install the systemd units that run `node restore` before k3s and back up subnet.env.
+    ///
+    /// Writes rebootguard-restore.service, rebootguard-backup.path and
+    /// rebootguard-backup.service (pointing at this binary) and the man
+    /// pages, then runs systemctl daemon-reload, enable and start.
+    Install {
+        /// Host root to install under.
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+        /// Unit directory (under the root).
+        #[arg(long, default_value = "/etc/systemd/system")]
+        unit_dir: PathBuf,
+        /// The binary the units run [default: this executable].
+        #[arg(long)]
+        bin: Option<PathBuf>,
+        /// Say what would be done; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Write the units but do not run systemctl.
+        #[arg(long)]
+        no_enable: bool,
+    },
+    /// Print shell completions.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) for `rebootguard` and its subcommands.
+    Man {
+        /// Write one page per command into this directory instead of printing the main page.
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+    },
+}
+
+/// `rebootguard node ...`
+#[derive(Debug, Args)]
+#[command(after_help = "Paths default to k3s's: /run/flannel/subnet.env, \
+/var/lib/rancher/k3s/agent/etc/flannel/net-conf.json, backups in /var/lib/rebootguard.\n\
+Settings come from flags, then REBOOTGUARD_* environment variables, then the config file, then defaults.")]
+pub struct Node {
+    /// Shared node settings.
+    #[command(flatten)]
+    pub opts: NodeOpts,
+    /// The operation.
+    #[command(subcommand)]
+    pub command: NodeCommand,
+}
+
+/// Settings every node operation shares.
+#[derive(Debug, Args, Clone, Default)]
+pub struct NodeOpts {
+    /// Prefix for every host path (e.g. /host in a pod that mounts the host).
+    #[arg(long, global = true, env = "REBOOTGUARD_ROOT", default_value = "/")]
+    pub root: PathBuf,
+    /// Config file [default: <root>/etc/rebootguard/config.toml].
+    #[arg(long, global = true, env = "REBOOTGUARD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The flannel deployment.
+    #[arg(long, global = true, env = "REBOOTGUARD_PROFILE", value_enum)]
+    pub profile: Option<ProfileArg>,
+    /// This node's Kubernetes name [default: k3s's node-name, else the hostname].
+    #[arg(long, global = true, env = "REBOOTGUARD_NODE_NAME")]
+    pub node_name: Option<String>,
+    /// Backup store directory (a host path) [default: /var/lib/rebootguard].
+    #[arg(long, global = true, env = "REBOOTGUARD_STORE_DIR")]
+    pub store_dir: Option<PathBuf>,
+    /// Backups to keep [default: 5].
+    #[arg(long, global = true, env = "REBOOTGUARD_KEEP")]
+    pub keep: Option<NonZeroUsize>,
+    /// Kubeconfig [default: KUBECONFIG, ~/.kube/config, in-cluster, then k3s's own].
+    #[arg(long, global = true, env = "REBOOTGUARD_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Never ask the API server.
+    #[arg(long, global = true)]
+    pub no_api: bool,
+    /// Bound on API calls, e.g. 500ms, 2s [default: 2s].
+    #[arg(long, global = true, env = "REBOOTGUARD_API_TIMEOUT")]
+    pub api_timeout: Option<String>,
+    /// Overlay MTU to write instead of deriving it (flannel.1, previous file, underlay − overhead).
+    #[arg(long, global = true, env = "REBOOTGUARD_MTU", value_parser = clap::value_parser!(u32).range(68..=65535))]
+    pub mtu: Option<u32>,
+    /// FLANNEL_IPMASQ to write when regenerating [default: true, as k3s].
+    #[arg(long, global = true, env = "REBOOTGUARD_IPMASQ")]
+    pub ipmasq: Option<bool>,
+}
+
+/// Where cluster state comes from: files, or the live API.
+#[derive(Debug, Args, Clone, Default)]
+pub struct Input {
+    /// Snapshot or kubectl output file(s) (JSON, YAML, gzip); repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub snapshot: Vec<PathBuf>,
+    /// A `kubectl cluster-info dump --output-directory` directory.
+    #[arg(long, value_name = "DIR", conflicts_with = "snapshot")]
+    pub dump: Option<PathBuf>,
+    /// Kubeconfig for the live cluster [default: KUBECONFIG, ~/.kube/config, in-cluster].
+    #[arg(long, env = "REBOOTGUARD_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Bound on each API request in live mode.
+    #[arg(long, default_value = "30s")]
+    pub timeout: String,
+}
+
+/// Report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// For a terminal: the first domino first, as a tree.
+    Human,
+    /// Versioned JSON (schema in docs/diagnose.md).
+    Json,
+    /// Markdown, to paste into a post-mortem.
+    Markdown,
+    /// The causal graph as a Mermaid flowchart.
+    Mermaid,
+    /// The causal graph as Graphviz DOT.
+    Dot,
+}
+
+/// When to colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    /// When stdout is a terminal and NO_COLOR is unset.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// The flannel deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProfileArg {
+    /// k3s with embedded flannel.
+    K3s,
+    /// The kube-flannel DaemonSet.
+    KubeFlannel,
+}
+
+/// The node operations.
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// Put back a valid subnet.env before k3s starts (run by rebootguard-restore.service).
+    ///
+    /// Keeps a valid live file. Otherwise restores this node's newest valid
+    /// backup, cross-checked with the API when it answers in time; regenerates
+    /// from the API and net-conf.json when the backup disagrees or none
+    /// exists. Also frees host-local IP leases left from before this boot.
+    /// Always exits 0 (except on usage errors): it must never hold k3s back.
+    Restore {
+        /// Bound on the whole run [default: 5s].
+        #[arg(long, env = "REBOOTGUARD_TIMEOUT")]
+        timeout: Option<String>,
+        /// Say what would be done; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Store the live subnet.env as a new backup generation if it is valid and changed.
+    Backup {
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Derive subnet.env from the API and net-conf.json; show it and its diff.
+    ///
+    /// Writes nothing unless --write; replaces a valid live file that differs
+    /// only with --force.
+    Regenerate {
+        /// Write the derived file.
+        #[arg(long)]
+        write: bool,
+        /// With --write: replace a valid live file too.
+        #[arg(long, requires = "write")]
+        force: bool,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the live file, backups, net-conf.json and the API side by side. Exits 1 when unhealthy.
+    Status {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn node_flags_parse_anywhere() {
+        let cli = Cli::try_parse_from([
+            "rebootguard",
+            "node",
+            "restore",
+            "--root",
+            "/host",
+            "--node-name",
+            "boromir",
+            "--dry-run",
+            "--timeout",
+            "1s",
+        ])
+        .expect("parses");
+        let Command::Node(node) = cli.command else {
+            panic!("node")
+        };
+        assert_eq!(node.opts.root, PathBuf::from("/host"));
+        assert_eq!(node.opts.node_name.as_deref(), Some("boromir"));
+        assert!(matches!(
+            node.command,
+            NodeCommand::Restore { dry_run: true, .. }
+        ));
+    }
+
+    #[test]
+    fn force_requires_write_and_mtu_is_bounded() {
+        assert!(Cli::try_parse_from(["rebootguard", "node", "regenerate", "--force"]).is_err());
+        assert!(Cli::try_parse_from(["rebootguard", "node", "status", "--mtu", "12"]).is_err());
+    }
+}

@@ -1,0 +1,206 @@
+//! `rebootguard node ...`: resolve settings, run, present, map to an exit code.
+
+use rebootguard_node::restore::Decision;
+use rebootguard_node::settings::{self, File, Settings, under};
+use rebootguard_node::{Profile, backup, regenerate, restore, status};
+use serde::Serialize;
+
+use crate::cli::{Node, NodeCommand, NodeOpts, ProfileArg};
+use crate::{OK, PROBLEM, USAGE};
+
+pub fn run(node: Node) -> u8 {
+    let timeout = match &node.command {
+        NodeCommand::Restore { timeout, .. } => timeout.clone(),
+        _ => None,
+    };
+    let settings = match resolve(&node.opts, timeout) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return USAGE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: failed to start the async runtime: {e}");
+            return PROBLEM;
+        }
+    };
+    match node.command {
+        NodeCommand::Restore { dry_run, json, .. } => {
+            let outcome = runtime.block_on(restore::run(&settings, dry_run));
+            if json {
+                print_json(&outcome);
+            } else {
+                print!("{}", describe_restore(&outcome));
+            }
+            OK
+        }
+        NodeCommand::Backup { json } => match backup::run(&settings) {
+            Ok(outcome) => {
+                if json {
+                    print_json(&outcome);
+                } else {
+                    match outcome {
+                        backup::Outcome::Stored { generation } => {
+                            println!("stored subnet.env as generation {generation}")
+                        }
+                        backup::Outcome::Unchanged { generation } => {
+                            println!("unchanged since generation {generation}; nothing stored")
+                        }
+                    }
+                }
+                OK
+            }
+            Err(e) => {
+                report_error(json, &e);
+                PROBLEM
+            }
+        },
+        NodeCommand::Regenerate { write, force, json } => {
+            match runtime.block_on(regenerate::run(&settings, write, force)) {
+                Ok(outcome) => {
+                    if json {
+                        print_json(&outcome);
+                    } else {
+                        println!(
+                            "# derived for node {} (MTU from {})",
+                            outcome.node, outcome.mtu_from
+                        );
+                        print!("{}", outcome.content);
+                        if !outcome.diff.is_empty() {
+                            println!("\n# diff against {}:", settings.paths.subnet_env.display());
+                            print!("{}", outcome.diff);
+                        }
+                        match &outcome.not_written_because {
+                            None => {
+                                println!("\nwritten to {}", settings.paths.subnet_env.display())
+                            }
+                            Some(why) => println!("\nnot written: {why}"),
+                        }
+                    }
+                    if outcome.written || outcome.diff.is_empty() || !write {
+                        OK
+                    } else {
+                        PROBLEM
+                    }
+                }
+                Err(e) => {
+                    report_error(json, &e);
+                    PROBLEM
+                }
+            }
+        }
+        NodeCommand::Status { json } => {
+            let report = runtime.block_on(status::run(&settings));
+            if json {
+                print_json(&report);
+            } else {
+                print!("{}", report.render());
+            }
+            if report.healthy { OK } else { PROBLEM }
+        }
+    }
+}
+
+fn resolve(opts: &NodeOpts, timeout: Option<String>) -> Result<Settings, settings::Error> {
+    let config = opts
+        .config
+        .clone()
+        .unwrap_or_else(|| opts.root.join(settings::CONFIG_FILE));
+    let file = File::load(&config)?;
+    let flags = File {
+        node_name: opts.node_name.clone(),
+        profile: opts.profile.map(|p| match p {
+            ProfileArg::K3s => Profile::K3s,
+            ProfileArg::KubeFlannel => Profile::KubeFlannel,
+        }),
+        store_dir: opts.store_dir.clone(),
+        keep: opts.keep,
+        timeout,
+        api_timeout: opts.api_timeout.clone(),
+        api: opts.no_api.then_some(false),
+        mtu: opts.mtu,
+        ipmasq: opts.ipmasq,
+        kubeconfig: opts.kubeconfig.clone(),
+        flannel_config_map: None,
+    };
+    let mut settings = Settings::resolve(&opts.root, flags.or(file))?;
+    // An explicit kubeconfig from the config file is a host path too.
+    if opts.kubeconfig.is_none()
+        && let Some(path) = &settings.kubeconfig
+    {
+        settings.kubeconfig = Some(under(&opts.root, path));
+    }
+    Ok(settings)
+}
+
+fn describe_restore(outcome: &restore::Outcome) -> String {
+    let path = &outcome.path;
+    let would = if outcome.dry_run { "would be " } else { "" };
+    let mut out = match &outcome.plan.decision {
+        Decision::Keep => format!("{path} is valid; left as it is\n"),
+        Decision::Restore {
+            generation,
+            verified,
+        } => format!(
+            "{path} {}restored from backup generation {generation} ({})\n",
+            if outcome.applied || outcome.dry_run {
+                would
+            } else {
+                "NOT "
+            },
+            if *verified {
+                "verified against the API"
+            } else {
+                "not cross-checked with the API"
+            }
+        ),
+        Decision::Regenerate { because, content } => format!(
+            "{path} {}regenerated from the API and net-conf.json ({because}):\n{content}",
+            if outcome.applied || outcome.dry_run {
+                would
+            } else {
+                "NOT "
+            },
+        ),
+        Decision::Refuse { reason } => format!("warning: {path} left alone: {reason}\n"),
+        Decision::Nothing { missing } => format!(
+            "warning: {path} could not be restored; missing: {}\n",
+            missing.join("; ")
+        ),
+    };
+    // Warnings went to the log (stderr) already; stdout carries the result.
+    for freed in &outcome.leases.freed {
+        out.push_str(&format!(
+            "{}freed host-local lease {} in {} (container {})\n",
+            would,
+            freed.ip,
+            freed.network,
+            freed.container.as_deref().unwrap_or("?")
+        ));
+    }
+    for error in &outcome.leases.errors {
+        out.push_str(&format!("warning: {error}\n"));
+    }
+    out
+}
+
+fn print_json(value: &impl Serialize) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("error: failed to encode JSON: {e}"),
+    }
+}
+
+fn report_error(json: bool, error: &dyn std::error::Error) {
+    let text = rebootguard_node::observe::error_chain(error);
+    if json {
+        print_json(&serde_json::json!({ "error": text }));
+    }
+    eprintln!("error: {text}");
+}

@@ -1,0 +1,364 @@
+//! Recognising failures from the text Kubernetes and its plugins print.
+//!
+//! Every rule matches by case-insensitive substring, never by the whole
+//! message: the wrappers around an error change between versions (containerd
+//! prefixes, the flannel plugin's old `loadFlannelSubnetEnv failed:` and new
+//! `failed to load flannel 'subnet.env' file:` wordings, the event recorder's
+//! `(combined from similar events): `), the inner error does not.
+
+use serde::Serialize;
+
+fn has(hay: &str, needles: &[&str]) -> bool {
+    needles.iter().any(|n| contains_ci(hay, n))
+}
+
+/// ASCII case-insensitive substring search without allocating.
+pub fn contains_ci(hay: &str, needle: &str) -> bool {
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    if n.is_empty() {
+        return true;
+    }
+    if n.len() > h.len() {
+        return false;
+    }
+    h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+}
+
+/// Why a pod sandbox could not get its network.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum Sandbox {
+    /// flannel's `subnet.env` does not exist (tmpfs wiped by a reboot and
+    /// not rewritten).
+    FlannelSubnetEnvMissing,
+    /// `subnet.env` exists but cannot be used (missing keys, bad values).
+    FlannelSubnetEnvInvalid,
+    /// host-local has no free address: leases leaked by an unclean reboot.
+    HostLocalExhausted,
+    /// The runtime has no CNI configuration yet.
+    CniNotInitialized,
+    /// A CNI binary is not where the runtime looks.
+    CniPluginMissing {
+        /// The plugin's name, when the message names it.
+        plugin: String,
+    },
+    /// The node has no `spec.podCIDR`, so flannel has no subnet to hand out.
+    PodCidrNotAssigned,
+    /// Something else failed in sandbox creation.
+    Other,
+}
+
+impl Sandbox {
+    /// Short human description.
+    pub fn describe(&self) -> String {
+        match self {
+            Sandbox::FlannelSubnetEnvMissing => "flannel subnet.env missing".into(),
+            Sandbox::FlannelSubnetEnvInvalid => "flannel subnet.env invalid".into(),
+            Sandbox::HostLocalExhausted => "host-local IP range exhausted (leaked leases)".into(),
+            Sandbox::CniNotInitialized => "CNI not initialized".into(),
+            Sandbox::CniPluginMissing { plugin } if !plugin.is_empty() => {
+                format!("CNI plugin {plugin:?} missing")
+            }
+            Sandbox::CniPluginMissing { .. } => "CNI plugin missing".into(),
+            Sandbox::PodCidrNotAssigned => "no podCIDR assigned".into(),
+            Sandbox::Other => "pod sandbox creation failing".into(),
+        }
+    }
+}
+
+/// Whether an event is a sandbox (network setup) failure.
+pub fn is_sandbox_failure(reason: &str, message: &str) -> bool {
+    reason == "FailedCreatePodSandBox"
+        || has(
+            message,
+            &[
+                "failed to setup network for sandbox",
+                "failed to create pod sandbox",
+                "networkplugin cni failed to set up pod",
+                "network is not ready",
+                "cni plugin not initialized",
+            ],
+        )
+}
+
+/// Classifies a sandbox failure message.
+pub fn sandbox(message: &str) -> Sandbox {
+    let flannel_env = has(
+        message,
+        &[
+            "loadflannelsubnetenv failed",
+            "failed to load flannel 'subnet.env'",
+            "failed to load flannel subnet.env",
+            "subnet.env",
+        ],
+    );
+    if flannel_env {
+        return if has(
+            message,
+            &[
+                "no such file or directory",
+                "cannot find the file",
+                "not exist",
+            ],
+        ) {
+            Sandbox::FlannelSubnetEnvMissing
+        } else {
+            Sandbox::FlannelSubnetEnvInvalid
+        };
+    }
+    if has(
+        message,
+        &[
+            "no ip addresses available in range set",
+            "no ip addresses available in network",
+        ],
+    ) {
+        return Sandbox::HostLocalExhausted;
+    }
+    if let Some(plugin) = missing_plugin(message) {
+        return Sandbox::CniPluginMissing { plugin };
+    }
+    if has(
+        message,
+        &[
+            "cni plugin not initialized",
+            "cni config uninitialized",
+            "no networks found in /etc/cni/net.d",
+            "networkpluginnotready",
+            "network plugin is not ready",
+        ],
+    ) {
+        return Sandbox::CniNotInitialized;
+    }
+    if has(message, &["podcidr", "no pod cidr", "cidrnotavailable"]) {
+        return Sandbox::PodCidrNotAssigned;
+    }
+    Sandbox::Other
+}
+
+/// `failed to find plugin "flannel" in path [...]` → `flannel`.
+fn missing_plugin(message: &str) -> Option<String> {
+    let lower = message.to_ascii_lowercase();
+    let at = lower.find("failed to find plugin")?;
+    let rest = &message[at + "failed to find plugin".len()..];
+    let name = rest
+        .trim_start()
+        .trim_start_matches(['"', '\\'])
+        .split(['"', '\\', ' '])
+        .next()
+        .unwrap_or("");
+    Some(name.to_string())
+}
+
+/// Whether a message reports failing name resolution.
+pub fn is_dns_error(message: &str) -> bool {
+    has(
+        message,
+        &[
+            "no such host",
+            "server misbehaving",
+            "temporary failure in name resolution",
+            "name or service not known",
+            "could not resolve host",
+            "name resolution",
+            "nxdomain",
+        ],
+    ) || (contains_ci(message, "dial tcp: lookup ")
+        && has(
+            message,
+            &["i/o timeout", "connection refused", "no such host"],
+        ))
+        || (contains_ci(message, ":53") && has(message, &["i/o timeout", "connection refused"]))
+}
+
+/// The part of a message from its DNS lookup on (`lookup x on y:53: ...`).
+pub fn dns_snippet(message: &str) -> Option<&str> {
+    let at = message.find("lookup ")?;
+    Some(message[at..].trim_end_matches(['"', '}']))
+}
+
+/// Whether a volume event reports a failure.
+pub fn is_volume_failure(reason: &str, message: &str) -> bool {
+    matches!(
+        reason,
+        "FailedAttachVolume" | "FailedMount" | "FailedMapVolume" | "FailedUnMount"
+    ) || has(
+        message,
+        &[
+            "attachvolume.attach failed",
+            "mountvolume.setup failed",
+            "mountvolume.mountdevice failed",
+        ],
+    )
+}
+
+/// `driver name driver.longhorn.io not found in the list of registered CSI
+/// drivers` → `driver.longhorn.io`.
+pub fn unregistered_csi_driver(message: &str) -> Option<String> {
+    let lower = message.to_ascii_lowercase();
+    if let Some(at) = lower.find("does not contain driver ") {
+        // The attacher's wording: `CSINode boromir does not contain driver X`.
+        let rest = &message[at + "does not contain driver ".len()..];
+        let name = rest.split([' ', '"', '\'', ',']).next().unwrap_or("");
+        return (!name.is_empty()).then(|| name.to_string());
+    }
+    let end = lower.find("not found in the list of registered csi drivers")?;
+    let before = message[..end].trim_end();
+    let name = before.rsplit([' ', '"', '\'']).find(|s| !s.is_empty())?;
+    Some(name.trim_matches(['"', '\'', ':']).to_string())
+}
+
+/// `failed calling webhook "validate.nginx.ingress.kubernetes.io"` → the name.
+pub fn failed_webhook(message: &str) -> Option<String> {
+    let lower = message.to_ascii_lowercase();
+    let at = lower.find("failed calling webhook")?;
+    let rest = &message[at + "failed calling webhook".len()..];
+    let rest = rest.trim_start().trim_start_matches(['"', '\\']);
+    let name: String = rest
+        .chars()
+        .take_while(|c| !matches!(c, '"' | '\\' | ':' | ' '))
+        .collect();
+    (!name.is_empty()).then_some(name)
+}
+
+/// Whether an image pull failed (waiting reason or event).
+pub fn is_image_pull_failure(reason: &str, message: &str) -> bool {
+    matches!(
+        reason,
+        "ErrImagePull" | "ImagePullBackOff" | "InvalidImageName" | "ErrImageNeverPull"
+    ) || has(message, &["failed to pull image", "back-off pulling image"])
+}
+
+/// Why a FailedScheduling event failed, when it names not-ready nodes.
+pub fn unschedulable_due_to_node_down(message: &str) -> bool {
+    has(
+        message,
+        &[
+            "node.kubernetes.io/not-ready",
+            "node.kubernetes.io/unreachable",
+            "node(s) were unschedulable",
+        ],
+    )
+}
+
+/// `dependency 'flux-system/infra' is not ready` → `("flux-system", "infra")`.
+pub fn flux_dependency(message: &str) -> Option<(String, String)> {
+    let lower = message.to_ascii_lowercase();
+    let at = lower.find("dependency '")?;
+    let rest = &message[at + "dependency '".len()..];
+    let id = rest.split('\'').next()?;
+    let (ns, name) = id.split_once('/')?;
+    Some((ns.to_string(), name.to_string()))
+}
+
+/// The boot ID named in a `Rebooted` event, when present.
+pub fn rebooted_boot_id(message: &str) -> Option<&str> {
+    let at = message.find("boot id:")?;
+    let id = message[at + "boot id:".len()..].trim();
+    (!id.is_empty()).then_some(id)
+}
+
+/// Shortens a message for titles: first line, at most `max` characters.
+pub fn short(message: &str, max: usize) -> String {
+    let line = message.lines().next().unwrap_or("").trim();
+    if line.chars().count() <= max {
+        line.to_string()
+    } else {
+        let mut s: String = line.chars().take(max.saturating_sub(1)).collect();
+        s.push('…');
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OLD: &str = "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox \"4f1c\": plugin type=\"flannel\" failed (add): loadFlannelSubnetEnv failed: open /run/flannel/subnet.env: no such file or directory";
+    const NEW: &str = "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox \"9a2e\": plugin type=\"flannel\" failed (add): failed to load flannel 'subnet.env' file: open /run/flannel/subnet.env: no such file or directory. Check the flannel pod log for this node.";
+
+    #[test]
+    fn both_flannel_wordings_mean_missing_subnet_env() {
+        assert_eq!(sandbox(OLD), Sandbox::FlannelSubnetEnvMissing);
+        assert_eq!(sandbox(NEW), Sandbox::FlannelSubnetEnvMissing);
+        assert!(is_sandbox_failure("FailedCreatePodSandBox", OLD));
+        assert!(is_sandbox_failure("SomethingElse", NEW));
+    }
+
+    #[test]
+    fn invalid_subnet_env_is_not_missing() {
+        let m = "plugin type=\"flannel\" failed (add): loadFlannelSubnetEnv failed: /run/flannel/subnet.env is missing FLANNEL_MTU";
+        assert_eq!(sandbox(m), Sandbox::FlannelSubnetEnvInvalid);
+    }
+
+    #[test]
+    fn other_cni_failures() {
+        assert_eq!(
+            sandbox(
+                "plugin type=\"host-local\" failed (add): failed to allocate for range 0: no IP addresses available in range set: 10.42.1.1-10.42.1.254"
+            ),
+            Sandbox::HostLocalExhausted
+        );
+        assert_eq!(
+            sandbox("failed to find plugin \"flannel\" in path [/opt/cni/bin]"),
+            Sandbox::CniPluginMissing {
+                plugin: "flannel".into()
+            }
+        );
+        assert_eq!(
+            sandbox(
+                "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized"
+            ),
+            Sandbox::CniNotInitialized
+        );
+        assert_eq!(sandbox("something odd"), Sandbox::Other);
+    }
+
+    #[test]
+    fn csi_driver_name_is_extracted() {
+        let m = "AttachVolume.Attach failed for volume \"pvc-1\" : CSINode boromir does not contain driver driver.longhorn.io";
+        assert_eq!(
+            unregistered_csi_driver(m).as_deref(),
+            Some("driver.longhorn.io")
+        );
+        let m = "MountVolume.MountDevice failed for volume \"pvc-1\" : kubernetes.io/csi: attacher.MountDevice failed to create newCsiDriverClient: driver name driver.longhorn.io not found in the list of registered CSI drivers";
+        assert_eq!(
+            unregistered_csi_driver(m).as_deref(),
+            Some("driver.longhorn.io")
+        );
+    }
+
+    #[test]
+    fn dns_errors() {
+        assert!(is_dns_error(
+            "dial tcp: lookup source-controller.flux-system.svc.cluster.local on 10.43.0.10:53: no such host"
+        ));
+        assert!(is_dns_error(
+            "dial tcp: lookup github.com on 10.43.0.10:53: read udp 10.42.1.5:4000->10.43.0.10:53: i/o timeout"
+        ));
+        assert!(!is_dns_error("connection refused to 10.0.0.1:443"));
+    }
+
+    #[test]
+    fn webhook_and_flux_parsing() {
+        assert_eq!(
+            failed_webhook("Internal error occurred: failed calling webhook \"validate.nginx.ingress.kubernetes.io\": failed to call webhook: Post ...").as_deref(),
+            Some("validate.nginx.ingress.kubernetes.io")
+        );
+        assert_eq!(
+            flux_dependency("dependency 'flux-system/infra' is not ready"),
+            Some(("flux-system".into(), "infra".into()))
+        );
+        assert_eq!(
+            rebooted_boot_id("Node boromir has been rebooted, boot id: abc-1"),
+            Some("abc-1")
+        );
+    }
+
+    #[test]
+    fn contains_ci_is_case_insensitive_and_safe() {
+        assert!(contains_ci("No Such Host", "no such host"));
+        assert!(!contains_ci("ab", "abc"));
+        assert!(contains_ci("é no such host", "NO SUCH"));
+    }
+}

@@ -1,0 +1,398 @@
+//! Loading a [`Snapshot`] from bytes, whatever the user has at hand.
+//!
+//! Accepted, detected from the content (never the file name):
+//! - a snapshot file (`kind: Snapshot`), plain or gzip;
+//! - `kubectl get ... -A -o json`: a `List`, several Lists or objects
+//!   concatenated, or a single object;
+//! - `kubectl get ... -o yaml`, multi-document YAML included;
+//! - the files of a `kubectl cluster-info dump --output-directory` tree
+//!   ([`dump`]), or its single-stream form on stdout.
+//!
+//! JSON is read in one pass by a streaming scanner (see the `stream`
+//! module): big arrays are cut into elements and parsed in batches on all
+//! cores; List items are dispatched by their own `kind`.
+
+use std::io::Read;
+
+use serde::Deserialize;
+use serde::de::{self, IgnoredAny};
+use serde_json::Value;
+
+use crate::snapshot::{self, LogExcerpt, Missing, Snapshot};
+
+/// Errors loading input. Only [`Error::Read`] may succeed on retry; the
+/// others mean the input itself is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The input is empty or whitespace.
+    #[error(
+        "failed to load: the input is empty; pass a snapshot file, `kubectl get -A -o json` output or a cluster-info dump"
+    )]
+    Empty,
+    /// The input is UTF-16 (PowerShell's `>` writes it).
+    #[error(
+        "failed to load: the input is UTF-16; write it as UTF-8 (PowerShell: `kubectl get ... | Out-File -Encoding utf8 FILE`)"
+    )]
+    Utf16,
+    /// The gzip stream is corrupt or truncated.
+    #[error("failed to decompress gzip input (truncated or corrupt file?)")]
+    Decompress(#[source] std::io::Error),
+    /// The input could not be read.
+    #[error("failed to read the input")]
+    Read(#[source] std::io::Error),
+    /// The JSON structure is broken (truncated, corrupt, not JSON).
+    #[error("failed to parse JSON at byte {offset}: {message}")]
+    Scan {
+        /// Byte offset in the (decompressed) input.
+        offset: u64,
+        /// What was wrong.
+        message: String,
+    },
+    /// A JSON document did not parse.
+    #[error("failed to parse JSON document {document} (truncated file or not JSON?)")]
+    ParseJson {
+        /// 1-based document number in the stream.
+        document: usize,
+        /// serde_json's error, with line and column.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A YAML document did not parse.
+    #[error("failed to parse YAML document {document} (not Kubernetes YAML?)")]
+    ParseYaml {
+        /// 1-based document number.
+        document: usize,
+        /// serde_yaml's error, with its location.
+        #[source]
+        source: serde_yaml::Error,
+    },
+    /// A document is valid JSON/YAML but not a Kubernetes object or List.
+    #[error(
+        "failed to read document {document}: it is {what}, not a Kubernetes object, List or rebootguard Snapshot"
+    )]
+    NotKubernetes {
+        /// 1-based document number.
+        document: usize,
+        /// What it is instead.
+        what: String,
+    },
+    /// A snapshot written by a newer or unknown format version.
+    #[error(
+        "failed to read snapshot: apiVersion {found:?} is not supported (this build reads {supported}); re-create it with this rebootguard version or upgrade rebootguard"
+    )]
+    UnsupportedVersion {
+        /// The version found.
+        found: String,
+        /// The one supported.
+        supported: &'static str,
+    },
+    /// One object did not have the expected shape.
+    #[error(
+        "failed to read {kind} {name:?} (document {document}): a field has an unexpected type; is it from a compatible Kubernetes version?"
+    )]
+    Object {
+        /// 1-based document number.
+        document: usize,
+        /// Its kind.
+        kind: String,
+        /// Its name, as far as known.
+        name: String,
+        /// The field-level error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A file of a cluster-info dump failed to load.
+    #[error("failed to load {path}")]
+    File {
+        /// The path, as given.
+        path: String,
+        /// Why.
+        #[source]
+        source: Box<Error>,
+    },
+}
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Loads a snapshot from any supported input held in memory (see the
+/// module docs). The result is deduplicated.
+pub fn load(bytes: &[u8]) -> Result<Snapshot, Error> {
+    load_reader(bytes)
+}
+
+/// Loads a snapshot from a reader (a file, stdin, a decompressor), reading it
+/// once, in chunks: a big snapshot is never held whole in memory. The
+/// reader is the caller's; this crate does no I/O of its own.
+pub fn load_reader<R: Read>(mut reader: R) -> Result<Snapshot, Error> {
+    let mut snap = load_inner(&mut reader)?;
+    snap.dedup();
+    Ok(snap)
+}
+
+fn load_inner(reader: &mut dyn Read) -> Result<Snapshot, Error> {
+    // Sniff the start: gzip, JSON or YAML.
+    let mut head = vec![0u8; 64 << 10];
+    let mut n = 0;
+    while n < head.len() {
+        match reader.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::Read(e)),
+        }
+    }
+    head.truncate(n);
+    if head.starts_with(&GZIP_MAGIC) {
+        let mut gz = flate2::read::MultiGzDecoder::new(std::io::Cursor::new(head).chain(reader));
+        // Any read error from here on is the decoder's (corrupt or truncated gzip).
+        return load_inner(&mut gz).map_err(|e| match e {
+            Error::Read(io) => Error::Decompress(io),
+            other => other,
+        });
+    }
+    if head.starts_with(&[0xff, 0xfe]) || head.starts_with(&[0xfe, 0xff]) {
+        return Err(Error::Utf16);
+    }
+    if head.starts_with(&[0xef, 0xbb, 0xbf]) {
+        head.drain(..3); // UTF-8 byte order mark
+    }
+    let first = head.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    match first {
+        None if n == 0 || head.len() < (64 << 10) => Err(Error::Empty),
+        Some(b'{' | b'[') | None => {
+            let mut snap = Snapshot::default();
+            crate::stream::Scanner::new(reader, head).run(&mut snap)?;
+            Ok(snap)
+        }
+        Some(_) => {
+            let mut all = head;
+            reader.read_to_end(&mut all).map_err(Error::Read)?;
+            load_yaml(&all)
+        }
+    }
+}
+
+/// Loads the files of a `kubectl cluster-info dump --output-directory DIR`
+/// tree, given as (relative path, content) pairs: every `*.json` is loaded,
+/// `<ns>/<pod>/logs.txt` files give [`LogExcerpt`]s, anything else is skipped.
+pub fn dump<'a, P: AsRef<str>>(
+    files: impl IntoIterator<Item = (P, &'a [u8])>,
+) -> Result<Snapshot, Error> {
+    let mut snap = Snapshot::default();
+    let mut sources = Vec::new();
+    for (path, bytes) in files {
+        let path = path.as_ref();
+        if path.ends_with(".json") {
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let part = load_inner(&mut &bytes[..]).map_err(|e| Error::File {
+                path: path.to_string(),
+                source: Box::new(e),
+            })?;
+            snap.merge(part);
+            sources.push(path.to_string());
+        } else if path.ends_with("logs.txt") {
+            let parts: Vec<&str> = path.trim_start_matches("./").split('/').collect();
+            if parts.len() >= 3 {
+                let n = parts.len();
+                push_log(
+                    &mut snap,
+                    parts[n - 3],
+                    parts[n - 2],
+                    "",
+                    &String::from_utf8_lossy(bytes),
+                );
+            }
+        }
+    }
+    snap.metadata.source = format!("cluster-info dump ({} files)", sources.len());
+    snap.dedup();
+    Ok(snap)
+}
+
+/// Lines that suggest a failure worth keeping from a log.
+fn interesting(line: &str) -> bool {
+    let l = line.to_ascii_lowercase();
+    [
+        "error",
+        "fail",
+        "no such host",
+        "i/o timeout",
+        "refused",
+        "fatal",
+        "panic",
+    ]
+    .iter()
+    .any(|w| l.contains(w))
+}
+
+const MAX_LOG_LINES: usize = 20;
+
+pub(crate) fn push_log(
+    snap: &mut Snapshot,
+    namespace: &str,
+    pod: &str,
+    container: &str,
+    text: &str,
+) {
+    let lines: Vec<String> = text
+        .lines()
+        .filter(|l| interesting(l))
+        .map(|l| l.chars().take(500).collect())
+        .collect();
+    if lines.is_empty() {
+        return;
+    }
+    let skip = lines.len().saturating_sub(MAX_LOG_LINES);
+    snap.log_excerpts.push(LogExcerpt {
+        namespace: namespace.into(),
+        pod: pod.into(),
+        container: container.into(),
+        lines: lines.into_iter().skip(skip).collect(),
+    });
+}
+
+fn load_yaml(body: &[u8]) -> Result<Snapshot, Error> {
+    let mut snap = Snapshot::default();
+    for (i, doc) in serde_yaml::Deserializer::from_slice(body).enumerate() {
+        let document = i + 1;
+        let value =
+            Value::deserialize(doc).map_err(|source| Error::ParseYaml { document, source })?;
+        if value.is_null() {
+            continue; // empty document between `---` separators
+        }
+        let json =
+            serde_json::to_vec(&value).map_err(|source| Error::ParseJson { document, source })?;
+        let mut part = Snapshot::default();
+        crate::stream::Scanner::new(&json[..], Vec::new())
+            .run(&mut part)
+            .map_err(|e| renumber(e, document))?;
+        snap.merge(part);
+    }
+    if snap.is_empty() && snap.missing.is_empty() && snap.ignored.is_empty() {
+        return Err(Error::Empty);
+    }
+    Ok(snap)
+}
+
+fn renumber(e: Error, document: usize) -> Error {
+    match e {
+        Error::NotKubernetes { what, .. } => Error::NotKubernetes { document, what },
+        Error::Object {
+            kind, name, source, ..
+        } => Error::Object {
+            document,
+            kind,
+            name,
+            source,
+        },
+        other => other,
+    }
+}
+
+/// `apiVersion`, `kind` and name of an object, read before its body.
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub(crate) struct Head {
+    pub(crate) api_version: String,
+    pub(crate) kind: String,
+    pub(crate) metadata: HeadMeta,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct HeadMeta {
+    pub(crate) name: Option<String>,
+    #[serde(rename = "generateName")]
+    _generate: Option<IgnoredAny>,
+}
+
+pub(crate) fn add_raw(
+    snap: &mut Snapshot,
+    api_version: &str,
+    kind: &str,
+    json: &[u8],
+) -> Result<(), serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(json);
+    add_with(snap, api_version, kind, &mut de)
+}
+
+/// Adds one object given as a [`Value`] (used by [`snapshot::Builder`]).
+pub(crate) fn add_value(
+    snap: &mut Snapshot,
+    api_version: &str,
+    kind: &str,
+    value: Value,
+) -> Result<(), serde_json::Error> {
+    add_with(snap, api_version, kind, value)
+}
+
+fn add_with<'de, D>(
+    snap: &mut Snapshot,
+    api_version: &str,
+    kind: &str,
+    d: D,
+) -> Result<(), D::Error>
+where
+    D: de::Deserializer<'de>,
+{
+    let group = api_version.split('/').next().unwrap_or("");
+    match kind {
+        "Node" => snap.nodes.push(Deserialize::deserialize(d)?),
+        "Pod" => snap.pods.push(Deserialize::deserialize(d)?),
+        "Event" => {
+            let e: crate::model::Event = Deserialize::deserialize(d)?;
+            if e.is_relevant() {
+                snap.events.push(e);
+            } else {
+                *snap.ignored.entry("Event (Normal)".into()).or_default() += 1;
+            }
+        }
+        "Service" => snap.services.push(Deserialize::deserialize(d)?),
+        "EndpointSlice" => snap.endpoint_slices.push(Deserialize::deserialize(d)?),
+        "PersistentVolumeClaim" => snap
+            .persistent_volume_claims
+            .push(Deserialize::deserialize(d)?),
+        "PersistentVolume" => snap.persistent_volumes.push(Deserialize::deserialize(d)?),
+        "VolumeAttachment" => snap.volume_attachments.push(Deserialize::deserialize(d)?),
+        "CSINode" => snap.csi_nodes.push(Deserialize::deserialize(d)?),
+        "CSIDriver" => snap.csi_drivers.push(Deserialize::deserialize(d)?),
+        "ValidatingWebhookConfiguration" => snap
+            .validating_webhook_configurations
+            .push(Deserialize::deserialize(d)?),
+        "MutatingWebhookConfiguration" => snap
+            .mutating_webhook_configurations
+            .push(Deserialize::deserialize(d)?),
+        "APIService" => snap.api_services.push(Deserialize::deserialize(d)?),
+        "Lease" => snap.leases.push(Deserialize::deserialize(d)?),
+        _ if snapshot::is_kept_custom(api_version) => {
+            let mut v = Value::deserialize(d)?;
+            if let Some(obj) = v.as_object_mut() {
+                obj.entry("apiVersion")
+                    .or_insert_with(|| Value::String(api_version.into()));
+                obj.entry("kind")
+                    .or_insert_with(|| Value::String(kind.into()));
+            }
+            snap.custom.push(v);
+        }
+        _ => {
+            IgnoredAny::deserialize(d)?;
+            let key = if group.is_empty() {
+                kind.to_string()
+            } else {
+                format!("{kind}.{group}")
+            };
+            *snap.ignored.entry(key).or_default() += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Records kinds as missing (for a collector that got `403 Forbidden`).
+pub fn missing(kind: &str, reason: &str) -> Missing {
+    Missing {
+        kind: kind.into(),
+        reason: reason.into(),
+    }
+}

@@ -1,0 +1,766 @@
+//! One test per real-world failure shape reported upstream, each with the
+//! root causes diagnose must name, plus a healthy cluster that yields none.
+
+mod common;
+
+use rebootguard_diagnose::classify::Sandbox;
+use rebootguard_diagnose::clean::{self, Action};
+use rebootguard_diagnose::render;
+use rebootguard_diagnose::report::{Cause, Impact, Report, Verdict};
+
+use common::kube::{self, PodB, State};
+use common::scenarios::{Cluster, NOW, creating, flux_hr, sandbox_event};
+
+fn run(c: &Cluster) -> Report {
+    common::analyse(&c.objects(), NOW)
+}
+
+fn causes(r: &Report) -> Vec<Cause> {
+    r.roots.iter().map(|x| x.cause.clone()).collect()
+}
+
+fn titles(r: &Report, root: usize) -> Vec<String> {
+    fn walk(i: &Impact, out: &mut Vec<String>) {
+        out.push(i.title.clone());
+        i.children.iter().for_each(|c| walk(c, out));
+    }
+    let mut out = Vec::new();
+    r.roots[root].impact.iter().for_each(|i| walk(i, &mut out));
+    out
+}
+
+#[test]
+fn healthy_cluster_has_no_finding() {
+    let r = run(&Cluster::healthy());
+    assert_eq!(r.verdict, Verdict::Healthy, "{:#?}", r.roots);
+    assert!(r.roots.is_empty() && r.stale.pods.is_empty() && r.graph.nodes.is_empty());
+    assert_eq!(r.exit_code(), 0);
+    let text = render::human(&r, false);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.starts_with("✓ healthy: 3 nodes Ready"), "{text}");
+}
+
+/// k3s #7028 / kubernetes #70202: cluster CIDR exhausted, the new node gets
+/// no podCIDR (`CIDRNotAvailable`), flannel never writes subnet.env there.
+#[test]
+fn cluster_cidr_exhausted_names_the_node_without_pod_cidr() {
+    let mut c = Cluster::healthy();
+    c.nodes.push(("node4".into(), "True".into(), String::new()));
+    c.csi_registered.push("node4".into());
+    c.warn(
+        ("Node", "", "node4"),
+        "CIDRNotAvailable",
+        "Node node4 status is now: CIDRNotAvailable",
+        37,
+        "",
+    );
+    for (i, app) in ["api", "worker"].iter().enumerate() {
+        let p = creating("apps", app, &format!("n4p{i}"), "node4");
+        sandbox_event(
+            &mut c,
+            "apps",
+            &p.name.clone(),
+            "node4",
+            "plugin type=\"flannel\" failed (add): loadFlannelSubnetEnv failed: open /run/flannel/subnet.env: no such file or directory",
+            14,
+        );
+        c.pod(p);
+    }
+    let r = run(&c);
+    assert_eq!(
+        causes(&r),
+        vec![Cause::Cni {
+            cni: Sandbox::PodCidrNotAssigned
+        }],
+        "{:#?}",
+        r.roots
+    );
+    assert_eq!(r.roots[0].subjects, vec!["node4"]);
+    assert_eq!(r.roots[0].blast_radius.pods, 2);
+    assert!(
+        r.roots[0]
+            .evidence
+            .iter()
+            .any(|e| e.reason == "CIDRNotAvailable" && e.count == 37)
+    );
+    assert!(
+        r.roots[0]
+            .fix
+            .iter()
+            .any(|f| f.command.as_deref().is_some_and(|c| c.contains("podCIDR")))
+    );
+}
+
+/// containernetworking/plugins #206, k3s #5556: host-local leases leaked by
+/// an unclean reboot exhaust the node's range.
+#[test]
+fn host_local_leak_is_a_per_node_root() {
+    let mut c = Cluster::healthy();
+    for i in 0..3 {
+        let p = creating("apps", "queue", &format!("q{i}"), "node2");
+        sandbox_event(
+            &mut c,
+            "apps",
+            &p.name.clone(),
+            "node2",
+            "plugin type=\"flannel\" failed (add): failed to delegate add: failed to allocate for range 0: no IP addresses available in range set: 10.42.1.1-10.42.1.254",
+            20 + i,
+        );
+        c.pod(p);
+    }
+    let r = run(&c);
+    assert_eq!(
+        causes(&r),
+        vec![Cause::Cni {
+            cni: Sandbox::HostLocalExhausted
+        }]
+    );
+    assert_eq!(r.roots[0].subjects, vec!["node2"]);
+    assert!(r.roots[0].fix.iter().any(|f| {
+        f.command
+            .as_deref()
+            .is_some_and(|c| c.contains("/var/lib/cni/networks/cbr0"))
+    }));
+    assert_eq!(r.roots[0].blast_radius.pods, 3);
+}
+
+/// The same failure reported only through events.k8s.io/v1 (no core/v1 list):
+/// normalisation makes no difference.
+#[test]
+fn events_k8s_io_v1_events_are_understood() {
+    let mut c = Cluster::healthy();
+    let p = creating("apps", "queue", "q0", "node2");
+    sandbox_event(
+        &mut c,
+        "apps",
+        &p.name.clone(),
+        "node2",
+        "failed to allocate for range 0: no IP addresses available in range set: 10.42.1.1-10.42.1.254",
+        20,
+    );
+    c.pod(p);
+    c.events = c.events.iter().map(kube::event_v1).collect();
+    let r = run(&c);
+    assert_eq!(
+        causes(&r),
+        vec![Cause::Cni {
+            cni: Sandbox::HostLocalExhausted
+        }]
+    );
+    assert_eq!(r.roots[0].evidence[0].count, 20);
+}
+
+/// longhorn #2427 and friends: the CSI node plugin runs but never
+/// registered on one node; volumes there fail to attach.
+#[test]
+fn csi_not_registered_on_its_own() {
+    let mut c = Cluster::healthy();
+    c.csi_registered.retain(|n| n != "node3");
+    for (i, app) in ["postgres", "minio"].iter().enumerate() {
+        let claim = format!("{app}-data");
+        let pvname = format!("pvc-{}", kube::uid(&claim));
+        c.extra.push(kube::pvc("apps", &claim, &pvname));
+        c.extra
+            .push(kube::pv(&pvname, "apps", &claim, "driver.longhorn.io"));
+        let p = PodB::statefulset("apps", app, 0, "node3", "docker.io/library/postgres:16")
+            .claim(&claim)
+            .state(State::Creating);
+        c.warn(("Pod", "apps", &p.name.clone()), "FailedMount", &format!("MountVolume.MountDevice failed for volume \"{pvname}\" : kubernetes.io/csi: attacher.MountDevice failed to create newCsiDriverClient: driver name driver.longhorn.io not found in the list of registered CSI drivers"), 6 + i as i64, "node3");
+        c.pod(p);
+    }
+    let r = run(&c);
+    assert_eq!(
+        causes(&r),
+        vec![Cause::CsiDriverNotRegistered {
+            driver: "driver.longhorn.io".into()
+        }],
+        "{:#?}",
+        r.roots
+    );
+    assert_eq!(r.roots[0].subjects, vec!["node3"]);
+    assert!(
+        r.roots[0]
+            .evidence
+            .iter()
+            .any(|e| e.object.kind == "CSINode")
+    );
+    assert_eq!(r.roots[0].blast_radius.pods, 2);
+    assert!(
+        r.roots[0].fix.iter().any(|f| f.command.as_deref()
+            == Some("kubectl -n longhorn-system delete pod longhorn-csi-plugin-c2x9")),
+        "{:#?}",
+        r.roots[0].fix
+    );
+}
+
+/// coredns #2087 (plugin/loop) and k3s #5030: CoreDNS crash-loops; pods
+/// that need DNS crash with lookup errors and are folded under it.
+#[test]
+fn coredns_crash_loop_on_its_own_folds_its_dns_victims() {
+    let mut c = Cluster::healthy();
+    c.coredns_ready = false;
+    c.pod(
+        PodB::deployment("kube-system", "coredns", "ccb96694c", "a1b2c", "node1", "rancher/mirrored-coredns-coredns:1.12.0")
+            .label("k8s-app", "kube-dns")
+            .state(State::CrashLoop { exit: 1, message: "[FATAL] plugin/loop: Loop (127.0.0.1:55953 -> :53) detected for zone \".\", see https://coredns.io/plugins/loop#troubleshooting".into(), restarts: 9 }),
+    );
+    c.pod(PodB::deployment("apps", "blog", "6d7f8c9b5", "blog1", "node2", "ghcr.io/example/blog:1.0").state(State::CrashLoop {
+        exit: 2,
+        message: "panic: dial tcp: lookup postgres.apps.svc.cluster.local on 10.43.0.10:53: read udp 10.42.1.9:50211->10.43.0.10:53: i/o timeout".into(),
+        restarts: 4,
+    }));
+    let r = run(&c);
+    assert_eq!(causes(&r), vec![Cause::CrashLoop], "{:#?}", r.roots);
+    assert!(
+        r.roots[0].title.contains("kube-system/coredns")
+            && r.roots[0].title.contains("plugin/loop"),
+        "{}",
+        r.roots[0].title
+    );
+    let t = titles(&r, 0);
+    assert!(t.iter().any(|x| x.starts_with("CoreDNS is down")), "{t:#?}");
+    assert!(
+        t.iter()
+            .any(|x| x.contains("apps/blog") && x.contains("lookup postgres")),
+        "{t:#?}"
+    );
+}
+
+/// DNS lookups fail while CoreDNS has ready endpoints: not blamed on CoreDNS.
+#[test]
+fn dns_errors_with_healthy_coredns_stay_separate() {
+    let mut c = Cluster::healthy();
+    c.pod(
+        PodB::deployment(
+            "apps",
+            "blog",
+            "6d7f8c9b5",
+            "blog1",
+            "node2",
+            "ghcr.io/example/blog:1.0",
+        )
+        .state(State::CrashLoop {
+            exit: 2,
+            message: "dial tcp: lookup db.example.internal on 10.43.0.10:53: no such host".into(),
+            restarts: 4,
+        }),
+    );
+    let r = run(&c);
+    assert_eq!(causes(&r), vec![Cause::DnsLookupFailures], "{:#?}", r.roots);
+}
+
+/// Image pulls fail (typo'd tag, private registry without secret): one root
+/// per workload, nothing else implicated.
+#[test]
+fn image_pull_failures_only() {
+    let mut c = Cluster::healthy();
+    c.pod(
+        PodB::deployment(
+            "apps",
+            "shop",
+            "7f8b9c6d5",
+            "s9k2m",
+            "node1",
+            "ghcr.io/example/shop:1.0.1-typo",
+        )
+        .state(State::ImagePull {
+            reason: "ImagePullBackOff".into(),
+            message: "Back-off pulling image \"ghcr.io/example/shop:1.0.1-typo\"".into(),
+        }),
+    );
+    c.warn(("Pod", "apps", "shop-7f8b9c6d5-s9k2m"), "Failed", "Failed to pull image \"ghcr.io/example/shop:1.0.1-typo\": rpc error: code = NotFound desc = failed to pull and unpack image \"ghcr.io/example/shop:1.0.1-typo\": not found", 5, "node1");
+    c.pod(PodB::deployment("apps", "billing", "5d6c7b8f9", "b3x7p", "node3", "registry.example.com/billing:3.2").state(State::ImagePull {
+        reason: "ErrImagePull".into(),
+        message: "failed to authorize: failed to fetch anonymous token: unexpected status: 401 Unauthorized".into(),
+    }));
+    let r = run(&c);
+    assert_eq!(causes(&r), vec![Cause::ImagePull, Cause::ImagePull]);
+    let all: String = r
+        .roots
+        .iter()
+        .map(|x| x.title.clone())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        all.contains("shop:1.0.1-typo") && all.contains("not found"),
+        "{all}"
+    );
+    assert!(all.contains("401 Unauthorized"), "{all}");
+    assert!(!r.graph.nodes.iter().any(|n| n.kind == "node"));
+}
+
+/// ingress-nginx #5401: the admission webhook has no endpoints, so every
+/// Ingress create/update fails; the objects are folded under the webhook.
+#[test]
+fn webhook_without_endpoints_blocks_objects() {
+    let mut c = Cluster::healthy();
+    c.extra.push(kube::service(
+        "ingress-nginx",
+        "ingress-nginx-controller-admission",
+        "10.43.9.9",
+        &[("app.kubernetes.io/component", "controller")],
+    ));
+    c.extra.push(kube::slice(
+        "ingress-nginx",
+        "ingress-nginx-controller-admission",
+        &[],
+    ));
+    c.extra.push(serde_json::json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": "ingress-nginx-admission"},
+        "webhooks": [{"name": "validate.nginx.ingress.kubernetes.io", "failurePolicy": "Fail", "sideEffects": "None", "admissionReviewVersions": ["v1"],
+                      "clientConfig": {"service": {"name": "ingress-nginx-controller-admission", "namespace": "ingress-nginx", "path": "/networking/v1/ingresses"}}}]}));
+    let msg = "Internal error occurred: failed calling webhook \"validate.nginx.ingress.kubernetes.io\": failed to call webhook: Post \"https://ingress-nginx-controller-admission.ingress-nginx.svc:443/networking/v1/ingresses?timeout=10s\": no endpoints available for service \"ingress-nginx-controller-admission\"";
+    c.extra.push(flux_hr(
+        "wiki",
+        "apps",
+        false,
+        "UpgradeFailed",
+        &format!("Helm upgrade failed: {msg}"),
+    ));
+    c.warn(
+        ("HelmRelease", "flux-system", "wiki"),
+        "UpgradeFailed",
+        &format!("Helm upgrade failed: {msg}"),
+        3,
+        "",
+    );
+    let r = run(&c);
+    assert_eq!(
+        causes(&r),
+        vec![Cause::WebhookUnavailable {
+            webhook: "validate.nginx.ingress.kubernetes.io".into()
+        }],
+        "{:#?}",
+        r.roots
+    );
+    let t = titles(&r, 0);
+    assert!(
+        t.iter().any(|x| x.contains("HelmRelease flux-system/wiki")),
+        "{t:#?}"
+    );
+    assert!(r.roots[0].fix.iter().any(|f| {
+        f.command
+            .as_deref()
+            .is_some_and(|c| c.contains("failurePolicy"))
+    }));
+}
+
+/// A node goes NotReady (kubelet stopped): its pods and the pods that can
+/// no longer be scheduled fold under it; nothing on it is "stale".
+#[test]
+fn not_ready_node_owns_its_pods() {
+    let mut c = Cluster::healthy();
+    c.nodes[2].1 = "Unknown".into();
+    c.extra.push(serde_json::json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "node3", "namespace": "kube-node-lease"},
+        "spec": {"holderIdentity": "node3", "leaseDurationSeconds": 40, "renewTime": "2026-03-14T11:50:00.000000Z"}}));
+    c.extra.push(serde_json::json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "node1", "namespace": "kube-node-lease"},
+        "spec": {"holderIdentity": "node1", "leaseDurationSeconds": 40, "renewTime": "2026-03-14T11:59:50.000000Z"}}));
+    c.pod(
+        PodB::deployment(
+            "apps",
+            "wiki",
+            "6d7f8c9b5",
+            "wiki1",
+            "node3",
+            "ghcr.io/example/wiki:1.0",
+        )
+        .state(State::NotReady),
+    );
+    c.pod(
+        PodB::deployment("apps", "cache", "5b6c7d8f9", "c7x2q", "", "valkey/valkey:8")
+            .state(State::Unschedulable { message: "0/3 nodes are available: 1 node(s) had untolerated taint {node.kubernetes.io/unreachable: }, 2 node(s) didn't match pod anti-affinity rules.".into() }),
+    );
+    c.warn(("Pod", "apps", "cache-5b6c7d8f9-c7x2q"), "FailedScheduling", "0/3 nodes are available: 1 node(s) had untolerated taint {node.kubernetes.io/unreachable: }, 2 node(s) didn't match pod anti-affinity rules. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.", 12, "");
+    let r = run(&c);
+    assert_eq!(causes(&r), vec![Cause::NodeNotReady], "{:#?}", r.roots);
+    assert_eq!(r.roots[0].subjects, vec!["node3"]);
+    let lease = r.roots[0]
+        .evidence
+        .iter()
+        .find(|e| e.reason == "LeaseNotRenewed")
+        .expect("stale lease evidence");
+    assert!(lease.message.contains("600s before"), "{}", lease.message);
+    let t = titles(&r, 0);
+    assert!(t.iter().any(|x| x.contains("apps/wiki")), "{t:#?}");
+    assert!(t.iter().any(|x| x.contains("apps/cache")), "{t:#?}");
+    assert!(r.stale.pods.is_empty());
+}
+
+/// Two unrelated failures at once stay two roots, larger blast radius first.
+#[test]
+fn two_independent_problems_stay_separate() {
+    let mut c = Cluster::healthy();
+    for i in 0..3 {
+        let p = creating("apps", "queue", &format!("q{i}"), "node2");
+        sandbox_event(
+            &mut c,
+            "apps",
+            &p.name.clone(),
+            "node2",
+            "no IP addresses available in range set: 10.42.1.1-10.42.1.254",
+            9,
+        );
+        c.pod(p);
+    }
+    c.pod(
+        PodB::deployment(
+            "apps",
+            "shop",
+            "7f8b9c6d5",
+            "s9k2m",
+            "node1",
+            "ghcr.io/example/shop:9.9",
+        )
+        .state(State::ImagePull {
+            reason: "ImagePullBackOff".into(),
+            message: "Back-off pulling image \"ghcr.io/example/shop:9.9\"".into(),
+        }),
+    );
+    let r = run(&c);
+    assert_eq!(
+        causes(&r),
+        vec![
+            Cause::Cni {
+                cni: Sandbox::HostLocalExhausted
+            },
+            Cause::ImagePull
+        ],
+        "{:#?}",
+        r.roots
+    );
+    assert_eq!((r.roots[0].rank, r.roots[1].rank), (1, 2));
+    assert!(r.roots[0].blast_radius.pods > r.roots[1].blast_radius.pods);
+}
+
+/// CNI not initialized after a reboot (k3s #11619): flannel never started.
+#[test]
+fn cni_not_initialized() {
+    let mut c = Cluster::healthy();
+    let p = creating("apps", "api", "a0", "node1");
+    c.warn(("Pod", "apps", &p.name.clone()), "FailedCreatePodSandBox", "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to create containerd task: container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized", 30, "node1");
+    c.pod(p);
+    let r = run(&c);
+    assert_eq!(
+        causes(&r),
+        vec![Cause::Cni {
+            cni: Sandbox::CniNotInitialized
+        }]
+    );
+}
+
+/// After a graceful reboot: `Failed`/`Terminated` pods, and a pod on a node
+/// that is gone. Nothing is broken but there is noise to clean.
+#[test]
+fn graceful_shutdown_leftovers_are_stale_not_causes() {
+    let mut c = Cluster::healthy();
+    c.events.push(kube::event(
+        "default",
+        ("Node", "", "node2"),
+        "Rebooted",
+        "Warning",
+        &format!(
+            "Node node2 has been rebooted, boot id: {}",
+            kube::uid("boot/node2")
+        ),
+        1,
+        "2026-03-14T11:00:00Z",
+        "2026-03-14T11:00:00Z",
+        ("kubelet", "node2"),
+    ));
+    c.pod(
+        PodB::deployment(
+            "apps",
+            "blog",
+            "6d7f8c9b5",
+            "old77",
+            "node2",
+            "ghcr.io/example/blog:1.0",
+        )
+        .state(State::Shutdown)
+        .start("2026-03-10T10:00:00Z"),
+    );
+    c.pod(
+        PodB::deployment(
+            "apps",
+            "blog",
+            "6d7f8c9b5",
+            "term8",
+            "node2",
+            "ghcr.io/example/blog:1.0",
+        )
+        .state(State::Terminating {
+            deleted: "2026-03-14T10:58:00Z".into(),
+        })
+        .start("2026-03-10T10:00:00Z"),
+    );
+    c.pod(
+        PodB::bare("apps", "debug-shell", "node2", "busybox")
+            .state(State::Terminating {
+                deleted: "2026-03-14T10:58:00Z".into(),
+            })
+            .start("2026-03-10T10:00:00Z"),
+    );
+    c.pod(PodB::daemonset(
+        "longhorn-system",
+        "longhorn-manager",
+        "gone1",
+        "node9",
+        "longhornio/longhorn-manager:v1.7.2",
+    ));
+    // A pod restarted in place after the boot is not stale.
+    c.pod(
+        PodB::deployment(
+            "apps",
+            "blog",
+            "6d7f8c9b5",
+            "blog1",
+            "node2",
+            "ghcr.io/example/blog:1.0",
+        )
+        .start("2026-03-14T11:01:00Z"),
+    );
+    let r = run(&c);
+    assert!(r.roots.is_empty(), "{:#?}", r.roots);
+    assert_eq!(r.verdict, Verdict::ProblemsFound);
+    let plan: Vec<(&str, Action)> = r
+        .stale
+        .pods
+        .iter()
+        .map(|e| (e.name.as_str(), e.action))
+        .collect();
+    assert_eq!(
+        plan,
+        vec![
+            ("blog-6d7f8c9b5-old77", Action::ForceDelete),
+            ("blog-6d7f8c9b5-term8", Action::ForceDelete),
+            ("debug-shell", Action::Keep),
+            ("longhorn-manager-gone1", Action::ForceDelete),
+        ]
+    );
+    let snap = common::snapshot_of(&c.objects(), NOW);
+    let with_unowned = clean::plan(
+        &snap,
+        NOW.parse().expect("now"),
+        &clean::Options {
+            include_unowned: true,
+        },
+    );
+    let debug = with_unowned
+        .entries
+        .iter()
+        .find(|e| e.name == "debug-shell")
+        .expect("listed");
+    assert_eq!(debug.action, Action::ForceDelete);
+    assert_eq!(
+        debug.command.as_deref(),
+        Some("kubectl delete pod -n apps debug-shell --grace-period=0 --force")
+    );
+}
+
+/// Without a `Rebooted` event only the Ready transition dates the boot: the
+/// plan deletes gracefully, never by force.
+#[test]
+fn weak_reboot_evidence_never_forces() {
+    let mut c = Cluster::healthy();
+    c.pod(
+        PodB::deployment(
+            "apps",
+            "blog",
+            "6d7f8c9b5",
+            "term8",
+            "node2",
+            "ghcr.io/example/blog:1.0",
+        )
+        .state(State::Terminating {
+            deleted: "2026-03-01T07:58:00Z".into(),
+        })
+        .start("2026-02-20T10:00:00Z"),
+    );
+    let snap = common::snapshot_of(&c.objects(), NOW);
+    let plan = clean::plan(&snap, NOW.parse().expect("now"), &clean::Options::default());
+    assert_eq!(plan.entries.len(), 1);
+    assert_eq!(
+        plan.entries[0].action,
+        Action::Delete,
+        "{:?}",
+        plan.entries[0]
+    );
+    assert!(plan.entries[0].reason.contains("became Ready"));
+}
+
+/// A Flux object failing for its own reason is its own root; one failing
+/// because a dependency failed is folded under it.
+#[test]
+fn flux_objects_fail_on_their_own_and_through_dependencies() {
+    let mut c = Cluster::healthy();
+    c.extra.push(kube::flux("Kustomization", "flux-system", "infra", false, "BuildFailed", "kustomize build failed: accumulating resources: accumulation err='accumulating resources from './monitoring'': missing Resource metadata", serde_json::json!({})));
+    c.extra.push(kube::flux(
+        "Kustomization",
+        "flux-system",
+        "apps",
+        false,
+        "DependencyNotReady",
+        "dependency 'flux-system/infra' is not ready",
+        serde_json::json!({}),
+    ));
+    let r = run(&c);
+    assert_eq!(causes(&r), vec![Cause::FluxNotReady], "{:#?}", r.roots);
+    assert!(r.roots[0].title.contains("Kustomization flux-system/infra"));
+    assert!(
+        titles(&r, 0)
+            .iter()
+            .any(|t| t.contains("Kustomization flux-system/apps"))
+    );
+}
+
+/// A missing RBAC permission degrades the report and says so.
+#[test]
+fn missing_kinds_degrade_the_report() {
+    let c = Cluster::healthy();
+    let mut snap = common::snapshot_of(&c.objects(), NOW);
+    snap.missing.push(rebootguard_diagnose::load::missing(
+        "Lease",
+        "leases.coordination.k8s.io is forbidden: User \"dev\" cannot list resource \"leases\"",
+    ));
+    let r = rebootguard_diagnose::analyse(&snap, NOW.parse().expect("now"), &Default::default());
+    assert_eq!(r.degraded.len(), 1);
+    assert!(render::human(&r, false).contains("degraded: could not collect Lease"));
+}
+
+/// Vanilla flannel as a DaemonSet (flannel #1321 and friends): its pod on a
+/// node crash-loops, so sandboxes there fail on a missing subnet.env. The
+/// first domino is the flannel pod, with the node's failures under it.
+#[test]
+fn crashing_flannel_daemonset_pod_is_the_first_domino() {
+    let mut c = Cluster::healthy();
+    c.pod(
+        PodB::daemonset("kube-flannel", "kube-flannel-ds", "f2x8k", "node2", "ghcr.io/flannel-io/flannel:v0.26.4")
+            .label("app", "flannel")
+            .host_network()
+            .state(State::CrashLoop {
+                exit: 1,
+                message: "E0314 11:58:01.123 main.go:359] Error registering network: failed to acquire lease: node \"node2\" pod cidr not assigned".into(),
+                restarts: 12,
+            }),
+    );
+    for i in 0..2 {
+        let p = creating("apps", "api", &format!("a{i}"), "node2");
+        sandbox_event(
+            &mut c,
+            "apps",
+            &p.name.clone(),
+            "node2",
+            "plugin type=\"flannel\" failed (add): loadFlannelSubnetEnv failed: open /run/flannel/subnet.env: no such file or directory",
+            9,
+        );
+        c.pod(p);
+    }
+    let r = run(&c);
+    assert_eq!(causes(&r), vec![Cause::CrashLoop], "{:#?}", r.roots);
+    assert!(
+        r.roots[0].title.contains("kube-flannel/kube-flannel-ds"),
+        "{}",
+        r.roots[0].title
+    );
+    let t = titles(&r, 0);
+    assert!(
+        t.iter()
+            .any(|x| x.starts_with("node node2: flannel subnet.env missing")),
+        "{t:#?}"
+    );
+    assert!(t.iter().any(|x| x.contains("apps/api")), "{t:#?}");
+}
+
+/// A broken or partial subnet.env (a hand-written one missing a key) and a
+/// missing CNI binary: both named for what they are.
+#[test]
+fn invalid_subnet_env_and_missing_plugin_are_told_apart() {
+    let mut c = Cluster::healthy();
+    let p = creating("apps", "api", "a0", "node1");
+    sandbox_event(
+        &mut c,
+        "apps",
+        &p.name.clone(),
+        "node1",
+        "plugin type=\"flannel\" failed (add): failed to load flannel 'subnet.env' file: /run/flannel/subnet.env is missing FLANNEL_MTU. Check the flannel pod log for this node.",
+        7,
+    );
+    c.pod(p);
+    let p = creating("apps", "web", "w0", "node3");
+    sandbox_event(
+        &mut c,
+        "apps",
+        &p.name.clone(),
+        "node3",
+        "failed to find plugin \"flannel\" in path [/var/lib/rancher/k3s/data/cni]",
+        5,
+    );
+    c.pod(p);
+    let r = run(&c);
+    let mut got = causes(&r);
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            Cause::Cni {
+                cni: Sandbox::FlannelSubnetEnvInvalid
+            },
+            Cause::Cni {
+                cni: Sandbox::CniPluginMissing {
+                    plugin: "flannel".into()
+                }
+            },
+        ],
+        "{:#?}",
+        r.roots
+    );
+}
+
+/// Another CNI (Calico): its node agent is down on one node, so the plugin
+/// cannot find its node name; the agent is the first domino.
+#[test]
+fn calico_node_down_is_the_first_domino() {
+    let mut c = Cluster::healthy();
+    c.pod(
+        PodB::daemonset(
+            "calico-system",
+            "calico-node",
+            "k4m2p",
+            "node3",
+            "docker.io/calico/node:v3.29.1",
+        )
+        .label("k8s-app", "calico-node")
+        .host_network()
+        .state(State::CrashLoop {
+            exit: 1,
+            message: "calico/node is not ready: BIRD is not ready: Error querying BIRD".into(),
+            restarts: 5,
+        }),
+    );
+    let p = creating("apps", "api", "c0", "node3");
+    sandbox_event(
+        &mut c,
+        "apps",
+        &p.name.clone(),
+        "node3",
+        "plugin type=\"calico\" failed (add): stat /var/lib/calico/nodename: no such file or directory: check that the calico/node container is running and has mounted /var/lib/calico/",
+        11,
+    );
+    c.pod(p);
+    let r = run(&c);
+    assert_eq!(causes(&r), vec![Cause::CrashLoop], "{:#?}", r.roots);
+    assert!(
+        r.roots[0].title.contains("calico-system/calico-node"),
+        "{}",
+        r.roots[0].title
+    );
+    assert!(
+        titles(&r, 0)
+            .iter()
+            .any(|t| t.starts_with("node node3: pod sandbox creation failing")),
+        "{:#?}",
+        titles(&r, 0)
+    );
+}

@@ -1,0 +1,340 @@
+//! The lab's side of the API: thin helpers over kubesim for the emulated
+//! k3s, kubelet and controllers, and an event recorder that aggregates as
+//! the client-go recorder does (`count`, `lastTimestamp`).
+//!
+//! The emulated components run in this process and call kubesim directly;
+//! a node whose API is cut off (a fault) gets [`Error::Unreachable`] from
+//! every call, as a real agent would get a refused connection.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use kube::api::{Api as KubeApi, ApiResource, DeleteParams, DynamicObject};
+use kubesim::KubeSim;
+use kubesim::patch::Kind;
+use serde_json::{Value, json};
+
+/// Why an API call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The node cannot reach the API server (injected).
+    #[error("failed to reach the API server from {0}: connection refused")]
+    Unreachable(String),
+    /// kubesim refused the call.
+    #[error("failed to {action}")]
+    Call {
+        /// What was being done.
+        action: String,
+        /// The cause.
+        #[source]
+        source: Box<kubesim::Error>,
+    },
+    /// A graceful delete over HTTP failed.
+    #[error("failed to delete pod {0} gracefully")]
+    Delete(String, #[source] Box<kube::Error>),
+}
+
+/// An event's identity for aggregation: (namespace, object, reason, message).
+type EventKey = (String, String, String, String);
+
+/// kubesim plus the lab's event recorder.
+pub struct Api {
+    /// The API server.
+    pub sim: KubeSim,
+    events: Mutex<HashMap<EventKey, (String, u64)>>,
+    seq: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Api")
+            .field("sim", &self.sim)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Who reports an event (`source.component`, `source.host`).
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    /// `kubelet`, `node-controller`, `attachdetach-controller`...
+    pub component: &'a str,
+    /// The node, for the kubelet.
+    pub host: Option<&'a str>,
+}
+
+impl Api {
+    /// Wraps a running kubesim.
+    pub fn new(sim: KubeSim) -> Api {
+        Api {
+            sim,
+            events: Mutex::new(HashMap::new()),
+            seq: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Every pod.
+    pub fn pods(&self) -> Vec<Value> {
+        self.sim.list("v1", "Pod", None)
+    }
+
+    /// Pods bound to `node`.
+    pub fn pods_on(&self, node: &str) -> Vec<Value> {
+        self.pods()
+            .into_iter()
+            .filter(|p| p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node))
+            .collect()
+    }
+
+    /// One node.
+    pub fn node(&self, name: &str) -> Option<Value> {
+        self.sim.get("v1", "Node", "", name)
+    }
+
+    /// Every node.
+    pub fn nodes(&self) -> Vec<Value> {
+        self.sim.list("v1", "Node", None)
+    }
+
+    /// Merge-patches an object.
+    pub fn merge(
+        &self,
+        api_version: &str,
+        kind: &str,
+        ns: &str,
+        name: &str,
+        body: &Value,
+    ) -> Result<Value, Error> {
+        self.sim
+            .patch(api_version, kind, ns, name, Kind::Merge, body)
+            .map_err(|source| Error::Call {
+                action: format!("patch {kind} {ns}/{name}"),
+                source: Box::new(source),
+            })
+    }
+
+    /// Merge-patches an object's status.
+    pub fn merge_status(
+        &self,
+        api_version: &str,
+        kind: &str,
+        ns: &str,
+        name: &str,
+        body: &Value,
+    ) -> Result<Value, Error> {
+        self.sim
+            .patch_status(api_version, kind, ns, name, Kind::Merge, body)
+            .map_err(|source| Error::Call {
+                action: format!("patch the status of {kind} {ns}/{name}"),
+                source: Box::new(source),
+            })
+    }
+
+    /// Creates an object.
+    pub fn create(&self, object: &Value) -> Result<Value, Error> {
+        self.sim.create(object).map_err(|source| Error::Call {
+            action: format!(
+                "create {} {}",
+                object["kind"].as_str().unwrap_or("object"),
+                object
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+            ),
+            source: Box::new(source),
+        })
+    }
+
+    /// Creates or replaces an object.
+    pub fn apply(&self, object: &Value) -> Result<Value, Error> {
+        self.sim.apply(object).map_err(|source| Error::Call {
+            action: format!(
+                "apply {} {}",
+                object["kind"].as_str().unwrap_or("object"),
+                object
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+            ),
+            source: Box::new(source),
+        })
+    }
+
+    /// Deletes at once (grace 0): the kubelet confirming a pod is gone, or
+    /// `kubectl delete --force --grace-period=0`.
+    pub fn delete_now(
+        &self,
+        api_version: &str,
+        kind: &str,
+        ns: &str,
+        name: &str,
+    ) -> Result<(), Error> {
+        self.sim
+            .delete(api_version, kind, ns, name)
+            .map_err(|source| Error::Call {
+                action: format!("delete {kind} {ns}/{name}"),
+                source: Box::new(source),
+            })
+    }
+
+    /// Deletes a pod gracefully over HTTP, as the taint manager does: it
+    /// stays `Terminating` until its kubelet confirms.
+    pub async fn delete_pod_gracefully(
+        &self,
+        ns: &str,
+        name: &str,
+        grace: u32,
+    ) -> Result<(), Error> {
+        let client = self.sim.client().map_err(|source| Error::Call {
+            action: "build a client".into(),
+            source: Box::new(source),
+        })?;
+        let ar = ApiResource {
+            group: String::new(),
+            version: "v1".into(),
+            api_version: "v1".into(),
+            kind: "Pod".into(),
+            plural: "pods".into(),
+        };
+        let api: KubeApi<DynamicObject> = KubeApi::namespaced_with(client, ns, &ar);
+        let params = DeleteParams {
+            grace_period_seconds: Some(grace),
+            ..DeleteParams::default()
+        };
+        api.delete(name, &params)
+            .await
+            .map(drop)
+            .map_err(|e| Error::Delete(format!("{ns}/{name}"), Box::new(e)))
+    }
+
+    /// Records an event about `object` (a Node or Pod JSON), aggregating
+    /// repeats into `count`; more than 10 distinct messages for the same
+    /// reason get client-go's `(combined from similar events): ` prefix.
+    pub fn event(
+        &self,
+        object: &Value,
+        kind_type: &str,
+        reason: &str,
+        message: &str,
+        source: Source<'_>,
+    ) {
+        let kind = object["kind"].as_str().unwrap_or("Pod").to_owned();
+        let ns = object
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("default")
+            .to_owned();
+        let name = object
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let uid = object
+            .pointer("/metadata/uid")
+            .cloned()
+            .unwrap_or(Value::Null);
+        let now = kubesim::time::now();
+        let key = (
+            ns.clone(),
+            name.clone(),
+            reason.to_owned(),
+            message.to_owned(),
+        );
+        let mut events = self
+            .events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((event_name, count)) = events.get_mut(&key) {
+            *count += 1;
+            let body = json!({"count": *count, "lastTimestamp": now});
+            if self.merge("v1", "Event", &ns, event_name, &body).is_ok() {
+                return;
+            }
+        }
+        let similar = events
+            .keys()
+            .filter(|k| k.0 == ns && k.1 == name && k.2 == reason)
+            .count();
+        let shown = if similar >= 10 {
+            format!("(combined from similar events): {message}")
+        } else {
+            message.to_owned()
+        };
+        let n = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let event_name = format!("{name}.{:016x}", 0x1800_0000_0000_0000u64 + n);
+        let mut src = json!({"component": source.component});
+        if let Some(h) = source.host {
+            src["host"] = h.into();
+        }
+        let event = json!({
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": event_name, "namespace": ns},
+            "involvedObject": {
+                "apiVersion": "v1",
+                "kind": kind,
+                "namespace": if kind == "Node" { Value::Null } else { ns.clone().into() },
+                "name": name,
+                "uid": uid,
+            },
+            "reason": reason,
+            "message": shown,
+            "type": kind_type,
+            "count": 1,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "source": src,
+            "reportingComponent": source.component,
+            "reportingInstance": source.host.unwrap_or(""),
+        });
+        if self.sim.create(&event).is_ok() {
+            events.insert(key, (event_name, 1));
+        }
+    }
+
+    /// Every event with `reason`, oldest first by creation.
+    pub fn events_with_reason(&self, reason: &str) -> Vec<Value> {
+        self.sim
+            .list("v1", "Event", None)
+            .into_iter()
+            .filter(|e| e["reason"].as_str() == Some(reason))
+            .collect()
+    }
+}
+
+/// The status of condition `kind` in an object's `status.conditions`.
+pub fn condition<'a>(object: &'a Value, kind: &str) -> Option<&'a str> {
+    object
+        .pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c["type"].as_str() == Some(kind))?["status"]
+        .as_str()
+}
+
+/// `metadata.name`.
+pub fn name(object: &Value) -> &str {
+    object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+/// `metadata.namespace`.
+pub fn namespace(object: &Value) -> &str {
+    object
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("default")
+}
+
+/// Whether the object is being deleted.
+pub fn terminating(object: &Value) -> bool {
+    object.pointer("/metadata/deletionTimestamp").is_some()
+}
+
+/// A pod that runs: phase Running and Ready.
+pub fn pod_running(pod: &Value) -> bool {
+    !terminating(pod)
+        && pod.pointer("/status/phase").and_then(Value::as_str) == Some("Running")
+        && condition(pod, "Ready") == Some("True")
+}

@@ -1,0 +1,1162 @@
+//! The lab itself: kubesim, a switch namespace with a bridge, the nodes,
+//! and the cluster-side controllers k3s's server would run (node IPAM, node
+//! lifecycle, workload controllers, Flux's readiness).
+//!
+//! Everything made carries the lab's unique prefix (`rglab-<pid>-<n>`) and
+//! is removed when the [`Lab`] drops, also on panic; [`sweep`] removes what
+//! a killed lab left behind.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ipnet::Ipv4Net;
+use kubesim::KubeSim;
+use rebootguard_hostnet::netns::{self, Netns};
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+use crate::api::{self, Api, Source};
+use crate::node::{self, Node};
+use crate::scenario::{Behaviour, Fault, Scenario, Workload};
+
+/// The prefix of every namespace and directory a lab makes.
+pub const PREFIX: &str = "rglab";
+
+/// Why the lab could not be built or driven.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Not root, or namespaces cannot be made here.
+    #[error(
+        "rebootguard-lab needs root (network namespaces, netlink, mounts): {0}; run it with sudo"
+    )]
+    NotPrivileged(String),
+    /// A CNI plugin the nodes need is missing.
+    #[error("CNI plugin {0} not found; install containernetworking-plugins or pass --cni-bin-dir")]
+    MissingPlugin(PathBuf),
+    /// kubesim did not start.
+    #[error("failed to start kubesim")]
+    Kubesim(#[source] kubesim::Error),
+    /// The lab directory could not be made.
+    #[error("failed to create the lab directory {0}")]
+    Dir(PathBuf, #[source] std::io::Error),
+    /// The switch could not be made.
+    #[error("failed to create the switch namespace")]
+    Switch(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A node failed.
+    #[error("node {0} failed")]
+    Node(String, #[source] Box<node::Error>),
+    /// No such node.
+    #[error("no node named {0:?} in this lab (nodes: {1})")]
+    NoNode(String, String),
+}
+
+/// How the lab runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Run rebootguard's units on every boot (restore before k3s, backup
+    /// after flannel writes subnet.env).
+    pub protected: bool,
+    /// The `rebootguard` binary (default: next to this executable).
+    pub rebootguard: Option<PathBuf>,
+    /// A directory with the CNI plugins to install in every node (default:
+    /// this binary as `flannel`, Debian's plugins for the rest).
+    pub cni_bin_dir: Option<PathBuf>,
+    /// Where lab directories go.
+    pub base_dir: PathBuf,
+    /// This executable (the CNI helper, `flannel`, the DNS responder).
+    pub exe: PathBuf,
+}
+
+impl Options {
+    /// Defaults around the running executable.
+    pub fn new(exe: PathBuf) -> Options {
+        Options {
+            protected: false,
+            rebootguard: None,
+            cni_bin_dir: None,
+            base_dir: std::env::temp_dir().join("rebootguard-lab"),
+            exe,
+        }
+    }
+}
+
+/// Durations in lab time.
+#[derive(Debug, Clone, Copy)]
+pub struct Times {
+    /// Node status updates.
+    pub heartbeat: Duration,
+    /// Node monitor grace period.
+    pub grace: Duration,
+    /// unreachable:NoExecute toleration.
+    pub toleration: Duration,
+    /// Kubelet sync period.
+    pub kubelet: Duration,
+    /// Kubelet retry period for failed sandboxes and crash checks.
+    pub retry: Duration,
+}
+
+/// One timeline line.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    /// Lab seconds since start.
+    pub t: f64,
+    /// Real-world seconds since start (`t * time_scale`).
+    pub real: f64,
+    /// What kind of entry.
+    pub kind: String,
+    /// The node, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// What happened.
+    pub text: String,
+}
+
+/// The lab's own record of what happened.
+#[derive(Debug, Default)]
+pub struct Timeline {
+    entries: Mutex<Vec<Entry>>,
+    failures: Mutex<BTreeSet<String>>,
+}
+
+impl Timeline {
+    /// Adds a line.
+    pub fn note(&self, ctx: &Ctx, node: Option<&str>, kind: &str, text: &str) {
+        let t = ctx.start.elapsed().as_secs_f64();
+        let e = Entry {
+            t,
+            real: t * ctx.scenario.time_scale,
+            kind: kind.into(),
+            node: node.map(str::to_owned),
+            text: text.into(),
+        };
+        tracing::info!(node = node.unwrap_or("-"), kind, "{text}");
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(e);
+    }
+
+    /// Records a failed sandbox (the first per node and message only).
+    pub fn sandbox_failed(&self, ctx: &Ctx, node: &str, pod: &Value, message: &str) {
+        let key = format!(
+            "{node}\0{}",
+            message.split("sandbox \"").next().unwrap_or(message)
+        );
+        let new = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key);
+        if new {
+            self.note(
+                ctx,
+                Some(node),
+                "FailedCreatePodSandBox",
+                &format!("{}/{}: {message}", api::namespace(pod), api::name(pod)),
+            );
+        }
+    }
+
+    /// Every line so far.
+    pub fn entries(&self) -> Vec<Entry> {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// Shared by every task of one lab.
+pub struct Ctx {
+    /// The API server and event recorder.
+    pub api: Api,
+    /// The scenario.
+    pub scenario: Scenario,
+    /// Lab-time durations.
+    pub times: Times,
+    /// Options.
+    pub options: Options,
+    /// `rglab-<pid>-<n>`: this lab's name.
+    pub id: String,
+    /// Prefix for namespace names (`rglab`), see [`netns::unique_name`].
+    pub prefix: String,
+    /// This lab's directory.
+    pub dir: PathBuf,
+    /// The switch namespace (bridge `br0`).
+    pub switch: Arc<Netns>,
+    /// The nodes, in scenario order.
+    pub nodes: Vec<Arc<Node>>,
+    /// This executable.
+    pub exe: PathBuf,
+    /// When the lab started.
+    pub start: Instant,
+    /// What happened.
+    pub timeline: Timeline,
+    heartbeats: Mutex<HashMap<String, Instant>>,
+    ipam_blocked: Mutex<BTreeSet<String>>,
+    workloads: HashMap<(String, String), Behaviour>,
+}
+
+impl std::fmt::Debug for Ctx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ctx")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ctx {
+    /// Records a heartbeat.
+    pub fn beat(&self, node: &str) {
+        self.heartbeats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(node.to_owned(), Instant::now());
+    }
+
+    /// Never give `node` a podCIDR (fault).
+    pub fn ipam_block(&self, node: &str) {
+        self.ipam_blocked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(node.to_owned());
+    }
+
+    /// A node by name.
+    pub fn node(&self, name: &str) -> Option<&Arc<Node>> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// What a pod does, from its workload.
+    pub fn behaviour(&self, pod: &Value) -> Behaviour {
+        let app = pod
+            .pointer("/metadata/labels/app")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        self.workloads
+            .get(&(api::namespace(pod).to_owned(), app.to_owned()))
+            .copied()
+            .unwrap_or(Behaviour::Plain)
+    }
+
+    /// Where a plugin comes from for the nodes' bin dirs.
+    pub fn plugin_source(&self, plugin: &str) -> PathBuf {
+        match &self.options.cni_bin_dir {
+            Some(dir) => dir.join(plugin),
+            None if plugin == "flannel" => self.exe.clone(),
+            None => Path::new(rebootguard_hostnet::cni::DEBIAN_PLUGIN_DIR).join(plugin),
+        }
+    }
+
+    /// Running CoreDNS pods' IPs (the kube-dns Service's endpoints).
+    pub fn dns_endpoints(&self) -> Vec<Ipv4Addr> {
+        self.api
+            .pods()
+            .iter()
+            .filter(|p| self.behaviour(p) == Behaviour::Dns && api::pod_running(p))
+            .filter_map(|p| p.pointer("/status/podIP")?.as_str()?.parse().ok())
+            .collect()
+    }
+
+    /// `name=ip` for every workload's Service, for the DNS responder.
+    pub fn dns_records(&self) -> Vec<String> {
+        self.scenario
+            .workloads
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                let i = u8::try_from(i % 250).unwrap_or(0);
+                format!(
+                    "{}.{}.svc.cluster.local={}",
+                    w.name,
+                    w.namespace,
+                    Ipv4Addr::new(10, 43, 1, i + 1)
+                )
+            })
+            .chain(std::iter::once(
+                "kube-dns.kube-system.svc.cluster.local=10.43.0.10".to_owned(),
+            ))
+            .collect()
+    }
+
+    /// The PV bound to a claim.
+    pub fn volume_of(&self, namespace: &str, claim: &str) -> String {
+        self.api
+            .sim
+            .get("v1", "PersistentVolumeClaim", namespace, claim)
+            .and_then(|c| {
+                c.pointer("/spec/volumeName")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| format!("pvc-{claim}"))
+    }
+}
+
+/// A running lab. Dropping it tears everything down.
+pub struct Lab {
+    /// Shared state.
+    pub ctx: Arc<Ctx>,
+    controllers: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Lab {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lab")
+            .field("id", &self.ctx.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Random lower-case hex.
+pub fn random_hex(len: usize) -> String {
+    let mut out = String::new();
+    while out.len() < len {
+        let u = std::fs::read_to_string("/proc/sys/kernel/random/uuid").unwrap_or_default();
+        out.extend(u.chars().filter(char::is_ascii_hexdigit));
+        if u.is_empty() {
+            out.push_str(&format!("{:x}", Instant::now().elapsed().as_nanos()));
+        }
+    }
+    out.truncate(len);
+    out
+}
+
+impl Lab {
+    /// Builds the cluster and boots every node; returns when all are Ready.
+    pub async fn up(scenario: Scenario, options: Options) -> Result<Lab, Error> {
+        netns::privileged().map_err(Error::NotPrivileged)?;
+        let id = netns::unique_name(PREFIX);
+        let dir = options.base_dir.join(&id);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::Dir(dir.clone(), e))?;
+        let kube = kubesim::Options {
+            pod_termination: kubesim::PodTermination::Hold,
+            namespaces: [
+                "default",
+                "kube-system",
+                "kube-public",
+                "kube-node-lease",
+                "flux-system",
+                "longhorn-system",
+                "monitoring",
+                "cert-manager",
+                "apps",
+            ]
+            .map(String::from)
+            .to_vec(),
+            ..kubesim::Options::default()
+        };
+        let sim = KubeSim::with_options(kube).await.map_err(Error::Kubesim)?;
+        let switch = Arc::new(
+            Netns::create_named(&netns::unique_name(PREFIX))
+                .map_err(|e| Error::Switch(Box::new(e)))?,
+        );
+        node::netlink(switch.clone(), |nl| async move {
+            nl.add_bridge("br0").await?;
+            nl.set_up("br0").await?;
+            nl.set_up("lo").await
+        })
+        .await
+        .map_err(|e| Error::Switch(Box::new(e)))?;
+        let s = |d| scenario.scaled(d);
+        let times = Times {
+            heartbeat: s(scenario.lifecycle.heartbeat),
+            grace: s(scenario.lifecycle.grace),
+            toleration: s(scenario.lifecycle.toleration),
+            kubelet: Duration::from_millis(100),
+            retry: s(Duration::from_secs(10)).max(Duration::from_millis(200)),
+        };
+        let nodes = scenario
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                Arc::new(Node::new(
+                    &n.name,
+                    i,
+                    dir.join("nodes").join(&n.name),
+                    n.pod_cidr,
+                ))
+            })
+            .collect();
+        let workloads = scenario
+            .workloads
+            .iter()
+            .map(|w| ((w.namespace.clone(), w.name.clone()), w.behaviour))
+            .collect();
+        let ctx = Arc::new(Ctx {
+            api: Api::new(sim),
+            times,
+            id: id.clone(),
+            prefix: PREFIX.into(),
+            dir,
+            switch,
+            nodes,
+            exe: options.exe.clone(),
+            options,
+            start: Instant::now(),
+            timeline: Timeline::default(),
+            heartbeats: Mutex::new(HashMap::new()),
+            ipam_blocked: Mutex::new(BTreeSet::new()),
+            workloads,
+            scenario,
+        });
+        for plugin in node::PLUGINS {
+            let p = ctx.plugin_source(plugin);
+            if !p.is_file() {
+                return Err(Error::MissingPlugin(p));
+            }
+        }
+        let mut lab = Lab {
+            ctx: ctx.clone(),
+            controllers: Vec::new(),
+        };
+        lab.write_state();
+        seed(&ctx);
+        let c = ctx.clone();
+        lab.controllers
+            .push(tokio::spawn(async move { controllers(c).await }));
+        for n in &ctx.nodes {
+            n.install(&ctx)
+                .map_err(|e| Error::Node(n.name.clone(), Box::new(e)))?;
+        }
+        let boots = ctx.nodes.iter().map(|n| {
+            let (c, n) = (ctx.clone(), n.clone());
+            async move {
+                node::boot(&c, &n)
+                    .await
+                    .map_err(|e| Error::Node(n.name.clone(), Box::new(e)))
+            }
+        });
+        for r in futures_join(boots).await {
+            r?;
+        }
+        lab.write_state();
+        lab.wait_ready(Duration::from_secs(60)).await;
+        Ok(lab)
+    }
+
+    /// Waits until every node is Ready (or `timeout`).
+    pub async fn wait_ready(&self, timeout: Duration) -> bool {
+        let t = Instant::now();
+        while t.elapsed() < timeout {
+            let ready = self.ctx.nodes.iter().all(|n| {
+                self.ctx
+                    .api
+                    .node(&n.name)
+                    .is_some_and(|o| api::condition(&o, "Ready") == Some("True"))
+            });
+            if ready {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    }
+
+    /// A node by name, or a clear error.
+    pub fn node(&self, name: &str) -> Result<Arc<Node>, Error> {
+        self.ctx.node(name).cloned().ok_or_else(|| {
+            Error::NoNode(
+                name.to_owned(),
+                self.ctx
+                    .nodes
+                    .iter()
+                    .map(|n| n.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+        })
+    }
+
+    /// Arms a fault for the node's next boot.
+    pub fn inject(&self, node: &str, fault: Fault) -> Result<(), Error> {
+        self.node(node)?.state().armed.insert(fault);
+        Ok(())
+    }
+
+    /// Reboots nodes together: off, `down` of darkness, then boot.
+    pub async fn reboot(&self, nodes: &[String], down: Duration) -> Result<(), Error> {
+        let list: Vec<Arc<Node>> = nodes
+            .iter()
+            .map(|n| self.node(n))
+            .collect::<Result<_, _>>()?;
+        for n in &list {
+            node::power_off(&self.ctx, n);
+        }
+        tokio::time::sleep(down).await;
+        let boots = list.iter().map(|n| {
+            let (c, n) = (self.ctx.clone(), n.clone());
+            async move {
+                node::boot(&c, &n)
+                    .await
+                    .map_err(|e| Error::Node(n.name.clone(), Box::new(e)))
+            }
+        });
+        for r in futures_join(boots).await {
+            r?;
+        }
+        self.write_state();
+        Ok(())
+    }
+
+    /// What the operator did in the post-mortem: force-delete the Unknown
+    /// pods, write subnet.env on every node missing it from a working
+    /// node's file and the node's podCIDR, restart k3s there.
+    pub async fn fix_manually(&self) -> Vec<String> {
+        let ctx = &self.ctx;
+        let mut done = Vec::new();
+        for pod in ctx.api.pods() {
+            let stale = pod.pointer("/status/reason").and_then(Value::as_str) == Some("NodeLost")
+                || api::terminating(&pod);
+            if stale
+                && ctx
+                    .api
+                    .delete_now("v1", "Pod", api::namespace(&pod), api::name(&pod))
+                    .is_ok()
+            {
+                done.push(format!(
+                    "kubectl delete pod -n {} {} --force --grace-period=0",
+                    api::namespace(&pod),
+                    api::name(&pod)
+                ));
+            }
+        }
+        let reference = ctx.nodes.iter().find_map(|n| {
+            let text = std::fs::read_to_string(n.path(node::paths::SUBNET_ENV)).ok()?;
+            rebootguard_flannel::subnet_env::parse(text.as_bytes())
+                .into_valid()
+                .ok()
+        });
+        let Some(reference) = reference else {
+            done.push("no node has a valid subnet.env to copy from".into());
+            return done;
+        };
+        for n in &ctx.nodes {
+            if n.netns().is_none() || n.path(node::paths::SUBNET_ENV).exists() {
+                continue;
+            }
+            let Some(cidr) = ctx.api.node(&n.name).and_then(|o| {
+                o.pointer("/spec/podCIDR")?
+                    .as_str()?
+                    .parse::<ipnet::IpNet>()
+                    .ok()
+            }) else {
+                continue;
+            };
+            let mut env = reference.clone();
+            env.subnet = rebootguard_flannel::subnet_env::first_host(cidr.trunc());
+            if node::write(&n.path(node::paths::SUBNET_ENV), &env.render()).is_ok() {
+                done.push(format!(
+                    "{}: wrote /run/flannel/subnet.env (FLANNEL_SUBNET={})",
+                    n.name,
+                    env.subnet.map(|s| s.to_string()).unwrap_or_default()
+                ));
+            }
+            node::stop_k3s(n);
+            node::start_k3s(ctx, n);
+            done.push(format!("{}: systemctl restart k3s", n.name));
+        }
+        for line in &done {
+            ctx.timeline.note(ctx, None, "fix", line);
+        }
+        done
+    }
+
+    /// Pings `target` from the network namespace of pod `namespace/name`.
+    pub fn ping_from_pod(&self, pod: &str, target: Ipv4Addr) -> Option<bool> {
+        let ns = self.pod_netns(pod)?;
+        let out = ns
+            .command("ping")
+            .ok()?
+            .args(["-c", "1", "-W", "1", &target.to_string()])
+            .output()
+            .ok()?;
+        Some(out.status.success())
+    }
+
+    /// The namespace of a running pod sandbox (`namespace/name`).
+    pub fn pod_netns(&self, pod: &str) -> Option<Arc<Netns>> {
+        self.ctx.nodes.iter().find_map(|n| {
+            n.state()
+                .sandboxes
+                .values()
+                .find(|s| s.pod == pod)
+                .map(|s| s.netns.clone())
+        })
+    }
+
+    /// Writes `state.json` for `status`, `shell` and `down`.
+    pub fn write_state(&self) {
+        let nodes: BTreeMap<String, Value> = self
+            .ctx
+            .nodes
+            .iter()
+            .map(|n| {
+                let ns = n.netns().and_then(|ns| ns.name().map(str::to_owned));
+                (
+                    n.name.clone(),
+                    json!({"netns": ns, "root": n.root, "public_ip": n.public_ip.to_string()}),
+                )
+            })
+            .collect();
+        let state = json!({
+            "id": self.ctx.id, "pid": std::process::id(), "kubeconfig": self.ctx.dir.join("kubeconfig"),
+            "server": self.ctx.api.sim.url(), "switch": self.ctx.switch.name(), "nodes": nodes,
+        });
+        let _ = std::fs::write(
+            self.ctx.dir.join("kubeconfig"),
+            self.ctx.api.sim.kubeconfig_yaml(),
+        );
+        let _ = std::fs::write(self.ctx.dir.join("state.json"), state.to_string());
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for c in &self.controllers {
+            c.abort();
+        }
+        for n in &self.ctx.nodes {
+            node::power_off(&self.ctx, n);
+        }
+        let _ = std::fs::remove_dir_all(&self.ctx.dir);
+        if let Some(parent) = self.ctx.dir.parent() {
+            // Only when empty: other labs may be running.
+            let _ = std::fs::remove_dir(parent);
+        }
+    }
+}
+
+async fn futures_join<F: std::future::Future + Send + 'static>(
+    fs: impl Iterator<Item = F>,
+) -> Vec<F::Output>
+where
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = fs.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        if let Ok(v) = h.await {
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// Starts the per-node API forwarder: 127.0.0.1:6443 inside the node's
+/// namespace to kubesim in the host's (refused while the API is cut off).
+pub fn forward_api(
+    ctx: &Arc<Ctx>,
+    node: &Arc<Node>,
+    ns: &Netns,
+) -> std::io::Result<JoinHandle<()>> {
+    let listener = ns
+        .run(|| {
+            let l = std::net::TcpListener::bind(("127.0.0.1", node::API_PORT))?;
+            l.set_nonblocking(true)?;
+            Ok::<_, std::io::Error>(l)
+        })
+        .map_err(|e| std::io::Error::other(e.to_string()))??;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let target = ctx.api.sim.addr();
+    let node = node.clone();
+    Ok(tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            if node.reach().is_err() {
+                continue; // dropped: the client sees the connection close
+            }
+            tokio::spawn(async move {
+                if let Ok(mut out) = tokio::net::TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                }
+            });
+        }
+    }))
+}
+
+/// Runs the `rebootguard` binary as its systemd units would on `node`:
+/// inside the node's namespace, with the node's root.
+pub async fn rebootguard(ctx: &Arc<Ctx>, node: &Arc<Node>, args: &[&str]) {
+    let Some(ns) = node.netns() else { return };
+    let exe = ctx
+        .options
+        .rebootguard
+        .clone()
+        .unwrap_or_else(|| ctx.exe.with_file_name("rebootguard"));
+    let mut cmd = match ns.command(&exe) {
+        Ok(c) => c,
+        Err(e) => {
+            ctx.timeline.note(
+                ctx,
+                Some(&node.name),
+                "rebootguard",
+                &format!("failed: {e}"),
+            );
+            return;
+        }
+    };
+    cmd.args(args)
+        .arg("--root")
+        .arg(&node.root)
+        .args(["--node-name", &node.name, "--kubeconfig"])
+        .arg(node.path(node::paths::KUBECONFIG))
+        .env_remove("KUBECONFIG")
+        .env("REBOOTGUARD_LOG", "warn");
+    let what = args.join(" ");
+    let out = tokio::task::spawn_blocking(move || cmd.output()).await;
+    let text = match out {
+        Ok(Ok(o)) => {
+            let stdout = String::from_utf8_lossy(&o.stdout).trim().to_owned();
+            format!(
+                "rebootguard {what}: {} {}",
+                o.status,
+                stdout.lines().next().unwrap_or_default()
+            )
+        }
+        Ok(Err(e)) => format!("rebootguard {what}: failed to run {}: {e}", exe.display()),
+        Err(e) => format!("rebootguard {what}: {e}"),
+    };
+    ctx.timeline
+        .note(ctx, Some(&node.name), "rebootguard", &text);
+}
+
+/// Namespaces, PVCs, Flux objects.
+fn seed(ctx: &Ctx) {
+    for w in &ctx.scenario.workloads {
+        if w.behaviour == Behaviour::Volume {
+            let pv = format!("pvc-{}", random_hex(8));
+            let _ = ctx.api.create(&json!({
+                "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                "metadata": {"name": format!("{}-data", w.name), "namespace": w.namespace},
+                "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "longhorn", "volumeName": pv, "resources": {"requests": {"storage": "1Gi"}}},
+                "status": {"phase": "Bound"},
+            }));
+        }
+    }
+    for (kind, api_version, list) in [
+        (
+            "HelmRelease",
+            "helm.toolkit.fluxcd.io/v2",
+            &ctx.scenario.helmreleases,
+        ),
+        (
+            "Kustomization",
+            "kustomize.toolkit.fluxcd.io/v1",
+            &ctx.scenario.kustomizations,
+        ),
+    ] {
+        for r in list {
+            let (ns, name) = r.split_once('/').unwrap_or(("default", r));
+            let _ = ctx.api.create(&json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": name, "namespace": ns}, "spec": {"interval": "10m"}}));
+        }
+    }
+}
+
+/// The cluster-side control loops, one tick at a time.
+async fn controllers(ctx: Arc<Ctx>) {
+    let mut unreachable: HashMap<String, Instant> = HashMap::new();
+    let mut counter: u64 = 0;
+    loop {
+        ipam(&ctx);
+        lifecycle(&ctx, &mut unreachable).await;
+        workloads(&ctx, &mut counter);
+        flux(&ctx);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Node IPAM: a /24 from the cluster CIDR for every Node without one.
+fn ipam(ctx: &Ctx) {
+    let nodes = ctx.api.nodes();
+    let used: BTreeSet<String> = nodes
+        .iter()
+        .filter_map(|n| n.pointer("/spec/podCIDR")?.as_str().map(str::to_owned))
+        .collect();
+    let blocked = ctx
+        .ipam_blocked
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    for n in &nodes {
+        if n.pointer("/spec/podCIDR").is_some() {
+            continue;
+        }
+        let name = api::name(n).to_owned();
+        let pinned = ctx.node(&name).and_then(|x| x.pinned_cidr);
+        let free = pinned.filter(|_| !blocked.contains(&name)).or_else(|| {
+            if blocked.contains(&name) {
+                None
+            } else {
+                next_free(ctx.scenario.cluster_cidr, &used)
+            }
+        });
+        match free {
+            Some(cidr) => {
+                let c = cidr.to_string();
+                let _ = ctx.api.merge(
+                    "v1",
+                    "Node",
+                    "",
+                    &name,
+                    &json!({"spec": {"podCIDR": c, "podCIDRs": [c]}}),
+                );
+            }
+            None => {
+                ctx.api.event(
+                    n,
+                    "Normal",
+                    "CIDRNotAvailable",
+                    &format!("Node {name} status is now: CIDRNotAvailable"),
+                    Source {
+                        component: "cidrAllocator",
+                        host: None,
+                    },
+                );
+            }
+        }
+    }
+}
+
+/// The first /24 of `cluster` not in `used`.
+pub fn next_free(cluster: Ipv4Net, used: &BTreeSet<String>) -> Option<Ipv4Net> {
+    cluster
+        .subnets(24)
+        .ok()?
+        .find(|s| !used.contains(&s.to_string()))
+}
+
+/// The node lifecycle controller and taint manager.
+async fn lifecycle(ctx: &Ctx, unreachable: &mut HashMap<String, Instant>) {
+    let beats = ctx
+        .heartbeats
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    for n in ctx.api.nodes() {
+        let name = api::name(&n).to_owned();
+        let Some(last) = beats.get(&name) else {
+            continue;
+        };
+        let stale = last.elapsed() > ctx.times.grace;
+        let taint = json!({"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"});
+        let has_taint = n
+            .pointer("/spec/taints")
+            .and_then(Value::as_array)
+            .is_some_and(|t| t.iter().any(|x| x["key"] == taint["key"]));
+        if stale && !unreachable.contains_key(&name) {
+            unreachable.insert(name.clone(), Instant::now());
+            let now = kubesim::time::now();
+            let mut conditions: Vec<Value> = n
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            for c in &mut conditions {
+                if c["type"] == "Ready" {
+                    *c = json!({"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown", "message": "Kubelet stopped posting node status.", "lastHeartbeatTime": c["lastHeartbeatTime"], "lastTransitionTime": now});
+                }
+            }
+            let _ = ctx.api.merge_status(
+                "v1",
+                "Node",
+                "",
+                &name,
+                &json!({"status": {"conditions": conditions}}),
+            );
+            let mut t = taint.clone();
+            t["timeAdded"] = now.into();
+            let _ = ctx
+                .api
+                .merge("v1", "Node", "", &name, &json!({"spec": {"taints": [t]}}));
+            ctx.timeline.note(
+                ctx,
+                Some(&name),
+                "node",
+                "Ready=Unknown, tainted node.kubernetes.io/unreachable:NoExecute",
+            );
+            for pod in ctx.api.pods_on(&name) {
+                let mut conditions: Vec<Value> = pod
+                    .pointer("/status/conditions")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                for c in &mut conditions {
+                    if c["type"] == "Ready" {
+                        c["status"] = "False".into();
+                    }
+                }
+                let _ = ctx.api.merge_status(
+                    "v1",
+                    "Pod",
+                    api::namespace(&pod),
+                    api::name(&pod),
+                    &json!({"status": {"conditions": conditions}}),
+                );
+                ctx.api.event(
+                    &pod,
+                    "Warning",
+                    "NodeNotReady",
+                    "Node is not ready",
+                    Source {
+                        component: "node-controller",
+                        host: None,
+                    },
+                );
+            }
+        }
+        if !stale {
+            if unreachable.remove(&name).is_some() || has_taint {
+                let _ = ctx
+                    .api
+                    .merge("v1", "Node", "", &name, &json!({"spec": {"taints": null}}));
+            }
+            continue;
+        }
+        // Past the toleration: the taint manager evicts (graceful delete).
+        if unreachable
+            .get(&name)
+            .is_some_and(|t| t.elapsed() > ctx.times.toleration)
+        {
+            for pod in ctx.api.pods_on(&name) {
+                if api::terminating(&pod) {
+                    continue;
+                }
+                let msg = format!(
+                    "Node {name} which was running pod {} is unresponsive",
+                    api::name(&pod)
+                );
+                let _ = ctx.api.merge_status(
+                    "v1",
+                    "Pod",
+                    api::namespace(&pod),
+                    api::name(&pod),
+                    &json!({"status": {"reason": "NodeLost", "message": msg}}),
+                );
+                ctx.api.event(
+                    &pod,
+                    "Normal",
+                    "TaintManagerEviction",
+                    &format!(
+                        "Marking for deletion Pod {}/{}",
+                        api::namespace(&pod),
+                        api::name(&pod)
+                    ),
+                    Source {
+                        component: "taint-eviction-controller",
+                        host: None,
+                    },
+                );
+                let _ = ctx
+                    .api
+                    .delete_pod_gracefully(api::namespace(&pod), api::name(&pod), 30)
+                    .await;
+            }
+        }
+    }
+}
+
+/// Deployments and DaemonSets: one live pod per replica slot, bound to its
+/// node while the node is schedulable.
+fn workloads(ctx: &Ctx, counter: &mut u64) {
+    let pods = ctx.api.pods();
+    let mut live: BTreeSet<(String, String, String)> = BTreeSet::new();
+    for p in &pods {
+        if api::terminating(p)
+            && p.pointer("/status/reason").and_then(Value::as_str) != Some("NodeLost")
+        {
+            continue;
+        }
+        if api::terminating(p) {
+            continue;
+        }
+        let slot = p
+            .pointer("/metadata/labels/rebootguard.lab~1slot")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let app = p
+            .pointer("/metadata/labels/app")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        live.insert((
+            api::namespace(p).to_owned(),
+            app.to_owned(),
+            slot.to_owned(),
+        ));
+    }
+    let nodes = ctx.api.nodes();
+    let schedulable = |name: &str| {
+        nodes.iter().any(|n| {
+            api::name(n) == name
+                && api::condition(n, "Ready") == Some("True")
+                && n.pointer("/spec/taints")
+                    .and_then(Value::as_array)
+                    .is_none_or(Vec::is_empty)
+        })
+    };
+    for w in &ctx.scenario.workloads {
+        for (slot, node) in ctx.scenario.placements(w).iter().enumerate() {
+            let key = (w.namespace.clone(), w.name.clone(), slot.to_string());
+            if live.contains(&key) || !schedulable(node) {
+                continue;
+            }
+            *counter += 1;
+            let _ = ctx.api.create(&pod_for(w, slot, node, &random_hex(5)));
+        }
+    }
+}
+
+/// A workload's pod, already bound to `node` (the scheduler's job done).
+pub fn pod_for(w: &Workload, slot: usize, node: &str, suffix: &str) -> Value {
+    let mut labels = json!({"app": w.name, "rebootguard.lab/slot": slot.to_string()});
+    if w.behaviour == Behaviour::Dns {
+        labels["k8s-app"] = "kube-dns".into();
+    }
+    let container = match w.behaviour {
+        Behaviour::Flux | Behaviour::LonghornManager => "manager",
+        Behaviour::LonghornCsi => "longhorn-csi-plugin",
+        _ => w.name.as_str(),
+    };
+    let mut pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": format!("{}-{suffix}", w.name), "namespace": w.namespace, "labels": labels},
+        "spec": {
+            "nodeName": node,
+            "containers": [{"name": container, "image": format!("lab/{}:1", w.name)}],
+            "tolerations": [
+                {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+                {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
+            ],
+        },
+        "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "True"}]},
+    });
+    if w.behaviour == Behaviour::Volume {
+        pod["spec"]["volumes"] = json!([{"name": "data", "persistentVolumeClaim": {"claimName": format!("{}-data", w.name)}}]);
+    }
+    pod
+}
+
+/// Flux's view: HelmReleases and Kustomizations are Ready while the
+/// controllers that reconcile them run.
+fn flux(ctx: &Ctx) {
+    let pods = ctx.api.pods();
+    let running = |name: &str| {
+        pods.iter().any(|p| {
+            p.pointer("/metadata/labels/app").and_then(Value::as_str) == Some(name)
+                && api::pod_running(p)
+        })
+    };
+    let source = running("source-controller");
+    for (kind, api_version, list, controller) in [
+        (
+            "HelmRelease",
+            "helm.toolkit.fluxcd.io/v2",
+            &ctx.scenario.helmreleases,
+            "helm-controller",
+        ),
+        (
+            "Kustomization",
+            "kustomize.toolkit.fluxcd.io/v1",
+            &ctx.scenario.kustomizations,
+            "kustomize-controller",
+        ),
+    ] {
+        let ok = source && running(controller);
+        for r in list {
+            let (ns, name) = r.split_once('/').unwrap_or(("default", r));
+            let Some(obj) = ctx.api.sim.get(api_version, kind, ns, name) else {
+                continue;
+            };
+            let want = if ok { "True" } else { "False" };
+            if api::condition(&obj, "Ready") == Some(want) {
+                continue;
+            }
+            let (reason, message) = if ok {
+                (
+                    "ReconciliationSucceeded",
+                    format!("Applied revision: main@sha1:{}", &random_hex(12)),
+                )
+            } else if !source {
+                (
+                    "ArtifactFailed",
+                    "failed to get artifact: dial tcp: lookup source-controller.flux-system.svc.cluster.local on 10.43.0.10:53: no such host".to_owned(),
+                )
+            } else {
+                (
+                    "ReconciliationFailed",
+                    format!("{controller} is not running"),
+                )
+            };
+            let cond = json!({"type": "Ready", "status": want, "reason": reason, "message": message, "lastTransitionTime": kubesim::time::now()});
+            let _ = ctx.api.merge_status(
+                api_version,
+                kind,
+                ns,
+                name,
+                &json!({"status": {"conditions": [cond]}}),
+            );
+        }
+    }
+}
+
+/// Removes what labs killed before cleaning up left behind: namespaces
+/// named `rglab-<pid>-<n>` and lab directories whose process is gone.
+/// Returns what was removed.
+pub fn sweep(base_dir: &Path) -> Vec<String> {
+    let mut removed = match netns::sweep_stale(PREFIX) {
+        Ok(v) => v,
+        Err(errors) => errors.iter().map(|e| format!("failed: {e}")).collect(),
+    };
+    if let Ok(entries) = std::fs::read_dir(base_dir) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let pid = name
+                .strip_prefix(PREFIX)
+                .and_then(|r| r.strip_prefix('-'))
+                .and_then(|r| r.split('-').next())
+                .and_then(|p| p.parse::<u32>().ok());
+            if let Some(pid) = pid
+                && !Path::new("/proc").join(pid.to_string()).exists()
+                && std::fs::remove_dir_all(e.path()).is_ok()
+            {
+                removed.push(e.path().display().to_string());
+            }
+        }
+        let _ = std::fs::remove_dir(base_dir);
+    }
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipam_takes_the_first_free_24() {
+        let used: BTreeSet<String> = ["10.42.0.0/24".to_owned(), "10.42.1.0/24".to_owned()].into();
+        let c: Ipv4Net = "10.42.0.0/16".parse().unwrap();
+        assert_eq!(next_free(c, &used).unwrap().to_string(), "10.42.2.0/24");
+        let tiny: Ipv4Net = "10.42.0.0/24".parse().unwrap();
+        let full: BTreeSet<String> = ["10.42.0.0/24".to_owned()].into();
+        assert_eq!(next_free(tiny, &full), None, "exhausted: CIDRNotAvailable");
+    }
+
+    #[test]
+    fn pods_are_bound_and_labelled() {
+        let w = Workload {
+            namespace: "kube-system".into(),
+            name: "coredns".into(),
+            behaviour: Behaviour::Dns,
+            replicas: Some(1),
+            nodes: vec![],
+        };
+        let p = pod_for(&w, 0, "boromir", "abcde");
+        assert_eq!(p["metadata"]["name"], "coredns-abcde");
+        assert_eq!(p["metadata"]["labels"]["k8s-app"], "kube-dns");
+        assert_eq!(p["spec"]["nodeName"], "boromir");
+    }
+}
