@@ -313,6 +313,17 @@ fn parse_json(body: &[u8]) -> Result<Value, Status> {
         .map_err(|e| Status::bad_request(format!("failed to decode the request body as JSON: {e}")))
 }
 
+/// Server-side apply bodies are YAML (kubectl) or JSON (kube-rs).
+fn parse_apply(body: &[u8]) -> Result<Value, Status> {
+    serde_json::from_slice(body).or_else(|_| {
+        serde_yaml::from_slice(body).map_err(|e| {
+            Status::bad_request(format!(
+                "failed to decode the apply body as YAML or JSON: {e}"
+            ))
+        })
+    })
+}
+
 fn wants_table(parts: &http::request::Parts) -> bool {
     parts
         .headers
@@ -478,15 +489,14 @@ async fn serve(
                     } else {
                         Scope::Main
                     };
-                    let o = shared.store().patch(
-                        id,
-                        &ns,
-                        &n,
-                        kind,
-                        &parse_json(&body)?,
-                        scope,
-                        Origin::Api,
-                    )?;
+                    let body = if kind == patch::Kind::Apply {
+                        parse_apply(&body)?
+                    } else {
+                        parse_json(&body)?
+                    };
+                    let o = shared
+                        .store()
+                        .patch(id, &ns, &n, kind, &body, scope, Origin::Api)?;
                     Ok(object_response(StatusCode::OK, &o))
                 }
                 ("DELETE", Some(n), None) => {

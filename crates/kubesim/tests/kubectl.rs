@@ -575,3 +575,66 @@ async fn get_watch_prints_table_rows_as_changes_happen() {
     );
     assert!(row(&text, &["DELETED", "cp1"]).is_some(), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_side_apply_and_delete_by_label() {
+    let sim = KubeSim::start().await.unwrap();
+    let Some(k) = kubectl(&sim) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("cm.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: flannel-cfg\n  labels:\n    app: flannel\ndata:\n  net-conf.json: '{\"Network\": \"10.42.0.0/16\"}'\n",
+    )
+    .unwrap();
+    let path = manifest.to_str().unwrap();
+    // kubesim serves no OpenAPI document, which kubectl's schema
+    // validation needs: manifests go in with --validate=false.
+    let out = k
+        .run(&["apply", "--server-side", "--validate=false", "-f", path])
+        .await
+        .ok();
+    assert!(
+        out.contains("configmap/flannel-cfg serverside-applied"),
+        "{out}"
+    );
+    let cm = sim
+        .get("v1", "ConfigMap", "default", "flannel-cfg")
+        .unwrap();
+    assert_eq!(
+        cm["data"]["net-conf.json"],
+        "{\"Network\": \"10.42.0.0/16\"}"
+    );
+    std::fs::write(
+        &manifest,
+        std::fs::read_to_string(&manifest)
+            .unwrap()
+            .replace("10.42.0.0/16", "10.52.0.0/16"),
+    )
+    .unwrap();
+    k.run(&["apply", "--server-side", "--validate=false", "-f", path])
+        .await
+        .ok();
+    let cm = sim
+        .get("v1", "ConfigMap", "default", "flannel-cfg")
+        .unwrap();
+    assert_eq!(
+        cm["data"]["net-conf.json"],
+        "{\"Network\": \"10.52.0.0/16\"}"
+    );
+
+    sim.create(&json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "other", "namespace": "default"}})).unwrap();
+    let out = k
+        .run(&["delete", "configmaps", "-l", "app=flannel"])
+        .await
+        .ok();
+    assert!(out.contains("configmap \"flannel-cfg\" deleted"), "{out}");
+    assert!(
+        sim.get("v1", "ConfigMap", "default", "flannel-cfg")
+            .is_none()
+    );
+    assert!(
+        sim.get("v1", "ConfigMap", "default", "other").is_some(),
+        "the selector limits the deletion"
+    );
+}

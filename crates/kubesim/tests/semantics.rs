@@ -651,3 +651,37 @@ async fn recorder_events_are_read_through_both_event_apis() {
         ["SubnetEnvMissing", "SubnetEnvMissing", "Rebooted"]
     );
 }
+
+#[tokio::test]
+async fn delete_collection_honours_selectors() {
+    let sim = KubeSim::start().await.unwrap();
+    for (name, app) in [("a", "web"), ("b", "web"), ("c", "db")] {
+        sim.create(&json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": {"app": app}}})).unwrap();
+    }
+    let api: Api<ConfigMap> = Api::namespaced(sim.client().unwrap(), "default");
+    let out = api
+        .delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels("app=web"),
+        )
+        .await
+        .unwrap();
+    let deleted: Vec<String> = out
+        .left()
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect();
+    assert_eq!(deleted, ["a", "b"]);
+    let left: Vec<String> = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect();
+    assert_eq!(left, ["c"]);
+    assert_eq!(sim.request_count("deletecollection", "configmaps"), 1);
+}
