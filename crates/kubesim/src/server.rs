@@ -324,15 +324,48 @@ fn parse_apply(body: &[u8]) -> Result<Value, Status> {
     })
 }
 
-fn wants_table(parts: &http::request::Parts) -> bool {
-    parts
-        .headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| {
-            a.split(',')
-                .any(|t| t.contains("as=Table") && t.contains("g=meta.k8s.io"))
-        })
+/// The representation a client asked for in `Accept`: the object, a
+/// Table (kubectl get), or PartialObjectMetadata (metadata-only clients
+/// such as kube-runtime's `metadata_watcher`). The first supported media
+/// type wins, as in the apiserver's negotiation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    Full,
+    Table,
+    Metadata,
+}
+
+impl Form {
+    fn of(parts: &http::request::Parts) -> Self {
+        let accept = parts
+            .headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        for t in accept.split(',') {
+            if t.contains("g=meta.k8s.io") {
+                if t.contains("as=Table") {
+                    return Self::Table;
+                }
+                if t.contains("as=PartialObjectMetadata") {
+                    return Self::Metadata;
+                }
+            } else if t.trim().starts_with("application/json") || t.trim().starts_with("*/*") {
+                return Self::Full;
+            }
+        }
+        Self::Full
+    }
+}
+
+/// An object as `PartialObjectMetadata`.
+fn partial(o: &Object) -> Value {
+    let v = o.value();
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": v.get("metadata").cloned().unwrap_or_else(|| json!({})),
+    })
 }
 
 async fn serve(
@@ -391,7 +424,7 @@ async fn serve(
                         q.get("fieldSelector").map(String::as_str),
                     )?;
                     if is_true(q, "watch") {
-                        return start_watch(shared, id, filter, q, wants_table(&parts));
+                        return start_watch(shared, id, filter, q, Form::of(&parts));
                     }
                     let limit = q
                         .get("limit")
@@ -411,9 +444,21 @@ async fn serve(
                             .map(String::as_str)
                             .filter(|c| !c.is_empty()),
                     )?;
-                    if wants_table(&parts) {
-                        let t = table::list(&r, &page, include_object(q));
-                        return Ok(json_response(StatusCode::OK, &t));
+                    match Form::of(&parts) {
+                        Form::Table => {
+                            let t = table::list(&r, &page, include_object(q));
+                            return Ok(json_response(StatusCode::OK, &t));
+                        }
+                        Form::Metadata => {
+                            let items: Vec<Value> = page.items.iter().map(|o| partial(o)).collect();
+                            let mut meta = json!({"resourceVersion": page.rv.to_string()});
+                            if let Some(c) = &page.continue_token {
+                                meta["continue"] = c.clone().into();
+                            }
+                            let list = json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": meta, "items": items});
+                            return Ok(json_response(StatusCode::OK, &list));
+                        }
+                        Form::Full => {}
                     }
                     Ok(respond(
                         StatusCode::OK,
@@ -423,13 +468,14 @@ async fn serve(
                 }
                 ("GET", Some(n), None | Some("status")) => {
                     let o = shared.store().get(id, &ns, &n)?;
-                    if wants_table(&parts) {
-                        return Ok(json_response(
+                    match Form::of(&parts) {
+                        Form::Table => Ok(json_response(
                             StatusCode::OK,
                             &table::single(&r, &o, include_object(q)),
-                        ));
+                        )),
+                        Form::Metadata => Ok(json_response(StatusCode::OK, &partial(&o))),
+                        Form::Full => Ok(object_response(StatusCode::OK, &o)),
                     }
-                    Ok(object_response(StatusCode::OK, &o))
                 }
                 ("POST", None, None) => {
                     let o = shared.store().create(
@@ -635,7 +681,7 @@ fn start_watch(
     id: ResourceId,
     filter: Filter,
     q: &HashMap<String, String>,
-    as_table: bool,
+    form: Form,
 ) -> Result<Resp, Status> {
     let r = shared.registry.get(id).clone();
     let since = match q.get("resourceVersion").map(String::as_str) {
@@ -674,13 +720,15 @@ fn start_watch(
     let interval = shared.options.bookmark_interval;
     tokio::spawn(async move {
         let render = |kind: EventKind, o: &Object, first: &mut bool| -> Bytes {
-            if as_table {
-                let t = table::single(&r, o, table::Include::Metadata);
-                let t = if *first { t } else { table::without_columns(t) };
-                *first = false;
-                event_line(kind.as_str(), t.to_string().as_bytes())
-            } else {
-                event_line(kind.as_str(), &o.json)
+            match form {
+                Form::Table => {
+                    let t = table::single(&r, o, table::Include::Metadata);
+                    let t = if *first { t } else { table::without_columns(t) };
+                    *first = false;
+                    event_line(kind.as_str(), t.to_string().as_bytes())
+                }
+                Form::Metadata => event_line(kind.as_str(), partial(o).to_string().as_bytes()),
+                Form::Full => event_line(kind.as_str(), &o.json),
             }
         };
         let live = |kind: EventKind, o: &Arc<Object>, first: &mut bool| -> Bytes {

@@ -685,3 +685,62 @@ async fn delete_collection_honours_selectors() {
     assert_eq!(left, ["c"]);
     assert_eq!(sim.request_count("deletecollection", "configmaps"), 1);
 }
+
+#[tokio::test]
+async fn metadata_only_reads() {
+    let sim = KubeSim::start().await.unwrap();
+    for name in ["a", "b"] {
+        sim.create(&json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": "web"}},
+            "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "i"}]}, "status": {"phase": "Running"}}))
+        .unwrap();
+    }
+    let pods: Api<Pod> = Api::namespaced(sim.client().unwrap(), "default");
+    let m = pods.get_metadata("a").await.unwrap();
+    assert_eq!(m.metadata.labels.unwrap()["app"], "web");
+    assert_eq!(m.types.unwrap().kind, "PartialObjectMetadata");
+    let list = pods
+        .list_metadata(&ListParams::default().fields("spec.nodeName=n1"))
+        .await
+        .unwrap();
+    assert_eq!(list.items.len(), 2);
+    let rv = list.metadata.resource_version.unwrap();
+    let mut w = pods
+        .watch_metadata(&WatchParams::default().timeout(5), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    sim.patch(
+        "v1",
+        "Pod",
+        "default",
+        "b",
+        kubesim::patch::Kind::Merge,
+        &json!({"metadata": {"labels": {"app": "db"}}}),
+    )
+    .unwrap();
+    match tokio::time::timeout(Duration::from_secs(5), w.try_next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+    {
+        WatchEvent::Modified(m) => assert_eq!(m.metadata.labels.unwrap()["app"], "db"),
+        other => panic!("unexpected {other:?}"),
+    }
+    // A raw request shows that no spec or status is sent.
+    let client = sim.client().unwrap();
+    let raw = client
+        .request_text(
+            http::Request::get("/api/v1/namespaces/default/pods/a")
+                .header(
+                    "accept",
+                    "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1",
+                )
+                .body(Vec::new())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let v: Value = serde_json::from_str(&raw).unwrap();
+    assert!(v.get("spec").is_none() && v.get("status").is_none(), "{v}");
+}
