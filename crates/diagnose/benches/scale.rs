@@ -294,6 +294,25 @@ fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU seconds (user + system) this process used so far; Linux's clock
+/// tick is 100 Hz.
+fn cpu_secs() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1.to_string();
+            // Fields after the command, skipping the state letter: utime and
+            // stime are the 14th and 15th of the line.
+            let f: Vec<i64> = rest
+                .split_whitespace()
+                .skip(1)
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            Some((f.get(10)? + f.get(11)?) as f64 / 100.0)
+        })
+        .unwrap_or(f64::NAN)
+}
+
 /// The measured step: what `rebootguard diagnose --snapshot FILE -o json` does.
 fn diagnose(path: &str) -> Result<(), String> {
     let start = Instant::now();
@@ -312,6 +331,7 @@ fn diagnose(path: &str) -> Result<(), String> {
     let t_analyse = start.elapsed();
     let out = render::json(&report);
     let elapsed = start.elapsed();
+    eprintln!("  cpu: {:.2}s user+system over all threads", cpu_secs());
     eprintln!(
         "  phases: open {:.3}s, load {:.3}s (peak RSS then {} MiB), analyse {:.3}s, render {:.3}s",
         t_read.as_secs_f64(),
