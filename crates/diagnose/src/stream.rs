@@ -61,6 +61,13 @@ struct Batch {
 }
 
 impl Batch {
+    /// Room for a full batch up front: growing it would copy and fault pages.
+    fn sized() -> Self {
+        Batch {
+            data: Vec::with_capacity(BATCH_BYTES + (256 << 10)),
+            ends: Vec::with_capacity(4096),
+        }
+    }
     fn push(&mut self, bytes: &[u8]) {
         self.data.extend_from_slice(bytes);
         self.ends.push(self.data.len());
@@ -416,7 +423,10 @@ impl<R: Read> Scanner<R> {
         let max_in_flight = threads();
         std::thread::scope(|s| -> Result<(), Error> {
             let mut in_flight = std::collections::VecDeque::new();
-            let mut batch = Batch::default();
+            // Parsed batches' buffers come back for reuse: fresh 8 MiB
+            // buffers would cost a page fault per 4 KiB each time.
+            let mut pool: Vec<Batch> = Vec::new();
+            let mut batch = Batch::sized();
             let mut done = false;
             while !done {
                 match self.peek()? {
@@ -439,17 +449,19 @@ impl<R: Read> Scanner<R> {
                 }
                 if batch.data.len() >= BATCH_BYTES || (done && !batch.ends.is_empty()) {
                     if in_flight.len() >= max_in_flight {
-                        merge_parsed(&mut in_flight, &mut doc.part)?;
+                        merge_parsed(&mut in_flight, &mut doc.part, &mut pool)?;
                     }
-                    let full = std::mem::take(&mut batch);
+                    let next = pool.pop().unwrap_or_else(Batch::sized);
+                    let full = std::mem::replace(&mut batch, next);
                     in_flight.push_back(s.spawn(move || {
                         let mut part = Snapshot::default();
-                        flush(key, document, &full, &mut part).map(|()| part)
+                        let parsed = flush(key, document, &full, &mut part).map(|()| part);
+                        (parsed, full)
                     }));
                 }
             }
             while !in_flight.is_empty() {
-                merge_parsed(&mut in_flight, &mut doc.part)?;
+                merge_parsed(&mut in_flight, &mut doc.part, &mut pool)?;
             }
             Ok(())
         })
@@ -466,7 +478,7 @@ impl<R: Read> Scanner<R> {
         let max_in_flight = threads();
         std::thread::scope(|s| -> Result<(), Error> {
             let mut in_flight = std::collections::VecDeque::new();
-            let mut batch = Batch::default();
+            let mut batch = Batch::sized();
             let mut done = false;
             let mut merge =
                 |in_flight: &mut std::collections::VecDeque<ItemsJob<'_>>| -> Result<(), Error> {
@@ -502,7 +514,7 @@ impl<R: Read> Scanner<R> {
                     if in_flight.len() >= max_in_flight {
                         merge(&mut in_flight)?;
                     }
-                    let full = std::mem::take(&mut batch);
+                    let full = std::mem::replace(&mut batch, Batch::sized());
                     in_flight.push_back(s.spawn(move || list_items(&full, list_api, document)));
                 }
             }
@@ -696,15 +708,19 @@ fn list_items(
     Ok((part, pending))
 }
 
-type Parsed<'s> = std::thread::ScopedJoinHandle<'s, Result<Snapshot, Error>>;
+type Parsed<'s> = std::thread::ScopedJoinHandle<'s, (Result<Snapshot, Error>, Batch)>;
 
 fn merge_parsed(
     in_flight: &mut std::collections::VecDeque<Parsed<'_>>,
     part: &mut Snapshot,
+    pool: &mut Vec<Batch>,
 ) -> Result<(), Error> {
     if let Some(h) = in_flight.pop_front() {
-        let parsed = h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?;
-        part.merge(parsed);
+        let (parsed, mut batch) = h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        part.merge(parsed?);
+        batch.data.clear();
+        batch.ends.clear();
+        pool.push(batch);
     }
     Ok(())
 }
