@@ -1,5 +1,5 @@
-//! Live collection of a diagnosis [`Snapshot`]: every kind diagnosis reads,
-//! listed concurrently and page by page, with what could not be read (RBAC,
+//! Live collection of a diagnosis [`Snapshot`]: every kind diagnosis reads
+//! (`diagnose::snapshot::KINDS`), listed concurrently and page by page, with what could not be read (RBAC,
 //! an API not served) recorded so the report says it is degraded.
 //!
 //! Lists go out as plain HTTP GETs of raw JSON pages (`limit` + `continue`),
@@ -10,91 +10,18 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use rebootguard_diagnose::Snapshot;
-use rebootguard_diagnose::snapshot::Builder;
+use rebootguard_diagnose::snapshot::{Builder, KINDS, Kind};
 use serde::Deserialize;
 use serde_json::Value;
 
 /// Items per page, as kubectl uses.
 const PAGE: u32 = 500;
 
-/// One kind to list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Kind {
-    /// API group (`""` for core).
-    pub group: &'static str,
-    /// Version; `None` asks discovery for the group's preferred one (CRDs,
-    /// whose served versions differ between releases).
-    pub version: Option<&'static str>,
-    /// Resource plural.
-    pub plural: &'static str,
-    /// Kind.
-    pub kind: &'static str,
-    /// Custom resources that may simply not be installed: absence is no loss.
-    pub optional: bool,
-}
-
-const fn builtin(group: &'static str, plural: &'static str, kind: &'static str) -> Kind {
-    Kind {
-        group,
-        version: Some("v1"),
-        plural,
-        kind,
-        optional: false,
-    }
-}
-
-const fn custom(group: &'static str, plural: &'static str, kind: &'static str) -> Kind {
-    Kind {
-        group,
-        version: None,
-        plural,
-        kind,
-        optional: true,
-    }
-}
-
-/// Everything diagnosis reads.
-pub const KINDS: [Kind; 19] = [
-    builtin("", "nodes", "Node"),
-    builtin("", "pods", "Pod"),
-    builtin("", "events", "Event"),
-    builtin("events.k8s.io", "events", "Event"),
-    builtin("", "services", "Service"),
-    builtin("discovery.k8s.io", "endpointslices", "EndpointSlice"),
-    builtin("", "persistentvolumeclaims", "PersistentVolumeClaim"),
-    builtin("", "persistentvolumes", "PersistentVolume"),
-    builtin("storage.k8s.io", "volumeattachments", "VolumeAttachment"),
-    builtin("storage.k8s.io", "csinodes", "CSINode"),
-    builtin("storage.k8s.io", "csidrivers", "CSIDriver"),
-    builtin(
-        "admissionregistration.k8s.io",
-        "validatingwebhookconfigurations",
-        "ValidatingWebhookConfiguration",
-    ),
-    builtin(
-        "admissionregistration.k8s.io",
-        "mutatingwebhookconfigurations",
-        "MutatingWebhookConfiguration",
-    ),
-    builtin("apiregistration.k8s.io", "apiservices", "APIService"),
-    builtin("coordination.k8s.io", "leases", "Lease"),
-    custom("helm.toolkit.fluxcd.io", "helmreleases", "HelmRelease"),
-    custom(
-        "kustomize.toolkit.fluxcd.io",
-        "kustomizations",
-        "Kustomization",
-    ),
-    custom("longhorn.io", "volumes", "Volume"),
-    custom("longhorn.io", "replicas", "Replica"),
-];
-
-impl Kind {
-    fn label(&self) -> String {
-        if self.group.is_empty() {
-            format!("v1 {}", self.kind)
-        } else {
-            format!("{} {}", self.group, self.kind)
-        }
+fn label(kind: &Kind) -> String {
+    if kind.group.is_empty() {
+        format!("v1 {}", kind.kind)
+    } else {
+        format!("{} {}", kind.group, kind.kind)
     }
 }
 
@@ -134,7 +61,7 @@ enum Failure {
 /// Lists every kind (each request bounded by `bound`) into a snapshot.
 /// `source` names the cluster (e.g. the kubeconfig context).
 pub async fn collect(client: &kube::Client, source: &str, bound: Duration) -> Snapshot {
-    let results = join_all(KINDS.iter().map(|kind| list_kind(client, *kind, bound))).await;
+    let results = join_all(KINDS.iter().map(|kind| list_kind(client, kind, bound))).await;
     let mut builder = Builder::new(jiff::Timestamp::now(), source);
     for (kind, result) in KINDS.iter().zip(results) {
         match result {
@@ -147,11 +74,11 @@ pub async fn collect(client: &kube::Client, source: &str, bound: Duration) -> Sn
             }
             Err(Failure::NotServed) if kind.optional => {}
             Err(Failure::NotServed) => {
-                builder.missing(kind.label(), "not served by this API server");
+                builder.missing(label(kind), "not served by this API server");
             }
             Err(Failure::Other(reason)) => {
-                tracing::warn!("cannot list {}: {reason}", kind.label());
-                builder.missing(kind.label(), reason);
+                tracing::warn!("cannot list {}: {reason}", label(kind));
+                builder.missing(label(kind), reason);
             }
         }
     }
@@ -160,20 +87,20 @@ pub async fn collect(client: &kube::Client, source: &str, bound: Duration) -> Sn
 
 async fn list_kind(
     client: &kube::Client,
-    kind: Kind,
+    kind: &Kind,
     bound: Duration,
 ) -> Result<Vec<Value>, Failure> {
-    let version = match kind.version {
-        Some(version) => version.to_owned(),
-        None => {
-            let group: Group = get(client, &format!("/apis/{}", kind.group), bound).await?;
-            group
-                .preferred
-                .map(|p| p.version)
-                .ok_or(Failure::NotServed)?
-        }
+    // CRDs serve different versions across releases: ask for the preferred one.
+    let version = if kind.optional {
+        let group: Group = get(client, &format!("/apis/{}", kind.group), bound).await?;
+        group
+            .preferred
+            .map(|p| p.version)
+            .ok_or(Failure::NotServed)?
+    } else {
+        kind.version.to_owned()
     };
-    let (prefix, api_version) = if kind.group.is_empty() {
+    let (mut prefix, api_version) = if kind.group.is_empty() {
         (format!("/api/{version}"), version.clone())
     } else {
         (
@@ -181,6 +108,9 @@ async fn list_kind(
             format!("{}/{version}", kind.group),
         )
     };
+    if let Some(namespace) = kind.namespace {
+        prefix.push_str(&format!("/namespaces/{namespace}"));
+    }
     let mut items = Vec::new();
     let mut next: Option<String> = None;
     loop {

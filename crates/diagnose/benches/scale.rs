@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo bench -p rebootguard-diagnose --bench scale -- [--nodes 5000] [--pods 150000]
-//!     [--events 300000] [--file PATH] [--keep] [--no-jq]
+//!     [--events 300000] [--file PATH] [--keep] [--no-jq] [--list]
 //! ```
 //!
 //! 1. Generates a snapshot file of realistic objects (as `kubectl get -o
@@ -33,6 +33,7 @@ struct Args {
     file: Option<String>,
     keep: bool,
     jq: bool,
+    list: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -43,6 +44,7 @@ fn parse() -> Result<Args, String> {
         file: None,
         keep: false,
         jq: true,
+        list: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
@@ -58,6 +60,7 @@ fn parse() -> Result<Args, String> {
             "--file" => a.file = it.next(),
             "--keep" => a.keep = true,
             "--no-jq" => a.jq = false,
+            "--list" => a.list = true,
             "--bench" => {} // passed by `cargo bench`
             other => return Err(format!("unknown argument {other}")),
         }
@@ -70,13 +73,28 @@ const NOW: &str = "2026-01-31T07:22:00Z";
 fn generate(a: &Args, path: &str) -> std::io::Result<u64> {
     let f = std::fs::File::create(path)?;
     let mut w = BufWriter::with_capacity(1 << 20, f);
-    write!(
-        w,
-        "{{\"apiVersion\":\"rebootguard.io/v1alpha1\",\"kind\":\"Snapshot\",\"metadata\":{{\"collectedAt\":\"{NOW}\",\"source\":\"bench\"}},"
-    )?;
+    if a.list {
+        // `kubectl get nodes,pods,events -A -o json`: one List, items mixed.
+        w.write_all(
+            b"{\"apiVersion\":\"v1\",\"kind\":\"List\",\"metadata\":{\"resourceVersion\":\"\"},",
+        )?;
+    } else {
+        write!(
+            w,
+            "{{\"apiVersion\":\"rebootguard.io/v1alpha1\",\"kind\":\"Snapshot\",\"metadata\":{{\"collectedAt\":\"{NOW}\",\"source\":\"bench\"}},"
+        )?;
+    }
+    let open_array = |key: &str| -> Vec<u8> {
+        match (a.list, key) {
+            (true, "nodes") => b"\"items\":[".to_vec(),
+            (true, _) => b",".to_vec(),
+            (false, "nodes") => format!("\"{key}\":[").into_bytes(),
+            (false, _) => format!("],\"{key}\":[").into_bytes(),
+        }
+    };
     let broken_nodes = 20.min(a.nodes);
     let node_name = |i: usize| format!("node-{i:05}");
-    w.write_all(b"\"nodes\":[")?;
+    w.write_all(&open_array("nodes"))?;
     for i in 0..a.nodes {
         if i > 0 {
             w.write_all(b",")?;
@@ -99,7 +117,7 @@ fn generate(a: &Args, path: &str) -> std::io::Result<u64> {
         .build();
         serde_json::to_writer(&mut w, &n)?;
     }
-    w.write_all(b"],\"pods\":[")?;
+    w.write_all(&open_array("pods"))?;
     let mut warn_pods: Vec<(String, String, String, &'static str)> = Vec::new();
     for i in 0..a.pods {
         if i > 0 {
@@ -145,7 +163,7 @@ fn generate(a: &Args, path: &str) -> std::io::Result<u64> {
         }
         serde_json::to_writer(&mut w, &p.build())?;
     }
-    w.write_all(b"],\"events\":[")?;
+    w.write_all(&open_array("events"))?;
     let mut written = 0usize;
     for (k, (ns, pod, node, what)) in warn_pods.iter().enumerate() {
         if written >= a.events {
@@ -255,7 +273,11 @@ fn generate(a: &Args, path: &str) -> std::io::Result<u64> {
         written += 1;
         i += 1;
     }
-    w.write_all(b"],\"services\":[],\"endpointSlices\":[],\"custom\":[]}\n")?;
+    if a.list {
+        w.write_all(b"]}\n")?;
+    } else {
+        w.write_all(b"],\"services\":[],\"endpointSlices\":[],\"custom\":[]}\n")?;
+    }
     w.flush()?;
     Ok(std::fs::metadata(path)?.len())
 }
@@ -272,6 +294,25 @@ fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU seconds (user + system) this process used so far; Linux's clock
+/// tick is 100 Hz.
+fn cpu_secs() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1.to_string();
+            // Fields after the command, skipping the state letter: utime and
+            // stime are the 14th and 15th of the line.
+            let f: Vec<i64> = rest
+                .split_whitespace()
+                .skip(1)
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            Some((f.get(10)? + f.get(11)?) as f64 / 100.0)
+        })
+        .unwrap_or(f64::NAN)
+}
+
 /// The measured step: what `rebootguard diagnose --snapshot FILE -o json` does.
 fn diagnose(path: &str) -> Result<(), String> {
     let start = Instant::now();
@@ -281,11 +322,16 @@ fn diagnose(path: &str) -> Result<(), String> {
     let snap = load_reader(file).map_err(|e| e.to_string())?;
     let t_load = start.elapsed();
     let rss_loaded = peak_rss_kib();
-    let now = snap.metadata.collected_at.ok_or("no collectedAt")?;
+    // A kubectl List carries no collection time: use the generator's.
+    let now = snap
+        .metadata
+        .collected_at
+        .unwrap_or_else(|| NOW.parse().expect("constant time"));
     let report = analyse(&snap, now, &Config::default());
     let t_analyse = start.elapsed();
     let out = render::json(&report);
     let elapsed = start.elapsed();
+    eprintln!("  cpu: {:.2}s user+system over all threads", cpu_secs());
     eprintln!(
         "  phases: open {:.3}s, load {:.3}s (peak RSS then {} MiB), analyse {:.3}s, render {:.3}s",
         t_read.as_secs_f64(),
@@ -373,12 +419,12 @@ fn main() {
     );
     if a.jq {
         let t = Instant::now();
-        let jq = Command::new("jq")
-            .args([
-                "[.pods[] | select(.status.phase != \"Running\")] | length",
-                &path,
-            ])
-            .output();
+        let filter = if a.list {
+            "[.items[] | select(.kind == \"Pod\" and .status.phase != \"Running\")] | length"
+        } else {
+            "[.pods[] | select(.status.phase != \"Running\")] | length"
+        };
+        let jq = Command::new("jq").args([filter, &path]).output();
         match jq {
             Ok(o) if o.status.success() => {
                 let jq_secs = t.elapsed().as_secs_f64();

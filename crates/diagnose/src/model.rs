@@ -188,11 +188,76 @@ pub struct Condition {
     pub last_transition_time: Option<Timestamp>,
 }
 
+/// A condition read without copying its strings, so the ones dropped cost
+/// no allocation.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConditionRef<'a> {
+    #[serde(rename = "type", borrow, default)]
+    type_: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    status: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    reason: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    message: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    last_transition_time: Option<Timestamp>,
+}
+
 fn pod_conditions<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Condition>, D::Error> {
-    let mut v: Vec<Condition> = nullable(d)?;
-    v.retain(|c| c.type_ == "Ready" || (c.type_ == "PodScheduled" && c.status != "True"));
-    v.shrink_to_fit();
-    Ok(v)
+    let all: Option<Vec<ConditionRef<'de>>> = Deserialize::deserialize(d)?;
+    let owned =
+        |c: Option<std::borrow::Cow<'de, str>>| c.map(|c| c.into_owned()).unwrap_or_default();
+    Ok(all
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| {
+            let (t, s) = (c.type_.as_deref(), c.status.as_deref());
+            t == Some("Ready") || (t == Some("PodScheduled") && s != Some("True"))
+        })
+        .map(|c| Condition {
+            type_: owned(c.type_),
+            status: owned(c.status),
+            reason: owned(c.reason),
+            message: owned(c.message),
+            last_transition_time: c.last_transition_time,
+        })
+        .collect())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VolumeRef<'a> {
+    #[serde(borrow, default)]
+    name: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    persistent_volume_claim: Option<ClaimRef<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ClaimRef<'a> {
+    #[serde(borrow, default)]
+    claim_name: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// Keeps only the volumes backed by a PVC, without copying the others.
+fn pvc_volumes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Volume>, D::Error> {
+    let all: Option<Vec<VolumeRef<'de>>> = Deserialize::deserialize(d)?;
+    Ok(all
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|v| {
+            let claim = v.persistent_volume_claim?;
+            Some(Volume {
+                name: v.name.map(|n| n.into_owned()).unwrap_or_default(),
+                persistent_volume_claim: Some(ClaimSource {
+                    claim_name: claim.claim_name.map(|c| c.into_owned()).unwrap_or_default(),
+                }),
+            })
+        })
+        .collect())
 }
 
 fn find<'a>(conds: &'a [Condition], type_: &str) -> Option<&'a Condition> {
@@ -344,7 +409,10 @@ pub struct PodSpec {
     #[serde(deserialize_with = "nullable", skip_serializing_if = "is_default")]
     pub host_network: bool,
     /// `spec.volumes`: only PVC references are kept.
-    #[serde(deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        deserialize_with = "pvc_volumes",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub volumes: Vec<Volume>,
 }
 

@@ -61,6 +61,13 @@ struct Batch {
 }
 
 impl Batch {
+    /// Room for a full batch up front: growing it would copy and fault pages.
+    fn sized() -> Self {
+        Batch {
+            data: Vec::with_capacity(BATCH_BYTES + (256 << 10)),
+            ends: Vec::with_capacity(4096),
+        }
+    }
     fn push(&mut self, bytes: &[u8]) {
         self.data.extend_from_slice(bytes);
         self.ends.push(self.data.len());
@@ -416,7 +423,10 @@ impl<R: Read> Scanner<R> {
         let max_in_flight = threads();
         std::thread::scope(|s| -> Result<(), Error> {
             let mut in_flight = std::collections::VecDeque::new();
-            let mut batch = Batch::default();
+            // Parsed batches' buffers come back for reuse: fresh 8 MiB
+            // buffers would cost a page fault per 4 KiB each time.
+            let mut pool: Vec<Batch> = Vec::new();
+            let mut batch = Batch::sized();
             let mut done = false;
             while !done {
                 match self.peek()? {
@@ -439,67 +449,80 @@ impl<R: Read> Scanner<R> {
                 }
                 if batch.data.len() >= BATCH_BYTES || (done && !batch.ends.is_empty()) {
                     if in_flight.len() >= max_in_flight {
-                        merge_parsed(&mut in_flight, &mut doc.part)?;
+                        merge_parsed(&mut in_flight, &mut doc.part, &mut pool)?;
                     }
-                    let full = std::mem::take(&mut batch);
+                    let next = pool.pop().unwrap_or_else(Batch::sized);
+                    let full = std::mem::replace(&mut batch, next);
                     in_flight.push_back(s.spawn(move || {
                         let mut part = Snapshot::default();
-                        flush(key, document, &full, &mut part).map(|()| part)
+                        let parsed = flush(key, document, &full, &mut part).map(|()| part);
+                        (parsed, full)
                     }));
                 }
             }
             while !in_flight.is_empty() {
-                merge_parsed(&mut in_flight, &mut doc.part)?;
+                merge_parsed(&mut in_flight, &mut doc.part, &mut pool)?;
             }
             Ok(())
         })
     }
 
-    /// A List's items: each dispatched by its own `kind`.
+    /// A List's items, each dispatched by its own `kind`; batched and
+    /// parsed on other threads like snapshot arrays.
     fn items(&mut self, doc: &mut Doc, snap: &mut Snapshot) -> Result<(), Error> {
         doc.had_items = true;
         self.expect(b'[', "'['")?;
-        loop {
-            match self.peek()? {
-                Some(b']') => {
-                    self.pos += 1;
-                    return Ok(());
+        let document = self.document;
+        let list_api = doc.api_version.clone().unwrap_or_default();
+        let list_api = list_api.as_str();
+        let max_in_flight = threads();
+        std::thread::scope(|s| -> Result<(), Error> {
+            let mut in_flight = std::collections::VecDeque::new();
+            let mut batch = Batch::sized();
+            let mut done = false;
+            let mut merge =
+                |in_flight: &mut std::collections::VecDeque<ItemsJob<'_>>| -> Result<(), Error> {
+                    if let Some(h) = in_flight.pop_front() {
+                        let (part, pending) =
+                            h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+                        snap.merge(part);
+                        doc.pending.extend(pending);
+                    }
+                    Ok(())
+                };
+            while !done {
+                match self.peek()? {
+                    Some(b']') => {
+                        self.pos += 1;
+                        done = true;
+                    }
+                    Some(b',') => {
+                        self.pos += 1;
+                        continue;
+                    }
+                    Some(_) => {
+                        let r = self.take()?;
+                        batch.push(&self.buf[r]);
+                    }
+                    None => {
+                        return Err(
+                            self.scan_error(self.pos, "input ends inside a List (truncated file?)")
+                        );
+                    }
                 }
-                Some(b',') => {
-                    self.pos += 1;
-                    continue;
-                }
-                Some(_) => {}
-                None => {
-                    return Err(
-                        self.scan_error(self.pos, "input ends inside a List (truncated file?)")
-                    );
+                if batch.data.len() >= BATCH_BYTES || (done && !batch.ends.is_empty()) {
+                    if in_flight.len() >= max_in_flight {
+                        merge(&mut in_flight)?;
+                    }
+                    let full = std::mem::replace(&mut batch, Batch::sized());
+                    in_flight.push_back(s.spawn(move || list_items(&full, list_api, document)));
                 }
             }
-            let r = self.take()?;
-            let bytes = &self.buf[r];
-            let head: Head = serde_json::from_slice(bytes).map_err(|source| Error::Object {
-                document: self.document,
-                kind: "List item".into(),
-                name: String::new(),
-                source,
-            })?;
-            if head.kind.is_empty() {
-                doc.pending.push(bytes.to_vec());
-                continue;
+            while !in_flight.is_empty() {
+                merge(&mut in_flight)?;
             }
-            let api = if head.api_version.is_empty() {
-                doc.api_version.clone().unwrap_or_default()
-            } else {
-                head.api_version
-            };
-            add_raw(snap, &api, &head.kind, bytes).map_err(|source| Error::Object {
-                document: self.document,
-                kind: head.kind.clone(),
-                name: head.metadata.name.clone().unwrap_or_default(),
-                source,
-            })?;
-        }
+            Ok(())
+        })
     }
 
     fn finish(&mut self, doc: Doc, snap: &mut Snapshot) -> Result<(), Error> {
@@ -648,15 +671,56 @@ fn parse_batch_with<T>(
         .collect()
 }
 
-type Parsed<'s> = std::thread::ScopedJoinHandle<'s, Result<Snapshot, Error>>;
+type ItemsJob<'s> = std::thread::ScopedJoinHandle<'s, Result<(Snapshot, Vec<Vec<u8>>), Error>>;
+
+/// Dispatches List items by kind; items without one (typed lists) come back
+/// to wait for the list's kind.
+fn list_items(
+    batch: &Batch,
+    list_api: &str,
+    document: usize,
+) -> Result<(Snapshot, Vec<Vec<u8>>), Error> {
+    let mut part = Snapshot::default();
+    let mut pending = Vec::new();
+    for bytes in batch.items() {
+        let head: Head = serde_json::from_slice(bytes).map_err(|source| Error::Object {
+            document,
+            kind: "List item".into(),
+            name: String::new(),
+            source,
+        })?;
+        if head.kind.is_empty() {
+            pending.push(bytes.to_vec());
+            continue;
+        }
+        let api = if head.api_version.is_empty() {
+            list_api
+        } else {
+            head.api_version.as_str()
+        };
+        add_raw(&mut part, api, &head.kind, bytes).map_err(|source| Error::Object {
+            document,
+            kind: head.kind.clone(),
+            name: head.metadata.name.clone().unwrap_or_default(),
+            source,
+        })?;
+    }
+    Ok((part, pending))
+}
+
+type Parsed<'s> = std::thread::ScopedJoinHandle<'s, (Result<Snapshot, Error>, Batch)>;
 
 fn merge_parsed(
     in_flight: &mut std::collections::VecDeque<Parsed<'_>>,
     part: &mut Snapshot,
+    pool: &mut Vec<Batch>,
 ) -> Result<(), Error> {
     if let Some(h) = in_flight.pop_front() {
-        let parsed = h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?;
-        part.merge(parsed);
+        let (parsed, mut batch) = h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        part.merge(parsed?);
+        batch.data.clear();
+        batch.ends.clear();
+        pool.push(batch);
     }
     Ok(())
 }

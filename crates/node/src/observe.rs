@@ -76,7 +76,22 @@ pub fn validate(bytes: &[u8]) -> Result<(), String> {
 /// Reads everything; asks the API and reads link MTUs only when `want_api`
 /// (the API also only when the settings allow it), never past `deadline`.
 pub async fn observe(settings: &Settings, want_api: bool, deadline: Instant) -> Observation {
-    let live = live::read(&settings.paths.subnet_env);
+    observe_with(
+        settings,
+        live::read(&settings.paths.subnet_env),
+        want_api,
+        deadline,
+    )
+    .await
+}
+
+/// [`observe`] with the live file already read.
+pub async fn observe_with(
+    settings: &Settings,
+    live: Live,
+    want_api: bool,
+    deadline: Instant,
+) -> Observation {
     let mut store_problems = Vec::new();
     let mut generations = Vec::new();
     match Store::open(&settings.paths.store) {

@@ -23,7 +23,7 @@ use serde::Serialize;
 
 use crate::leases;
 use crate::live::{self, Live};
-use crate::observe::{Api, Observation, observe, validate};
+use crate::observe::{Api, Observation, observe_with, validate};
 use crate::regenerate::derive_from;
 use crate::settings::Settings;
 
@@ -264,7 +264,7 @@ pub async fn run(settings: &Settings, dry_run: bool) -> Outcome {
     // The fast path asks nobody: a valid file is kept as it is, and without
     // the API nothing can be derived, so link MTUs are not needed either.
     let want_api = !current.is_valid() && settings.use_api;
-    let observation = observe(settings, want_api, deadline).await;
+    let observation = observe_with(settings, current, want_api, deadline).await;
     let mut plan = decide(&observation, settings.ipmasq);
 
     let write = |bytes: &[u8], warnings: &mut Vec<String>| {
@@ -288,12 +288,19 @@ pub async fn run(settings: &Settings, dry_run: bool) -> Outcome {
             generation,
             verified,
         } => {
-            let content = observation
-                .backup
-                .as_ref()
-                .map(|g| g.content.clone())
-                .unwrap_or_default();
-            let done = write(&content, &mut plan.warnings);
+            let stored = observation
+                .generations
+                .iter()
+                .find(|g| g.number == *generation && g.meta.node == observation.node);
+            let done = match stored {
+                Some(g) => write(&g.content, &mut plan.warnings),
+                None => {
+                    plan.warnings.push(format!(
+                        "backup generation {generation} vanished from the store"
+                    ));
+                    false
+                }
+            };
             if done {
                 tracing::info!(
                     generation,

@@ -772,10 +772,7 @@ impl<'a> Run<'a> {
                 csi_plugin_pods.push((pod, wkey.clone()));
             }
             let own = |g: &mut Builder, cause: Cause, detail: String, ev: Option<Evidence>| {
-                let w = g
-                    .nodes
-                    .get_mut(&wkey)
-                    .expect("workload node inserted above");
+                let w = g.node(&wkey, String::new);
                 w.own_pods += 1;
                 if w.own.is_none() {
                     w.own = Some(cause);
@@ -856,10 +853,7 @@ impl<'a> Run<'a> {
                         format!("image {image}: {}", classify::short(&msg, 260)),
                         None,
                     );
-                    let w = g
-                        .nodes
-                        .get_mut(&wkey)
-                        .expect("workload node inserted above");
+                    let w = g.node(&wkey, String::new);
                     if w.evidence.len() < 5 {
                         w.evidence.push(Evidence {
                             object: ObjectRef::new("Pod", ns, &pod.metadata.name),
@@ -882,10 +876,7 @@ impl<'a> Run<'a> {
                     };
                     if dns {
                         dns_victims.push(wkey.clone());
-                        let w = g
-                            .nodes
-                            .get_mut(&wkey)
-                            .expect("workload node inserted above");
+                        let w = g.node(&wkey, String::new);
                         w.evidence.push(ev);
                         w.own_detail = detail;
                     } else {
@@ -939,10 +930,12 @@ impl<'a> Run<'a> {
             ..
         } = self;
         for (node, causes) in node_sandbox.iter() {
-            let (cause, _) = causes
+            let Some((cause, _)) = causes
                 .iter()
                 .max_by_key(|(c, n)| (**n, std::cmp::Reverse((*c).clone())))
-                .expect("non-empty");
+            else {
+                continue;
+            };
             node_cause.insert(node.to_string(), cause.clone());
             let key = Key::NodeNetwork(node.to_string());
             let n = g.node(&key, String::new);
@@ -988,7 +981,7 @@ impl<'a> Run<'a> {
                     "pod sandboxes fail CNI ADD on this node",
                 );
             } else {
-                let w = g.nodes.get_mut(wkey).expect("workload node inserted above");
+                let w = g.node(wkey, String::new);
                 w.own_pods += 1;
                 w.own.get_or_insert(Cause::PodStuck);
                 if w.own_detail.is_empty() {
@@ -1187,7 +1180,7 @@ impl<'a> Run<'a> {
             match &dns_down {
                 Some(dns) => g.edge(dns, w, "crashes on failed DNS lookups"),
                 None => {
-                    let n = g.nodes.get_mut(w).expect("workload node exists");
+                    let n = g.node(w, String::new);
                     n.own_pods += 1;
                     n.own.get_or_insert(Cause::DnsLookupFailures);
                 }
@@ -1472,7 +1465,7 @@ impl<'a> Run<'a> {
                 }
             }
             if !linked {
-                let n = g.nodes.get_mut(key).expect("flux node inserted above");
+                let n = g.node(key, String::new);
                 n.own = Some(Cause::FluxNotReady);
                 n.own_detail = format!("{reason}: {}", classify::short(message, 200));
             }
