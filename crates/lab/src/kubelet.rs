@@ -496,7 +496,12 @@ fn write_status(ctx: &Ctx, pod: &Value, memo: &mut Memo, phase: Phase, ip: Optio
             }
         }
     }
-    if memo.written.as_ref() == Some(&status) {
+    // Others write pod status too (the node controller's Ready=False):
+    // rewrite whenever the stored status is not what the kubelet says.
+    let stored_matches = pod.pointer("/status/phase") == status.get("phase")
+        && api::condition(pod, "Ready") == Some(t(ready))
+        && pod.pointer("/status/podIP").cloned().unwrap_or(Value::Null) == status["podIP"];
+    if stored_matches && memo.written.as_ref() == Some(&status) {
         return;
     }
     let mut body = status.clone();

@@ -485,10 +485,27 @@ impl Lab {
             .iter()
             .map(|n| self.node(n))
             .collect::<Result<_, _>>()?;
+        // The servers are the nodes: with all of them off, so is the API.
+        let whole = list.len() == self.ctx.nodes.len();
         for n in &list {
             node::power_off(&self.ctx, n);
         }
+        if whole {
+            self.ctx.api.sim.down().await;
+            self.ctx.timeline.note(
+                &self.ctx,
+                None,
+                "api",
+                "API server down (every server node is off)",
+            );
+        }
         tokio::time::sleep(down).await;
+        if whole {
+            self.ctx.api.sim.up().map_err(Error::Kubesim)?;
+            self.ctx
+                .timeline
+                .note(&self.ctx, None, "api", "API server up");
+        }
         let boots = list.iter().map(|n| {
             let (c, n) = (self.ctx.clone(), n.clone());
             async move {
@@ -761,7 +778,27 @@ fn seed(ctx: &Ctx) {
 async fn controllers(ctx: Arc<Ctx>) {
     let mut unreachable: HashMap<String, Instant> = HashMap::new();
     let mut counter: u64 = 0;
+    let mut was_up = true;
     loop {
+        // The controllers run on the servers: nothing while the API is down,
+        // and a fresh grace period for every node when it returns, as the
+        // node lifecycle controller gives at start.
+        let up = ctx.api.sim.is_up();
+        if !up {
+            was_up = false;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        if !was_up {
+            was_up = true;
+            let mut beats = ctx
+                .heartbeats
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for b in beats.values_mut() {
+                *b = Instant::now();
+            }
+        }
         ipam(&ctx);
         lifecycle(&ctx, &mut unreachable).await;
         workloads(&ctx, &mut counter);

@@ -215,6 +215,9 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        // Spare workers: kubesim and the node loops share this runtime,
+        // and a starved heartbeat would look like a dead node.
+        .worker_threads(8)
         .enable_all()
         .build()
     {

@@ -64,6 +64,10 @@ pub struct Report {
     pub first_failure: Option<String>,
     /// `FailedCreatePodSandBox` events (sum of counts).
     pub sandbox_failures: u64,
+    /// Events by reason: total count (aggregated repeats included).
+    pub events: BTreeMap<String, u64>,
+    /// The first message seen for each event reason.
+    pub event_examples: BTreeMap<String, String>,
     /// Pods running at the end / pods.
     pub running_at_end: usize,
     /// Pods at the end.
@@ -274,6 +278,17 @@ pub async fn replay(scenario: Scenario, options: Options) -> Result<Report, crat
         .iter()
         .map(|e| e["count"].as_u64().unwrap_or(1))
         .sum();
+    let mut events = BTreeMap::new();
+    let mut event_examples = BTreeMap::new();
+    let mut all = lab.ctx.api.sim.list("v1", "Event", None);
+    all.sort_by_key(|e| e["metadata"]["name"].as_str().map(str::to_owned));
+    for e in &all {
+        let reason = e["reason"].as_str().unwrap_or_default().to_owned();
+        *events.entry(reason.clone()).or_insert(0) += e["count"].as_u64().unwrap_or(1);
+        event_examples
+            .entry(reason)
+            .or_insert_with(|| e["message"].as_str().unwrap_or_default().to_owned());
+    }
     let last = sample(&lab);
     let mut report = Report {
         scenario: scenario.name.clone(),
@@ -284,6 +299,8 @@ pub async fn replay(scenario: Scenario, options: Options) -> Result<Report, crat
         probes,
         first_failure,
         sandbox_failures,
+        events,
+        event_examples,
         running_at_end: last.running,
         pods_at_end: last.pods,
         helmreleases_ready_at_end: last.helmreleases_ready,
@@ -384,14 +401,24 @@ pub fn render(r: &Report) -> String {
         r.scenario, r.time_scale
     );
     let _ = writeln!(out, "timeline (real-world mm:ss since start):");
-    let mut last_running = usize::MAX;
+    let mut last_running = (usize::MAX, 0, 0, 0, 0, 0);
+    let key = |s: &Sample| {
+        (
+            s.running,
+            s.pods,
+            s.unknown,
+            s.creating,
+            s.nodes_ready,
+            s.helmreleases_ready,
+        )
+    };
     let mut samples = r.samples.iter().peekable();
     for e in &r.timeline {
         while let Some(s) = samples.peek() {
             if s.t > e.t {
                 break;
             }
-            if s.running != last_running {
+            if key(s) != last_running {
                 let _ = writeln!(
                     out,
                     "  {}  pods running {}/{} (Unknown {}, ContainerCreating {}), nodes Ready {}, HelmReleases Ready {}",
@@ -403,7 +430,7 @@ pub fn render(r: &Report) -> String {
                     s.nodes_ready,
                     s.helmreleases_ready
                 );
-                last_running = s.running;
+                last_running = key(s);
             }
             samples.next();
         }
@@ -423,7 +450,7 @@ pub fn render(r: &Report) -> String {
         );
     }
     for s in samples {
-        if s.running != last_running {
+        if key(s) != last_running {
             let _ = writeln!(
                 out,
                 "  {}  pods running {}/{} (Unknown {}, ContainerCreating {}), nodes Ready {}, HelmReleases Ready {}",
@@ -435,7 +462,7 @@ pub fn render(r: &Report) -> String {
                 s.nodes_ready,
                 s.helmreleases_ready
             );
-            last_running = s.running;
+            last_running = key(s);
         }
     }
     let _ = writeln!(out, "\ncross-node pings:");

@@ -46,7 +46,7 @@ fn our_namespaces(lab_names: &[String]) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn three_nodes_pods_ping_across_the_overlay_and_down_leaves_nothing() {
     if !ready("three_nodes_pods_ping_across_the_overlay_and_down_leaves_nothing") {
         return;
