@@ -122,6 +122,18 @@ impl Resource {
         {
             o.remove("shortNames");
         }
+        // `kubectl get all` expands the "all" category from discovery.
+        const ALL: &[(&str, &str)] = &[
+            ("", "pods"),
+            ("", "services"),
+            ("apps", "deployments"),
+            ("apps", "daemonsets"),
+            ("apps", "replicasets"),
+            ("apps", "statefulsets"),
+        ];
+        if ALL.contains(&(self.group.as_str(), self.plural.as_str())) {
+            out[0]["categories"] = json!(["all"]);
+        }
         if self.status {
             out.push(json!({
                 "name": format!("{}/status", self.plural),

@@ -213,6 +213,12 @@ async fn get_nodes_and_pods_print_real_columns() {
         "{out}"
     );
 
+    let out = k.run(&["get", "all", "-A"]).await.ok();
+    assert!(
+        out.contains("pod/web-1") && out.contains("pod/coredns-1"),
+        "{out}"
+    );
+
     let out = k.run(&["get", "ns"]).await.ok();
     assert!(row(&out, &["NAME", "STATUS", "AGE"]).is_some(), "{out}");
     assert!(row(&out, &["kube-node-lease", "Active"]).is_some(), "{out}");
