@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::ListParams;
+use kubesim::fixtures;
 use serde_json::json;
 
 const SERVE_ENV: &str = "KUBESIM_BENCH_SERVE";
@@ -28,62 +29,6 @@ fn env_or(key: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn node(i: usize) -> serde_json::Value {
-    let name = format!("node-{i:05}");
-    let conditions: Vec<serde_json::Value> = ["MemoryPressure", "DiskPressure", "PIDPressure"]
-        .iter()
-        .map(|t| json!({"type": t, "status": "False", "reason": "KubeletHasSufficient", "lastHeartbeatTime": "2026-01-31T07:00:00Z", "lastTransitionTime": "2026-01-31T07:00:00Z"}))
-        .chain(std::iter::once(json!({"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status", "lastHeartbeatTime": "2026-01-31T07:00:00Z", "lastTransitionTime": "2026-01-31T07:00:00Z"})))
-        .collect();
-    json!({
-        "apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "node.kubernetes.io/instance-type": "k3s"},
-                     "annotations": {"flannel.alpha.coreos.com/backend-type": "vxlan", "flannel.alpha.coreos.com/public-ip": format!("192.168.{}.{}", i / 250, i % 250 + 1)}},
-        "spec": {"podCIDR": format!("10.{}.{}.0/24", 42 + i / 256, i % 256), "podCIDRs": [format!("10.{}.{}.0/24", 42 + i / 256, i % 256)]},
-        "status": {
-            "conditions": conditions,
-            "addresses": [{"type": "InternalIP", "address": format!("192.168.{}.{}", i / 250, i % 250 + 1)}, {"type": "Hostname", "address": name}],
-            "capacity": {"cpu": "8", "memory": "32Gi", "pods": "110", "ephemeral-storage": "100Gi"},
-            "allocatable": {"cpu": "8", "memory": "32Gi", "pods": "110", "ephemeral-storage": "100Gi"},
-            "nodeInfo": {"kubeletVersion": "v1.33.1+k3s1", "kubeProxyVersion": "", "osImage": "Debian GNU/Linux 12 (bookworm)", "kernelVersion": "6.1.0-18-amd64",
-                         "containerRuntimeVersion": "containerd://1.7.27-k3s1", "operatingSystem": "linux", "architecture": "amd64",
-                         "bootID": format!("b00t-{i}"), "machineID": format!("m{i}"), "systemUUID": format!("s{i}")}
-        }
-    })
-}
-
-/// A pod shaped like a real Deployment replica (about 2.5 KB of JSON).
-fn pod(i: usize, nodes: usize) -> serde_json::Value {
-    let app = format!("app-{}", i % 500);
-    let node = format!("node-{:05}", i % nodes);
-    let conditions: Vec<serde_json::Value> = ["PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled"]
-        .iter()
-        .map(|t| json!({"type": t, "status": "True", "lastProbeTime": null, "lastTransitionTime": "2026-01-31T07:00:00Z"}))
-        .collect();
-    json!({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": format!("{app}-7d9f8c6b5-{i:06}"), "namespace": format!("ns-{}", i % 50),
-                     "labels": {"app": app, "pod-template-hash": "7d9f8c6b5", "tier": "backend"},
-                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": format!("{app}-7d9f8c6b5"), "uid": "0b7c5d9e-0000-4000-8000-000000000000", "controller": true, "blockOwnerDeletion": true}]},
-        "spec": {"nodeName": node, "restartPolicy": "Always", "schedulerName": "default-scheduler", "serviceAccountName": "default",
-                 "terminationGracePeriodSeconds": 30, "dnsPolicy": "ClusterFirst",
-                 "containers": [{"name": "main", "image": "registry.example/app:1.2.3", "imagePullPolicy": "IfNotPresent",
-                                 "ports": [{"containerPort": 8080, "protocol": "TCP"}],
-                                 "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
-                                 "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
-                                 "volumeMounts": [{"name": "kube-api-access", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount", "readOnly": true}]}],
-                 "volumes": [{"name": "kube-api-access", "projected": {"sources": [{"serviceAccountToken": {"path": "token", "expirationSeconds": 3607}}]}}],
-                 "tolerations": [{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
-                                 {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}]},
-        "status": {"phase": "Running", "qosClass": "Burstable", "podIP": format!("10.{}.{}.{}", 42 + (i % nodes) / 256, (i % nodes) % 256, i % 250 + 2),
-                   "hostIP": "192.168.0.1", "startTime": "2026-01-31T07:00:00Z",
-                   "conditions": conditions,
-                   "containerStatuses": [{"name": "main", "ready": true, "started": true, "restartCount": 0, "image": "registry.example/app:1.2.3",
-                                          "imageID": "registry.example/app@sha256:0000000000000000000000000000000000000000000000000000000000000000",
-                                          "containerID": format!("containerd://{i:064x}"), "state": {"running": {"startedAt": "2026-01-31T07:00:01Z"}}}]}
-    })
 }
 
 fn rss_kib(pid: u32, field: &str) -> u64 {
@@ -113,10 +58,10 @@ fn serve(spec: &str) {
             sim.create(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": format!("ns-{i}")}})).expect("namespace");
         }
         for i in 0..nodes {
-            sim.create(&node(i)).expect("node");
+            sim.create(&fixtures::node(i)).expect("node");
         }
         for i in 0..pods {
-            sim.create(&pod(i, nodes)).expect("pod");
+            sim.create(&fixtures::pod(i, nodes)).expect("pod");
         }
         let mut out = std::io::stdout();
         writeln!(out, "READY {} {:.2}", sim.url(), t.elapsed().as_secs_f64()).expect("stdout");

@@ -25,6 +25,7 @@
 
 pub mod convert;
 pub mod faults;
+pub mod fixtures;
 pub mod patch;
 pub mod registry;
 pub mod selector;
