@@ -810,9 +810,15 @@ async fn controllers(ctx: Arc<Ctx>) {
 /// Node IPAM: a /24 from the cluster CIDR for every Node without one.
 fn ipam(ctx: &Ctx) {
     let nodes = ctx.api.nodes();
-    let used: BTreeSet<String> = nodes
+    // Taken: assigned ones, and those the scenario pins for its nodes.
+    let mut used: BTreeSet<String> = nodes
         .iter()
         .filter_map(|n| n.pointer("/spec/podCIDR")?.as_str().map(str::to_owned))
+        .chain(
+            ctx.nodes
+                .iter()
+                .filter_map(|n| n.pinned_cidr.map(|c| c.to_string())),
+        )
         .collect();
     let blocked = ctx
         .ipam_blocked
@@ -835,6 +841,7 @@ fn ipam(ctx: &Ctx) {
         match free {
             Some(cidr) => {
                 let c = cidr.to_string();
+                used.insert(c.clone());
                 let _ = ctx.api.merge(
                     "v1",
                     "Node",
