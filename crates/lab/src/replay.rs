@@ -169,7 +169,19 @@ pub fn probe(lab: &Lab, phase: &str) -> Probe {
                     None => continue,
                 },
             };
-            let ok = lab.ping_from_pod(&from, target).unwrap_or(false);
+            // Healthy phases allow flannel a moment to follow new peers.
+            let deadline = Instant::now()
+                + if phase == "during" {
+                    Duration::ZERO
+                } else {
+                    Duration::from_secs(3)
+                };
+            let ok = loop {
+                let ok = lab.ping_from_pod(&from, target).unwrap_or(false);
+                if ok || Instant::now() >= deadline {
+                    break ok;
+                }
+            };
             results.insert(format!("{} -> {} ({target})", a.name, b.name), ok);
         }
     }
