@@ -84,6 +84,39 @@ impl Options {
     }
 }
 
+/// Something asked of a running lab by another `rebootguard-lab` process:
+/// a JSON file in `<lab>/requests/`, then SIGUSR1 to the lab's pid.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "request", rename_all = "kebab-case")]
+pub enum Request {
+    /// Apply the post-mortem's manual fix.
+    FixManually,
+    /// Reboot nodes together, with faults for their next boot.
+    Reboot {
+        /// The nodes.
+        nodes: Vec<String>,
+        /// Faults armed first.
+        faults: Vec<Fault>,
+        /// Lab milliseconds off.
+        down_ms: u64,
+    },
+}
+
+/// Queues `request` for the lab whose directory is `dir`.
+pub fn send(dir: &Path, request: &Request) -> std::io::Result<()> {
+    let requests = dir.join("requests");
+    std::fs::create_dir_all(&requests)?;
+    let name = format!(
+        "{:020}.json",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    );
+    let tmp = requests.join(format!(".{name}"));
+    std::fs::write(&tmp, serde_json::to_vec(request).unwrap_or_default())?;
+    std::fs::rename(tmp, requests.join(name))
+}
+
 /// Durations in lab time.
 #[derive(Debug, Clone, Copy)]
 pub struct Times {
@@ -607,6 +640,55 @@ impl Lab {
         })
     }
 
+    /// Runs every queued [`Request`], oldest first; what was done, line by line.
+    pub async fn serve_requests(&self) -> Vec<String> {
+        let dir = self.ctx.dir.join("requests");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.extension().is_some_and(|x| x == "json")
+                            && !p
+                                .file_name()
+                                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        let mut out = Vec::new();
+        for f in files {
+            let request = std::fs::read(&f)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Request>(&b).ok());
+            let _ = std::fs::remove_file(&f);
+            match request {
+                Some(Request::FixManually) => out.extend(self.fix_manually().await),
+                Some(Request::Reboot {
+                    nodes,
+                    faults,
+                    down_ms,
+                }) => {
+                    let armed = nodes.iter().try_for_each(|n| {
+                        faults.iter().try_for_each(|fault| self.inject(n, *fault))
+                    });
+                    let done = match armed {
+                        Ok(()) => self.reboot(&nodes, Duration::from_millis(down_ms)).await,
+                        Err(e) => Err(e),
+                    };
+                    out.push(match done {
+                        Ok(()) => format!("rebooted {}", nodes.join(", ")),
+                        Err(e) => format!("reboot failed: {e}"),
+                    });
+                }
+                None => out.push(format!("ignored unreadable request {}", f.display())),
+            }
+        }
+        self.write_state();
+        out
+    }
+
     /// Writes `state.json` for `status`, `shell` and `down`.
     pub fn write_state(&self) {
         let nodes: BTreeMap<String, Value> = self
@@ -624,6 +706,7 @@ impl Lab {
         let state = json!({
             "id": self.ctx.id, "pid": std::process::id(), "kubeconfig": self.ctx.dir.join("kubeconfig"),
             "server": self.ctx.api.sim.url(), "switch": self.ctx.switch.name(), "nodes": nodes,
+            "dir": self.ctx.dir, "time_scale": self.ctx.scenario.time_scale,
         });
         let _ = std::fs::write(
             self.ctx.dir.join("kubeconfig"),
@@ -810,9 +893,15 @@ async fn controllers(ctx: Arc<Ctx>) {
 /// Node IPAM: a /24 from the cluster CIDR for every Node without one.
 fn ipam(ctx: &Ctx) {
     let nodes = ctx.api.nodes();
-    let used: BTreeSet<String> = nodes
+    // Taken: assigned ones, and those the scenario pins for its nodes.
+    let mut used: BTreeSet<String> = nodes
         .iter()
         .filter_map(|n| n.pointer("/spec/podCIDR")?.as_str().map(str::to_owned))
+        .chain(
+            ctx.nodes
+                .iter()
+                .filter_map(|n| n.pinned_cidr.map(|c| c.to_string())),
+        )
         .collect();
     let blocked = ctx
         .ipam_blocked
@@ -835,6 +924,7 @@ fn ipam(ctx: &Ctx) {
         match free {
             Some(cidr) => {
                 let c = cidr.to_string();
+                used.insert(c.clone());
                 let _ = ctx.api.merge(
                     "v1",
                     "Node",
@@ -1171,6 +1261,45 @@ pub fn sweep(base_dir: &Path) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requests_queue_in_order_as_json() {
+        let dir = tempfile_dir();
+        let r = Request::Reboot {
+            nodes: vec!["boromir".into()],
+            faults: vec![Fault::FlannelSilentSkip],
+            down_ms: 300,
+        };
+        send(&dir, &r).unwrap();
+        send(&dir, &Request::FixManually).unwrap();
+        let mut files: Vec<_> = std::fs::read_dir(dir.join("requests"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        files.sort();
+        let read: Vec<Request> = files
+            .iter()
+            .map(|f| serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap())
+            .collect();
+        assert_eq!(read, [r, Request::FixManually]);
+        let text = std::fs::read_to_string(&files[0]).unwrap();
+        assert!(
+            text.contains("\"request\":\"reboot\"") && text.contains("flannel-silent-skip"),
+            "{text}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "rglab-unit-{}-{}",
+            std::process::id(),
+            random_hex(6)
+        ));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
 
     #[test]
     fn ipam_takes_the_first_free_24() {

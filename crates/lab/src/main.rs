@@ -39,6 +39,8 @@ enum Command {
     Replay(ReplayArgs),
     /// Apply the post-mortem's manual fix to a running lab (`up`).
     FixManually(BaseArgs),
+    /// Reboot nodes of a running lab (`up`) together.
+    Reboot(RebootArgs),
     /// CNI helper (internal).
     #[command(name = "__cni", hide = true)]
     Cni { request: String },
@@ -106,6 +108,31 @@ struct UpArgs {
     /// Arm a fault for a node's next boot: NODE=FAULT (repeatable).
     #[arg(long, value_parser = parse_fault)]
     fault: Vec<(String, Fault)>,
+}
+
+#[derive(Debug, clap::Args)]
+struct RebootArgs {
+    #[command(flatten)]
+    base: BaseArgs,
+    /// The nodes.
+    #[arg(required = true)]
+    nodes: Vec<String>,
+    /// A fault for their next boot (repeatable).
+    #[arg(long, value_parser = parse_fault_name)]
+    fault: Vec<Fault>,
+    /// How long they stay off, in real-world time (scaled like scenarios).
+    #[arg(long, default_value = "60s", value_parser = parse_down)]
+    down: std::time::Duration,
+}
+
+fn parse_fault_name(text: &str) -> Result<Fault, String> {
+    let names: Vec<&str> = Fault::ALL.iter().map(|f| f.name()).collect();
+    Fault::parse(text).ok_or_else(|| format!("unknown fault {text:?}; one of {}", names.join(", ")))
+}
+
+fn parse_down(text: &str) -> Result<std::time::Duration, String> {
+    scenario::parse_duration(text)
+        .ok_or_else(|| format!("{text:?} is not a duration: write e.g. 500ms, 40s, 6m"))
 }
 
 #[derive(Debug, clap::Args)]
@@ -244,7 +271,21 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Status(b) => status(&b),
         Command::Shell(a) => shell(&a),
         Command::Replay(a) => replay_cmd(a).await,
-        Command::FixManually(b) => signal_running(&b, libc::SIGUSR1, "fix-manually"),
+        Command::FixManually(b) => request(&b, &lab::Request::FixManually, "fix-manually"),
+        Command::Reboot(a) => {
+            let running = labs(&a.base);
+            let scale = running
+                .first()
+                .and_then(|s| s["time_scale"].as_f64())
+                .unwrap_or(1.0)
+                .max(1.0);
+            let r = lab::Request::Reboot {
+                nodes: a.nodes.clone(),
+                faults: a.fault.clone(),
+                down_ms: u64::try_from(a.down.div_f64(scale).as_millis()).unwrap_or(u64::MAX),
+            };
+            request(&a.base, &r, "reboot")
+        }
         Command::Cni { .. } | Command::Dns { .. } => Ok(ExitCode::SUCCESS),
     }
 }
@@ -286,10 +327,9 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         tokio::select! {
             r = until_signal() => { r?; break; }
             _ = usr1.recv() => {
-                for line in lab.fix_manually().await {
-                    println!("fix-manually: {line}");
+                for line in lab.serve_requests().await {
+                    println!("{line}");
                 }
-                lab.write_state();
             }
         }
     }
@@ -313,12 +353,16 @@ fn labs(b: &BaseArgs) -> Vec<serde_json::Value> {
         .collect()
 }
 
-fn signal_running(b: &BaseArgs, signal: libc::c_int, what: &str) -> anyhow::Result<ExitCode> {
+fn request(b: &BaseArgs, r: &lab::Request, what: &str) -> anyhow::Result<ExitCode> {
     let running = labs(b);
     if running.is_empty() {
         bail!("no running lab to {what}; start one with `rebootguard-lab up`");
     }
     for s in running {
+        let dir = PathBuf::from(s["dir"].as_str().unwrap_or_default());
+        lab::send(&dir, r)
+            .with_context(|| format!("failed to queue the request in {}", dir.display()))?;
+        let signal = libc::SIGUSR1;
         let pid = s["pid"]
             .as_i64()
             .and_then(|p| i32::try_from(p).ok())
@@ -524,6 +568,29 @@ mod tests {
             panic!("replay")
         };
         assert!(r.json && r.lab.protected);
+    }
+
+    #[test]
+    fn reboot_flags() {
+        let cli = Cli::try_parse_from([
+            "rebootguard-lab",
+            "reboot",
+            "boromir",
+            "theoden",
+            "--fault",
+            "flannel-silent-skip",
+            "--down",
+            "6m",
+        ])
+        .unwrap();
+        let Command::Reboot(a) = cli.command else {
+            panic!("reboot")
+        };
+        assert_eq!(a.nodes, ["boromir", "theoden"]);
+        assert_eq!(a.fault, [Fault::FlannelSilentSkip]);
+        assert_eq!(a.down, std::time::Duration::from_secs(360));
+        assert!(Cli::try_parse_from(["rebootguard-lab", "reboot"]).is_err());
+        assert!(Cli::try_parse_from(["rebootguard-lab", "reboot", "a", "--down", "soon"]).is_err());
     }
 
     #[test]

@@ -32,6 +32,40 @@ pub struct Sample {
     pub nodes_ready: usize,
     /// HelmReleases Ready.
     pub helmreleases_ready: usize,
+    /// Per part of the cascade (CoreDNS, Flux, Longhorn, PVC workloads):
+    /// `[running, pods]`.
+    pub groups: BTreeMap<String, [usize; 2]>,
+}
+
+/// The part of the cascade a behaviour belongs to.
+pub fn group(b: Behaviour) -> Option<&'static str> {
+    match b {
+        Behaviour::Dns => Some("CoreDNS"),
+        Behaviour::Flux => Some("Flux"),
+        Behaviour::LonghornManager | Behaviour::LonghornCsi => Some("Longhorn"),
+        Behaviour::Volume => Some("PVC workloads"),
+        Behaviour::Plain | Behaviour::Broken => None,
+    }
+}
+
+/// Pushes a sample and notes in the timeline when a part of the cascade
+/// goes down (not every pod running) or comes back.
+fn record(lab: &Lab, samples: &mut Vec<Sample>, up: &mut BTreeMap<String, bool>) {
+    let s = sample(lab);
+    for (g, [running, total]) in &s.groups {
+        let now = running == total && *total > 0;
+        let before = up.insert(g.clone(), now);
+        if before.is_some_and(|b| b != now) || (before.is_none() && now) {
+            let what = if now { "up" } else { "down" };
+            lab.ctx.timeline.note(
+                &lab.ctx,
+                None,
+                "cascade",
+                &format!("{g} {what} ({running}/{total} running)"),
+            );
+        }
+    }
+    samples.push(s);
 }
 
 /// A cross-node probe: from a pod on one node to another node's overlay.
@@ -123,6 +157,19 @@ pub fn sample(lab: &Lab) -> Sample {
             .filter(|n| api::condition(n, "Ready") == Some("True"))
             .count(),
         helmreleases_ready: hr,
+        groups: {
+            let mut g: BTreeMap<String, [usize; 2]> = BTreeMap::new();
+            for p in &pods {
+                if let Some(name) = group(ctx.behaviour(p)) {
+                    let e = g.entry(name.to_owned()).or_default();
+                    e[1] += 1;
+                    if api::pod_running(p) {
+                        e[0] += 1;
+                    }
+                }
+            }
+            g
+        },
     }
 }
 
@@ -169,7 +216,19 @@ pub fn probe(lab: &Lab, phase: &str) -> Probe {
                     None => continue,
                 },
             };
-            let ok = lab.ping_from_pod(&from, target).unwrap_or(false);
+            // Healthy phases allow flannel a moment to follow new peers.
+            let deadline = Instant::now()
+                + if phase == "during" {
+                    Duration::ZERO
+                } else {
+                    Duration::from_secs(3)
+                };
+            let ok = loop {
+                let ok = lab.ping_from_pod(&from, target).unwrap_or(false);
+                if ok || Instant::now() >= deadline {
+                    break ok;
+                }
+            };
             results.insert(format!("{} -> {} ({target})", a.name, b.name), ok);
         }
     }
@@ -187,6 +246,7 @@ pub async fn replay(scenario: Scenario, options: Options) -> Result<Report, crat
     let lab = Lab::up(scenario.clone(), options).await?;
     let lab = Arc::new(lab);
     let mut samples = Vec::new();
+    let mut up = BTreeMap::new();
     let mut probes = Vec::new();
     let mut recovered_after = None;
     for (i, step) in scenario.steps.iter().enumerate() {
@@ -200,10 +260,10 @@ pub async fn replay(scenario: Scenario, options: Options) -> Result<Report, crat
                     .sum::<usize>();
                 let deadline = Instant::now() + scenario.scaled(*timeout);
                 loop {
-                    let s = sample(&lab);
-                    let healthy =
-                        s.running >= want && s.helmreleases_ready == scenario.helmreleases.len();
-                    samples.push(s);
+                    record(&lab, &mut samples, &mut up);
+                    let healthy = samples.last().is_some_and(|s| {
+                        s.running >= want && s.helmreleases_ready == scenario.helmreleases.len()
+                    });
                     if healthy || Instant::now() > deadline {
                         break;
                     }
@@ -241,7 +301,7 @@ pub async fn replay(scenario: Scenario, options: Options) -> Result<Report, crat
                 let d = scenario.scaled(*down);
                 let task = tokio::spawn(async move { lab2.reboot(&nodes, d).await });
                 while !task.is_finished() {
-                    samples.push(sample(&lab));
+                    record(&lab, &mut samples, &mut up);
                     tokio::time::sleep(Duration::from_millis(250)).await;
                 }
                 task.await
@@ -250,7 +310,7 @@ pub async fn replay(scenario: Scenario, options: Options) -> Result<Report, crat
             Step::Wait { r#for } => {
                 let deadline = Instant::now() + scenario.scaled(*r#for);
                 while Instant::now() < deadline {
-                    samples.push(sample(&lab));
+                    record(&lab, &mut samples, &mut up);
                     tokio::time::sleep(Duration::from_millis(250)).await;
                 }
                 probes.push(probe(&lab, "during"));

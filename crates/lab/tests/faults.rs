@@ -174,6 +174,16 @@ async fn flannel_silent_skip_is_the_incident_and_the_manual_fix_heals_it() {
         rebootguard_hostnet::link::get(node.netns().as_deref(), "flannel.1").is_err(),
         "flannel.1 must be absent"
     );
+    // Back before the toleration: the same pod, a new sandbox.
+    assert_eq!(
+        events(&lab, "SandboxChanged"),
+        ["Pod sandbox changed, it will be killed and re-created."]
+    );
+    let rebooted = events(&lab, "Rebooted");
+    assert!(
+        rebooted.len() == 1 && rebooted[0].starts_with("Node boromir has been rebooted, boot id: "),
+        "{rebooted:?}"
+    );
     assert_eq!(
         api::condition(&lab.ctx.api.node("boromir").unwrap(), "Ready"),
         Some("True"),
