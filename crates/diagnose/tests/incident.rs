@@ -227,3 +227,34 @@ fn incident_round_trips_through_the_snapshot_format() {
     let gz = load(&snap.to_gzip().expect("gzip")).expect("gzip reload");
     assert_eq!(snap, gz);
 }
+
+/// Found by the lab replay: a CSI node plugin whose sandbox was never
+/// created has no container statuses at all, so no `driver-registrar` to
+/// recognise it by. Its driver's missing registration must still fold under
+/// the node's CNI failure (through the storage system's failing pods there)
+/// instead of standing as a root of its own.
+#[test]
+fn incident_with_csi_plugin_pods_that_never_got_a_container_status() {
+    let mut objects = incident::objects(false);
+    let mut stripped = 0;
+    for object in objects.iter_mut() {
+        let is_plugin = object["kind"] == "Pod"
+            && object["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("longhorn-csi-plugin-"));
+        let rebooted = matches!(
+            object["spec"]["nodeName"].as_str(),
+            Some("boromir" | "theoden")
+        );
+        if is_plugin && rebooted {
+            if let Some(status) = object["status"].as_object_mut() {
+                status.remove("containerStatuses");
+                status.remove("initContainerStatuses");
+                stripped += 1;
+            }
+        }
+    }
+    assert!(stripped >= 2, "stripped {stripped} plugin pods");
+    let report = common::analyse(&objects, incident::COLLECTED_AT);
+    check_incident(&report);
+}

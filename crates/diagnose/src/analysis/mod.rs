@@ -568,6 +568,10 @@ struct Run<'a> {
     pods_affected: usize,
     pods_healthy: usize,
     csi_plugin_pods: Vec<(&'a Pod, Key)>,
+    /// Every affected pod bound to a node, with its workload: where a CSI
+    /// node plugin cannot be recognised, the storage system's failing pods
+    /// on the node stand in for it.
+    node_pods: Vec<(&'a Pod, Key)>,
     stuck_creating: Vec<(&'a Pod, Key)>,
     pod_workload: HashMap<(&'a str, &'a str), Key>,
     node_cause: BTreeMap<String, Sandbox>,
@@ -601,6 +605,7 @@ impl<'a> Run<'a> {
             pods_affected: 0,
             pods_healthy: 0,
             csi_plugin_pods: Vec::new(),
+            node_pods: Vec::new(),
             stuck_creating: Vec::new(),
             pod_workload: HashMap::new(),
             node_cause: BTreeMap::new(),
@@ -720,6 +725,7 @@ impl<'a> Run<'a> {
             pods_affected,
             pods_healthy,
             csi_plugin_pods,
+            node_pods,
             stuck_creating,
             pod_workload,
             ..
@@ -770,6 +776,9 @@ impl<'a> Run<'a> {
                 && !node.is_empty()
             {
                 csi_plugin_pods.push((pod, wkey.clone()));
+            }
+            if !node.is_empty() {
+                node_pods.push((pod, wkey.clone()));
             }
             let own = |g: &mut Builder, cause: Cause, detail: String, ev: Option<Evidence>| {
                 let w = g.node(&wkey, String::new);
@@ -1028,6 +1037,7 @@ impl<'a> Run<'a> {
             ix,
             g,
             csi_plugin_pods,
+            node_pods,
             ..
         } = self;
         let csi_keys: Vec<Key> = g
@@ -1067,6 +1077,24 @@ impl<'a> Run<'a> {
                 if pod.spec.node_name == *node && ns_ok {
                     g.edge(wkey, key, "the CSI node plugin on this node is not running");
                     linked = true;
+                }
+            }
+            // No recognisable node plugin (no driver-registrar status, as
+            // while its sandbox cannot even be created): the storage
+            // system's own failing pods on the node are why it is not registered.
+            if !linked && !storage_ns.is_empty() {
+                for (pod, wkey) in node_pods.iter() {
+                    if pod.spec.node_name == *node
+                        && storage_ns.contains(&pod.metadata.namespace.as_str())
+                        && wkey != key
+                    {
+                        g.edge(
+                            wkey,
+                            key,
+                            "the storage system's pods on this node are not running",
+                        );
+                        linked = true;
+                    }
                 }
             }
             if !linked {
