@@ -246,12 +246,13 @@ fn incident_with_csi_plugin_pods_that_never_got_a_container_status() {
             object["spec"]["nodeName"].as_str(),
             Some("boromir" | "theoden")
         );
-        if is_plugin && rebooted {
-            if let Some(status) = object["status"].as_object_mut() {
-                status.remove("containerStatuses");
-                status.remove("initContainerStatuses");
-                stripped += 1;
-            }
+        if is_plugin
+            && rebooted
+            && let Some(status) = object["status"].as_object_mut()
+        {
+            status.remove("containerStatuses");
+            status.remove("initContainerStatuses");
+            stripped += 1;
         }
     }
     assert!(stripped >= 2, "stripped {stripped} plugin pods");
