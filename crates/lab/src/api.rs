@@ -254,11 +254,26 @@ impl Api {
             .keys()
             .filter(|k| k.0 == ns && k.1 == name && k.2 == reason)
             .count();
-        let shown = if similar >= 10 {
+        let combined = similar >= 10;
+        let shown = if combined {
             format!("(combined from similar events): {message}")
         } else {
             message.to_owned()
         };
+        // Past 10 similar events client-go keeps one aggregate event up to date.
+        let aggregate = (
+            ns.clone(),
+            name.clone(),
+            reason.to_owned(),
+            "\0combined".to_owned(),
+        );
+        if combined && let Some((event_name, count)) = events.get_mut(&aggregate) {
+            *count += 1;
+            let body = json!({"count": *count, "lastTimestamp": now, "message": shown});
+            if self.merge("v1", "Event", &ns, event_name, &body).is_ok() {
+                return;
+            }
+        }
         let n = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let event_name = format!("{name}.{:016x}", 0x1800_0000_0000_0000u64 + n);
         let mut src = json!({"component": source.component});
@@ -287,7 +302,7 @@ impl Api {
             "reportingInstance": source.host.unwrap_or(""),
         });
         if self.sim.create(&event).is_ok() {
-            events.insert(key, (event_name, 1));
+            events.insert(if combined { aggregate } else { key }, (event_name, 1));
         }
     }
 
@@ -337,4 +352,52 @@ pub fn pod_running(pod: &Value) -> bool {
     !terminating(pod)
         && pod.pointer("/status/phase").and_then(Value::as_str) == Some("Running")
         && condition(pod, "Ready") == Some("True")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn events_aggregate_like_client_go() {
+        let api = Api::new(KubeSim::start().await.unwrap());
+        let pod =
+            json!({"kind": "Pod", "metadata": {"name": "p", "namespace": "default", "uid": "u1"}});
+        let src = Source {
+            component: "kubelet",
+            host: Some("boromir"),
+        };
+        api.event(&pod, "Warning", "FailedCreatePodSandBox", "same", src);
+        api.event(&pod, "Warning", "FailedCreatePodSandBox", "same", src);
+        let e = api.events_with_reason("FailedCreatePodSandBox");
+        assert_eq!((e.len(), e[0]["count"].as_u64()), (1, Some(2)));
+        assert_eq!(e[0]["source"]["host"], "boromir");
+        for i in 0..15 {
+            api.event(
+                &pod,
+                "Warning",
+                "FailedCreatePodSandBox",
+                &format!("sandbox {i}"),
+                src,
+            );
+        }
+        let e = api.events_with_reason("FailedCreatePodSandBox");
+        // 1 repeated + 9 distinct, then one aggregate for the other 6.
+        assert_eq!(e.len(), 11, "{e:#?}");
+        let agg: Vec<_> = e
+            .iter()
+            .filter(|e| {
+                e["message"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("(combined from similar events): ")
+            })
+            .collect();
+        assert_eq!(agg.len(), 1);
+        assert_eq!(agg[0]["count"], 6);
+        assert_eq!(
+            agg[0]["message"],
+            "(combined from similar events): sandbox 14"
+        );
+    }
 }

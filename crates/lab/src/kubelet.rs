@@ -21,6 +21,10 @@ use crate::scenario::Behaviour;
 
 /// Longhorn's CSI driver name.
 pub const LONGHORN_DRIVER: &str = "driver.longhorn.io";
+/// The marker for a sandbox lost to a power-off mid-creation (no event:
+/// the kubelet that would report it is gone too).
+const POWERED_OFF: &str = "node powered off";
+
 /// The name Flux controllers resolve.
 pub const FLUX_LOOKUP: &str = "source-controller.flux-system.svc.cluster.local";
 
@@ -133,6 +137,7 @@ async fn sync(ctx: &Arc<Ctx>, node: &Arc<Node>, memos: &mut HashMap<String, Memo
             let memo = memos.entry(uid(&pod)).or_default();
             match result {
                 Ok(()) => memo.next_try = None,
+                Err((_, error)) if error == POWERED_OFF => {}
                 Err((id, error)) => {
                     let message = sandbox::kubelet_message(&id, &error);
                     ctx.timeline.sandbox_failed(ctx, &node.name, &pod, &message);
@@ -325,9 +330,8 @@ fn publish_csi(ctx: &Ctx, node: &Node, drivers: &BTreeSet<String>) {
 async fn add(ctx: &Arc<Ctx>, node: &Arc<Node>, pod: &Value) -> Result<(), (String, String)> {
     let id = crate::lab::random_hex(64);
     let fail = |e: String| (id.clone(), e);
-    let node_ns = node
-        .netns()
-        .ok_or_else(|| fail("node is powered off".into()))?;
+    let boot = node.state().boots;
+    let node_ns = node.netns().ok_or_else(|| fail(POWERED_OFF.into()))?;
     let pod_ns = Arc::new(
         Netns::create_named(&netns::unique_name(&ctx.prefix)).map_err(|e| fail(e.to_string()))?,
     );
@@ -389,16 +393,22 @@ async fn add(ctx: &Arc<Ctx>, node: &Arc<Node>, pod: &Value) -> Result<(), (Strin
     } else {
         None
     };
-    node.state().sandboxes.insert(
-        uid(pod),
-        Sandbox {
-            id,
-            netns: pod_ns,
-            ip,
-            process,
-            pod: format!("{}/{}", api::namespace(pod), api::name(pod)),
-        },
-    );
+    let sandbox = Sandbox {
+        id: id.clone(),
+        netns: pod_ns,
+        ip,
+        process,
+        pod: format!("{}/{}", api::namespace(pod), api::name(pod)),
+    };
+    // The node may have gone down while the plugins ran: that sandbox is gone
+    // (dropping it stops its process and removes its namespace).
+    let mut st = node.state();
+    if st.boots != boot || st.netns.is_none() {
+        drop(st);
+        drop(sandbox);
+        return Err(fail(POWERED_OFF.into()));
+    }
+    st.sandboxes.insert(uid(pod), sandbox);
     Ok(())
 }
 

@@ -34,6 +34,11 @@ pub enum Error {
         "rebootguard-lab needs root (network namespaces, netlink, mounts): {0}; run it with sudo"
     )]
     NotPrivileged(String),
+    /// A plugin lives where the nodes' own `/run` or `/var` hide it.
+    #[error(
+        "CNI plugin {0} resolves under /run or /var, which the nodes' own directories cover during CNI calls; move the binary (or the target dir) elsewhere"
+    )]
+    HiddenPlugin(PathBuf),
     /// A CNI plugin the nodes need is missing.
     #[error("CNI plugin {0} not found; install containernetworking-plugins or pass --cni-bin-dir")]
     MissingPlugin(PathBuf),
@@ -442,6 +447,10 @@ impl Lab {
             let p = ctx.plugin_source(plugin);
             if !p.is_file() {
                 return Err(Error::MissingPlugin(p));
+            }
+            let real = std::fs::canonicalize(&p).unwrap_or(p);
+            if real.starts_with("/run") || real.starts_with("/var") {
+                return Err(Error::HiddenPlugin(real));
             }
         }
         let mut lab = Lab {

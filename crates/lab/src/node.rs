@@ -787,15 +787,16 @@ async fn peers(ctx: Arc<Ctx>, node: Arc<Node>, ns: Arc<Netns>) {
                         device: Some(VTEP.into()),
                         onlink: true,
                     };
-                    match nl.add_route(&route).await {
-                        Err(e)
-                            if format!("{e:?}").contains("File exists")
-                                || format!("{e:?}").contains("EEXIST")
-                                || format!("{e:?}").contains("17") =>
-                        {
-                            Ok(())
-                        }
-                        other => other,
+                    // `ip route add` refuses a route that is already there.
+                    let exists = nl
+                        .routes(rebootguard_hostnet::link::Family::V4)
+                        .await?
+                        .iter()
+                        .any(|r| r.destination == route.destination);
+                    if exists {
+                        Ok(())
+                    } else {
+                        nl.add_route(&route).await
                     }
                 })
                 .await;

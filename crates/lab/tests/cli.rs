@@ -163,3 +163,50 @@ fn bad_input_is_named() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn non_root_stops_at_once_with_a_clear_message() {
+    let setpriv = Path::new("/usr/bin/setpriv");
+    if !nix_root() || !setpriv.is_file() {
+        eprintln!(
+            "skipping non_root_stops_at_once_with_a_clear_message: needs root and setpriv to drop to nobody"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(setpriv)
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            EXE,
+            "up",
+            "--dir",
+        ])
+        .arg(dir.path().join("labs"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if err.contains("Permission denied") {
+        eprintln!("skipping non_root_stops_at_once_with_a_clear_message: nobody cannot run {EXE}");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains("rebootguard-lab needs root") && err.contains("run it with sudo"),
+        "{err}"
+    );
+}
+
+fn nix_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
