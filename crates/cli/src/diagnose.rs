@@ -1,7 +1,7 @@
 //! `rebootguard diagnose`, `snapshot` and `clean-stale`: get cluster state
 //! (files or the live API), hand it to the pure diagnose crate, present.
 
-use std::io::{BufReader, IsTerminal, Write};
+use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -368,9 +368,7 @@ fn write_stdout(bytes: &[u8]) -> Result<(), ()> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => {
-            if std::io::stderr().is_terminal() {
-                eprintln!("error: cannot write to stdout: {e}");
-            }
+            eprintln!("error: cannot write to stdout: {e}");
             Err(())
         }
     }
