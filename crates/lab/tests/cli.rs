@@ -5,22 +5,10 @@
 use std::path::Path;
 use std::process::Command;
 
-const EXE: &str = env!("CARGO_BIN_EXE_rebootguard-lab");
+mod common;
+use common::ready;
 
-fn ready(test: &str) -> bool {
-    if !rebootguard_hostnet::netns::test_privileged(test) {
-        return false;
-    }
-    for p in ["bridge", "host-local", "portmap", "bandwidth"] {
-        if !Path::new("/usr/lib/cni").join(p).is_file() {
-            eprintln!(
-                "skipping {test}: /usr/lib/cni/{p} is missing (install containernetworking-plugins)"
-            );
-            return false;
-        }
-    }
-    true
-}
+const EXE: &str = env!("CARGO_BIN_EXE_rebootguard-lab");
 
 /// A short story: one node of two reboots with flannel silently skipping,
 /// then the manual fix.

@@ -4,7 +4,7 @@
 //! domino as the post-mortem: flannel's subnet.env missing on boromir and
 //! theoden, with the cascade folded under it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use rebootguard_diagnose::{Config, analyse};
@@ -12,22 +12,10 @@ use rebootguard_lab::replay::sample;
 use rebootguard_lab::scenario::{Behaviour, Fault};
 use rebootguard_lab::{Lab, Options, Scenario};
 
-const EXE: &str = env!("CARGO_BIN_EXE_rebootguard-lab");
+mod common;
+use common::ready;
 
-fn ready(test: &str) -> bool {
-    if !rebootguard_hostnet::netns::test_privileged(test) {
-        return false;
-    }
-    for p in ["bridge", "host-local", "portmap", "bandwidth"] {
-        if !Path::new("/usr/lib/cni").join(p).is_file() {
-            eprintln!(
-                "skipping {test}: /usr/lib/cni/{p} is missing (install containernetworking-plugins)"
-            );
-            return false;
-        }
-    }
-    true
-}
+const EXE: &str = env!("CARGO_BIN_EXE_rebootguard-lab");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn diagnose_names_the_first_domino_of_the_replayed_incident() {

@@ -9,44 +9,14 @@ use rebootguard_lab::scenario::{Behaviour, Workload};
 use rebootguard_lab::{Fault, Lab, Options, Scenario, api};
 use serde_json::Value;
 
-const EXE: &str = env!("CARGO_BIN_EXE_rebootguard-lab");
+mod common;
+use common::ready;
 
-fn ready(test: &str) -> bool {
-    if !rebootguard_hostnet::netns::test_privileged(test) {
-        return false;
-    }
-    for p in ["bridge", "host-local", "portmap", "bandwidth"] {
-        if !Path::new("/usr/lib/cni").join(p).is_file() {
-            eprintln!(
-                "skipping {test}: /usr/lib/cni/{p} is missing (install containernetworking-plugins)"
-            );
-            return false;
-        }
-    }
-    true
-}
+const EXE: &str = env!("CARGO_BIN_EXE_rebootguard-lab");
 
 /// Two nodes (boromir, theoden), one plain pod on each.
 async fn small_lab(base: &Path) -> Lab {
     small_lab_with(base, None).await
-}
-
-/// The `rebootguard` binary next to ours, built on demand.
-fn rebootguard() -> PathBuf {
-    let path = Path::new(EXE).with_file_name("rebootguard");
-    if !path.is_file() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut build = std::process::Command::new(cargo);
-        build.args(["build", "-p", "rebootguard", "--bin", "rebootguard"]);
-        if !cfg!(debug_assertions) {
-            build.arg("--release");
-        }
-        assert!(
-            build.status().expect("cargo runs").success(),
-            "building rebootguard failed"
-        );
-    }
-    path
 }
 
 async fn small_lab_with(base: &Path, rebootguard: Option<PathBuf>) -> Lab {
@@ -330,7 +300,7 @@ async fn leaked_leases_are_freed_by_rebootguard_before_k3s() {
         return;
     }
     let base = tempfile::tempdir().unwrap();
-    let lab = small_lab_with(base.path(), Some(rebootguard())).await;
+    let lab = small_lab_with(base.path(), Some(common::rebootguard(EXE))).await;
     lab.inject("boromir", Fault::LeakedLeases).unwrap();
     lab.reboot(&["boromir".to_owned()], Duration::from_millis(1200))
         .await

@@ -9,22 +9,10 @@ use std::time::{Duration, Instant};
 use rebootguard_lab::scenario::{Behaviour, Workload};
 use rebootguard_lab::{Lab, Options, Scenario, api};
 
-const EXE: &str = env!("CARGO_BIN_EXE_rebootguard-lab");
+mod common;
+use common::ready;
 
-fn ready(test: &str) -> bool {
-    if !rebootguard_hostnet::netns::test_privileged(test) {
-        return false;
-    }
-    for p in ["bridge", "host-local", "portmap", "bandwidth"] {
-        if !Path::new("/usr/lib/cni").join(p).is_file() {
-            eprintln!(
-                "skipping {test}: /usr/lib/cni/{p} is missing (install containernetworking-plugins)"
-            );
-            return false;
-        }
-    }
-    true
-}
+const EXE: &str = env!("CARGO_BIN_EXE_rebootguard-lab");
 
 fn options(base: &Path) -> Options {
     let mut o = Options::new(PathBuf::from(EXE));

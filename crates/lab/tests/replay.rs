@@ -6,53 +6,24 @@
 //! restore` run before k3s, no sandbox fails at all. Needs root, Debian's
 //! CNI plugins and the `rebootguard` binary (built here if missing).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use rebootguard_lab::replay::{self, Report};
 use rebootguard_lab::{Options, Scenario};
 
+mod common;
+use common::ready;
+
 const EXE: &str = env!("CARGO_BIN_EXE_rebootguard-lab");
 const INCIDENT_TEXT: &str = "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox \"";
 const PLUGIN_TEXT: &str = "plugin type=\"flannel\" failed (add): loadFlannelSubnetEnv failed: open /run/flannel/subnet.env: no such file or directory";
-
-fn ready(test: &str) -> bool {
-    if !rebootguard_hostnet::netns::test_privileged(test) {
-        return false;
-    }
-    for p in ["bridge", "host-local", "portmap", "bandwidth"] {
-        if !Path::new("/usr/lib/cni").join(p).is_file() {
-            eprintln!(
-                "skipping {test}: /usr/lib/cni/{p} is missing (install containernetworking-plugins)"
-            );
-            return false;
-        }
-    }
-    true
-}
-
-/// The `rebootguard` binary next to ours, built on demand.
-fn rebootguard() -> PathBuf {
-    let path = Path::new(EXE).with_file_name("rebootguard");
-    if !path.is_file() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut build = Command::new(cargo);
-        build.args(["build", "-p", "rebootguard", "--bin", "rebootguard"]);
-        if !cfg!(debug_assertions) {
-            build.arg("--release");
-        }
-        let status = build.status().expect("cargo runs");
-        assert!(status.success(), "building rebootguard failed");
-    }
-    path
-}
 
 async fn run(protected: bool) -> Report {
     let base = tempfile::tempdir().expect("tempdir");
     let mut o = Options::new(PathBuf::from(EXE));
     o.base_dir = base.path().to_path_buf();
     o.protected = protected;
-    o.rebootguard = protected.then(rebootguard);
+    o.rebootguard = protected.then(|| common::rebootguard(EXE));
     let report = replay::replay(Scenario::incident().expect("incident scenario"), o)
         .await
         .expect("replay");
