@@ -209,8 +209,13 @@ fn store_in_the_way_is_named() {
 
 #[test]
 fn read_only_store_is_reported_not_fatal() {
-    if !is_root() || Command::new("unshare").arg("--version").output().is_err() {
-        eprintln!("skipped: needs root and unshare(1) to mount a read-only store");
+    if !rebootguard_hostnet::netns::test_privileged("read_only_store_is_reported_not_fatal") {
+        return;
+    }
+    if Command::new("unshare").arg("--version").output().is_err() {
+        eprintln!(
+            "skipping read_only_store_is_reported_not_fatal: unshare(1) is missing (util-linux)"
+        );
         return;
     }
     let node = Node::new();
@@ -310,15 +315,6 @@ fn completions_and_man_page_come_from_the_definition() {
         .expect("run");
     assert_eq!(out.status.code(), Some(0));
     assert!(dir.join("rebootguard-node-restore.1").exists());
-}
-
-fn is_root() -> bool {
-    fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
 }
 
 #[test]

@@ -132,14 +132,7 @@ impl Api {
     /// Creates an object.
     pub fn create(&self, object: &Value) -> Result<Value, Error> {
         self.sim.create(object).map_err(|source| Error::Call {
-            action: format!(
-                "create {} {}",
-                object["kind"].as_str().unwrap_or("object"),
-                object
-                    .pointer("/metadata/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-            ),
+            action: format!("create {}", describe(object)),
             source: Box::new(source),
         })
     }
@@ -147,14 +140,7 @@ impl Api {
     /// Creates or replaces an object.
     pub fn apply(&self, object: &Value) -> Result<Value, Error> {
         self.sim.apply(object).map_err(|source| Error::Call {
-            action: format!(
-                "apply {} {}",
-                object["kind"].as_str().unwrap_or("object"),
-                object
-                    .pointer("/metadata/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-            ),
+            action: format!("apply {}", describe(object)),
             source: Box::new(source),
         })
     }
@@ -352,6 +338,18 @@ pub fn pod_running(pod: &Value) -> bool {
     !terminating(pod)
         && pod.pointer("/status/phase").and_then(Value::as_str) == Some("Running")
         && condition(pod, "Ready") == Some("True")
+}
+
+/// `Kind name` of an object, for error messages.
+fn describe(object: &Value) -> String {
+    format!(
+        "{} {}",
+        object["kind"].as_str().unwrap_or("object"),
+        object
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    )
 }
 
 #[cfg(test)]
