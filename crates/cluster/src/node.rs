@@ -68,12 +68,9 @@ impl Error {
 pub async fn node_view(client: &Client, name: &str, bound: Duration) -> Result<NodeView, Error> {
     let api: Api<Node> = Api::all(client.clone());
     let what = format!("node {name:?}");
-    let node = match tokio::time::timeout(bound, api.get_opt(name)).await {
-        Err(_) => return Err(Error::Timeout(bound)),
-        Ok(Err(cause)) => return Err(classify(what, cause)),
-        Ok(Ok(None)) => return Err(Error::NotFound(name.to_owned())),
-        Ok(Ok(Some(node))) => node,
-    };
+    let node = bounded(bound, what, api.get_opt(name))
+        .await?
+        .ok_or_else(|| Error::NotFound(name.to_owned()))?;
     view(&node)
 }
 
@@ -118,11 +115,8 @@ pub async fn config_map_key(
 ) -> Result<Option<String>, Error> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
     let what = format!("configmap {namespace}/{name}");
-    match tokio::time::timeout(bound, api.get_opt(name)).await {
-        Err(_) => Err(Error::Timeout(bound)),
-        Ok(Err(cause)) => Err(classify(what, cause)),
-        Ok(Ok(map)) => Ok(map.and_then(|m| m.data).and_then(|mut d| d.remove(key))),
-    }
+    let map = bounded(bound, what, api.get_opt(name)).await?;
+    Ok(map.and_then(|m| m.data).and_then(|mut d| d.remove(key)))
 }
 
 /// Deletes a pod, only if it is still the object of UID `uid` (a pod of the
@@ -147,12 +141,25 @@ pub async fn delete_pod(
         ..DeleteParams::default()
     };
     let what = format!("pod {namespace}/{name}");
-    match tokio::time::timeout(bound, api.delete(name, &params)).await {
+    let delete = async {
+        match api.delete(name, &params).await {
+            // Already gone: what we wanted.
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            other => other.map(drop),
+        }
+    };
+    bounded(bound, what, delete).await
+}
+
+/// Runs one API call within `bound`, naming `what` in its error.
+async fn bounded<T>(
+    bound: Duration,
+    what: String,
+    call: impl std::future::Future<Output = Result<T, kube::Error>>,
+) -> Result<T, Error> {
+    match tokio::time::timeout(bound, call).await {
         Err(_) => Err(Error::Timeout(bound)),
-        Ok(Ok(_)) => Ok(()),
-        // Already gone: what we wanted.
-        Ok(Err(kube::Error::Api(status))) if status.code == 404 => Ok(()),
-        Ok(Err(cause)) => Err(classify(what, cause)),
+        Ok(result) => result.map_err(|cause| classify(what, cause)),
     }
 }
 
