@@ -128,6 +128,9 @@ fn resolve(opts: &NodeOpts, timeout: Option<String>) -> Result<Settings, setting
         ipmasq: opts.ipmasq,
         kubeconfig: opts.kubeconfig.clone(),
         flannel_config_map: None,
+        conflist: None,
+        cni_bin_dirs: None,
+        agent: None,
     };
     let mut settings = Settings::resolve(&opts.root, flags.or(file))?;
     // An explicit kubeconfig from the config file is a host path too.

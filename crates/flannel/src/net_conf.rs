@@ -32,6 +32,11 @@ pub struct NetConf {
 pub struct Backend {
     /// `Backend.Type`, lower-cased (flannel's default when absent: `udp`).
     pub kind: String,
+    /// `Backend.VNI` when set (vxlan's default is 1).
+    pub vni: Option<u32>,
+    /// `Backend.Port` when set and not 0 (vxlan's default, 0, lets the
+    /// kernel pick 8472).
+    pub port: Option<u16>,
 }
 
 impl Backend {
@@ -46,6 +51,16 @@ impl Backend {
             "ipip" => Some(20),
             _ => None,
         }
+    }
+
+    /// The VXLAN network identifier `flannel.1` gets.
+    pub fn vxlan_vni(&self) -> u32 {
+        self.vni.unwrap_or(1)
+    }
+
+    /// The VXLAN UDP port `flannel.1` gets (the kernel's 8472 unless set).
+    pub fn vxlan_port(&self) -> u16 {
+        self.port.unwrap_or(8472)
     }
 }
 
@@ -69,6 +84,14 @@ pub enum Error {
     /// A boolean field that is not a boolean.
     #[error("net-conf.json field {field} = {value} is not true or false")]
     BadBool {
+        /// The field.
+        field: &'static str,
+        /// The value as JSON.
+        value: String,
+    },
+    /// A backend number (`VNI`, `Port`) out of range or not a number.
+    #[error("net-conf.json field Backend.{field} = {value} is not a valid number")]
+    BadNumber {
         /// The field.
         field: &'static str,
         /// The value as JSON.
@@ -99,12 +122,20 @@ impl NetConf {
         let enable_ipv6 = boolean(&object, "EnableIPv6")?.unwrap_or(false);
         let ipv6_networks = cidr_list(&object, "IPv6Networks", "IPv6Network", true)?;
         let networks = cidr_list(&object, "Networks", "Network", false)?;
-        let kind = match field(&object, "Backend").and_then(|b| b.as_object()) {
-            None => "udp".to_owned(),
-            Some(backend) => match field(backend, "Type") {
-                None | Some(Value::Null) => "udp".to_owned(),
-                Some(Value::String(kind)) => kind.to_ascii_lowercase(),
-                Some(other) => return Err(Error::BadBackend(other.to_string())),
+        let backend = match field(&object, "Backend").and_then(|b| b.as_object()) {
+            None => Backend {
+                kind: "udp".to_owned(),
+                vni: None,
+                port: None,
+            },
+            Some(backend) => Backend {
+                kind: match field(backend, "Type") {
+                    None | Some(Value::Null) => "udp".to_owned(),
+                    Some(Value::String(kind)) => kind.to_ascii_lowercase(),
+                    Some(other) => return Err(Error::BadBackend(other.to_string())),
+                },
+                vni: number(backend, "VNI")?,
+                port: number(backend, "Port")?.filter(|p| *p != 0),
             },
         };
         if !enable_ipv4 && !enable_ipv6 {
@@ -121,7 +152,7 @@ impl NetConf {
             ipv6_networks,
             enable_ipv4,
             enable_ipv6,
-            backend: Backend { kind },
+            backend,
         })
     }
 
@@ -165,6 +196,24 @@ fn boolean(object: &Map<String, Value>, name: &'static str) -> Result<Option<boo
             field: name,
             value: other.to_string(),
         }),
+    }
+}
+
+/// An unsigned number field of the backend block (`VNI`, `Port`).
+fn number<T: TryFrom<u64>>(
+    object: &Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<T>, Error> {
+    match field(object, name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => value
+            .as_u64()
+            .and_then(|n| T::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| Error::BadNumber {
+                field: name,
+                value: value.to_string(),
+            }),
     }
 }
 
@@ -263,6 +312,32 @@ mod tests {
             .expect("lower-case keys parse");
         assert_eq!(conf.networks[0].to_string(), "10.1.0.0/16");
         assert_eq!(conf.backend.kind, "host-gw");
+    }
+
+    #[test]
+    fn vxlan_vni_and_port_default_like_flannel() {
+        let conf = NetConf::parse(br#"{"Network":"10.1.0.0/16","Backend":{"Type":"vxlan"}}"#)
+            .expect("parses");
+        assert_eq!(
+            (conf.backend.vxlan_vni(), conf.backend.vxlan_port()),
+            (1, 8472)
+        );
+        let conf = NetConf::parse(
+            br#"{"Network":"10.1.0.0/16","Backend":{"Type":"vxlan","vni":4096,"Port":4789}}"#,
+        )
+        .expect("parses");
+        assert_eq!(
+            (conf.backend.vxlan_vni(), conf.backend.vxlan_port()),
+            (4096, 4789)
+        );
+        let zero =
+            NetConf::parse(br#"{"Network":"10.1.0.0/16","Backend":{"Type":"vxlan","Port":0}}"#)
+                .expect("parses");
+        assert_eq!(zero.backend.vxlan_port(), 8472);
+        assert!(matches!(
+            NetConf::parse(br#"{"Network":"10.1.0.0/16","Backend":{"Port":70000}}"#),
+            Err(Error::BadNumber { field: "Port", .. })
+        ));
     }
 
     #[test]

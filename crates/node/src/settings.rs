@@ -43,6 +43,11 @@ pub struct Paths {
     pub net_conf: PathBuf,
     /// The CNI conflist naming the flannel plugin.
     pub conflist: PathBuf,
+    /// Where the container runtime finds CNI plugin binaries, searched in order.
+    pub cni_bin_dirs: Vec<PathBuf>,
+    /// The container runtime's per-container task directories (one
+    /// directory per running container ID); gone after a reboot.
+    pub runtime_tasks: PathBuf,
     /// The backup store.
     pub store: PathBuf,
     /// host-local's lease directories (`<dir>/<network>/<ip>`).
@@ -61,20 +66,30 @@ impl Paths {
     /// The profile's defaults under `root` (`/` on a host).
     pub fn new(profile: Profile, root: &Path) -> Paths {
         let at = |p: &str| root.join(p);
-        let (net_conf, conflist) = match profile {
+        let (net_conf, conflist, bin_dirs, tasks): (_, _, &[&str], _) = match profile {
             Profile::K3s => (
                 "var/lib/rancher/k3s/agent/etc/flannel/net-conf.json",
                 "var/lib/rancher/k3s/agent/etc/cni/net.d/10-flannel.conflist",
+                // Newer k3s extracts plugins to data/cni, older ones to data/<hash>/bin.
+                &[
+                    "var/lib/rancher/k3s/data/cni",
+                    "var/lib/rancher/k3s/data/current/bin",
+                ],
+                "run/k3s/containerd/io.containerd.runtime.v2.task/k8s.io",
             ),
             Profile::KubeFlannel => (
                 "etc/kube-flannel/net-conf.json",
                 "etc/cni/net.d/10-flannel.conflist",
+                &["opt/cni/bin"],
+                "run/containerd/io.containerd.runtime.v2.task/k8s.io",
             ),
         };
         Paths {
             subnet_env: at("run/flannel/subnet.env"),
             net_conf: at(net_conf),
             conflist: at(conflist),
+            cni_bin_dirs: bin_dirs.iter().map(|d| at(d)).collect(),
+            runtime_tasks: at(tasks),
             store: at("var/lib/rebootguard"),
             cni_networks: at("var/lib/cni/networks"),
             k3s_config: at("etc/rancher/k3s/config.yaml"),
@@ -86,7 +101,7 @@ impl Paths {
 }
 
 /// The TOML config file. Every key is optional; flags and environment win.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct File {
     /// The Kubernetes node name.
@@ -111,6 +126,12 @@ pub struct File {
     pub kubeconfig: Option<PathBuf>,
     /// `namespace/name` of kube-flannel's ConfigMap holding `net-conf.json`.
     pub flannel_config_map: Option<String>,
+    /// The CNI conflist to check and probe (a host path) instead of the profile's.
+    pub conflist: Option<PathBuf>,
+    /// CNI plugin directories (host paths) instead of the profile's.
+    pub cni_bin_dirs: Option<Vec<PathBuf>>,
+    /// The `[agent]` table, read by the agent itself (`rebootguard agent`).
+    pub agent: Option<toml::Table>,
 }
 
 /// Why settings could not be resolved.
@@ -181,6 +202,9 @@ impl File {
             ipmasq: self.ipmasq.or(lower.ipmasq),
             kubeconfig: self.kubeconfig.or(lower.kubeconfig),
             flannel_config_map: self.flannel_config_map.or(lower.flannel_config_map),
+            conflist: self.conflist.or(lower.conflist),
+            cni_bin_dirs: self.cni_bin_dirs.or(lower.cni_bin_dirs),
+            agent: self.agent.or(lower.agent),
         }
     }
 }
@@ -212,6 +236,9 @@ pub struct Settings {
     pub kubeconfig: Option<PathBuf>,
     /// kube-flannel's ConfigMap (namespace, name) holding `net-conf.json`.
     pub flannel_config_map: (String, String),
+    /// The config file's `[agent]` table, unparsed (the agent owns its keys).
+    #[serde(skip)]
+    pub agent: toml::Table,
 }
 
 impl Settings {
@@ -223,6 +250,12 @@ impl Settings {
         let mut paths = Paths::new(profile, root);
         if let Some(dir) = given.store_dir {
             paths.store = under(root, &dir);
+        }
+        if let Some(conflist) = given.conflist {
+            paths.conflist = under(root, &conflist);
+        }
+        if let Some(dirs) = given.cni_bin_dirs {
+            paths.cni_bin_dirs = dirs.iter().map(|d| under(root, d)).collect();
         }
         let node_name = match given.node_name {
             Some(name) => name,
@@ -255,6 +288,7 @@ impl Settings {
             ipmasq: given.ipmasq.unwrap_or(true),
             kubeconfig: given.kubeconfig,
             flannel_config_map,
+            agent: given.agent.unwrap_or_default(),
         })
     }
 }
@@ -303,8 +337,13 @@ mod tests {
             k3s.net_conf,
             Path::new("/host/var/lib/rancher/k3s/agent/etc/flannel/net-conf.json")
         );
+        assert_eq!(
+            k3s.cni_bin_dirs[0],
+            Path::new("/host/var/lib/rancher/k3s/data/cni")
+        );
         let kf = Paths::new(Profile::KubeFlannel, Path::new("/"));
         assert_eq!(kf.conflist, Path::new("/etc/cni/net.d/10-flannel.conflist"));
+        assert_eq!(kf.cni_bin_dirs, [Path::new("/opt/cni/bin")]);
         assert_eq!(
             under(Path::new("/host"), Path::new("/srv/rg")),
             Path::new("/host/srv/rg")
@@ -317,7 +356,7 @@ mod tests {
         let path = dir.path().join("config.toml");
         std::fs::write(
             &path,
-            "node-name = \"boromir\"\nkeep = 3\ntimeout = \"3s\"\n",
+            "node-name = \"boromir\"\nkeep = 3\ntimeout = \"3s\"\ncni-bin-dirs = [\"/opt/cni/bin\"]\n[agent]\ntaint = true\n",
         )
         .expect("write");
         let file = File::load(&path).expect("loads");
@@ -330,6 +369,14 @@ mod tests {
         assert_eq!(settings.keep.get(), 7);
         assert_eq!(settings.timeout, Duration::from_secs(3));
         assert_eq!(settings.api_timeout, Duration::from_secs(2));
+        assert_eq!(
+            settings.paths.cni_bin_dirs,
+            [dir.path().join("opt/cni/bin")]
+        );
+        assert_eq!(
+            settings.agent.get("taint"),
+            Some(&toml::Value::Boolean(true))
+        );
 
         std::fs::write(&path, "node_nmae = \"x\"\n").expect("write");
         let err = File::load(&path).expect_err("unknown key refused");
