@@ -273,6 +273,23 @@ pub enum NodeCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Can a pod get networking on this node? Every check, its evidence and the fix.
+    ///
+    /// Checks, in the order pod networking depends on them: subnet.env
+    /// (present, parsed as the flannel plugin parses it, agreeing with
+    /// net-conf.json, the Node's podCIDRs and flannel.1's MTU); flannel.1
+    /// (VXLAN, up, VNI/port, local IP and MAC as flannel announced, the
+    /// lease's /32); every peer's FDB entry, neighbour and route; the CNI
+    /// conflist, its plugin binaries and cni0's gateway; host-local leases
+    /// leaked by unclean reboots; recent FailedCreatePodSandBox events for
+    /// this node's pods. Read-only. Run it in the node's network namespace.
+    /// Exit 0 all OK (warnings allowed), 1 a check failed, 2 something could
+    /// not be checked.
+    Check {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the live file, backups, net-conf.json and the API side by side. Exits 1 when unhealthy.
     Status {
         /// Print as JSON.

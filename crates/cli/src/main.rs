@@ -19,6 +19,9 @@ pub const OK: u8 = 0;
 pub const PROBLEM: u8 = 1;
 /// Exit code: usage or configuration error.
 pub const USAGE: u8 = 2;
+/// Exit code: could not check or diagnose (the same number as [`USAGE`]:
+/// nothing was learnt about the node or cluster).
+pub const CANNOT: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

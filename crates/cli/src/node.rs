@@ -1,12 +1,13 @@
 //! `rebootguard node ...`: resolve settings, run, present, map to an exit code.
 
+use rebootguard_node::check::{self, Verdict};
 use rebootguard_node::restore::Decision;
 use rebootguard_node::settings::{self, File, Settings, under};
 use rebootguard_node::{Profile, backup, regenerate, restore, status};
 use serde::Serialize;
 
 use crate::cli::{Node, NodeCommand, NodeOpts, ProfileArg};
-use crate::{OK, PROBLEM, USAGE};
+use crate::{CANNOT, OK, PROBLEM, USAGE};
 
 pub fn run(node: Node) -> u8 {
     let timeout = match &node.command {
@@ -93,6 +94,19 @@ pub fn run(node: Node) -> u8 {
                     report_error(json, &e);
                     PROBLEM
                 }
+            }
+        }
+        NodeCommand::Check { json } => {
+            let report = check::evaluate(&runtime.block_on(check::gather(&settings)));
+            if json {
+                print_json(&report);
+            } else {
+                print!("{}", report.render());
+            }
+            match report.verdict {
+                Verdict::Ok => OK,
+                Verdict::Fail => PROBLEM,
+                Verdict::Unknown => CANNOT,
             }
         }
         NodeCommand::Status { json } => {
