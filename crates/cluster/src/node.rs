@@ -295,7 +295,7 @@ pub async fn delete_pod(
 }
 
 /// Runs one API call within `bound`, naming `what` in its error.
-async fn bounded<T>(
+pub(crate) async fn bounded<T>(
     bound: Duration,
     what: String,
     call: impl std::future::Future<Output = Result<T, kube::Error>>,
