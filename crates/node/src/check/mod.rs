@@ -162,7 +162,7 @@ pub enum Verdict {
 }
 
 /// Every check of one run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
     /// The node.
     pub node: String,
