@@ -7,4 +7,18 @@
 //! else is a thin adapter that turns the node's and the API's changes into
 //! inputs and carries the machine's actions out.
 
+pub mod alert;
+pub mod api;
+pub mod config;
+pub mod files;
 pub mod machine;
+pub mod metrics;
+pub mod netlink;
+pub mod notify;
+pub mod remedy;
+pub mod run;
+
+pub use run::{ProbeCommand, run};
+
+/// The `User-Agent` of the agent's requests.
+pub const USER_AGENT: &str = concat!("rebootguard-agent/", env!("CARGO_PKG_VERSION"));

@@ -41,6 +41,8 @@ pub struct Policy {
     pub restart_window: Duration,
     /// Whether a way to restart k3s is configured.
     pub can_restart: bool,
+    /// Whether to heal at all (`--dry-run`: report and alert only).
+    pub remediate: bool,
     /// At least this long between two restores of subnet.env.
     pub restore_interval: Duration,
     /// A passing probe is repeated this often.
@@ -469,7 +471,10 @@ impl Machine {
             return;
         };
         // Checks pass and a probe is pending: nothing to repair yet.
-        if failure.exhausted || (self.healthy_since.is_some() && failure.reason != "ProbeFailed") {
+        if !self.policy.remediate
+            || failure.exhausted
+            || (self.healthy_since.is_some() && failure.reason != "ProbeFailed")
+        {
             return;
         }
         let reason = failure.reason.as_str();

@@ -2,6 +2,7 @@
 //! hands each command to the crate that owns it. No logic of its own beyond
 //! presenting outcomes and mapping them to exit codes.
 
+mod agent;
 mod cli;
 mod diagnose;
 mod install;
@@ -28,6 +29,7 @@ fn main() -> ExitCode {
     init_logging(&cli.log, cli.log_json);
     let code = match cli.command {
         Command::Node(node) => node::run(node),
+        Command::Agent(args) => agent::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

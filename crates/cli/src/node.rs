@@ -121,7 +121,10 @@ pub fn run(node: Node) -> u8 {
     }
 }
 
-fn resolve(opts: &NodeOpts, timeout: Option<String>) -> Result<Settings, settings::Error> {
+pub(crate) fn resolve(
+    opts: &NodeOpts,
+    timeout: Option<String>,
+) -> Result<Settings, settings::Error> {
     let config = opts
         .config
         .clone()

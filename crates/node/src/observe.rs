@@ -216,7 +216,9 @@ async fn ask_api(settings: &Settings, deadline: Instant) -> (Api, Option<kube::C
     }
 }
 
-async fn read_net_conf(
+/// net-conf.json from the host, else (kube-flannel) from its ConfigMap
+/// when a client is given, within `deadline`.
+pub async fn read_net_conf(
     settings: &Settings,
     client: Option<&kube::Client>,
     deadline: Instant,

@@ -14,6 +14,7 @@ fn policy() -> Policy {
         max_restarts: 3,
         restart_window: Duration::from_secs(3600),
         can_restart: true,
+        remediate: true,
         restore_interval: Duration::from_secs(5),
         probe_interval: Duration::from_secs(300),
         lease_retry: Duration::from_secs(2),
@@ -531,6 +532,27 @@ fn alerts_wait_fire_once_and_resolve() {
     m.step(Input::Checked(ok()), c.at(2001));
     let a = m.step(probed(true), c.at(2001));
     assert!(alerts(&a).is_empty(), "{a:?}");
+}
+
+#[test]
+fn a_dry_run_reports_and_alerts_but_never_acts() {
+    let c = clock();
+    let mut p = policy();
+    p.remediate = false;
+    let mut m = Machine::new(p, false);
+    let mut seen = m.step(
+        Input::Checked(failing(Id::SubnetEnv, "SubnetEnvMissing")),
+        c.at(0),
+    );
+    for t in 1..100 {
+        seen.extend(m.step(Input::Tick, c.at(t)));
+    }
+    assert_eq!(status(&m), Some(Truth::False));
+    assert!(
+        seen.iter().all(|a| matches!(a, Action::Alert(_))),
+        "{seen:?}"
+    );
+    assert_eq!(alerts(&seen), [AlertKind::Firing]);
 }
 
 #[test]
