@@ -241,8 +241,11 @@ struct Failure {
     message: String,
     /// k3s was restarted for it.
     restarted: bool,
-    /// The ladder is exhausted: stay tainted, stop acting.
-    exhausted: bool,
+    /// The reasons the ladder gave up on: for those, stay tainted and stop
+    /// acting. A failure that turns into another reason gets its own try.
+    given_up: std::collections::BTreeSet<String>,
+    /// The escalation alert went out (once per failure).
+    escalated: bool,
     /// An alert fired for it.
     alerted: bool,
     /// Waiting for the Lease was recorded.
@@ -312,7 +315,7 @@ impl Machine {
 
     /// Whether the ladder gave up on the current failure.
     pub fn exhausted(&self) -> bool {
-        self.failure.as_ref().is_some_and(|f| f.exhausted)
+        self.failure.as_ref().is_some_and(Failure::exhausted)
     }
 
     /// The latest checks.
@@ -472,7 +475,7 @@ impl Machine {
         };
         // Checks pass and a probe is pending: nothing to repair yet.
         if !self.policy.remediate
-            || failure.exhausted
+            || failure.exhausted()
             || (self.healthy_since.is_some() && failure.reason != "ProbeFailed")
         {
             return;
@@ -509,7 +512,12 @@ impl Machine {
         // (2) Restart k3s once, under the Lease.
         let restartable = RESTART_FIXES.contains(&reason) && self.policy.can_restart;
         let lasted = now.duration_since(failure.since) >= self.policy.restart_grace;
-        if restartable && lasted && !failure.restarted {
+        // A restore under way (or just done) gets its chance first.
+        let restoring = self.restore_running
+            || self
+                .last_restore
+                .is_some_and(|t| now.duration_since(t) < self.policy.restore_interval);
+        if restartable && lasted && !failure.restarted && !restoring {
             match self.restart {
                 Restart::Idle => {
                     self.restarts
@@ -550,19 +558,22 @@ impl Machine {
         let Some(f) = &mut self.failure else {
             return;
         };
-        f.exhausted = true;
+        f.given_up.insert(f.reason.clone());
         actions.push(Action::Event(Event {
             warning: true,
             reason: "RemediationExhausted",
             message: message.clone(),
         }));
-        actions.push(Action::Alert(Alert {
-            kind: AlertKind::Escalated,
-            reason: f.reason.clone(),
-            message,
-        }));
-        f.alerted = true;
-        self.alert_firing = true;
+        if !f.escalated {
+            f.escalated = true;
+            f.alerted = true;
+            self.alert_firing = true;
+            actions.push(Action::Alert(Alert {
+                kind: AlertKind::Escalated,
+                reason: f.reason.clone(),
+                message,
+            }));
+        }
     }
 
     fn lease(&mut self, answer: LeaseAnswer, now: Instant, actions: &mut Vec<Action>) {
@@ -646,7 +657,7 @@ impl Machine {
         }
         let due = match &self.probe {
             Some(p) if p.started >= since => {
-                !p.ok && self.failure.as_ref().is_some_and(|f| !f.exhausted)
+                !p.ok && self.failure.as_ref().is_some_and(|f| !f.exhausted())
                     || now.duration_since(p.started) >= self.policy.probe_interval
             }
             _ => true,
@@ -701,13 +712,18 @@ impl Machine {
 }
 
 impl Failure {
+    fn exhausted(&self) -> bool {
+        self.given_up.contains(&self.reason)
+    }
+
     fn new(since: Instant, reason: String, message: String) -> Failure {
         Failure {
             since,
             reason,
             message,
             restarted: false,
-            exhausted: false,
+            given_up: Default::default(),
+            escalated: false,
             alerted: false,
             told_waiting: false,
         }

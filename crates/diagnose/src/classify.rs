@@ -44,6 +44,13 @@ pub enum Sandbox {
     },
     /// The node has no `spec.podCIDR`, so flannel has no subnet to hand out.
     PodCidrNotAssigned,
+    /// The node's agent reports its pod network broken (`PodNetworkReady`
+    /// False) for a reason no sandbox error names (flannel's device or a
+    /// peer's entries missing, a failing probe).
+    PodNetworkNotReady {
+        /// The condition's reason.
+        reason: String,
+    },
     /// Something else failed in sandbox creation.
     Other,
 }
@@ -61,8 +68,31 @@ impl Sandbox {
             }
             Sandbox::CniPluginMissing { .. } => "CNI plugin missing".into(),
             Sandbox::PodCidrNotAssigned => "no podCIDR assigned".into(),
+            Sandbox::PodNetworkNotReady { reason } => {
+                format!("pod network not ready ({reason})")
+            }
             Sandbox::Other => "pod sandbox creation failing".into(),
         }
+    }
+}
+
+/// The sandbox failure class a `PodNetworkReady=False` reason (rebootguard's
+/// node agent) stands for: the same class the kubelet's error text would
+/// give, so the condition and the events agree on one root.
+pub fn pod_network_reason(reason: &str) -> Sandbox {
+    match reason {
+        "SubnetEnvMissing" => Sandbox::FlannelSubnetEnvMissing,
+        "SubnetEnvInvalid" | "SubnetEnvUnusable" | "SubnetEnvMismatch" => {
+            Sandbox::FlannelSubnetEnvInvalid
+        }
+        "IpamExhausted" => Sandbox::HostLocalExhausted,
+        "CniConfigMissing" | "CniConfigInvalid" => Sandbox::CniNotInitialized,
+        "CniPluginMissing" => Sandbox::CniPluginMissing {
+            plugin: String::new(),
+        },
+        other => Sandbox::PodNetworkNotReady {
+            reason: other.to_owned(),
+        },
     }
 }
 

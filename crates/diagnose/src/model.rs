@@ -186,6 +186,9 @@ pub struct Condition {
     /// When the status last changed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_transition_time: Option<Timestamp>,
+    /// When its writer last confirmed it (node conditions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_heartbeat_time: Option<Timestamp>,
 }
 
 /// A condition read without copying its strings, so the ones dropped cost
@@ -222,6 +225,7 @@ fn pod_conditions<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Condition>, D::
             reason: owned(c.reason),
             message: owned(c.message),
             last_transition_time: c.last_transition_time,
+            last_heartbeat_time: None,
         })
         .collect())
 }
@@ -376,6 +380,10 @@ impl Node {
     /// The `Ready` condition, if reported.
     pub fn ready(&self) -> Option<&Condition> {
         find(&self.status.conditions, "Ready")
+    }
+    /// A condition by type (`PodNetworkReady`, written by rebootguard's agent).
+    pub fn condition(&self, type_: &str) -> Option<&Condition> {
+        find(&self.status.conditions, type_)
     }
     /// Whether the node reports `Ready=True`.
     pub fn is_ready(&self) -> bool {

@@ -764,3 +764,114 @@ fn calico_node_down_is_the_first_domino() {
         titles(&r, 0)
     );
 }
+
+/// rebootguard's agent reports a node's pod network broken before (or
+/// without) any sandbox event: the condition alone names the root, with
+/// its message as the evidence.
+#[test]
+fn a_fresh_pod_network_ready_false_is_the_nodes_root() {
+    let mut objects = Cluster::healthy().objects();
+    set_pod_network_ready(
+        &mut objects,
+        "node2",
+        "False",
+        "FlannelLinkMissing",
+        "2026-03-14T11:59:30Z",
+    );
+    let r = common::analyse(&objects, NOW);
+    assert_eq!(
+        causes(&r),
+        vec![Cause::Cni {
+            cni: Sandbox::PodNetworkNotReady {
+                reason: "FlannelLinkMissing".into()
+            }
+        }],
+        "{:#?}",
+        r.roots
+    );
+    assert_eq!(r.roots[0].subjects, vec!["node2"]);
+    let text = render::human(&r, false);
+    assert!(
+        text.contains("pod network not ready (FlannelLinkMissing)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("flannel-link: flannel.1 does not exist"),
+        "{text}"
+    );
+    assert!(text.contains("rebootguard node check"), "{text}");
+
+    // The reasons a sandbox error would give fold into the same class.
+    let mut objects = Cluster::healthy().objects();
+    set_pod_network_ready(
+        &mut objects,
+        "node2",
+        "False",
+        "SubnetEnvMissing",
+        "2026-03-14T11:59:30Z",
+    );
+    assert_eq!(
+        causes(&common::analyse(&objects, NOW)),
+        vec![Cause::Cni {
+            cni: Sandbox::FlannelSubnetEnvMissing
+        }]
+    );
+}
+
+/// A condition whose agent stopped reporting is not trusted: no root, a note.
+#[test]
+fn a_stale_pod_network_ready_is_unknown() {
+    let mut objects = Cluster::healthy().objects();
+    set_pod_network_ready(
+        &mut objects,
+        "node2",
+        "False",
+        "FlannelLinkMissing",
+        "2026-03-14T11:40:00Z",
+    );
+    set_pod_network_ready(
+        &mut objects,
+        "node3",
+        "True",
+        "ChecksAndProbePassed",
+        "2026-03-14T11:59:50Z",
+    );
+    let r = common::analyse(&objects, NOW);
+    assert!(r.roots.is_empty(), "{:#?}", r.roots);
+    let agent: Vec<&String> = r
+        .notes
+        .iter()
+        .filter(|n| n.contains("PodNetworkReady"))
+        .collect();
+    assert_eq!(agent.len(), 1, "{:?}", r.notes);
+    assert!(
+        agent[0].starts_with("node node2: PodNetworkReady=False was last confirmed 1200s ago"),
+        "{agent:?}"
+    );
+}
+
+fn set_pod_network_ready(
+    objects: &mut [serde_json::Value],
+    node: &str,
+    status: &str,
+    reason: &str,
+    heartbeat: &str,
+) {
+    let n = objects
+        .iter_mut()
+        .find(|o| o["kind"] == "Node" && o["metadata"]["name"] == node)
+        .expect("node");
+    let message = match reason {
+        "FlannelLinkMissing" => {
+            "flannel-link: flannel.1 does not exist: pod traffic cannot leave this node; fix: restart k3s"
+        }
+        _ => "subnet-env: /run/flannel/subnet.env does not exist",
+    };
+    n["status"]["conditions"]
+        .as_array_mut()
+        .expect("conditions")
+        .push(serde_json::json!({
+            "type": "PodNetworkReady", "status": status, "reason": reason, "message": message,
+            "lastHeartbeatTime": heartbeat, "lastTransitionTime": "2026-03-14T11:30:00Z",
+        }));
+}

@@ -325,6 +325,41 @@ fn k3s_is_restarted_once_then_the_agent_gives_up_and_stops_acting() {
 }
 
 #[test]
+fn a_failure_that_turns_into_a_fixable_one_gets_fixed() {
+    let c = clock();
+    let mut m = Machine::new(policy(), false);
+    m.step(Input::Checked(ok()), c.at(0));
+    m.step(probed(false), c.at(0));
+    let a = m.step(Input::Tick, c.at(30));
+    assert_eq!(
+        events(&a),
+        ["RemediationExhausted"],
+        "nothing fixes a failed probe"
+    );
+    // Then subnet.env goes: restoring it is still worth a try.
+    let a = m.step(
+        Input::Checked(failing(Id::SubnetEnv, "SubnetEnvMissing")),
+        c.at(31),
+    );
+    assert_eq!(a, [Action::Restore]);
+    // Giving up again is said, but escalated only once.
+    let mut p = policy();
+    p.can_restart = false;
+    let mut m = Machine::new(p, false);
+    m.step(Input::Checked(failing(Id::Ipam, "IpamExhausted")), c.at(0));
+    assert_eq!(
+        alerts(&m.step(Input::Tick, c.at(30))),
+        [AlertKind::Escalated]
+    );
+    let a = m.step(
+        Input::Checked(failing(Id::Cni, "BridgeAddressWrong")),
+        c.at(31),
+    );
+    assert_eq!(events(&a), ["RemediationExhausted"]);
+    assert!(alerts(&a).is_empty());
+}
+
+#[test]
 fn a_busy_lease_is_waited_for() {
     let c = clock();
     let mut m = Machine::new(policy(), false);

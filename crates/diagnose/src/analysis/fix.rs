@@ -52,6 +52,26 @@ pub(super) fn sandbox_fix(cause: &Sandbox, nodes: &[String], snapshot: &Snapshot
                 ));
             }
         }
+        Sandbox::PodNetworkNotReady { .. } => {
+            for n in nodes {
+                fix.push(Fix::on_node(
+                    n,
+                    format!("see which check fails on {n}, with its evidence and fix"),
+                    "rebootguard node check",
+                ));
+                let service = snapshot
+                    .nodes
+                    .iter()
+                    .find(|x| x.name() == n)
+                    .and_then(k3s_service)
+                    .unwrap_or("k3s");
+                fix.push(Fix::on_node(
+                    n,
+                    format!("restart {service} on {n}: flannel rebuilds flannel.1 and every peer's entries at start"),
+                    format!("systemctl restart {service}"),
+                ));
+            }
+        }
         Sandbox::CniNotInitialized | Sandbox::CniPluginMissing { .. } | Sandbox::Other => {
             for n in nodes {
                 fix.push(Fix::on_node(

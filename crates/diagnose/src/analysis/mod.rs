@@ -253,6 +253,12 @@ impl<'a> Index<'a> {
     }
 }
 
+/// The condition rebootguard's node agent keeps on each Node.
+pub const POD_NETWORK_READY: &str = "PodNetworkReady";
+/// A `PodNetworkReady` not confirmed for this long is not trusted: the
+/// agent heartbeats every 30 s by default.
+pub const AGENT_STALE: jiff::SignedDuration = jiff::SignedDuration::from_secs(120);
+
 /// Healthy: Running and Ready, or Succeeded.
 fn healthy(pod: &Pod) -> bool {
     pod.status.phase == "Succeeded" || (pod.status.phase == "Running" && pod.is_ready())
@@ -526,6 +532,7 @@ pub fn analyse(snapshot: &Snapshot, now: Timestamp, config: &Config) -> Report {
     run.faulted_longhorn_volumes();
     run.nodes();
     run.pods();
+    run.pod_network_conditions();
     run.node_networks();
     run.stuck_pods();
     run.cni_pods();
@@ -547,6 +554,7 @@ pub fn analyse(snapshot: &Snapshot, now: Timestamp, config: &Config) -> Report {
         run.pods_affected,
         run.pods_healthy,
         have_nodes,
+        run.notes,
     )
 }
 
@@ -576,6 +584,8 @@ struct Run<'a> {
     pod_workload: HashMap<(&'a str, &'a str), Key>,
     node_cause: BTreeMap<String, Sandbox>,
     dns_down: Option<Key>,
+    /// Remarks for the report.
+    notes: Vec<String>,
 }
 
 impl<'a> Run<'a> {
@@ -610,6 +620,7 @@ impl<'a> Run<'a> {
             pod_workload: HashMap::new(),
             node_cause: BTreeMap::new(),
             dns_down: None,
+            notes: Vec::new(),
         }
     }
 
@@ -706,6 +717,56 @@ impl<'a> Run<'a> {
                 let key = Key::NodeNetwork(name.into());
                 g.node(&key, String::new).evidence.push(ev);
             }
+        }
+    }
+
+    /// What rebootguard's agent says on each Node (`PodNetworkReady`): a
+    /// fresh `False` is the node's pod network root, whatever the events
+    /// say (they may be old, or absent when the taint kept pods away); a
+    /// condition whose heartbeat is stale is not trusted (Unknown), only noted.
+    fn pod_network_conditions(&mut self) {
+        let snapshot = self.snapshot;
+        let now = self.now;
+        let Run {
+            g,
+            node_sandbox,
+            notes,
+            ..
+        } = self;
+        for node in &snapshot.nodes {
+            let name = node.name();
+            let Some(c) = node.condition(POD_NETWORK_READY) else {
+                continue;
+            };
+            let beat = c.last_heartbeat_time.or(c.last_transition_time);
+            let age = beat.map(|t| now.duration_since(t));
+            let fresh = age.is_some_and(|a| a <= AGENT_STALE);
+            if !fresh {
+                notes.push(format!(
+                    "node {name}: {POD_NETWORK_READY}={} was last confirmed {} by rebootguard's agent: treated as Unknown (is the agent running there?)",
+                    c.status,
+                    age.map(|a| format!("{}s ago", a.as_secs()))
+                        .unwrap_or_else(|| "never".into())
+                ));
+                continue;
+            }
+            if c.status != "False" || !node.is_ready() {
+                continue;
+            }
+            node_sandbox
+                .entry(name)
+                .or_default()
+                .insert(classify::pod_network_reason(&c.reason), i64::MAX / 4);
+            g.node(&Key::NodeNetwork(name.into()), String::new)
+                .evidence
+                .push(Evidence {
+                    object: ObjectRef::new("Node", "", name),
+                    reason: format!("{POD_NETWORK_READY}={}", c.reason),
+                    message: c.message.clone(),
+                    count: 1,
+                    first_seen: c.last_transition_time,
+                    last_seen: beat,
+                });
         }
     }
 

@@ -24,6 +24,7 @@ pub(super) fn build_report(
     pods_affected: usize,
     pods_healthy: usize,
     have_nodes: bool,
+    remarks: Vec<String>,
 ) -> Report {
     let mut incoming: HashMap<&Key, usize> = HashMap::new();
     let mut out: HashMap<&Key, Vec<&Key>> = HashMap::new();
@@ -241,7 +242,7 @@ pub(super) fn build_report(
     } else {
         Vec::new()
     };
-    let mut notes = Vec::new();
+    let mut notes = remarks;
     if snapshot.events.is_empty() {
         notes.push(
             "no events in the input: failures are classified from pod status only".to_string(),
