@@ -966,7 +966,13 @@ pub fn next_free(cluster: Ipv4Net, used: &BTreeSet<String>) -> Option<Ipv4Net> {
         .find(|s| !used.contains(&s.to_string()))
 }
 
-/// The node lifecycle controller and taint manager.
+/// The taint the node lifecycle controller puts on a node that stopped
+/// posting status.
+pub const UNREACHABLE: &str = "node.kubernetes.io/unreachable";
+
+/// The node lifecycle controller and taint manager. It writes only its own
+/// condition status (`Ready=Unknown`) and its own taint, so what the node
+/// agent adds (`PodNetworkReady`, its NoSchedule taint) survives.
 async fn lifecycle(ctx: &Ctx, unreachable: &mut HashMap<String, Instant>) {
     let beats = ctx
         .heartbeats
@@ -979,36 +985,32 @@ async fn lifecycle(ctx: &Ctx, unreachable: &mut HashMap<String, Instant>) {
             continue;
         };
         let stale = last.elapsed() > ctx.times.grace;
-        let taint = json!({"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"});
         let has_taint = n
             .pointer("/spec/taints")
             .and_then(Value::as_array)
-            .is_some_and(|t| t.iter().any(|x| x["key"] == taint["key"]));
+            .is_some_and(|t| t.iter().any(|x| x["key"] == UNREACHABLE));
         if stale && !unreachable.contains_key(&name) {
             unreachable.insert(name.clone(), Instant::now());
             let now = kubesim::time::now();
-            let mut conditions: Vec<Value> = n
+            let heartbeat = n
                 .pointer("/status/conditions")
                 .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            for c in &mut conditions {
-                if c["type"] == "Ready" {
-                    *c = json!({"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown", "message": "Kubelet stopped posting node status.", "lastHeartbeatTime": c["lastHeartbeatTime"], "lastTransitionTime": now});
-                }
-            }
-            let _ = ctx.api.merge_status(
+                .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
+                .map(|c| c["lastHeartbeatTime"].clone())
+                .unwrap_or(Value::Null);
+            let _ = ctx.api.set_condition(
                 "v1",
                 "Node",
                 "",
                 &name,
-                &json!({"status": {"conditions": conditions}}),
+                &json!({"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown", "message": "Kubelet stopped posting node status.", "lastHeartbeatTime": heartbeat, "lastTransitionTime": now}),
             );
-            let mut t = taint.clone();
-            t["timeAdded"] = now.into();
-            let _ = ctx
-                .api
-                .merge("v1", "Node", "", &name, &json!({"spec": {"taints": [t]}}));
+            let taint = json!({"key": UNREACHABLE, "effect": "NoExecute", "timeAdded": now});
+            let _ = ctx.api.change_taints(&name, |taints| {
+                if !taints.iter().any(|t| t["key"] == UNREACHABLE) {
+                    taints.push(taint.clone());
+                }
+            });
             ctx.timeline.note(
                 ctx,
                 Some(&name),
@@ -1016,22 +1018,12 @@ async fn lifecycle(ctx: &Ctx, unreachable: &mut HashMap<String, Instant>) {
                 "Ready=Unknown, tainted node.kubernetes.io/unreachable:NoExecute",
             );
             for pod in ctx.api.pods_on(&name) {
-                let mut conditions: Vec<Value> = pod
-                    .pointer("/status/conditions")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
-                for c in &mut conditions {
-                    if c["type"] == "Ready" {
-                        c["status"] = "False".into();
-                    }
-                }
-                let _ = ctx.api.merge_status(
+                let _ = ctx.api.set_condition(
                     "v1",
                     "Pod",
                     api::namespace(&pod),
                     api::name(&pod),
-                    &json!({"status": {"conditions": conditions}}),
+                    &json!({"type": "Ready", "status": "False"}),
                 );
                 ctx.api.event(
                     &pod,
@@ -1047,9 +1039,10 @@ async fn lifecycle(ctx: &Ctx, unreachable: &mut HashMap<String, Instant>) {
         }
         if !stale {
             if unreachable.remove(&name).is_some() || has_taint {
+                // Only our taint goes: the others' (the agent's) stay.
                 let _ = ctx
                     .api
-                    .merge("v1", "Node", "", &name, &json!({"spec": {"taints": null}}));
+                    .change_taints(&name, |taints| taints.retain(|t| t["key"] != UNREACHABLE));
             }
             continue;
         }
@@ -1125,23 +1118,29 @@ fn workloads(ctx: &Ctx, counter: &mut u64) {
         ));
     }
     let nodes = ctx.api.nodes();
-    let schedulable = |name: &str| {
-        nodes.iter().any(|n| {
-            api::name(n) == name
-                && api::condition(n, "Ready") == Some("True")
-                && n.pointer("/spec/taints")
-                    .and_then(Value::as_array)
-                    .is_none_or(Vec::is_empty)
-        })
+    // The scheduler's filter: Ready, not cordoned, taints tolerated.
+    let schedulable = |name: &str, tolerations: &[Value]| {
+        nodes
+            .iter()
+            .any(|n| api::name(n) == name && api::schedulable(n, tolerations))
     };
     for w in &ctx.scenario.workloads {
         for (slot, node) in ctx.scenario.placements(w).iter().enumerate() {
             let key = (w.namespace.clone(), w.name.clone(), slot.to_string());
-            if live.contains(&key) || !schedulable(node) {
+            if live.contains(&key) {
+                continue;
+            }
+            let pod = pod_for(w, slot, node, &random_hex(5));
+            let tolerations = pod
+                .pointer("/spec/tolerations")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            if !schedulable(node, &tolerations) {
                 continue;
             }
             *counter += 1;
-            let _ = ctx.api.create(&pod_for(w, slot, node, &random_hex(5)));
+            let _ = ctx.api.create(&pod);
         }
     }
 }

@@ -587,53 +587,31 @@ fn register(ctx: &Ctx, node: &Node) -> Result<(), api::Error> {
     Ok(())
 }
 
-/// Node Ready heartbeats while k3s runs.
+/// Node Ready heartbeats while k3s runs: only the `Ready` condition is
+/// written (a strategic merge on `nodes/status`, merged by `type`, as the
+/// kubelet does), so conditions other writers own survive.
 async fn heartbeats(ctx: Arc<Ctx>, node: Arc<Node>) {
     let mut first = true;
     loop {
         if node.reach().is_ok() {
             let now = kubesim::time::now();
-            let mut ready = json!({"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status", "lastHeartbeatTime": now});
-            let was = ctx
-                .api
-                .node(&node.name)
-                .and_then(|n| api::condition(&n, "Ready").map(str::to_owned));
-            if was.as_deref() != Some("True") {
-                ready["lastTransitionTime"] = now.clone().into();
-            }
-            let conditions = ctx
-                .api
-                .node(&node.name)
-                .and_then(|n| n.pointer("/status/conditions").cloned())
-                .and_then(|c| c.as_array().cloned())
-                .unwrap_or_default();
-            let mut conditions: Vec<Value> = conditions
-                .into_iter()
-                .filter(|c| c["type"] != "Ready")
-                .collect();
-            if was.as_deref() == Some("True")
-                && let Some(t) = ctx.api.node(&node.name).and_then(|n| {
-                    n.pointer("/status/conditions")
-                        .and_then(Value::as_array)
-                        .and_then(|a| {
-                            a.iter()
-                                .find(|c| c["type"] == "Ready")
-                                .and_then(|c| c.get("lastTransitionTime").cloned())
-                        })
-                })
-            {
-                ready["lastTransitionTime"] = t;
-            }
-            conditions.push(ready);
+            let previous = ctx.api.node(&node.name).and_then(|n| {
+                n.pointer("/status/conditions")?
+                    .as_array()?
+                    .iter()
+                    .find(|c| c["type"] == "Ready")
+                    .cloned()
+            });
+            // lastTransitionTime moves only when the status changes.
+            let since = previous
+                .as_ref()
+                .filter(|c| c["status"] == "True")
+                .and_then(|c| c.get("lastTransitionTime").cloned())
+                .unwrap_or_else(|| now.clone().into());
+            let ready = json!({"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status", "lastHeartbeatTime": now, "lastTransitionTime": since});
             if ctx
                 .api
-                .merge_status(
-                    "v1",
-                    "Node",
-                    "",
-                    &node.name,
-                    &json!({"status": {"conditions": conditions}}),
-                )
+                .set_condition("v1", "Node", "", &node.name, &ready)
                 .is_ok()
             {
                 ctx.beat(&node.name);
