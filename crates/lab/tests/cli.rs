@@ -199,17 +199,31 @@ fn nix_root() -> bool {
         .unwrap_or(false)
 }
 
+/// A background `rebootguard-lab up`, stopped (SIGTERM, so it cleans up)
+/// when dropped, also when a test fails.
+struct Up(std::process::Child);
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            // SAFETY: SIGTERM to the lab this test started.
+            unsafe { libc::kill(i32::try_from(self.0.id()).unwrap_or(0), libc::SIGTERM) };
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// `rebootguard-lab up` in the background, with `extra` flags; returns it
 /// once `status --json` shows it with every node powered.
-fn up(labs: &Path, extra: &[&str]) -> (std::process::Child, serde_json::Value) {
-    let mut child = Command::new(EXE)
+fn up(labs: &Path, extra: &[&str]) -> (Up, serde_json::Value) {
+    let child = Up(Command::new(EXE)
         .args(["up", "--nodes", "2", "--dir"])
         .arg(labs)
         .args(extra)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
-        .expect("up starts");
+        .expect("up starts"));
     let t = std::time::Instant::now();
     let (up, status) = loop {
         let (code, status) = status_json(labs);
@@ -222,12 +236,7 @@ fn up(labs: &Path, extra: &[&str]) -> (std::process::Child, serde_json::Value) {
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
-    if !up {
-        // SAFETY: SIGTERM to the lab this test started (it cleans up).
-        unsafe { libc::kill(i32::try_from(child.id()).unwrap_or(0), libc::SIGTERM) };
-        let _ = child.wait();
-        panic!("the lab did not come up: {status}");
-    }
+    assert!(up, "the lab did not come up: {status}");
     (child, status["labs"][0].clone())
 }
 
@@ -280,7 +289,7 @@ fn break_k3s_restart_and_status_json_on_a_running_lab() {
     assert!(err.contains("no running lab"), "{err}");
 
     let (mut child, status) = up(&labs, &[]);
-    assert_eq!(status["pid"], child.id());
+    assert_eq!(status["pid"], child.0.id());
     assert_eq!(status["time_scale"], 30.0);
     assert!(
         status["server"]
@@ -373,8 +382,8 @@ fn break_k3s_restart_and_status_json_on_a_running_lab() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("rebooted theoden"));
     // SAFETY: SIGTERM to the lab this test started.
-    unsafe { libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGTERM) };
-    assert!(child.wait().unwrap().success());
+    unsafe { libc::kill(i32::try_from(child.0.id()).unwrap(), libc::SIGTERM) };
+    assert!(child.0.wait().unwrap().success());
     let (code, status) = status_json(&labs);
     assert_eq!((code, status), (1, serde_json::json!({"labs": []})));
     assert!(!labs.exists(), "lab directory left behind");
@@ -434,8 +443,8 @@ fn agents_die_with_a_killed_lab_and_down_sweeps_the_rest() {
     );
 
     // kill -9 the lab: no cleanup ran, yet the agents die with it.
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
     let t = std::time::Instant::now();
     while pids.iter().any(|p| alive(*p)) {
         assert!(
@@ -453,7 +462,7 @@ fn agents_die_with_a_killed_lab_and_down_sweeps_the_rest() {
         .map(|d| {
             d.flatten()
                 .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.starts_with(&format!("rglab-{}-", child.id())))
+                .filter(|n| n.starts_with(&format!("rglab-{}-", child.0.id())))
                 .collect()
         })
         .unwrap_or_default();
