@@ -131,6 +131,9 @@ pub struct Entry {
     pub t: f64,
     /// Real-world seconds since start (`t * time_scale`).
     pub real: f64,
+    /// The wall-clock instant (system clock, RFC 3339, UTC, milliseconds),
+    /// comparable with kubesim's timestamps and a watcher's clock.
+    pub at: String,
     /// What kind of entry.
     pub kind: String,
     /// The node, if any.
@@ -154,6 +157,7 @@ impl Timeline {
         let e = Entry {
             t,
             real: t * ctx.scenario.time_scale,
+            at: control::rfc3339_ms(control::timestamp(SystemTime::now())),
             kind: kind.into(),
             node: node.map(str::to_owned),
             text: text.into(),
@@ -227,6 +231,8 @@ pub struct Ctx {
     pub served: tokio::sync::broadcast::Sender<String>,
     /// Wakes the request server before its next poll.
     pub wake: tokio::sync::Notify,
+    /// Set when the lab is being torn down: nothing boots any more.
+    pub closed: std::sync::atomic::AtomicBool,
     heartbeats: Mutex<HashMap<String, Instant>>,
     ipam_blocked: Mutex<BTreeSet<String>>,
     workloads: HashMap<(String, String), Behaviour>,
@@ -436,6 +442,7 @@ impl Lab {
             spawner,
             served: tokio::sync::broadcast::channel(256).0,
             wake: tokio::sync::Notify::new(),
+            closed: std::sync::atomic::AtomicBool::new(false),
             heartbeats: Mutex::new(HashMap::new()),
             ipam_blocked: Mutex::new(BTreeSet::new()),
             workloads,
@@ -993,6 +1000,11 @@ async fn serve_requests(ctx: Arc<Ctx>) {
 
 impl Drop for Lab {
     fn drop(&mut self) {
+        // A request still in flight (a reboot in its dark period) must not
+        // boot a node after this.
+        self.ctx
+            .closed
+            .store(true, std::sync::atomic::Ordering::Release);
         for c in &self.controllers {
             c.abort();
         }

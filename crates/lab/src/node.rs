@@ -74,6 +74,9 @@ pub enum Error {
     /// A blocking task died.
     #[error("a node task panicked or was cancelled")]
     Join(#[source] tokio::task::JoinError),
+    /// The lab is being torn down.
+    #[error("the lab is shutting down")]
+    Closed,
 }
 
 /// One pod sandbox this node runs.
@@ -285,6 +288,9 @@ where
 
 /// Powers the node on: everything up to and including starting k3s.
 pub async fn boot(ctx: &Arc<Ctx>, node: &Arc<Node>) -> Result<(), Error> {
+    if ctx.closed.load(Ordering::Acquire) {
+        return Err(Error::Closed);
+    }
     let boot_id = new_boot_id();
     let btime = kubesim::time::now_unix();
     write(&node.path(paths::BOOT_ID), &format!("{boot_id}\n"))?;
