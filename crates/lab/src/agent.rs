@@ -39,6 +39,33 @@ const BACKOFF_RESET: Duration = Duration::from_secs(10);
 /// How often the supervisor looks for an exit.
 const POLL: Duration = Duration::from_millis(50);
 
+/// The restart delays of the supervisor, as a small state machine: each
+/// exit after a short run doubles the next delay (up to [`BACKOFF_MAX`]),
+/// a run of [`BACKOFF_RESET`] or more starts again from [`BACKOFF_MIN`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff { next: BACKOFF_MIN }
+    }
+}
+
+impl Backoff {
+    /// The delay before the next start, after a run of `ran` (or a start
+    /// that failed: `Duration::ZERO`).
+    pub fn after(&mut self, ran: Duration) -> Duration {
+        if ran >= BACKOFF_RESET {
+            self.next = BACKOFF_MIN;
+        }
+        let delay = self.next;
+        self.next = (self.next * 2).min(BACKOFF_MAX);
+        delay
+    }
+}
+
 /// The agent's real-world time settings (docs/agent.md), scaled by the
 /// scenario's time scale into the config the lab writes.
 pub const TIMES: [(&str, Duration); 6] = [
@@ -312,7 +339,7 @@ pub fn start(ctx: &Arc<Ctx>, node: &Arc<Node>) -> Arc<Supervisor> {
 }
 
 async fn supervise(ctx: Arc<Ctx>, node: Arc<Node>, sup: std::sync::Weak<Supervisor>) {
-    let mut backoff = BACKOFF_MIN;
+    let mut backoff = Backoff::default();
     let mut last_exit: Option<String> = None;
     let mut last_error: Option<String> = None;
     let mut starts = 0u64;
@@ -361,8 +388,7 @@ async fn supervise(ctx: Arc<Ctx>, node: Arc<Node>, sup: std::sync::Weak<Supervis
                 }
                 log_line(&node, &text);
                 drop(s);
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(BACKOFF_MAX);
+                tokio::time::sleep(backoff.after(Duration::ZERO)).await;
                 continue;
             }
         }
@@ -387,15 +413,13 @@ async fn supervise(ctx: Arc<Ctx>, node: Arc<Node>, sup: std::sync::Weak<Supervis
         };
         let _ = std::fs::remove_file(node.path(PID));
         let ran = started.elapsed();
-        if ran >= BACKOFF_RESET {
-            backoff = BACKOFF_MIN;
-        }
+        let delay = backoff.after(ran);
         log_line(
             &node,
             &format!(
                 "the agent exited ({status}) after {:.1}s; restarting in {}",
                 ran.as_secs_f64(),
-                duration_text(backoff)
+                duration_text(delay)
             ),
         );
         if last_exit.as_ref() != Some(&status) {
@@ -407,8 +431,7 @@ async fn supervise(ctx: Arc<Ctx>, node: Arc<Node>, sup: std::sync::Weak<Supervis
             );
             last_exit = Some(status);
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(BACKOFF_MAX);
+        tokio::time::sleep(delay).await;
     }
 }
 
@@ -452,6 +475,21 @@ pub fn log_path(node: &Node) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backoff_doubles_on_quick_exits_and_resets_after_a_long_run() {
+        let mut b = Backoff::default();
+        let quick = Duration::from_millis(50);
+        let delays: Vec<u128> = (0..8).map(|_| b.after(quick).as_millis()).collect();
+        assert_eq!(delays, [200, 400, 800, 1600, 3200, 5000, 5000, 5000]);
+        assert_eq!(b.after(BACKOFF_RESET), BACKOFF_MIN, "a long run resets it");
+        assert_eq!(b.after(quick), Duration::from_millis(400));
+        assert_eq!(
+            b.after(Duration::ZERO),
+            Duration::from_millis(800),
+            "failed starts back off too"
+        );
+    }
 
     #[test]
     fn durations_are_written_as_the_config_reads_them() {

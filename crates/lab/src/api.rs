@@ -37,6 +37,10 @@ pub enum Error {
 /// An event's identity for aggregation: (namespace, object, reason, message).
 type EventKey = (String, String, String, String);
 
+/// The `User-Agent` of the lab's own HTTP requests to kubesim, so that
+/// kubesim's per-agent counts tell them from a node agent's.
+pub const USER_AGENT: &str = concat!("rebootguard-lab/", env!("CARGO_PKG_VERSION"));
+
 /// Attempts of a read-modify-write that meets 409 Conflicts.
 const CONFLICT_RETRIES: usize = 10;
 
@@ -252,9 +256,14 @@ impl Api {
         name: &str,
         grace: u32,
     ) -> Result<(), Error> {
-        let client = self.sim.client().map_err(|source| Error::Call {
+        let mut config = self.sim.config();
+        config.headers.push((
+            http::header::USER_AGENT,
+            http::HeaderValue::from_static(USER_AGENT),
+        ));
+        let client = kube::Client::try_from(config).map_err(|source| Error::Call {
             action: "build a client".into(),
-            source: Box::new(source),
+            source: Box::new(kubesim::Error::Client(source)),
         })?;
         let ar = ApiResource {
             group: String::new(),

@@ -233,6 +233,10 @@ pub struct Ctx {
     pub wake: tokio::sync::Notify,
     /// Set when the lab is being torn down: nothing boots any more.
     pub closed: std::sync::atomic::AtomicBool,
+    /// Held by requests that act on the whole cluster (reboots, the manual
+    /// fix), which run one at a time, as they did before requests were
+    /// served concurrently; faults and k3s restarts do not wait for it.
+    cluster_ops: tokio::sync::Mutex<()>,
     heartbeats: Mutex<HashMap<String, Instant>>,
     ipam_blocked: Mutex<BTreeSet<String>>,
     workloads: HashMap<(String, String), Behaviour>,
@@ -443,6 +447,7 @@ impl Lab {
             served: tokio::sync::broadcast::channel(256).0,
             wake: tokio::sync::Notify::new(),
             closed: std::sync::atomic::AtomicBool::new(false),
+            cluster_ops: tokio::sync::Mutex::new(()),
             heartbeats: Mutex::new(HashMap::new()),
             ipam_blocked: Mutex::new(BTreeSet::new()),
             workloads,
@@ -867,16 +872,20 @@ impl Ctx {
     /// Carries out one request.
     pub async fn serve(self: &Arc<Self>, request: Request) -> Reply {
         match request {
-            Request::FixManually => Reply {
-                ok: true,
-                lines: self.fix_manually().await,
-                ..Reply::default()
-            },
+            Request::FixManually => {
+                let _one_at_a_time = self.cluster_ops.lock().await;
+                Reply {
+                    ok: true,
+                    lines: self.fix_manually().await,
+                    ..Reply::default()
+                }
+            }
             Request::Reboot {
                 nodes,
                 faults,
                 down_ms,
             } => {
+                let _one_at_a_time = self.cluster_ops.lock().await;
                 let armed = nodes
                     .iter()
                     .try_for_each(|n| faults.iter().try_for_each(|f| self.inject(n, *f)));

@@ -170,6 +170,7 @@ where
 }
 
 async fn vtep_index(handle: &rtnetlink::Handle) -> Result<u32, Error> {
+    let missing = || Error::Nothing(format!("{VTEP} does not exist"));
     let link: Option<LinkMessage> = handle
         .link()
         .get()
@@ -177,9 +178,11 @@ async fn vtep_index(handle: &rtnetlink::Handle) -> Result<u32, Error> {
         .execute()
         .try_next()
         .await
-        .map_err(|_| Error::Nothing(format!("{VTEP} does not exist")))?;
-    link.map(|l| l.header.index)
-        .ok_or_else(|| Error::Nothing(format!("{VTEP} does not exist")))
+        .map_err(|e| match e {
+            rtnetlink::Error::NetlinkError(m) if m.raw_code() == -libc::ENODEV => missing(),
+            other => Error::Netlink(format!("look up {VTEP}: {other}")),
+        })?;
+    link.map(|l| l.header.index).ok_or_else(missing)
 }
 
 /// Deletes `flannel.1` in `ns`; the instant the kernel confirmed.
