@@ -3,7 +3,7 @@
 //!
 //! | path | effect |
 //! |---|---|
-//! | `requests` | request counts per verb and resource |
+//! | `requests[?userAgent=UA]` | request counts per user agent, verb and resource |
 //! | `requests/reset` | forget the counts |
 //! | `latency?ms=N[&verb=V][&resource=R]` | add latency to matching requests |
 //! | `fail?count=N&code=429\|500\|503[&retryAfter=S][&verb=V][&resource=R]` | fail the next N matching requests |
@@ -62,12 +62,14 @@ pub(crate) fn handle(
 ) -> Result<Response<ResponseBody>, Status> {
     match path.trim_end_matches('/') {
         "requests" => {
-            let counts = shared.faults().counts().clone();
+            let counts = shared.faults().counts_by_agent().clone();
+            let wanted = q.get("userAgent");
             let rows: Vec<Value> = counts
                 .iter()
-                .map(
-                    |((verb, resource), n)| json!({"verb": verb, "resource": resource, "count": n}),
-                )
+                .filter(|((agent, _, _), _)| wanted.is_none_or(|w| w == agent))
+                .map(|((agent, verb, resource), n)| {
+                    json!({"userAgent": agent, "verb": verb, "resource": resource, "count": n})
+                })
                 .collect();
             Ok(ok(&json!({"requests": rows})))
         }

@@ -1,6 +1,7 @@
 //! Fault injection and request accounting: per-route latency, failing the
-//! next N requests, forcing 410 on watches, and counting requests per verb
-//! and resource so tests can measure the load a client puts on the API.
+//! next N requests, forcing 410 on watches, and counting requests per user
+//! agent, verb and resource so tests can measure the load each client puts
+//! on the API.
 //!
 //! Pure bookkeeping: the server asks [`Faults::admit`] what to do with each
 //! request and does the sleeping and answering itself.
@@ -109,8 +110,12 @@ pub struct Decision {
     pub expire_watch: bool,
 }
 
-/// Requests counted per `(verb, resource)`.
+/// Requests counted per `(verb, resource)`, summed over user agents.
 pub type Counts = BTreeMap<(String, String), u64>;
+
+/// Requests counted per `(user agent, verb, resource)`. A request without a
+/// `User-Agent` header counts under the empty string.
+pub type AgentCounts = BTreeMap<(String, String, String), u64>;
 
 /// The fault and accounting state.
 #[derive(Debug, Default)]
@@ -118,7 +123,7 @@ pub struct Faults {
     latency: Vec<(Route, Duration)>,
     failures: VecDeque<Pending>,
     expire_watches: u32,
-    counts: Counts,
+    counts: AgentCounts,
 }
 
 impl Faults {
@@ -150,11 +155,12 @@ impl Faults {
         self.expire_watches = 0;
     }
 
-    /// Counts a request and decides its fate.
-    pub fn admit(&mut self, verb: &str, resource: &str) -> Decision {
+    /// Counts a request from `user_agent` (empty when the client sent none)
+    /// and decides its fate.
+    pub fn admit(&mut self, user_agent: &str, verb: &str, resource: &str) -> Decision {
         *self
             .counts
-            .entry((verb.to_owned(), resource.to_owned()))
+            .entry((user_agent.to_owned(), verb.to_owned(), resource.to_owned()))
             .or_insert(0) += 1;
         let delay = self
             .latency
@@ -186,8 +192,17 @@ impl Faults {
         }
     }
 
-    /// Requests counted so far.
-    pub fn counts(&self) -> &Counts {
+    /// Requests counted so far per `(verb, resource)`, summed over user agents.
+    pub fn counts(&self) -> Counts {
+        let mut out = Counts::new();
+        for ((_, verb, resource), n) in &self.counts {
+            *out.entry((verb.clone(), resource.clone())).or_insert(0) += n;
+        }
+        out
+    }
+
+    /// Requests counted so far per `(user agent, verb, resource)`.
+    pub fn counts_by_agent(&self) -> &AgentCounts {
         &self.counts
     }
 
@@ -206,14 +221,17 @@ mod tests {
         let mut f = Faults::default();
         f.fail_next(Route::resource("nodes"), 2, Failure::Unavailable);
         f.fail_next(Route::any(), 1, Failure::TooManyRequests { retry_after: 3 });
-        assert_eq!(f.admit("get", "nodes").fail.unwrap().code, 503);
-        let t = f.admit("list", "pods").fail.unwrap();
+        assert_eq!(f.admit("a", "get", "nodes").fail.unwrap().code, 503);
+        let t = f.admit("a", "list", "pods").fail.unwrap();
         assert_eq!((t.code, t.retry_after), (429, Some(3)));
-        assert_eq!(f.admit("get", "nodes").fail.unwrap().code, 503);
-        assert_eq!(f.admit("get", "nodes").fail, None);
+        assert_eq!(f.admit("b", "get", "nodes").fail.unwrap().code, 503);
+        assert_eq!(f.admit("", "get", "nodes").fail, None);
         assert_eq!(f.counts()[&("get".to_owned(), "nodes".to_owned())], 3);
+        let key = |a: &str| (a.to_owned(), "get".to_owned(), "nodes".to_owned());
+        let by = f.counts_by_agent();
+        assert_eq!((by[&key("a")], by[&key("b")], by[&key("")]), (1, 1, 1));
         f.reset_counts();
-        assert!(f.counts().is_empty());
+        assert!(f.counts().is_empty() && f.counts_by_agent().is_empty());
     }
 
     #[test]
@@ -221,18 +239,21 @@ mod tests {
         let mut f = Faults::default();
         f.add_latency(Route::new("get", "nodes"), Duration::from_millis(100));
         f.add_latency(Route::any(), Duration::from_millis(5));
-        assert_eq!(f.admit("get", "nodes").delay, Duration::from_millis(105));
-        assert_eq!(f.admit("list", "nodes").delay, Duration::from_millis(5));
+        assert_eq!(
+            f.admit("", "get", "nodes").delay,
+            Duration::from_millis(105)
+        );
+        assert_eq!(f.admit("", "list", "nodes").delay, Duration::from_millis(5));
         f.clear();
-        assert_eq!(f.admit("get", "nodes").delay, Duration::ZERO);
+        assert_eq!(f.admit("", "get", "nodes").delay, Duration::ZERO);
     }
 
     #[test]
     fn watch_expiry_only_hits_watches() {
         let mut f = Faults::default();
         f.expire_next_watches(1);
-        assert!(!f.admit("list", "pods").expire_watch);
-        assert!(f.admit("watch", "pods").expire_watch);
-        assert!(!f.admit("watch", "pods").expire_watch);
+        assert!(!f.admit("", "list", "pods").expire_watch);
+        assert!(f.admit("", "watch", "pods").expire_watch);
+        assert!(!f.admit("", "watch", "pods").expire_watch);
     }
 }

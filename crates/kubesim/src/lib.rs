@@ -604,19 +604,45 @@ impl KubeSim {
             .is_some()
     }
 
-    /// Requests served so far per `(verb, resource)`.
+    /// Requests served so far per `(verb, resource)`, summed over user agents.
     pub fn requests(&self) -> Counts {
-        self.shared.faults().counts().clone()
+        self.shared.faults().counts()
     }
 
-    /// Requests served so far with `verb` on `resource` (e.g. `"get"`, `"nodes"`).
+    /// Requests served so far with `verb` on `resource` (e.g. `"get"`,
+    /// `"nodes"`), from every user agent.
     pub fn request_count(&self, verb: &str, resource: &str) -> u64 {
         self.shared
             .faults()
-            .counts()
-            .get(&(verb.to_owned(), resource.to_owned()))
-            .copied()
-            .unwrap_or(0)
+            .counts_by_agent()
+            .iter()
+            .filter(|((_, v, r), _)| v == verb && r == resource)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Requests served so far as `(user agent, verb, resource, count)` rows,
+    /// sorted; the user agent is the request's `User-Agent` header, empty
+    /// when it had none.
+    pub fn requests_by_agent(&self) -> Vec<(String, String, String, u64)> {
+        self.shared
+            .faults()
+            .counts_by_agent()
+            .iter()
+            .map(|((a, v, r), n)| (a.clone(), v.clone(), r.clone(), *n))
+            .collect()
+    }
+
+    /// Requests served so far from user agent `agent` (the exact
+    /// `User-Agent` header), every verb and resource summed.
+    pub fn request_count_by_agent(&self, agent: &str) -> u64 {
+        self.shared
+            .faults()
+            .counts_by_agent()
+            .iter()
+            .filter(|((a, _, _), _)| a == agent)
+            .map(|(_, n)| n)
+            .sum()
     }
 
     /// Forgets the request counts.

@@ -273,7 +273,12 @@ pub(crate) async fn handle(
     }
     let target = parse_target(&shared.registry, &path);
     let (verb, resource) = classify(&shared.registry, req.method(), target.as_ref(), &path, &q);
-    let decision = shared.faults().admit(&verb, &resource);
+    let agent = req
+        .headers()
+        .get(http::header::USER_AGENT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let decision = shared.faults().admit(&agent, &verb, &resource);
     if !decision.delay.is_zero() {
         tokio::time::sleep(decision.delay).await;
     }

@@ -572,3 +572,102 @@ async fn kubeconfig_file_builds_a_working_client() {
         1
     );
 }
+
+/// A kube client that sends `agent` as its `User-Agent` (kube-rs sends none
+/// by default; `Config::headers` adds one to every request).
+fn client_as(sim: &KubeSim, agent: &'static str) -> Client {
+    let mut cfg = sim.config();
+    cfg.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(agent),
+    ));
+    Client::try_from(cfg).expect("client")
+}
+
+#[tokio::test]
+async fn requests_are_counted_per_user_agent() {
+    let sim = KubeSim::start().await.unwrap();
+    sim.create(&node("n1", "10.42.1.0/24")).unwrap();
+    let agent: Api<Node> = Api::all(client_as(&sim, "rebootguard-agent/0.1.0"));
+    let other: Api<Node> = Api::all(client_as(&sim, "kubectl/v1.33.1"));
+    let anonymous: Api<Node> = Api::all(sim.client().unwrap());
+    sim.reset_requests();
+    for _ in 0..3 {
+        agent.get("n1").await.unwrap();
+    }
+    agent
+        .patch_status(
+            "n1",
+            &PatchParams::default(),
+            &Patch::Strategic(
+                json!({"status": {"conditions": [{"type": "PodNetworkReady", "status": "True"}]}}),
+            ),
+        )
+        .await
+        .unwrap();
+    other.get("n1").await.unwrap();
+    other.list(&ListParams::default()).await.unwrap();
+    anonymous.get("n1").await.unwrap();
+
+    // The old views sum over agents.
+    assert_eq!(sim.request_count("get", "nodes"), 5);
+    assert_eq!(
+        sim.requests()[&("get".to_owned(), "nodes".to_owned())],
+        5,
+        "{:?}",
+        sim.requests()
+    );
+    // The new one splits them.
+    let row = |a: &str, v: &str, r: &str, n: u64| (a.to_owned(), v.to_owned(), r.to_owned(), n);
+    assert_eq!(
+        sim.requests_by_agent(),
+        [
+            row("", "get", "nodes", 1),
+            row("kubectl/v1.33.1", "get", "nodes", 1),
+            row("kubectl/v1.33.1", "list", "nodes", 1),
+            row("rebootguard-agent/0.1.0", "get", "nodes", 3),
+            row("rebootguard-agent/0.1.0", "patch", "nodes/status", 1),
+        ]
+    );
+    assert_eq!(sim.request_count_by_agent("rebootguard-agent/0.1.0"), 4);
+    assert_eq!(sim.request_count_by_agent("nobody"), 0);
+
+    // And the control API shows (and filters by) the agent.
+    let text = raw_get(&sim, "/kubesim/requests").await;
+    let rows: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let rows = rows["requests"].as_array().unwrap();
+    assert_eq!(rows.len(), 5, "{rows:?}");
+    assert!(
+        rows.iter()
+            .any(|r| r["userAgent"] == "rebootguard-agent/0.1.0"
+                && r["verb"] == "get"
+                && r["resource"] == "nodes"
+                && r["count"] == 3)
+    );
+    let text = raw_get(&sim, "/kubesim/requests?userAgent=kubectl%2Fv1.33.1").await;
+    let rows: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(rows["requests"].as_array().unwrap().len(), 2, "{rows}");
+}
+
+/// A plain HTTP/1.1 GET without a `User-Agent` (the control API is not counted).
+async fn raw_get(sim: &KubeSim, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(sim.addr())
+        .await
+        .expect("connect");
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .expect("send");
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.expect("read");
+    let text = String::from_utf8(out).expect("utf-8");
+    let body = text
+        .split_once("\r\n\r\n")
+        .expect("headers end")
+        .1
+        .to_owned();
+    // hyper may chunk the body: keep the JSON between the first { and the last }.
+    let start = body.find('{').expect("a JSON body");
+    let end = body.rfind('}').expect("a JSON body");
+    body[start..=end].to_owned()
+}

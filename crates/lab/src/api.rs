@@ -37,6 +37,13 @@ pub enum Error {
 /// An event's identity for aggregation: (namespace, object, reason, message).
 type EventKey = (String, String, String, String);
 
+/// The `User-Agent` of the lab's own HTTP requests to kubesim, so that
+/// kubesim's per-agent counts tell them from a node agent's.
+pub const USER_AGENT: &str = concat!("rebootguard-lab/", env!("CARGO_PKG_VERSION"));
+
+/// Attempts of a read-modify-write that meets 409 Conflicts.
+const CONFLICT_RETRIES: usize = 10;
+
 /// kubesim plus the lab's event recorder.
 pub struct Api {
     /// The API server.
@@ -129,6 +136,85 @@ impl Api {
             })
     }
 
+    /// Sets one condition in an object's `status.conditions` with a
+    /// strategic merge patch on its status, which merges the list by
+    /// `type`: conditions other writers own (the agent's `PodNetworkReady`)
+    /// are left as they are, as the kubelet leaves them.
+    pub fn set_condition(
+        &self,
+        api_version: &str,
+        kind: &str,
+        ns: &str,
+        name: &str,
+        condition: &Value,
+    ) -> Result<Value, Error> {
+        self.sim
+            .patch_status(
+                api_version,
+                kind,
+                ns,
+                name,
+                Kind::Strategic,
+                &json!({"status": {"conditions": [condition]}}),
+            )
+            .map_err(|source| Error::Call {
+                action: format!(
+                    "set condition {} of {kind} {ns}/{name}",
+                    condition["type"].as_str().unwrap_or("?")
+                ),
+                source: Box::new(source),
+            })
+    }
+
+    /// Changes a Node's `spec.taints`, which is an atomic list (a merge
+    /// replaces all of it): reads the Node, lets `change` edit the list,
+    /// and writes it back with the read `resourceVersion` as a
+    /// precondition, retrying on conflict, so taints others add meanwhile
+    /// are never lost. Returns whether anything was written.
+    pub fn change_taints(
+        &self,
+        node: &str,
+        change: impl Fn(&mut Vec<Value>),
+    ) -> Result<bool, Error> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let Some(current) = self.node(node) else {
+                return Ok(false);
+            };
+            let before: Vec<Value> = current
+                .pointer("/spec/taints")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let mut after = before.clone();
+            change(&mut after);
+            if after == before {
+                return Ok(false);
+            }
+            let rv = current
+                .pointer("/metadata/resourceVersion")
+                .cloned()
+                .unwrap_or(Value::Null);
+            let taints = if after.is_empty() {
+                Value::Null
+            } else {
+                Value::Array(after)
+            };
+            let body = json!({"metadata": {"resourceVersion": rv}, "spec": {"taints": taints}});
+            match self.sim.patch("v1", "Node", "", node, Kind::Merge, &body) {
+                Ok(_) => return Ok(true),
+                Err(kubesim::Error::Object(s)) if s.code == 409 && attempt < CONFLICT_RETRIES => {}
+                Err(source) => {
+                    return Err(Error::Call {
+                        action: format!("change the taints of Node {node}"),
+                        source: Box::new(source),
+                    });
+                }
+            }
+        }
+    }
+
     /// Creates an object.
     pub fn create(&self, object: &Value) -> Result<Value, Error> {
         self.sim.create(object).map_err(|source| Error::Call {
@@ -170,9 +256,14 @@ impl Api {
         name: &str,
         grace: u32,
     ) -> Result<(), Error> {
-        let client = self.sim.client().map_err(|source| Error::Call {
+        let mut config = self.sim.config();
+        config.headers.push((
+            http::header::USER_AGENT,
+            http::HeaderValue::from_static(USER_AGENT),
+        ));
+        let client = kube::Client::try_from(config).map_err(|source| Error::Call {
             action: "build a client".into(),
-            source: Box::new(source),
+            source: Box::new(kubesim::Error::Client(source)),
         })?;
         let ar = ApiResource {
             group: String::new(),
@@ -312,6 +403,52 @@ pub fn condition<'a>(object: &'a Value, kind: &str) -> Option<&'a str> {
         .as_str()
 }
 
+/// Whether a toleration tolerates a taint, as the scheduler and the taint
+/// manager decide it: the effect must match unless the toleration leaves
+/// it empty; an empty key with `Exists` tolerates every taint; `Exists`
+/// ignores the value, `Equal` (the default) compares it.
+pub fn tolerates(toleration: &Value, taint: &Value) -> bool {
+    let text = |v: &Value, k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let effect = text(toleration, "effect");
+    if !effect.is_empty() && effect != text(taint, "effect") {
+        return false;
+    }
+    let key = text(toleration, "key");
+    let exists = text(toleration, "operator") == "Exists";
+    if key.is_empty() {
+        return exists;
+    }
+    if key != text(taint, "key") {
+        return false;
+    }
+    exists || text(toleration, "value") == text(taint, "value")
+}
+
+/// Whether the scheduler would bind a new pod with `tolerations` to
+/// `node`: Ready, not cordoned, and every `NoSchedule`/`NoExecute` taint
+/// tolerated (`PreferNoSchedule` only lowers a score).
+pub fn schedulable(node: &Value, tolerations: &[Value]) -> bool {
+    if condition(node, "Ready") != Some("True") {
+        return false;
+    }
+    let cordoned = node.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true);
+    let unschedulable = json!({"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"});
+    if cordoned && !tolerations.iter().any(|t| tolerates(t, &unschedulable)) {
+        return false;
+    }
+    node.pointer("/spec/taints")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|t| matches!(t["effect"].as_str(), Some("NoSchedule" | "NoExecute")))
+        .all(|taint| tolerations.iter().any(|t| tolerates(t, taint)))
+}
+
 /// `metadata.name`.
 pub fn name(object: &Value) -> &str {
     object
@@ -355,6 +492,133 @@ fn describe(object: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ready_node(taints: Value) -> Value {
+        json!({"metadata": {"name": "n"}, "spec": {"taints": taints},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]}})
+    }
+
+    #[test]
+    fn scheduling_honours_taints_like_the_scheduler() {
+        // The lab's pods tolerate not-ready and unreachable (NoExecute) only.
+        let lab_pod = [
+            json!({"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}),
+            json!({"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}),
+        ];
+        let agent = json!({"key": "rebootguard.io/pod-network-unready", "effect": "NoSchedule"});
+        let unreachable = json!({"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"});
+        assert!(schedulable(&ready_node(Value::Null), &lab_pod));
+        assert!(schedulable(&ready_node(json!([unreachable])), &lab_pod));
+        assert!(!schedulable(&ready_node(json!([agent])), &lab_pod));
+        assert!(!schedulable(
+            &ready_node(json!([unreachable, agent])),
+            &lab_pod
+        ));
+        let soft = json!({"key": "x", "effect": "PreferNoSchedule"});
+        assert!(schedulable(&ready_node(json!([soft])), &lab_pod));
+        // A pod that tolerates everything goes anywhere Ready.
+        assert!(schedulable(
+            &ready_node(json!([agent])),
+            &[json!({"operator": "Exists"})]
+        ));
+        // Values: Equal compares, Exists does not; effects must match when given.
+        let valued = json!({"key": "k", "value": "a", "effect": "NoSchedule"});
+        assert!(tolerates(&json!({"key": "k", "value": "a"}), &valued));
+        assert!(!tolerates(&json!({"key": "k", "value": "b"}), &valued));
+        assert!(tolerates(
+            &json!({"key": "k", "operator": "Exists", "effect": "NoSchedule"}),
+            &valued
+        ));
+        assert!(!tolerates(
+            &json!({"key": "k", "operator": "Exists", "effect": "NoExecute"}),
+            &valued
+        ));
+        assert!(!tolerates(
+            &json!({"key": "", "operator": "Equal"}),
+            &valued
+        ));
+        // Not Ready, or cordoned: no new pods.
+        let mut n = ready_node(Value::Null);
+        n["status"]["conditions"][0]["status"] = "Unknown".into();
+        assert!(!schedulable(&n, &lab_pod));
+        let mut n = ready_node(Value::Null);
+        n["spec"]["unschedulable"] = true.into();
+        assert!(!schedulable(&n, &lab_pod));
+    }
+
+    #[tokio::test]
+    async fn conditions_and_taints_of_others_survive_our_writes() {
+        let api = Api::new(KubeSim::start().await.unwrap());
+        api.create(&json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n"},
+            "spec": {"taints": [{"key": "rebootguard.io/pod-network-unready", "effect": "NoSchedule"}]},
+            "status": {"conditions": [
+                {"type": "Ready", "status": "True"},
+                {"type": "PodNetworkReady", "status": "False", "reason": "SubnetEnvMissing"}]}}))
+            .unwrap();
+        api.set_condition(
+            "v1",
+            "Node",
+            "",
+            "n",
+            &json!({"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown"}),
+        )
+        .unwrap();
+        let n = api.node("n").unwrap();
+        assert_eq!(condition(&n, "Ready"), Some("Unknown"));
+        assert_eq!(condition(&n, "PodNetworkReady"), Some("False"));
+        assert_eq!(n["status"]["conditions"][1]["reason"], "SubnetEnvMissing");
+        let unreachable = json!({"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"});
+        let add = |t: &mut Vec<Value>| {
+            if !t.iter().any(|x| x["key"] == unreachable["key"]) {
+                t.push(unreachable.clone());
+            }
+        };
+        assert!(api.change_taints("n", add).unwrap());
+        assert!(!api.change_taints("n", add).unwrap(), "no second write");
+        let keys = |n: &Value| -> Vec<String> {
+            n["spec"]["taints"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|t| t["key"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(
+            keys(&api.node("n").unwrap()),
+            [
+                "rebootguard.io/pod-network-unready",
+                "node.kubernetes.io/unreachable"
+            ]
+        );
+        // A writer racing between our read and our write: its taint stays.
+        let raced = std::sync::atomic::AtomicBool::new(false);
+        api.change_taints("n", |t| {
+            if !raced.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                api.sim
+                    .patch(
+                        "v1",
+                        "Node",
+                        "",
+                        "n",
+                        Kind::Merge,
+                        &json!({"spec": {"taints": [
+                        {"key": "rebootguard.io/pod-network-unready", "effect": "NoSchedule"},
+                        {"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"},
+                        {"key": "other", "effect": "NoSchedule"}]}}),
+                    )
+                    .unwrap();
+            }
+            t.retain(|x| x["key"] != "node.kubernetes.io/unreachable");
+        })
+        .unwrap();
+        assert_eq!(
+            keys(&api.node("n").unwrap()),
+            ["rebootguard.io/pod-network-unready", "other"]
+        );
+        api.change_taints("n", Vec::clear).unwrap();
+        assert!(api.node("n").unwrap().pointer("/spec/taints").is_none());
+        assert!(!api.change_taints("absent", Vec::clear).unwrap());
+    }
 
     #[tokio::test]
     async fn events_aggregate_like_client_go() {

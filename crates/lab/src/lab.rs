@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use ipnet::Ipv4Net;
 use kubesim::KubeSim;
@@ -20,7 +20,9 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 use crate::api::{self, Api, Source};
+use crate::control;
 use crate::node::{self, Node};
+use crate::runtime::{self, RuntimeFault};
 use crate::scenario::{Behaviour, Fault, Scenario, Workload};
 
 /// The prefix of every namespace and directory a lab makes.
@@ -57,6 +59,15 @@ pub enum Error {
     /// No such node.
     #[error("no node named {0:?} in this lab (nodes: {1})")]
     NoNode(String, String),
+    /// The node is powered off (rebooting).
+    #[error("node {0} is powered off")]
+    PoweredOff(String),
+    /// A runtime fault could not be applied.
+    #[error("failed to apply {1} on node {0}")]
+    Break(String, String, #[source] crate::runtime::Error),
+    /// The thread that starts agents could not start.
+    #[error("failed to start the lab's process spawner")]
+    Spawner(#[source] std::io::Error),
 }
 
 /// How the lab runs.
@@ -74,6 +85,11 @@ pub struct Options {
     pub base_dir: PathBuf,
     /// This executable (the CNI helper, `flannel`, the DNS responder).
     pub exe: PathBuf,
+    /// Run the real `rebootguard agent` on every node (see [`crate::agent`]).
+    pub agent: bool,
+    /// Tests only: the program (and its first arguments) to run as the
+    /// agent instead of `rebootguard`; the agent's arguments follow them.
+    pub agent_command: Option<Vec<std::ffi::OsString>>,
 }
 
 impl Options {
@@ -85,42 +101,13 @@ impl Options {
             cni_bin_dir: None,
             base_dir: std::env::temp_dir().join("rebootguard-lab"),
             exe,
+            agent: false,
+            agent_command: None,
         }
     }
 }
 
-/// Something asked of a running lab by another `rebootguard-lab` process:
-/// a JSON file in `<lab>/requests/`, then SIGUSR1 to the lab's pid.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "request", rename_all = "kebab-case")]
-pub enum Request {
-    /// Apply the post-mortem's manual fix.
-    FixManually,
-    /// Reboot nodes together, with faults for their next boot.
-    Reboot {
-        /// The nodes.
-        nodes: Vec<String>,
-        /// Faults armed first.
-        faults: Vec<Fault>,
-        /// Lab milliseconds off.
-        down_ms: u64,
-    },
-}
-
-/// Queues `request` for the lab whose directory is `dir`.
-pub fn send(dir: &Path, request: &Request) -> std::io::Result<()> {
-    let requests = dir.join("requests");
-    std::fs::create_dir_all(&requests)?;
-    let name = format!(
-        "{:020}.json",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
-    );
-    let tmp = requests.join(format!(".{name}"));
-    std::fs::write(&tmp, serde_json::to_vec(request).unwrap_or_default())?;
-    std::fs::rename(tmp, requests.join(name))
-}
+pub use crate::control::{Reply, Request, send};
 
 /// Durations in lab time.
 #[derive(Debug, Clone, Copy)]
@@ -144,6 +131,9 @@ pub struct Entry {
     pub t: f64,
     /// Real-world seconds since start (`t * time_scale`).
     pub real: f64,
+    /// The wall-clock instant (system clock, RFC 3339, UTC, milliseconds),
+    /// comparable with kubesim's timestamps and a watcher's clock.
+    pub at: String,
     /// What kind of entry.
     pub kind: String,
     /// The node, if any.
@@ -167,6 +157,7 @@ impl Timeline {
         let e = Entry {
             t,
             real: t * ctx.scenario.time_scale,
+            at: control::rfc3339_ms(control::timestamp(SystemTime::now())),
             kind: kind.into(),
             node: node.map(str::to_owned),
             text: text.into(),
@@ -234,9 +225,22 @@ pub struct Ctx {
     pub start: Instant,
     /// What happened.
     pub timeline: Timeline,
+    /// Starts the agents (they die with it).
+    pub spawner: crate::agent::Spawner,
+    /// What served requests did, line by line (`up` prints it).
+    pub served: tokio::sync::broadcast::Sender<String>,
+    /// Wakes the request server before its next poll.
+    pub wake: tokio::sync::Notify,
+    /// Set when the lab is being torn down: nothing boots any more.
+    pub closed: std::sync::atomic::AtomicBool,
+    /// Held by requests that act on the whole cluster (reboots, the manual
+    /// fix), which run one at a time, as they did before requests were
+    /// served concurrently; faults and k3s restarts do not wait for it.
+    cluster_ops: tokio::sync::Mutex<()>,
     heartbeats: Mutex<HashMap<String, Instant>>,
     ipam_blocked: Mutex<BTreeSet<String>>,
     workloads: HashMap<(String, String), Behaviour>,
+    state_file: Mutex<()>,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -368,6 +372,7 @@ impl Lab {
     /// Builds the cluster and boots every node; returns when all are Ready.
     pub async fn up(scenario: Scenario, options: Options) -> Result<Lab, Error> {
         netns::privileged().map_err(Error::NotPrivileged)?;
+        let spawner = crate::agent::Spawner::start().map_err(Error::Spawner)?;
         let id = netns::unique_name(PREFIX);
         let dir = options.base_dir.join(&id);
         std::fs::create_dir_all(&dir).map_err(|e| Error::Dir(dir.clone(), e))?;
@@ -438,11 +443,22 @@ impl Lab {
             options,
             start: Instant::now(),
             timeline: Timeline::default(),
+            spawner,
+            served: tokio::sync::broadcast::channel(256).0,
+            wake: tokio::sync::Notify::new(),
+            closed: std::sync::atomic::AtomicBool::new(false),
+            cluster_ops: tokio::sync::Mutex::new(()),
             heartbeats: Mutex::new(HashMap::new()),
             ipam_blocked: Mutex::new(BTreeSet::new()),
             workloads,
+            state_file: Mutex::new(()),
             scenario,
         });
+        // From here on, dropping `lab` (on an error too) cleans up.
+        let mut lab = Lab {
+            ctx: ctx.clone(),
+            controllers: Vec::new(),
+        };
         for plugin in node::PLUGINS {
             let p = ctx.plugin_source(plugin);
             if !p.is_file() {
@@ -453,11 +469,7 @@ impl Lab {
                 return Err(Error::HiddenPlugin(real));
             }
         }
-        let mut lab = Lab {
-            ctx: ctx.clone(),
-            controllers: Vec::new(),
-        };
-        lab.write_state();
+        ctx.write_state();
         seed(&ctx);
         let c = ctx.clone();
         lab.controllers
@@ -477,9 +489,22 @@ impl Lab {
         for r in futures_join(boots).await {
             r?;
         }
-        lab.write_state();
+        let c = ctx.clone();
+        lab.controllers
+            .push(tokio::spawn(async move { serve_requests(c).await }));
+        ctx.write_state();
         lab.wait_ready(Duration::from_secs(60)).await;
         Ok(lab)
+    }
+
+    /// What requests served by this lab did, line by line, from now on.
+    pub fn served(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.ctx.served.subscribe()
+    }
+
+    /// Looks for requests now rather than at the next poll.
+    pub fn wake(&self) {
+        self.ctx.wake.notify_one();
     }
 
     /// Waits until every node is Ready (or `timeout`).
@@ -502,128 +527,41 @@ impl Lab {
 
     /// A node by name, or a clear error.
     pub fn node(&self, name: &str) -> Result<Arc<Node>, Error> {
-        self.ctx.node(name).cloned().ok_or_else(|| {
-            Error::NoNode(
-                name.to_owned(),
-                self.ctx
-                    .nodes
-                    .iter()
-                    .map(|n| n.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            )
-        })
+        self.ctx.find(name)
     }
 
     /// Arms a fault for the node's next boot.
     pub fn inject(&self, node: &str, fault: Fault) -> Result<(), Error> {
-        self.node(node)?.state().armed.insert(fault);
-        Ok(())
+        self.ctx.inject(node, fault)
+    }
+
+    /// Applies a runtime fault to a powered node now; the instant the
+    /// change returned (system clock, as kubesim's timestamps).
+    pub async fn break_now(
+        &self,
+        node: &str,
+        fault: RuntimeFault,
+    ) -> Result<jiff::Timestamp, Error> {
+        self.ctx.break_now(node, &fault).await
+    }
+
+    /// Restarts k3s on a powered node (stop its tasks, start them again:
+    /// registration, flannel init, heartbeats, kubelet); the instant it was
+    /// restarted. `asked_by` goes on the timeline.
+    pub fn restart_k3s(&self, node: &str, asked_by: &str) -> Result<jiff::Timestamp, Error> {
+        self.ctx.restart_k3s(node, asked_by)
     }
 
     /// Reboots nodes together: off, `down` of darkness, then boot.
     pub async fn reboot(&self, nodes: &[String], down: Duration) -> Result<(), Error> {
-        let list: Vec<Arc<Node>> = nodes
-            .iter()
-            .map(|n| self.node(n))
-            .collect::<Result<_, _>>()?;
-        // The servers are the nodes: with all of them off, so is the API.
-        let whole = list.len() == self.ctx.nodes.len();
-        for n in &list {
-            node::power_off(&self.ctx, n);
-        }
-        if whole {
-            self.ctx.api.sim.down().await;
-            self.ctx.timeline.note(
-                &self.ctx,
-                None,
-                "api",
-                "API server down (every server node is off)",
-            );
-        }
-        tokio::time::sleep(down).await;
-        if whole {
-            self.ctx.api.sim.up().map_err(Error::Kubesim)?;
-            self.ctx
-                .timeline
-                .note(&self.ctx, None, "api", "API server up");
-        }
-        let boots = list.iter().map(|n| {
-            let (c, n) = (self.ctx.clone(), n.clone());
-            async move {
-                node::boot(&c, &n)
-                    .await
-                    .map_err(|e| Error::Node(n.name.clone(), Box::new(e)))
-            }
-        });
-        for r in futures_join(boots).await {
-            r?;
-        }
-        self.write_state();
-        Ok(())
+        self.ctx.reboot(nodes, down).await
     }
 
     /// What the operator did in the post-mortem: force-delete the Unknown
     /// pods, write subnet.env on every node missing it from a working
     /// node's file and the node's podCIDR, restart k3s there.
     pub async fn fix_manually(&self) -> Vec<String> {
-        let ctx = &self.ctx;
-        let mut done = Vec::new();
-        for pod in ctx.api.pods() {
-            let stale = pod.pointer("/status/reason").and_then(Value::as_str) == Some("NodeLost")
-                || api::terminating(&pod);
-            if stale
-                && ctx
-                    .api
-                    .delete_now("v1", "Pod", api::namespace(&pod), api::name(&pod))
-                    .is_ok()
-            {
-                done.push(format!(
-                    "kubectl delete pod -n {} {} --force --grace-period=0",
-                    api::namespace(&pod),
-                    api::name(&pod)
-                ));
-            }
-        }
-        let reference = ctx.nodes.iter().find_map(|n| {
-            let text = std::fs::read_to_string(n.path(node::paths::SUBNET_ENV)).ok()?;
-            rebootguard_flannel::subnet_env::parse(text.as_bytes())
-                .into_valid()
-                .ok()
-        });
-        let Some(reference) = reference else {
-            done.push("no node has a valid subnet.env to copy from".into());
-            return done;
-        };
-        for n in &ctx.nodes {
-            if n.netns().is_none() || n.path(node::paths::SUBNET_ENV).exists() {
-                continue;
-            }
-            let Some(cidr) = ctx.api.node(&n.name).and_then(|o| {
-                o.pointer("/spec/podCIDR")?
-                    .as_str()?
-                    .parse::<ipnet::IpNet>()
-                    .ok()
-            }) else {
-                continue;
-            };
-            let mut env = reference.clone();
-            env.subnet = rebootguard_flannel::subnet_env::first_host(cidr.trunc());
-            if node::write(&n.path(node::paths::SUBNET_ENV), &env.render()).is_ok() {
-                done.push(format!(
-                    "{}: wrote /run/flannel/subnet.env (FLANNEL_SUBNET={})",
-                    n.name,
-                    env.subnet.map(|s| s.to_string()).unwrap_or_default()
-                ));
-            }
-            node::stop_k3s(n);
-            node::start_k3s(ctx, n);
-            done.push(format!("{}: systemctl restart k3s", n.name));
-        }
-        for line in &done {
-            ctx.timeline.note(ctx, None, "fix", line);
-        }
-        done
+        self.ctx.fix_manually().await
     }
 
     /// Pings `target` from the network namespace of pod `namespace/name`.
@@ -649,90 +587,440 @@ impl Lab {
         })
     }
 
-    /// Runs every queued [`Request`], oldest first; what was done, line by line.
-    pub async fn serve_requests(&self) -> Vec<String> {
-        let dir = self.ctx.dir.join("requests");
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.path())
-                    .filter(|p| {
-                        p.extension().is_some_and(|x| x == "json")
-                            && !p
-                                .file_name()
-                                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        files.sort();
-        let mut out = Vec::new();
-        for f in files {
-            let request = std::fs::read(&f)
-                .ok()
-                .and_then(|b| serde_json::from_slice::<Request>(&b).ok());
-            let _ = std::fs::remove_file(&f);
-            match request {
-                Some(Request::FixManually) => out.extend(self.fix_manually().await),
-                Some(Request::Reboot {
-                    nodes,
-                    faults,
-                    down_ms,
-                }) => {
-                    let armed = nodes.iter().try_for_each(|n| {
-                        faults.iter().try_for_each(|fault| self.inject(n, *fault))
-                    });
-                    let done = match armed {
-                        Ok(()) => self.reboot(&nodes, Duration::from_millis(down_ms)).await,
-                        Err(e) => Err(e),
-                    };
-                    out.push(match done {
-                        Ok(()) => format!("rebooted {}", nodes.join(", ")),
-                        Err(e) => format!("reboot failed: {e}"),
-                    });
-                }
-                None => out.push(format!("ignored unreadable request {}", f.display())),
-            }
-        }
-        self.write_state();
-        out
-    }
-
     /// Writes `state.json` for `status`, `shell` and `down`.
     pub fn write_state(&self) {
+        self.ctx.write_state();
+    }
+}
+
+impl Ctx {
+    /// A node by name, or a clear error.
+    pub fn find(&self, name: &str) -> Result<Arc<Node>, Error> {
+        self.node(name).cloned().ok_or_else(|| {
+            Error::NoNode(
+                name.to_owned(),
+                self.nodes
+                    .iter()
+                    .map(|n| n.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+        })
+    }
+
+    /// A powered node by name, or a clear error.
+    fn powered(&self, name: &str) -> Result<(Arc<Node>, Arc<Netns>), Error> {
+        let node = self.find(name)?;
+        let ns = node
+            .netns()
+            .ok_or_else(|| Error::PoweredOff(name.to_owned()))?;
+        Ok((node, ns))
+    }
+
+    /// Arms a fault for the node's next boot.
+    pub fn inject(&self, node: &str, fault: Fault) -> Result<(), Error> {
+        self.find(node)?.state().armed.insert(fault);
+        Ok(())
+    }
+
+    /// The `rebootguard` binary the nodes run.
+    pub fn rebootguard_exe(&self) -> PathBuf {
+        self.options
+            .rebootguard
+            .clone()
+            .unwrap_or_else(|| self.exe.with_file_name("rebootguard"))
+    }
+
+    /// Reboots nodes together: off, `down` of darkness, then boot.
+    pub async fn reboot(self: &Arc<Self>, nodes: &[String], down: Duration) -> Result<(), Error> {
+        let list: Vec<Arc<Node>> = nodes
+            .iter()
+            .map(|n| self.find(n))
+            .collect::<Result<_, _>>()?;
+        // The servers are the nodes: with all of them off, so is the API.
+        let whole = list.len() == self.nodes.len();
+        for n in &list {
+            node::power_off(self, n);
+        }
+        if whole {
+            self.api.sim.down().await;
+            self.timeline.note(
+                self,
+                None,
+                "api",
+                "API server down (every server node is off)",
+            );
+        }
+        tokio::time::sleep(down).await;
+        if whole {
+            self.api.sim.up().map_err(Error::Kubesim)?;
+            self.timeline.note(self, None, "api", "API server up");
+        }
+        let boots = list.iter().map(|n| {
+            let (c, n) = (self.clone(), n.clone());
+            async move {
+                node::boot(&c, &n)
+                    .await
+                    .map_err(|e| Error::Node(n.name.clone(), Box::new(e)))
+            }
+        });
+        for r in futures_join(boots).await {
+            r?;
+        }
+        self.write_state();
+        Ok(())
+    }
+
+    /// What the operator did in the post-mortem: force-delete the Unknown
+    /// pods, write subnet.env on every node missing it from a working
+    /// node's file and the node's podCIDR, restart k3s there.
+    pub async fn fix_manually(self: &Arc<Self>) -> Vec<String> {
+        let mut done = Vec::new();
+        for pod in self.api.pods() {
+            let stale = pod.pointer("/status/reason").and_then(Value::as_str) == Some("NodeLost")
+                || api::terminating(&pod);
+            if stale
+                && self
+                    .api
+                    .delete_now("v1", "Pod", api::namespace(&pod), api::name(&pod))
+                    .is_ok()
+            {
+                done.push(format!(
+                    "kubectl delete pod -n {} {} --force --grace-period=0",
+                    api::namespace(&pod),
+                    api::name(&pod)
+                ));
+            }
+        }
+        let reference = self.nodes.iter().find_map(|n| {
+            let text = std::fs::read_to_string(n.path(node::paths::SUBNET_ENV)).ok()?;
+            rebootguard_flannel::subnet_env::parse(text.as_bytes())
+                .into_valid()
+                .ok()
+        });
+        let Some(reference) = reference else {
+            done.push("no node has a valid subnet.env to copy from".into());
+            return done;
+        };
+        for n in &self.nodes {
+            if n.netns().is_none() || n.path(node::paths::SUBNET_ENV).exists() {
+                continue;
+            }
+            let Some(cidr) = self.api.node(&n.name).and_then(|o| {
+                o.pointer("/spec/podCIDR")?
+                    .as_str()?
+                    .parse::<ipnet::IpNet>()
+                    .ok()
+            }) else {
+                continue;
+            };
+            let mut env = reference.clone();
+            env.subnet = rebootguard_flannel::subnet_env::first_host(cidr.trunc());
+            if node::write(&n.path(node::paths::SUBNET_ENV), &env.render()).is_ok() {
+                done.push(format!(
+                    "{}: wrote /run/flannel/subnet.env (FLANNEL_SUBNET={})",
+                    n.name,
+                    env.subnet.map(|s| s.to_string()).unwrap_or_default()
+                ));
+            }
+            node::stop_k3s(n);
+            node::start_k3s(self, n);
+            done.push(format!("{}: systemctl restart k3s", n.name));
+        }
+        for line in &done {
+            self.timeline.note(self, None, "fix", line);
+        }
+        done
+    }
+
+    /// Applies a runtime fault to a powered node now (see
+    /// [`crate::runtime`]); the instant the change returned, noted on the
+    /// timeline.
+    pub async fn break_now(
+        self: &Arc<Self>,
+        name: &str,
+        fault: &RuntimeFault,
+    ) -> Result<jiff::Timestamp, Error> {
+        let (node, ns) = self.powered(name)?;
+        let failed = |e| Error::Break(name.to_owned(), fault.to_string(), e);
+        let (at, what) = match fault {
+            RuntimeFault::DeleteSubnetEnv => {
+                let path = node.path(node::paths::SUBNET_ENV);
+                match std::fs::remove_file(&path) {
+                    Ok(()) => (
+                        SystemTime::now(),
+                        "removed /run/flannel/subnet.env".to_owned(),
+                    ),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        return Err(failed(runtime::Error::Nothing(
+                            "/run/flannel/subnet.env does not exist".into(),
+                        )));
+                    }
+                    Err(e) => return Err(failed(runtime::Error::File(path, e))),
+                }
+            }
+            RuntimeFault::CorruptSubnetEnv => {
+                let path = node.path(node::paths::SUBNET_ENV);
+                let text = match std::fs::read_to_string(&path) {
+                    Ok(t) => t,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        return Err(failed(runtime::Error::Nothing(
+                            "/run/flannel/subnet.env does not exist".into(),
+                        )));
+                    }
+                    Err(e) => return Err(failed(runtime::Error::File(path, e))),
+                };
+                let bad = runtime::without_mtu(&text);
+                if bad == text {
+                    return Err(failed(runtime::Error::Nothing(
+                        "/run/flannel/subnet.env has no FLANNEL_MTU line".into(),
+                    )));
+                }
+                node::write(&path, &bad).map_err(|e| match e {
+                    node::Error::Write(p, e) => failed(runtime::Error::File(p, e)),
+                    other => failed(runtime::Error::File(
+                        path.clone(),
+                        std::io::Error::other(other.to_string()),
+                    )),
+                })?;
+                (
+                    SystemTime::now(),
+                    "replaced /run/flannel/subnet.env by a copy without FLANNEL_MTU".to_owned(),
+                )
+            }
+            RuntimeFault::DeleteFlannelLink => {
+                let at = tokio::task::spawn_blocking(move || runtime::delete_link(&ns))
+                    .await
+                    .map_err(|e| failed(runtime::Error::Netlink(e.to_string())))?
+                    .map_err(failed)?;
+                (at, format!("deleted {}", node::VTEP))
+            }
+            RuntimeFault::DropPeer { peer } => {
+                if peer == name {
+                    return Err(failed(runtime::Error::Nothing(format!(
+                        "{name} is not its own peer"
+                    ))));
+                }
+                self.find(peer)?;
+                let (lease, mac, _) = self
+                    .api
+                    .node(peer)
+                    .as_ref()
+                    .and_then(node::peer_of)
+                    .ok_or_else(|| {
+                        failed(runtime::Error::Nothing(format!(
+                            "{peer} has no flannel lease and VtepMAC in the API yet"
+                        )))
+                    })?;
+                let (dropped, at) =
+                    tokio::task::spawn_blocking(move || runtime::drop_peer(&ns, lease, mac))
+                        .await
+                        .map_err(|e| failed(runtime::Error::Netlink(e.to_string())))?
+                        .map_err(failed)?;
+                (
+                    at,
+                    format!(
+                        "dropped {peer}'s entries on {}: {} fdb, {} neighbour, {} route ({lease})",
+                        node::VTEP,
+                        dropped.fdb,
+                        dropped.neighbours,
+                        dropped.routes
+                    ),
+                )
+            }
+            RuntimeFault::StopFlannel => {
+                node::stop_flannel(&node);
+                (
+                    SystemTime::now(),
+                    "flannel stopped maintaining its state (until k3s restarts)".to_owned(),
+                )
+            }
+        };
+        let at = control::timestamp(at);
+        self.timeline.note(
+            self,
+            Some(name),
+            "fault",
+            &format!(
+                "runtime fault {fault} at {}: {what}",
+                control::rfc3339_ms(at)
+            ),
+        );
+        Ok(at)
+    }
+
+    /// Restarts k3s on a powered node; the instant it was restarted.
+    pub fn restart_k3s(
+        self: &Arc<Self>,
+        name: &str,
+        asked_by: &str,
+    ) -> Result<jiff::Timestamp, Error> {
+        let (node, _) = self.powered(name)?;
+        node::stop_k3s(&node);
+        node::start_k3s(self, &node);
+        let at = control::timestamp(SystemTime::now());
+        let by = if asked_by.is_empty() {
+            String::new()
+        } else {
+            format!(" (asked by {asked_by})")
+        };
+        self.timeline
+            .note(self, Some(name), "k3s", &format!("k3s restarted{by}"));
+        Ok(at)
+    }
+
+    /// Carries out one request.
+    pub async fn serve(self: &Arc<Self>, request: Request) -> Reply {
+        match request {
+            Request::FixManually => {
+                let _one_at_a_time = self.cluster_ops.lock().await;
+                Reply {
+                    ok: true,
+                    lines: self.fix_manually().await,
+                    ..Reply::default()
+                }
+            }
+            Request::Reboot {
+                nodes,
+                faults,
+                down_ms,
+            } => {
+                let _one_at_a_time = self.cluster_ops.lock().await;
+                let armed = nodes
+                    .iter()
+                    .try_for_each(|n| faults.iter().try_for_each(|f| self.inject(n, *f)));
+                let done = match armed {
+                    Ok(()) => self.reboot(&nodes, Duration::from_millis(down_ms)).await,
+                    Err(e) => Err(e),
+                };
+                match done {
+                    Ok(()) => Reply {
+                        ok: true,
+                        lines: vec![format!("rebooted {}", nodes.join(", "))],
+                        ..Reply::default()
+                    },
+                    Err(e) => Reply::failed(format!("reboot failed: {}", chain(&e))),
+                }
+            }
+            Request::Break { node, fault } => match self.break_now(&node, &fault).await {
+                Ok(at) => Reply {
+                    ok: true,
+                    applied: Some(control::rfc3339_ms(at)),
+                    lines: vec![format!(
+                        "{node}: {fault} applied at {}",
+                        control::rfc3339_ms(at)
+                    )],
+                    error: None,
+                },
+                Err(e) => Reply::failed(chain(&e)),
+            },
+            Request::K3sRestart { node, asked_by } => match self.restart_k3s(&node, &asked_by) {
+                Ok(at) => Reply {
+                    ok: true,
+                    applied: Some(control::rfc3339_ms(at)),
+                    lines: vec![format!(
+                        "{node}: k3s restarted at {}",
+                        control::rfc3339_ms(at)
+                    )],
+                    error: None,
+                },
+                Err(e) => Reply::failed(chain(&e)),
+            },
+        }
+    }
+
+    /// Writes `state.json` (and the kubeconfig) for `status`, `shell`,
+    /// `down` and the request senders; atomically, so readers never see
+    /// half of it.
+    pub fn write_state(&self) {
+        let _guard = self
+            .state_file
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let nodes: BTreeMap<String, Value> = self
-            .ctx
             .nodes
             .iter()
             .map(|n| {
                 let ns = n.netns().and_then(|ns| ns.name().map(str::to_owned));
+                let log = self.options.agent.then(|| crate::agent::log_path(n));
                 (
                     n.name.clone(),
-                    json!({"netns": ns, "root": n.root, "public_ip": n.public_ip.to_string()}),
+                    json!({"netns": ns, "root": n.root, "public_ip": n.public_ip.to_string(), "agent_log": log}),
                 )
             })
             .collect();
+        let order: Vec<&str> = self.nodes.iter().map(|n| n.name.as_str()).collect();
         let state = json!({
-            "id": self.ctx.id, "pid": std::process::id(), "kubeconfig": self.ctx.dir.join("kubeconfig"),
-            "server": self.ctx.api.sim.url(), "switch": self.ctx.switch.name(), "nodes": nodes,
-            "dir": self.ctx.dir, "time_scale": self.ctx.scenario.time_scale,
+            "id": self.id, "pid": std::process::id(), "kubeconfig": self.dir.join("kubeconfig"),
+            "server": self.api.sim.url(), "switch": self.switch.name(), "nodes": nodes,
+            "node_order": order, "dir": self.dir, "time_scale": self.scenario.time_scale,
+            "agent": self.options.agent,
         });
-        let _ = std::fs::write(
-            self.ctx.dir.join("kubeconfig"),
-            self.ctx.api.sim.kubeconfig_yaml(),
-        );
-        let _ = std::fs::write(self.ctx.dir.join("state.json"), state.to_string());
+        let publish = |name: &str, text: &str| {
+            let tmp = self.dir.join(format!(".{name}.tmp"));
+            let _ = std::fs::write(&tmp, text);
+            let _ = std::fs::rename(&tmp, self.dir.join(name));
+        };
+        publish("kubeconfig", &self.api.sim.kubeconfig_yaml());
+        publish("state.json", &state.to_string());
+    }
+}
+
+/// An error with its causes, `a: b: c`.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// The lab's request server: takes request files as they come (every
+/// [`control::POLL`], or at once when woken) and serves each in a task of
+/// its own, so a long reboot does not hold up a k3s restart; replies are
+/// written for the senders to read.
+async fn serve_requests(ctx: Arc<Ctx>) {
+    let mut running = tokio::task::JoinSet::new();
+    loop {
+        for (id, request) in control::take(&ctx.dir) {
+            let c = ctx.clone();
+            running.spawn(async move {
+                let reply = match request {
+                    Ok(r) => c.serve(r).await,
+                    Err(e) => Reply::failed(e),
+                };
+                for line in reply.lines.iter().chain(reply.error.iter()) {
+                    let _ = c.served.send(line.clone());
+                }
+                let _ = control::reply(&c.dir, &id, &reply);
+                c.write_state();
+            });
+        }
+        while running.try_join_next().is_some() {}
+        tokio::select! {
+            () = tokio::time::sleep(control::POLL) => {}
+            () = ctx.wake.notified() => {}
+        }
     }
 }
 
 impl Drop for Lab {
     fn drop(&mut self) {
+        // A request still in flight (a reboot in its dark period) must not
+        // boot a node after this.
+        self.ctx
+            .closed
+            .store(true, std::sync::atomic::Ordering::Release);
         for c in &self.controllers {
             c.abort();
         }
         for n in &self.ctx.nodes {
             node::power_off(&self.ctx, n);
         }
+        self.ctx.spawner.stop();
         let _ = std::fs::remove_dir_all(&self.ctx.dir);
         if let Some(parent) = self.ctx.dir.parent() {
             // Only when empty: other labs may be running.
@@ -792,11 +1080,7 @@ pub fn forward_api(
 /// inside the node's namespace, with the node's root.
 pub async fn rebootguard(ctx: &Arc<Ctx>, node: &Arc<Node>, args: &[&str]) {
     let Some(ns) = node.netns() else { return };
-    let exe = ctx
-        .options
-        .rebootguard
-        .clone()
-        .unwrap_or_else(|| ctx.exe.with_file_name("rebootguard"));
+    let exe = ctx.rebootguard_exe();
     let mut cmd = match ns.command(&exe) {
         Ok(c) => c,
         Err(e) => {
@@ -966,7 +1250,13 @@ pub fn next_free(cluster: Ipv4Net, used: &BTreeSet<String>) -> Option<Ipv4Net> {
         .find(|s| !used.contains(&s.to_string()))
 }
 
-/// The node lifecycle controller and taint manager.
+/// The taint the node lifecycle controller puts on a node that stopped
+/// posting status.
+pub const UNREACHABLE: &str = "node.kubernetes.io/unreachable";
+
+/// The node lifecycle controller and taint manager. It writes only its own
+/// condition status (`Ready=Unknown`) and its own taint, so what the node
+/// agent adds (`PodNetworkReady`, its NoSchedule taint) survives.
 async fn lifecycle(ctx: &Ctx, unreachable: &mut HashMap<String, Instant>) {
     let beats = ctx
         .heartbeats
@@ -979,36 +1269,32 @@ async fn lifecycle(ctx: &Ctx, unreachable: &mut HashMap<String, Instant>) {
             continue;
         };
         let stale = last.elapsed() > ctx.times.grace;
-        let taint = json!({"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"});
         let has_taint = n
             .pointer("/spec/taints")
             .and_then(Value::as_array)
-            .is_some_and(|t| t.iter().any(|x| x["key"] == taint["key"]));
+            .is_some_and(|t| t.iter().any(|x| x["key"] == UNREACHABLE));
         if stale && !unreachable.contains_key(&name) {
             unreachable.insert(name.clone(), Instant::now());
             let now = kubesim::time::now();
-            let mut conditions: Vec<Value> = n
+            let heartbeat = n
                 .pointer("/status/conditions")
                 .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            for c in &mut conditions {
-                if c["type"] == "Ready" {
-                    *c = json!({"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown", "message": "Kubelet stopped posting node status.", "lastHeartbeatTime": c["lastHeartbeatTime"], "lastTransitionTime": now});
-                }
-            }
-            let _ = ctx.api.merge_status(
+                .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
+                .map(|c| c["lastHeartbeatTime"].clone())
+                .unwrap_or(Value::Null);
+            let _ = ctx.api.set_condition(
                 "v1",
                 "Node",
                 "",
                 &name,
-                &json!({"status": {"conditions": conditions}}),
+                &json!({"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown", "message": "Kubelet stopped posting node status.", "lastHeartbeatTime": heartbeat, "lastTransitionTime": now}),
             );
-            let mut t = taint.clone();
-            t["timeAdded"] = now.into();
-            let _ = ctx
-                .api
-                .merge("v1", "Node", "", &name, &json!({"spec": {"taints": [t]}}));
+            let taint = json!({"key": UNREACHABLE, "effect": "NoExecute", "timeAdded": now});
+            let _ = ctx.api.change_taints(&name, |taints| {
+                if !taints.iter().any(|t| t["key"] == UNREACHABLE) {
+                    taints.push(taint.clone());
+                }
+            });
             ctx.timeline.note(
                 ctx,
                 Some(&name),
@@ -1016,22 +1302,12 @@ async fn lifecycle(ctx: &Ctx, unreachable: &mut HashMap<String, Instant>) {
                 "Ready=Unknown, tainted node.kubernetes.io/unreachable:NoExecute",
             );
             for pod in ctx.api.pods_on(&name) {
-                let mut conditions: Vec<Value> = pod
-                    .pointer("/status/conditions")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
-                for c in &mut conditions {
-                    if c["type"] == "Ready" {
-                        c["status"] = "False".into();
-                    }
-                }
-                let _ = ctx.api.merge_status(
+                let _ = ctx.api.set_condition(
                     "v1",
                     "Pod",
                     api::namespace(&pod),
                     api::name(&pod),
-                    &json!({"status": {"conditions": conditions}}),
+                    &json!({"type": "Ready", "status": "False"}),
                 );
                 ctx.api.event(
                     &pod,
@@ -1047,9 +1323,10 @@ async fn lifecycle(ctx: &Ctx, unreachable: &mut HashMap<String, Instant>) {
         }
         if !stale {
             if unreachable.remove(&name).is_some() || has_taint {
+                // Only our taint goes: the others' (the agent's) stay.
                 let _ = ctx
                     .api
-                    .merge("v1", "Node", "", &name, &json!({"spec": {"taints": null}}));
+                    .change_taints(&name, |taints| taints.retain(|t| t["key"] != UNREACHABLE));
             }
             continue;
         }
@@ -1125,23 +1402,29 @@ fn workloads(ctx: &Ctx, counter: &mut u64) {
         ));
     }
     let nodes = ctx.api.nodes();
-    let schedulable = |name: &str| {
-        nodes.iter().any(|n| {
-            api::name(n) == name
-                && api::condition(n, "Ready") == Some("True")
-                && n.pointer("/spec/taints")
-                    .and_then(Value::as_array)
-                    .is_none_or(Vec::is_empty)
-        })
+    // The scheduler's filter: Ready, not cordoned, taints tolerated.
+    let schedulable = |name: &str, tolerations: &[Value]| {
+        nodes
+            .iter()
+            .any(|n| api::name(n) == name && api::schedulable(n, tolerations))
     };
     for w in &ctx.scenario.workloads {
         for (slot, node) in ctx.scenario.placements(w).iter().enumerate() {
             let key = (w.namespace.clone(), w.name.clone(), slot.to_string());
-            if live.contains(&key) || !schedulable(node) {
+            if live.contains(&key) {
+                continue;
+            }
+            let pod = pod_for(w, slot, node, &random_hex(5));
+            let tolerations = pod
+                .pointer("/spec/tolerations")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            if !schedulable(node, &tolerations) {
                 continue;
             }
             *counter += 1;
-            let _ = ctx.api.create(&pod_for(w, slot, node, &random_hex(5)));
+            let _ = ctx.api.create(&pod);
         }
     }
 }
@@ -1257,9 +1540,11 @@ pub fn sweep(base_dir: &Path) -> Vec<String> {
                 .and_then(|p| p.parse::<u32>().ok());
             if let Some(pid) = pid
                 && !Path::new("/proc").join(pid.to_string()).exists()
-                && std::fs::remove_dir_all(e.path()).is_ok()
             {
-                removed.push(e.path().display().to_string());
+                removed.extend(crate::agent::sweep(&e.path()));
+                if std::fs::remove_dir_all(e.path()).is_ok() {
+                    removed.push(e.path().display().to_string());
+                }
             }
         }
         let _ = std::fs::remove_dir(base_dir);
@@ -1270,45 +1555,6 @@ pub fn sweep(base_dir: &Path) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn requests_queue_in_order_as_json() {
-        let dir = tempfile_dir();
-        let r = Request::Reboot {
-            nodes: vec!["boromir".into()],
-            faults: vec![Fault::FlannelSilentSkip],
-            down_ms: 300,
-        };
-        send(&dir, &r).unwrap();
-        send(&dir, &Request::FixManually).unwrap();
-        let mut files: Vec<_> = std::fs::read_dir(dir.join("requests"))
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .collect();
-        files.sort();
-        let read: Vec<Request> = files
-            .iter()
-            .map(|f| serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap())
-            .collect();
-        assert_eq!(read, [r, Request::FixManually]);
-        let text = std::fs::read_to_string(&files[0]).unwrap();
-        assert!(
-            text.contains("\"request\":\"reboot\"") && text.contains("flannel-silent-skip"),
-            "{text}"
-        );
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    fn tempfile_dir() -> PathBuf {
-        let d = std::env::temp_dir().join(format!(
-            "rglab-unit-{}-{}",
-            std::process::id(),
-            random_hex(6)
-        ));
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    }
 
     #[test]
     fn ipam_takes_the_first_free_24() {

@@ -11,14 +11,18 @@
 //! `/run` and `/var`. So pings, plugin errors and `rebootguard node restore`
 //! meet the same kernel and files they would on a host.
 
+pub mod agent;
 pub mod api;
+pub mod control;
 pub mod dns;
 pub mod kubelet;
 pub mod lab;
 pub mod node;
 pub mod replay;
+pub mod runtime;
 pub mod sandbox;
 pub mod scenario;
 
 pub use lab::{Lab, Options};
+pub use runtime::RuntimeFault;
 pub use scenario::{Fault, Scenario};

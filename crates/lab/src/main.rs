@@ -8,9 +8,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
+use rebootguard_lab::control::{self, Reply};
 use rebootguard_lab::lab::{self, Lab, Options};
 use rebootguard_lab::scenario::{self, Fault, Scenario};
-use rebootguard_lab::{dns, replay, sandbox};
+use rebootguard_lab::{RuntimeFault, dns, replay, sandbox};
 
 /// Test-only lab for rebootguard.
 #[derive(Debug, Parser)]
@@ -32,15 +33,27 @@ enum Command {
     /// Stop a running lab and remove what crashed labs left behind.
     Down(BaseArgs),
     /// Show running labs: nodes, namespaces, roots, kubeconfig.
-    Status(BaseArgs),
+    Status(StatusArgs),
     /// Open a shell inside a node's network namespace (NODE_ROOT is its root).
     Shell(ShellArgs),
     /// Replay a scenario (a TOML file, or incident-2026-01-31) and print its timeline.
     Replay(ReplayArgs),
     /// Apply the post-mortem's manual fix to a running lab (`up`).
-    FixManually(BaseArgs),
+    FixManually(TargetArgs),
     /// Reboot nodes of a running lab (`up`) together.
     Reboot(RebootArgs),
+    /// Apply a fault to a node of a running lab now; prints the instant it
+    /// was applied (RFC 3339, UTC, milliseconds).
+    ///
+    /// Faults: delete-subnet-env, corrupt-subnet-env (no FLANNEL_MTU),
+    /// delete-flannel-link, drop-peer PEER (its FDB, neighbour and route on
+    /// flannel.1), stop-flannel. The emulated flannel repairs none of them
+    /// until k3s restarts on the node.
+    Break(BreakArgs),
+    /// Restart the emulated k3s of a node of a running lab, as `systemctl
+    /// restart k3s` would; exits 0 once the lab has done it.
+    #[command(name = "k3s-restart")]
+    K3sRestart(K3sRestartArgs),
     /// CNI helper (internal).
     #[command(name = "__cni", hide = true)]
     Cni { request: String },
@@ -78,6 +91,46 @@ struct BaseArgs {
     dir: Option<PathBuf>,
 }
 
+#[derive(Debug, Clone, clap::Args)]
+struct TargetArgs {
+    #[command(flatten)]
+    base: BaseArgs,
+    /// The lab to ask (its id, `rglab-<pid>-<n>`, see `status`), when
+    /// several run.
+    #[arg(long)]
+    lab: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct StatusArgs {
+    #[command(flatten)]
+    base: BaseArgs,
+    /// Print the running labs as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct BreakArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// The node.
+    node: String,
+    /// The fault.
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(RuntimeFault::NAMES))]
+    fault: String,
+    /// The peer whose entries drop-peer deletes.
+    peer: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct K3sRestartArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// The node.
+    node: String,
+}
+
 #[derive(Debug, clap::Args)]
 struct LabArgs {
     #[command(flatten)]
@@ -93,6 +146,10 @@ struct LabArgs {
     /// flannel, Debian's for the rest].
     #[arg(long)]
     cni_bin_dir: Option<PathBuf>,
+    /// Run `rebootguard agent` on every node from boot, as its systemd unit
+    /// would (log: <lab dir>/nodes/<node>/agent.log).
+    #[arg(long)]
+    agent: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -113,7 +170,7 @@ struct UpArgs {
 #[derive(Debug, clap::Args)]
 struct RebootArgs {
     #[command(flatten)]
-    base: BaseArgs,
+    target: TargetArgs,
     /// The nodes.
     #[arg(required = true)]
     nodes: Vec<String>,
@@ -188,14 +245,20 @@ fn options(a: &LabArgs) -> anyhow::Result<Options> {
     o.rebootguard = a.rebootguard.clone();
     o.cni_bin_dir = a.cni_bin_dir.clone();
     o.base_dir = base_dir(&a.base);
-    if o.protected {
+    o.agent = a.agent;
+    if o.protected || o.agent {
         let rg = o
             .rebootguard
             .clone()
             .unwrap_or_else(|| o.exe.with_file_name("rebootguard"));
         if !rg.is_file() {
+            let flag = if o.protected {
+                "--protected"
+            } else {
+                "--agent"
+            };
             bail!(
-                "--protected needs the rebootguard binary; {} is missing: build it (cargo build -p rebootguard) or pass --rebootguard PATH",
+                "{flag} needs the rebootguard binary; {} is missing: build it (cargo build -p rebootguard) or pass --rebootguard PATH",
                 rg.display()
             );
         }
@@ -268,23 +331,67 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Apiserver(args) => apiserver(args).await.map(|()| ExitCode::SUCCESS),
         Command::Up(args) => up(args).await,
         Command::Down(b) => down(&b),
-        Command::Status(b) => status(&b),
+        Command::Status(a) => status(&a),
         Command::Shell(a) => shell(&a),
         Command::Replay(a) => replay_cmd(a).await,
-        Command::FixManually(b) => request(&b, &lab::Request::FixManually, "fix-manually"),
+        Command::FixManually(t) => {
+            let labs = pick(&t, None)?;
+            ask_all(
+                &labs,
+                &lab::Request::FixManually,
+                std::time::Duration::from_secs(120),
+            )
+        }
         Command::Reboot(a) => {
-            let running = labs(&a.base);
-            let scale = running
-                .first()
-                .and_then(|s| s["time_scale"].as_f64())
-                .unwrap_or(1.0)
-                .max(1.0);
-            let r = lab::Request::Reboot {
-                nodes: a.nodes.clone(),
-                faults: a.fault.clone(),
-                down_ms: u64::try_from(a.down.div_f64(scale).as_millis()).unwrap_or(u64::MAX),
+            let mut labs = pick(&a.target, None)?;
+            labs.retain(|s| a.nodes.iter().all(|n| s["nodes"].get(n).is_some()));
+            if labs.is_empty() {
+                bail!(
+                    "no running lab has every node of {}; see `rebootguard-lab status`",
+                    a.nodes.join(", ")
+                );
+            }
+            let mut code = ExitCode::SUCCESS;
+            for s in labs {
+                let scale = s["time_scale"].as_f64().unwrap_or(1.0).max(1.0);
+                let down = a.down.div_f64(scale);
+                let r = lab::Request::Reboot {
+                    nodes: a.nodes.clone(),
+                    faults: a.fault.clone(),
+                    down_ms: u64::try_from(down.as_millis()).unwrap_or(u64::MAX),
+                };
+                if ask_all(&[s], &r, down + std::time::Duration::from_secs(120))?
+                    != ExitCode::SUCCESS
+                {
+                    code = ExitCode::FAILURE;
+                }
+            }
+            Ok(code)
+        }
+        Command::Break(a) => {
+            let fault = match RuntimeFault::parse(&a.fault, a.peer.as_deref()) {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(ExitCode::from(2));
+                }
             };
-            request(&a.base, &r, "reboot")
+            let s = one(&a.target, &a.node)?;
+            let r = lab::Request::Break {
+                node: a.node.clone(),
+                fault,
+            };
+            let reply = ask(&s, &r, std::time::Duration::from_secs(15))?;
+            finish(reply, "break")
+        }
+        Command::K3sRestart(a) => {
+            let s = one(&a.target, &a.node)?;
+            let r = lab::Request::K3sRestart {
+                node: a.node.clone(),
+                asked_by: asked_by(),
+            };
+            let reply = ask(&s, &r, std::time::Duration::from_secs(30))?;
+            finish(reply, "k3s-restart")
         }
         Command::Cni { .. } | Command::Dns { .. } => Ok(ExitCode::SUCCESS),
     }
@@ -321,16 +428,22 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     println!(
         "rebootguard-lab shell NODE   # a shell on a node; rebootguard-lab fix-manually; Ctrl-C or rebootguard-lab down to stop"
     );
+    // The lab serves requests itself; SIGUSR1 (what older senders send)
+    // only makes it look at once.
     let mut usr1 = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
         .context("failed to watch SIGUSR1")?;
+    let mut served = lab.served();
     loop {
         tokio::select! {
             r = until_signal() => { r?; break; }
-            _ = usr1.recv() => {
-                for line in lab.serve_requests().await {
-                    println!("{line}");
+            _ = usr1.recv() => lab.wake(),
+            line = served.recv() => match line {
+                Ok(line) => println!("{line}"),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    println!("({n} lines of served requests not shown)");
                 }
-            }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => {}
+            },
         }
     }
     drop(lab);
@@ -353,30 +466,125 @@ fn labs(b: &BaseArgs) -> Vec<serde_json::Value> {
         .collect()
 }
 
-fn request(b: &BaseArgs, r: &lab::Request, what: &str) -> anyhow::Result<ExitCode> {
-    let running = labs(b);
+/// The running labs `t` names (all of them without `--lab`).
+fn pick(t: &TargetArgs, node: Option<&str>) -> anyhow::Result<Vec<serde_json::Value>> {
+    let running = labs(&t.base);
     if running.is_empty() {
-        bail!("no running lab to {what}; start one with `rebootguard-lab up`");
+        bail!(
+            "no running lab in {}; start one with `rebootguard-lab up`",
+            base_dir(&t.base).display()
+        );
     }
-    for s in running {
-        let dir = PathBuf::from(s["dir"].as_str().unwrap_or_default());
-        lab::send(&dir, r)
-            .with_context(|| format!("failed to queue the request in {}", dir.display()))?;
-        let signal = libc::SIGUSR1;
-        let pid = s["pid"]
-            .as_i64()
-            .and_then(|p| i32::try_from(p).ok())
-            .unwrap_or(0);
-        if pid > 0 {
-            // SAFETY: kill(2) with a pid read from a lab's own state file.
-            unsafe { libc::kill(pid, signal) };
-            println!(
-                "{what}: signalled lab {} (pid {pid})",
-                s["id"].as_str().unwrap_or("?")
-            );
+    let running: Vec<_> = match &t.lab {
+        Some(id) => {
+            let ids: Vec<String> = running
+                .iter()
+                .filter_map(|s| s["id"].as_str().map(str::to_owned))
+                .collect();
+            let found: Vec<_> = running
+                .into_iter()
+                .filter(|s| s["id"] == id.as_str())
+                .collect();
+            if found.is_empty() {
+                bail!("no running lab {id:?} (running: {})", ids.join(", "));
+            }
+            found
+        }
+        None => running,
+    };
+    Ok(match node {
+        Some(n) => running
+            .into_iter()
+            .filter(|s| s["nodes"].get(n).is_some())
+            .collect(),
+        None => running,
+    })
+}
+
+/// The one running lab with node `node`.
+fn one(t: &TargetArgs, node: &str) -> anyhow::Result<serde_json::Value> {
+    let mut found = pick(t, Some(node))?;
+    match found.len() {
+        0 => bail!("no running lab has a node {node:?}; see `rebootguard-lab status`"),
+        1 => Ok(found.remove(0)),
+        _ => bail!(
+            "several running labs have a node {node:?} ({}); pass --lab ID",
+            found
+                .iter()
+                .filter_map(|s| s["id"].as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// Sends `r` to the lab `s` and waits up to `timeout` for its reply.
+fn ask(
+    s: &serde_json::Value,
+    r: &lab::Request,
+    timeout: std::time::Duration,
+) -> anyhow::Result<Reply> {
+    let dir = PathBuf::from(s["dir"].as_str().unwrap_or_default());
+    let pid = s["pid"]
+        .as_u64()
+        .and_then(|p| u32::try_from(p).ok())
+        .unwrap_or(0);
+    let id = lab::send(&dir, r)
+        .with_context(|| format!("failed to queue the request in {}", dir.display()))?;
+    control::wait_reply(&dir, &id, pid, timeout)
+        .with_context(|| format!("no answer from lab {}", s["id"].as_str().unwrap_or("?")))
+}
+
+/// Sends `r` to every lab in `labs`, prints what each did.
+fn ask_all(
+    labs: &[serde_json::Value],
+    r: &lab::Request,
+    timeout: std::time::Duration,
+) -> anyhow::Result<ExitCode> {
+    let mut code = ExitCode::SUCCESS;
+    for s in labs {
+        let reply = ask(s, r, timeout)?;
+        for line in &reply.lines {
+            println!("{line}");
+        }
+        if let Some(e) = &reply.error {
+            eprintln!("error: lab {}: {e}", s["id"].as_str().unwrap_or("?"));
+            code = ExitCode::FAILURE;
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(code)
+}
+
+/// Prints the applied instant (stdout) or the error (stderr).
+fn finish(reply: Reply, what: &str) -> anyhow::Result<ExitCode> {
+    match (reply.ok, reply.applied) {
+        (true, Some(at)) => {
+            println!("{at}");
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => {
+            eprintln!(
+                "error: {what} failed: {}",
+                reply.error.as_deref().unwrap_or("the lab gave no reason")
+            );
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Who runs this command, for the lab's timeline: `rebootguard agent` when
+/// the parent is `rebootguard` (the agent runs its restart-command as an
+/// argv), else the parent's name.
+fn asked_by() -> String {
+    let ppid = std::os::unix::process::parent_id();
+    let comm = std::fs::read_to_string(format!("/proc/{ppid}/comm"))
+        .map(|c| c.trim().to_owned())
+        .unwrap_or_default();
+    match comm.as_str() {
+        "rebootguard" => "rebootguard agent".to_owned(),
+        "" => format!("pid {ppid}"),
+        other => format!("{other}, pid {ppid}"),
+    }
 }
 
 fn down(b: &BaseArgs) -> anyhow::Result<ExitCode> {
@@ -409,19 +617,70 @@ fn down(b: &BaseArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn status(b: &BaseArgs) -> anyhow::Result<ExitCode> {
-    let running = labs(b);
+/// The running labs as `status --json` prints them.
+fn status_json(running: &[serde_json::Value]) -> serde_json::Value {
+    let labs: Vec<serde_json::Value> = running
+        .iter()
+        .map(|s| {
+            let order: Vec<String> = s["node_order"]
+                .as_array()
+                .map(|o| {
+                    o.iter()
+                        .filter_map(|n| n.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_else(|| {
+                    s["nodes"]
+                        .as_object()
+                        .map(|m| m.keys().cloned().collect())
+                        .unwrap_or_default()
+                });
+            let nodes: Vec<serde_json::Value> = order
+                .iter()
+                .map(|name| {
+                    let n = &s["nodes"][name];
+                    serde_json::json!({
+                        "name": name, "netns": n["netns"], "root": n["root"],
+                        "public_ip": n["public_ip"], "agent_log": n["agent_log"],
+                    })
+                })
+                .collect();
+            serde_json::json!({
+                "id": s["id"], "pid": s["pid"], "dir": s["dir"], "kubeconfig": s["kubeconfig"],
+                "server": s["server"], "time_scale": s["time_scale"],
+                "agent": s["agent"].as_bool().unwrap_or(false), "nodes": nodes,
+            })
+        })
+        .collect();
+    serde_json::json!({ "labs": labs })
+}
+
+fn status(a: &StatusArgs) -> anyhow::Result<ExitCode> {
+    let running = labs(&a.base);
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&status_json(&running))?);
+        return Ok(if running.is_empty() {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
     if running.is_empty() {
         println!("no lab running");
         return Ok(ExitCode::from(1));
     }
     for s in running {
         println!(
-            "lab {} (pid {}), API {}, KUBECONFIG={}",
+            "lab {} (pid {}), API {}, KUBECONFIG={}{}",
             s["id"].as_str().unwrap_or("?"),
             s["pid"],
             s["server"].as_str().unwrap_or("?"),
-            s["kubeconfig"].as_str().unwrap_or("?")
+            s["kubeconfig"].as_str().unwrap_or("?"),
+            if s["agent"].as_bool() == Some(true) {
+                ", agents on"
+            } else {
+                ""
+            }
         );
         if let Some(nodes) = s["nodes"].as_object() {
             for (name, n) in nodes {
@@ -591,6 +850,83 @@ mod tests {
         assert_eq!(a.down, std::time::Duration::from_secs(360));
         assert!(Cli::try_parse_from(["rebootguard-lab", "reboot"]).is_err());
         assert!(Cli::try_parse_from(["rebootguard-lab", "reboot", "a", "--down", "soon"]).is_err());
+    }
+
+    #[test]
+    fn break_restart_and_status_flags() {
+        let cli = Cli::try_parse_from([
+            "rebootguard-lab",
+            "break",
+            "--dir",
+            "/tmp/labs",
+            "--lab",
+            "rglab-1-0",
+            "boromir",
+            "drop-peer",
+            "theoden",
+        ])
+        .unwrap();
+        let Command::Break(a) = cli.command else {
+            panic!("break")
+        };
+        assert_eq!(
+            (a.node.as_str(), a.fault.as_str(), a.peer.as_deref()),
+            ("boromir", "drop-peer", Some("theoden"))
+        );
+        assert_eq!(a.target.lab.as_deref(), Some("rglab-1-0"));
+        assert!(
+            Cli::try_parse_from(["rebootguard-lab", "break", "boromir", "nope"]).is_err(),
+            "unknown fault"
+        );
+        let cli = Cli::try_parse_from([
+            "rebootguard-lab",
+            "k3s-restart",
+            "--dir",
+            "/tmp/labs",
+            "samwise",
+        ])
+        .unwrap();
+        let Command::K3sRestart(a) = cli.command else {
+            panic!("k3s-restart")
+        };
+        assert_eq!(a.node, "samwise");
+        assert!(Cli::try_parse_from(["rebootguard-lab", "k3s-restart"]).is_err());
+        let cli = Cli::try_parse_from(["rebootguard-lab", "status", "--json"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Status(StatusArgs { json: true, .. })
+        ));
+        let cli = Cli::try_parse_from(["rebootguard-lab", "up", "--agent"]).unwrap();
+        assert!(matches!(cli.command, Command::Up(ref u) if u.lab.agent));
+        let cli = Cli::try_parse_from([
+            "rebootguard-lab",
+            "replay",
+            "incident-2026-01-31",
+            "--agent",
+        ])
+        .unwrap();
+        assert!(matches!(cli.command, Command::Replay(ref r) if r.lab.agent));
+    }
+
+    #[test]
+    fn status_json_lists_nodes_in_boot_order() {
+        let state = serde_json::json!({
+            "id": "rglab-1-0", "pid": 1, "dir": "/l", "kubeconfig": "/l/kubeconfig",
+            "server": "http://127.0.0.1:1", "time_scale": 20.0, "agent": true,
+            "node_order": ["theoden", "boromir"],
+            "nodes": {
+                "boromir": {"netns": null, "root": "/l/nodes/boromir", "public_ip": "172.31.0.2", "agent_log": "/l/nodes/boromir/agent.log"},
+                "theoden": {"netns": "rglab-1-3", "root": "/l/nodes/theoden", "public_ip": "172.31.0.1", "agent_log": "/l/nodes/theoden/agent.log"},
+            },
+        });
+        let out = status_json(&[state]);
+        let lab = &out["labs"][0];
+        assert_eq!(lab["server"], "http://127.0.0.1:1");
+        assert_eq!(lab["time_scale"], 20.0);
+        assert_eq!(lab["nodes"][0]["name"], "theoden");
+        assert_eq!(lab["nodes"][1]["netns"], serde_json::Value::Null, "off");
+        assert_eq!(lab["nodes"][1]["agent_log"], "/l/nodes/boromir/agent.log");
+        assert_eq!(status_json(&[]), serde_json::json!({"labs": []}));
     }
 
     #[test]

@@ -74,6 +74,9 @@ pub enum Error {
     /// A blocking task died.
     #[error("a node task panicked or was cancelled")]
     Join(#[source] tokio::task::JoinError),
+    /// The lab is being torn down.
+    #[error("the lab is shutting down")]
+    Closed,
 }
 
 /// One pod sandbox this node runs.
@@ -115,6 +118,15 @@ pub struct State {
     pub active: BTreeSet<Fault>,
     /// k3s's tasks (agent, flannel, heartbeats, kubelet).
     pub k3s: Vec<JoinHandle<()>>,
+    /// Bumped whenever k3s stops: a task of an earlier run that would add
+    /// itself to [`State::k3s`] aborts instead.
+    pub k3s_run: u64,
+    /// flannel's peer loop, while it runs.
+    pub peers: Option<tokio::task::AbortHandle>,
+    /// flannel was stopped (`stop-flannel`) until k3s restarts.
+    pub flannel_stopped: bool,
+    /// The `rebootguard agent` supervisor of this boot (`--agent`).
+    pub agent: Option<Arc<crate::agent::Supervisor>>,
     /// The API forwarder.
     pub proxy: Option<JoinHandle<()>>,
     /// Pod sandboxes by pod UID.
@@ -216,6 +228,15 @@ impl Node {
             "current-context": "default",
         });
         write(&self.path(paths::KUBECONFIG), &kubeconfig.to_string())?;
+        // rebootguard's config: `node restore`/`backup` read it too.
+        let config = crate::agent::Config {
+            node: &self.name,
+            exe: &ctx.exe,
+            base_dir: &ctx.options.base_dir,
+            lab: &ctx.id,
+            time_scale: ctx.scenario.time_scale,
+        };
+        write(&self.path(crate::agent::CONFIG), &config.render())?;
         // k3s extracts its CNI plugins into its data dir.
         let bin = self.path(paths::CNI_BIN);
         for plugin in PLUGINS {
@@ -267,6 +288,9 @@ where
 
 /// Powers the node on: everything up to and including starting k3s.
 pub async fn boot(ctx: &Arc<Ctx>, node: &Arc<Node>) -> Result<(), Error> {
+    if ctx.closed.load(Ordering::Acquire) {
+        return Err(Error::Closed);
+    }
     let boot_id = new_boot_id();
     let btime = kubesim::time::now_unix();
     write(&node.path(paths::BOOT_ID), &format!("{boot_id}\n"))?;
@@ -344,7 +368,24 @@ pub async fn boot(ctx: &Arc<Ctx>, node: &Arc<Node>) -> Result<(), Error> {
     if ctx.options.protected {
         crate::lab::rebootguard(ctx, node, &["node", "restore"]).await;
     }
+    // rebootguard-agent.service and k3s.service start together.
     start_k3s(ctx, node);
+    if ctx.options.agent {
+        let agent = crate::agent::start(ctx, node);
+        let old = {
+            let mut st = node.state();
+            if st.netns.is_some() {
+                st.agent.replace(agent)
+            } else {
+                // Powered off meanwhile: this boot's agent goes at once.
+                Some(agent)
+            }
+        };
+        if let Some(old) = old {
+            old.stop();
+        }
+    }
+    ctx.write_state();
     Ok(())
 }
 
@@ -417,20 +458,58 @@ fn vtep_spec(local: Option<Ipv4Addr>) -> VxlanSpec {
 
 /// Starts (or restarts) k3s on a powered node.
 pub fn start_k3s(ctx: &Arc<Ctx>, node: &Arc<Node>) {
+    let run = {
+        let mut st = node.state();
+        st.flannel_stopped = false;
+        st.k3s_run
+    };
     let (c, n) = (ctx.clone(), node.clone());
-    let agent = tokio::spawn(async move { agent(c, n).await });
-    node.state().k3s.push(agent);
+    let agent = tokio::spawn(async move { agent(c, n, run).await });
+    adopt(node, run, agent);
+}
+
+/// Adds a task to k3s run `run`, or aborts it when that run has stopped.
+fn adopt(node: &Node, run: u64, task: JoinHandle<()>) {
+    let mut st = node.state();
+    if st.k3s_run == run {
+        st.k3s.push(task);
+    } else {
+        task.abort();
+    }
 }
 
 /// Stops k3s (its tasks); pods' sandboxes keep running, as with containerd.
 pub fn stop_k3s(node: &Node) {
-    for t in std::mem::take(&mut node.state().k3s) {
+    let tasks = {
+        let mut st = node.state();
+        st.k3s_run += 1;
+        st.peers = None;
+        std::mem::take(&mut st.k3s)
+    };
+    for t in tasks {
         t.abort();
     }
 }
 
-/// Powers the node off: k3s stops, pods and devices vanish, /run is lost.
+/// Stops flannel's peer loop until k3s restarts (`stop-flannel`).
+pub fn stop_flannel(node: &Node) {
+    let peers = {
+        let mut st = node.state();
+        st.flannel_stopped = true;
+        st.peers.take()
+    };
+    if let Some(p) = peers {
+        p.abort();
+    }
+}
+
+/// Powers the node off: the agent and k3s stop, pods and devices vanish,
+/// /run is lost.
 pub fn power_off(ctx: &Ctx, node: &Node) {
+    let agent = node.state().agent.take();
+    if let Some(a) = agent {
+        a.stop();
+    }
     stop_k3s(node);
     let (sandboxes, ns, proxy) = {
         let mut st = node.state();
@@ -448,6 +527,7 @@ pub fn power_off(ctx: &Ctx, node: &Node) {
     let _ = std::fs::remove_dir_all(node.path("run"));
     ctx.timeline
         .note(ctx, Some(&node.name), "shutdown", "powered off");
+    ctx.write_state();
 }
 
 /// Loops `f` every `period` until it returns `Some`.
@@ -460,8 +540,8 @@ async fn until<T>(period: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     }
 }
 
-/// The emulated k3s agent.
-async fn agent(ctx: Arc<Ctx>, node: Arc<Node>) {
+/// The emulated k3s agent (run `run` of k3s on this boot).
+async fn agent(ctx: Arc<Ctx>, node: Arc<Node>, run: u64) {
     let tick = Duration::from_millis(50);
     // Register (retrying while the API is unreachable).
     until(tick, || register(&ctx, &node).ok()).await;
@@ -490,14 +570,13 @@ async fn agent(ctx: Arc<Ctx>, node: Arc<Node>) {
             .ok()
     })
     .await;
-    flannel(&ctx, &node, cidr, &conf).await;
+    flannel(&ctx, &node, cidr, &conf, run).await;
     let (c, n) = (ctx.clone(), node.clone());
     let heartbeat = tokio::spawn(async move { heartbeats(c, n).await });
+    adopt(&node, run, heartbeat);
     let (c, n) = (ctx.clone(), node.clone());
     let kubelet = tokio::spawn(async move { crate::kubelet::run(c, n).await });
-    let mut st = node.state();
-    st.k3s.push(heartbeat);
-    st.k3s.push(kubelet);
+    adopt(&node, run, kubelet);
 }
 
 fn net_conf(ctx: &Ctx) -> Result<NetConf, String> {
@@ -587,53 +666,31 @@ fn register(ctx: &Ctx, node: &Node) -> Result<(), api::Error> {
     Ok(())
 }
 
-/// Node Ready heartbeats while k3s runs.
+/// Node Ready heartbeats while k3s runs: only the `Ready` condition is
+/// written (a strategic merge on `nodes/status`, merged by `type`, as the
+/// kubelet does), so conditions other writers own survive.
 async fn heartbeats(ctx: Arc<Ctx>, node: Arc<Node>) {
     let mut first = true;
     loop {
         if node.reach().is_ok() {
             let now = kubesim::time::now();
-            let mut ready = json!({"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status", "lastHeartbeatTime": now});
-            let was = ctx
-                .api
-                .node(&node.name)
-                .and_then(|n| api::condition(&n, "Ready").map(str::to_owned));
-            if was.as_deref() != Some("True") {
-                ready["lastTransitionTime"] = now.clone().into();
-            }
-            let conditions = ctx
-                .api
-                .node(&node.name)
-                .and_then(|n| n.pointer("/status/conditions").cloned())
-                .and_then(|c| c.as_array().cloned())
-                .unwrap_or_default();
-            let mut conditions: Vec<Value> = conditions
-                .into_iter()
-                .filter(|c| c["type"] != "Ready")
-                .collect();
-            if was.as_deref() == Some("True")
-                && let Some(t) = ctx.api.node(&node.name).and_then(|n| {
-                    n.pointer("/status/conditions")
-                        .and_then(Value::as_array)
-                        .and_then(|a| {
-                            a.iter()
-                                .find(|c| c["type"] == "Ready")
-                                .and_then(|c| c.get("lastTransitionTime").cloned())
-                        })
-                })
-            {
-                ready["lastTransitionTime"] = t;
-            }
-            conditions.push(ready);
+            let previous = ctx.api.node(&node.name).and_then(|n| {
+                n.pointer("/status/conditions")?
+                    .as_array()?
+                    .iter()
+                    .find(|c| c["type"] == "Ready")
+                    .cloned()
+            });
+            // lastTransitionTime moves only when the status changes.
+            let since = previous
+                .as_ref()
+                .filter(|c| c["status"] == "True")
+                .and_then(|c| c.get("lastTransitionTime").cloned())
+                .unwrap_or_else(|| now.clone().into());
+            let ready = json!({"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status", "lastHeartbeatTime": now, "lastTransitionTime": since});
             if ctx
                 .api
-                .merge_status(
-                    "v1",
-                    "Node",
-                    "",
-                    &node.name,
-                    &json!({"status": {"conditions": conditions}}),
-                )
+                .set_condition("v1", "Node", "", &node.name, &ready)
                 .is_ok()
             {
                 ctx.beat(&node.name);
@@ -649,7 +706,10 @@ async fn heartbeats(ctx: Arc<Ctx>, node: Arc<Node>) {
 }
 
 /// The embedded flannel: init (or the incident's silent skip), then peers.
-async fn flannel(ctx: &Arc<Ctx>, node: &Arc<Node>, cidr: Ipv4Net, conf: &NetConf) {
+/// With a subnet.env present (or none and no fault) it creates `flannel.1`
+/// when missing, rewrites subnet.env and programs every peer afresh: what
+/// a k3s restart repairs.
+async fn flannel(ctx: &Arc<Ctx>, node: &Arc<Node>, cidr: Ipv4Net, conf: &NetConf, run: u64) {
     let subnet_env = node.path(paths::SUBNET_ENV);
     let skip = node.state().active.contains(&Fault::FlannelSilentSkip) && !subnet_env.exists();
     if skip {
@@ -682,7 +742,9 @@ async fn flannel(ctx: &Arc<Ctx>, node: &Arc<Node>, cidr: Ipv4Net, conf: &NetConf
     let made = netlink(ns.clone(), move |nl| async move {
         match nl.link(VTEP).await {
             Ok(existing) => {
-                let stray: Vec<String> = existing.addresses.iter().filter(|a| **a != IpNet::V4(vtep_addr)).map(ToString::to_string).collect();
+                // Like flannel's ensureV4AddressOnLink: only IPv4 addresses
+                // count (the kernel's IPv6 link-local one does not).
+                let stray: Vec<String> = existing.addresses.iter().filter(|a| matches!(a, IpNet::V4(_)) && **a != IpNet::V4(vtep_addr)).map(ToString::to_string).collect();
                 if !stray.is_empty() {
                     return Ok(Err(format!(
                         "failed to configure interface {VTEP}: link has incompatible addresses. Remove additional addresses and try again. (found {})",
@@ -695,7 +757,7 @@ async fn flannel(ctx: &Arc<Ctx>, node: &Arc<Node>, cidr: Ipv4Net, conf: &NetConf
         }
         nl.set_mtu(VTEP, 1450).await?;
         nl.set_mac(VTEP, &mac).await?;
-        if nl.link(VTEP).await?.addresses.is_empty() {
+        if !nl.link(VTEP).await?.addresses.iter().any(|a| matches!(a, IpNet::V4(_))) {
             nl.add_address(VTEP, IpNet::V4(vtep_addr)).await?;
         }
         nl.set_up(VTEP).await?;
@@ -758,14 +820,25 @@ async fn flannel(ctx: &Arc<Ctx>, node: &Arc<Node>, cidr: Ipv4Net, conf: &NetConf
             .note(ctx, Some(&node.name), "flannel", &format!("warning: {e}")),
     }
     let (c, n) = (ctx.clone(), node.clone());
-    let peers = tokio::spawn(async move { peers(c, n, ns).await });
-    node.state().k3s.push(peers);
+    let task = tokio::spawn(async move { peers(c, n, ns).await });
+    let mut st = node.state();
+    if st.k3s_run == run && !st.flannel_stopped {
+        st.peers = Some(task.abort_handle());
+        st.k3s.push(task);
+    } else {
+        task.abort();
+    }
 }
 
-/// Programs every peer's neighbour, FDB entry and route, following changes.
+/// Programs every peer's neighbour, FDB entry and route, following changes
+/// in the API only: an entry deleted behind its back stays deleted until
+/// the next k3s start, which begins with nothing programmed.
 async fn peers(ctx: Arc<Ctx>, node: Arc<Node>, ns: Arc<Netns>) {
     let mut programmed: BTreeMap<String, (Ipv4Net, [u8; 6], Ipv4Addr)> = BTreeMap::new();
     loop {
+        if node.state().flannel_stopped {
+            return;
+        }
         if node.reach().is_ok() {
             for peer in ctx.api.nodes() {
                 let name = api::name(&peer).to_owned();
@@ -811,7 +884,7 @@ async fn peers(ctx: Arc<Ctx>, node: Arc<Node>, ns: Arc<Netns>) {
 }
 
 /// (lease, VtepMAC, public-ip) of a peer Node, when flannel runs there.
-fn peer_of(node: &Value) -> Option<(Ipv4Net, [u8; 6], Ipv4Addr)> {
+pub fn peer_of(node: &Value) -> Option<(Ipv4Net, [u8; 6], Ipv4Addr)> {
     let a = node.pointer("/metadata/annotations")?;
     if a["flannel.alpha.coreos.com/kube-subnet-manager"].as_str() != Some("true") {
         return None;
