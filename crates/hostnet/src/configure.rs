@@ -9,12 +9,14 @@
 use std::net::IpAddr;
 use std::os::fd::{AsFd, AsRawFd};
 
+use futures::TryStreamExt;
 use ipnet::IpNet;
-use rtnetlink::packet_route::neighbour::{NeighbourFlags, NeighbourState};
+use rtnetlink::packet_route::AddressFamily;
+use rtnetlink::packet_route::neighbour::{NeighbourFlags, NeighbourMessage, NeighbourState};
 use rtnetlink::packet_route::route::RouteFlags;
 use rtnetlink::{LinkBridge, LinkUnspec, LinkVeth, LinkVxlan, RouteMessageBuilder};
 
-use crate::link::{Error, Netlink, request};
+use crate::link::{Error, Netlink, fdb_from, neighbour_from, request};
 use crate::netns::Netns;
 
 type Result<T, E = Error> = std::result::Result<T, E>;
@@ -237,5 +239,123 @@ impl Netlink {
             .execute()
             .await
             .map_err(request(format!("add fdb entry on {name}")))
+    }
+
+    /// `ip addr del ADDRESS dev NAME`.
+    pub async fn delete_address(&self, name: &str, address: IpNet) -> Result<()> {
+        self.check_writable()?;
+        let index = self.index_of(name).await?;
+        let what = || format!("delete {address} from {name}");
+        let found: Vec<_> = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .set_address_filter(address.addr())
+            .execute()
+            .try_collect()
+            .await
+            .map_err(request(what()))?;
+        let message = found
+            .into_iter()
+            .find(|m| m.header.prefix_len == address.prefix_len())
+            .ok_or_else(|| Error::NotFound(what()))?;
+        self.handle
+            .address()
+            .del(message)
+            .execute()
+            .await
+            .map_err(request(what()))
+    }
+
+    /// `ip route del ...`, in the main table.
+    pub async fn delete_route(&self, route: &RouteSpec) -> Result<()> {
+        self.check_writable()?;
+        let what = || format!("delete route {}", route.destination);
+        let invalid = |e| Error::BadRoute(format!("{}: {e}", what()));
+        let mut builder = RouteMessageBuilder::<IpAddr>::new()
+            .destination_prefix(route.destination.addr(), route.destination.prefix_len())
+            .map_err(invalid)?;
+        if let Some(gateway) = route.gateway {
+            builder = builder.gateway(gateway).map_err(invalid)?;
+        }
+        if let Some(device) = &route.device {
+            builder = builder.output_interface(self.index_of(device).await?);
+        }
+        self.handle
+            .route()
+            .del(builder.build())
+            .execute()
+            .await
+            .map_err(request(what()))
+    }
+
+    /// `ip neigh del IP dev NAME`.
+    pub async fn delete_neighbour(&self, name: &str, ip: IpAddr) -> Result<()> {
+        self.check_writable()?;
+        let index = self.index_of(name).await?;
+        let what = format!("delete neighbour {ip} on {name}");
+        let family = match ip {
+            IpAddr::V4(_) => AddressFamily::Inet,
+            IpAddr::V6(_) => AddressFamily::Inet6,
+        };
+        let entry = self
+            .find_neighbour(family, &what, |m| {
+                m.header.ifindex == index && neighbour_from(m).is_some_and(|n| n.ip == ip)
+            })
+            .await?;
+        self.handle
+            .neighbours()
+            .del(entry)
+            .execute()
+            .await
+            .map_err(request(what))
+    }
+
+    /// `bridge fdb del MAC dev NAME [dst IP] self`.
+    pub async fn delete_fdb(
+        &self,
+        name: &str,
+        mac: &[u8],
+        destination: Option<IpAddr>,
+    ) -> Result<()> {
+        self.check_writable()?;
+        let index = self.index_of(name).await?;
+        let what = format!("delete fdb entry on {name}");
+        let entry = self
+            .find_neighbour(AddressFamily::Bridge, &what, |m| {
+                m.header.ifindex == index
+                    && fdb_from(m).is_some_and(|f| {
+                        f.mac == mac && destination.is_none_or(|d| f.destination == Some(d))
+                    })
+            })
+            .await?;
+        self.handle
+            .neighbours()
+            .del(entry)
+            .execute()
+            .await
+            .map_err(request(what))
+    }
+
+    async fn find_neighbour(
+        &self,
+        family: AddressFamily,
+        what: &str,
+        wanted: impl Fn(&NeighbourMessage) -> bool,
+    ) -> Result<NeighbourMessage> {
+        let entries: Vec<NeighbourMessage> = self
+            .handle
+            .neighbours()
+            .get()
+            .set_address_family(family)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(request(what))?;
+        entries
+            .into_iter()
+            .find(|m| wanted(m))
+            .ok_or_else(|| Error::NotFound(what.to_owned()))
     }
 }

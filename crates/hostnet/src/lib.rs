@@ -14,7 +14,10 @@
 pub mod cni;
 pub mod configure;
 pub mod link;
+pub mod monitor;
+pub mod mounts;
 pub mod netns;
+pub mod ping;
 pub mod probe;
 
 pub use link::{Link, Netlink};

@@ -77,6 +77,9 @@ pub enum Error {
          or call allow_host_changes() if changing the host is really meant"
     )]
     HostNamespace,
+    /// Nothing matched what was to be deleted (an address, a neighbour...).
+    #[error("{0}: no such entry")]
+    NotFound(String),
     /// The default route has no single output interface (multipath).
     #[error("the default route {0} has no single output interface; pass the MTU explicitly")]
     NoRouteInterface(IpNet),

@@ -115,31 +115,18 @@ fn run(r: &Request) -> Result<Value, String> {
     }
 }
 
-/// Private mount namespace with the node's `run/` and `var/` on `/run` and `/var`.
+/// Private mount namespace with the node's `run/` and `var/` on `/run` and
+/// `/var` (the helper is a single-threaded, short-lived process).
 fn enter_node_root(root: &Path) -> Result<(), String> {
-    use nix::mount::{MsFlags, mount};
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
-        .map_err(|e| format!("failed to make a private mount namespace: {e}"))?;
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .map_err(|e| format!("failed to make mounts private: {e}"))?;
-    for dir in ["run", "var"] {
-        let source = root.join(dir);
-        mount(
-            Some(&source),
-            Path::new("/").join(dir).as_path(),
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(|e| format!("failed to bind {} on /{dir}: {e}", source.display()))?;
-    }
-    Ok(())
+    rebootguard_hostnet::mounts::enter_root(root).map_err(|e| {
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            text.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        text
+    })
 }
 
 /// containerd's and the kubelet's words for a failed sandbox.
