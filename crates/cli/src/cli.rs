@@ -33,6 +33,21 @@ pub struct Cli {
 pub enum Command {
     /// Guard this node's flannel state (run on the node, as root).
     Node(Node),
+    /// Watch this node and keep its PodNetworkReady condition (and taint) true; heal and alert.
+    ///
+    /// Event-driven: inotify on /run/flannel, netlink notifications (links,
+    /// addresses, routes, neighbours, FDB), API watches on the Nodes, this
+    /// node's pods and sandbox failure events; plus a slow full check and a
+    /// periodic probe (a real CNI ADD/DEL). Writes the Node condition
+    /// PodNetworkReady (True only after a check and a probe pass; False with
+    /// the failing check's reason at once), optionally the taint
+    /// rebootguard.io/pod-network-unready:NoSchedule, and Events on the Node.
+    /// Heals: restores subnet.env (backup, else regenerated), then restarts
+    /// k3s once under a cluster-wide Lease when flannel's device or peer
+    /// entries stay broken; gives up, tainted and alerting, when that does not
+    /// help. Settings: the node options plus the config file's [agent] table
+    /// (docs/agent.md). Runs until SIGTERM; exit 0 then, 2 on bad settings.
+    Agent(AgentArgs),
     /// Find the first domino: root causes of a cascading failure, ranked, with the fix.
     ///
     /// Reads the live cluster (kubeconfig like kubectl), or --snapshot files
@@ -139,6 +154,27 @@ pub struct Node {
     /// The operation.
     #[command(subcommand)]
     pub command: NodeCommand,
+}
+
+/// `rebootguard agent ...`
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// Node settings, as for `rebootguard node`.
+    #[command(flatten)]
+    pub opts: NodeOpts,
+    /// Manage the readiness taint rebootguard.io/pod-network-unready:NoSchedule
+    /// [default: the config file's taint, else off].
+    #[arg(long, overrides_with = "no_taint")]
+    pub taint: bool,
+    /// Never touch the readiness taint.
+    #[arg(long)]
+    pub no_taint: bool,
+    /// Address for /metrics and /healthz, or "off" [default: 127.0.0.1:9478].
+    #[arg(long, env = "REBOOTGUARD_LISTEN")]
+    pub listen: Option<String>,
+    /// Report (condition, taint, events, alerts) but never restore subnet.env or restart k3s.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Settings every node operation shares.
@@ -283,6 +319,23 @@ pub enum NodeCommand {
         #[arg(long, requires = "write")]
         force: bool,
         /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Can a pod get networking on this node? Every check, its evidence and the fix.
+    ///
+    /// Checks, in the order pod networking depends on them: subnet.env
+    /// (present, parsed as the flannel plugin parses it, agreeing with
+    /// net-conf.json, the Node's podCIDRs and flannel.1's MTU); flannel.1
+    /// (VXLAN, up, VNI/port, local IP and MAC as flannel announced, the
+    /// lease's /32); every peer's FDB entry, neighbour and route; the CNI
+    /// conflist, its plugin binaries and cni0's gateway; host-local leases
+    /// leaked by unclean reboots; recent FailedCreatePodSandBox events for
+    /// this node's pods. Read-only. Run it in the node's network namespace.
+    /// Exit 0 all OK (warnings allowed), 1 a check failed, 2 something could
+    /// not be checked.
+    Check {
+        /// Print the report as JSON.
         #[arg(long)]
         json: bool,
     },

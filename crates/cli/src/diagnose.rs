@@ -12,10 +12,7 @@ use rebootguard_diagnose::{Config, Snapshot, analyse};
 use rebootguard_node::settings::parse_duration;
 
 use crate::cli::{Color, Input, Output};
-use crate::{OK, PROBLEM, USAGE};
-
-/// Exit code when the cluster could not be diagnosed.
-const CANNOT: u8 = 2;
+use crate::{CANNOT, OK, PROBLEM, USAGE};
 
 /// Why state could not be had; always means exit 2.
 struct Failed(String);

@@ -2,6 +2,7 @@
 //! hands each command to the crate that owns it. No logic of its own beyond
 //! presenting outcomes and mapping them to exit codes.
 
+mod agent;
 mod cli;
 mod diagnose;
 mod install;
@@ -19,12 +20,16 @@ pub const OK: u8 = 0;
 pub const PROBLEM: u8 = 1;
 /// Exit code: usage or configuration error.
 pub const USAGE: u8 = 2;
+/// Exit code: could not check or diagnose (the same number as [`USAGE`]:
+/// nothing was learnt about the node or cluster).
+pub const CANNOT: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log, cli.log_json);
     let code = match cli.command {
         Command::Node(node) => node::run(node),
+        Command::Agent(args) => agent::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

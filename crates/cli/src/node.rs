@@ -3,13 +3,14 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
+use rebootguard_node::check::{self, Verdict};
 use rebootguard_node::restore::Decision;
 use rebootguard_node::settings::{self, File, Settings, parse_duration, under};
 use rebootguard_node::{Profile, backup, probe, regenerate, restore, status};
 use serde::Serialize;
 
 use crate::cli::{Node, NodeCommand, NodeOpts, ProfileArg};
-use crate::{OK, PROBLEM, USAGE};
+use crate::{CANNOT, OK, PROBLEM, USAGE};
 
 pub fn run(node: Node) -> u8 {
     let timeout = match &node.command {
@@ -98,6 +99,19 @@ pub fn run(node: Node) -> u8 {
                 }
             }
         }
+        NodeCommand::Check { json } => {
+            let report = check::evaluate(&runtime.block_on(check::gather(&settings)));
+            if json {
+                print_json(&report);
+            } else {
+                print!("{}", report.render());
+            }
+            match report.verdict {
+                Verdict::Ok => OK,
+                Verdict::Fail => PROBLEM,
+                Verdict::Unknown => CANNOT,
+            }
+        }
         NodeCommand::Status { json } => {
             let report = runtime.block_on(status::run(&settings));
             if json {
@@ -151,7 +165,7 @@ fn run_probe(settings: &Settings, timeout: &str, ping_timeout: &str, json: bool)
         }
         Err(e) => {
             report_error(json, &e);
-            USAGE
+            CANNOT
         }
     };
     match caught.load(Ordering::SeqCst) {
@@ -213,7 +227,10 @@ fn watch_signals(cancel: Arc<AtomicBool>) -> Arc<AtomicI32> {
     caught
 }
 
-fn resolve(opts: &NodeOpts, timeout: Option<String>) -> Result<Settings, settings::Error> {
+pub(crate) fn resolve(
+    opts: &NodeOpts,
+    timeout: Option<String>,
+) -> Result<Settings, settings::Error> {
     let config = opts
         .config
         .clone()

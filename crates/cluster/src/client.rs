@@ -143,15 +143,30 @@ impl Discovery {
     }
 }
 
+/// The `User-Agent` every rebootguard request carries unless a caller
+/// names itself more precisely (the agent adds its node).
+pub const USER_AGENT: &str = concat!("rebootguard/", env!("CARGO_PKG_VERSION"));
+
 /// Builds a client from the first usable source; `timeout` bounds connecting
 /// and each read, so a dead API fails fast instead of hanging the caller.
 pub async fn connect(discovery: &Discovery, timeout: Duration) -> Result<(Client, Source), Error> {
+    let (mut config, source) = load(discovery).await?;
+    config.connect_timeout = Some(timeout);
+    config.read_timeout = Some(timeout);
+    config.write_timeout = Some(timeout);
+    let client = build(config, &source, USER_AGENT)?;
+    Ok((client, source))
+}
+
+/// The client configuration from the first usable source, for callers that
+/// set their own timeouts (a watch must not have a short read timeout).
+pub async fn load(discovery: &Discovery) -> Result<(Config, Source), Error> {
     let source = discovery.pick(|p| p.exists()).ok_or(Error::NotFound)?;
     let load = |cause: String| Error::Load {
         source_name: source.to_string(),
         cause,
     };
-    let mut config = match &source {
+    let config = match &source {
         Source::InCluster => Config::incluster().map_err(|e| load(e.to_string()))?,
         Source::Env(paths) => {
             let mut merged: Option<Kubeconfig> = None;
@@ -177,14 +192,19 @@ pub async fn connect(discovery: &Discovery, timeout: Duration) -> Result<(Client
                 .map_err(|e| load(e.to_string()))?
         }
     };
-    config.connect_timeout = Some(timeout);
-    config.read_timeout = Some(timeout);
-    config.write_timeout = Some(timeout);
-    let client = Client::try_from(config).map_err(|cause| Error::Client {
+    Ok((config, source))
+}
+
+/// A client from `config`, identifying itself as `user_agent` (or as
+/// [`USER_AGENT`] when that is not a valid header value).
+pub fn build(mut config: Config, source: &Source, user_agent: &str) -> Result<Client, Error> {
+    let value = http::HeaderValue::from_str(user_agent)
+        .unwrap_or_else(|_| http::HeaderValue::from_static(USER_AGENT));
+    config.headers.push((http::header::USER_AGENT, value));
+    Client::try_from(config).map_err(|cause| Error::Client {
         source_name: source.to_string(),
         cause,
-    })?;
-    Ok((client, source))
+    })
 }
 
 #[cfg(test)]

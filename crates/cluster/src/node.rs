@@ -1,9 +1,12 @@
 //! The Node facts the node guardian needs, fetched under a time bound.
 
+use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use ipnet::IpNet;
-use k8s_openapi::api::core::v1::{ConfigMap, Node};
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Node, Pod};
+use kube::api::ListParams;
 use kube::{Api, Client};
 
 /// What the API says about one node, as far as flannel is concerned.
@@ -16,7 +19,51 @@ pub struct NodeView {
     pub pod_cidrs: Vec<IpNet>,
     /// `status.nodeInfo.bootID`.
     pub boot_id: Option<String>,
+    /// Its `flannel.alpha.coreos.com/` annotations (what flannel announced).
+    pub flannel: BTreeMap<String, String>,
 }
+
+/// A pod as far as the node's health is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodView {
+    /// `metadata.namespace`.
+    pub namespace: String,
+    /// `metadata.name`.
+    pub name: String,
+    /// `spec.nodeName`.
+    pub node: Option<String>,
+    /// `status.podIPs` (or `status.podIP`).
+    pub ips: Vec<IpAddr>,
+    /// `spec.hostNetwork`: such pods need no CNI.
+    pub host_network: bool,
+    /// `status.phase`.
+    pub phase: String,
+}
+
+/// An event, reduced to what a sandbox failure needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventView {
+    /// The object's namespace.
+    pub namespace: String,
+    /// `involvedObject.kind`.
+    pub kind: String,
+    /// `involvedObject.name`.
+    pub name: String,
+    /// `reason`.
+    pub reason: String,
+    /// `message`.
+    pub message: String,
+    /// `source.host` (the kubelet's node) or `reportingInstance`.
+    pub host: Option<String>,
+    /// When it last happened (`series.lastObservedTime`, `lastTimestamp`,
+    /// `eventTime`, `firstTimestamp`, the first set).
+    pub last_seen: Option<jiff::Timestamp>,
+    /// How many times (`count`, or the series' count; at least 1).
+    pub count: u32,
+}
+
+/// The kubelet's event reason for a pod sandbox whose network setup failed.
+pub const SANDBOX_FAILED: &str = "FailedCreatePodSandBox";
 
 /// Why the node could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -97,11 +144,107 @@ pub fn view(node: &Node) -> Result<NodeView, Error> {
         .and_then(|s| s.node_info.as_ref())
         .map(|i| i.boot_id.clone())
         .filter(|b| !b.is_empty());
+    let flannel = node
+        .metadata
+        .annotations
+        .as_ref()
+        .map(rebootguard_flannel::annotations::flannel_only)
+        .unwrap_or_default();
     Ok(NodeView {
         name,
         pod_cidrs,
         boot_id,
+        flannel,
     })
+}
+
+/// The view of a Pod.
+pub fn pod_view(pod: &Pod) -> PodView {
+    let spec = pod.spec.as_ref();
+    let status = pod.status.as_ref();
+    let mut ips: Vec<IpAddr> = status
+        .and_then(|s| s.pod_ips.as_ref())
+        .map(|l| l.iter().filter_map(|ip| ip.ip.parse().ok()).collect())
+        .unwrap_or_default();
+    if ips.is_empty()
+        && let Some(ip) = status
+            .and_then(|s| s.pod_ip.as_ref())
+            .and_then(|ip| ip.parse().ok())
+    {
+        ips.push(ip);
+    }
+    PodView {
+        namespace: pod.metadata.namespace.clone().unwrap_or_default(),
+        name: pod.metadata.name.clone().unwrap_or_default(),
+        node: spec.and_then(|s| s.node_name.clone()),
+        ips,
+        host_network: spec.and_then(|s| s.host_network).unwrap_or(false),
+        phase: status.and_then(|s| s.phase.clone()).unwrap_or_default(),
+    }
+}
+
+/// The view of a core/v1 Event.
+pub fn event_view(event: &Event) -> EventView {
+    let micro = |t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime| t.0;
+    let time = |t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time| t.0;
+    let last_seen = event
+        .series
+        .as_ref()
+        .and_then(|s| s.last_observed_time.as_ref().map(micro))
+        .or_else(|| event.last_timestamp.as_ref().map(time))
+        .or_else(|| event.event_time.as_ref().map(micro))
+        .or_else(|| event.first_timestamp.as_ref().map(time));
+    let count = event
+        .series
+        .as_ref()
+        .and_then(|s| s.count)
+        .or(event.count)
+        .and_then(|c| u32::try_from(c).ok())
+        .unwrap_or(1)
+        .max(1);
+    let object = &event.involved_object;
+    EventView {
+        namespace: object
+            .namespace
+            .clone()
+            .or_else(|| event.metadata.namespace.clone())
+            .unwrap_or_default(),
+        kind: object.kind.clone().unwrap_or_default(),
+        name: object.name.clone().unwrap_or_default(),
+        reason: event.reason.clone().unwrap_or_default(),
+        message: event.message.clone().unwrap_or_default(),
+        host: event
+            .source
+            .as_ref()
+            .and_then(|s| s.host.clone())
+            .or_else(|| event.reporting_instance.clone())
+            .filter(|h| !h.is_empty()),
+        last_seen,
+        count,
+    }
+}
+
+/// Every Node, as views (the peers a node's flannel programs entries for).
+pub async fn nodes(client: &Client, bound: Duration) -> Result<Vec<NodeView>, Error> {
+    let api: Api<Node> = Api::all(client.clone());
+    let list = bounded(bound, "nodes".into(), api.list(&ListParams::default())).await?;
+    list.items.iter().map(view).collect()
+}
+
+/// The pods bound to `node`.
+pub async fn pods_on(client: &Client, node: &str, bound: Duration) -> Result<Vec<PodView>, Error> {
+    let api: Api<Pod> = Api::all(client.clone());
+    let params = ListParams::default().fields(&format!("spec.nodeName={node}"));
+    let list = bounded(bound, format!("pods on node {node:?}"), api.list(&params)).await?;
+    Ok(list.items.iter().map(pod_view).collect())
+}
+
+/// Every `FailedCreatePodSandBox` event in the cluster (callers keep those of their node).
+pub async fn sandbox_failures(client: &Client, bound: Duration) -> Result<Vec<EventView>, Error> {
+    let api: Api<Event> = Api::all(client.clone());
+    let params = ListParams::default().fields(&format!("reason={SANDBOX_FAILED}"));
+    let list = bounded(bound, "sandbox failure events".into(), api.list(&params)).await?;
+    Ok(list.items.iter().map(event_view).collect())
 }
 
 /// kube-flannel keeps net-conf.json in a ConfigMap (`kube-flannel/kube-flannel-cfg`
@@ -152,7 +295,7 @@ pub async fn delete_pod(
 }
 
 /// Runs one API call within `bound`, naming `what` in its error.
-async fn bounded<T>(
+pub(crate) async fn bounded<T>(
     bound: Duration,
     what: String,
     call: impl std::future::Future<Output = Result<T, kube::Error>>,

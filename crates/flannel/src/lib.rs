@@ -17,11 +17,13 @@
 //! carrying the plugin's own wording where the plugin has one, so callers can
 //! both decide (valid or not) and explain (why, and how to fix it).
 
+pub mod annotations;
 pub mod delegate;
 pub mod derive;
 pub mod net_conf;
 pub mod subnet_env;
 
+pub use annotations::{Announcement, Mac};
 pub use derive::{Mtu, derive};
 pub use net_conf::{Backend, NetConf};
 pub use subnet_env::{Problem, Severity, SubnetEnv};

@@ -12,6 +12,7 @@
 //! the boot path waits longer than its bound.
 
 pub mod backup;
+pub mod check;
 pub mod host;
 pub mod leases;
 pub mod live;

@@ -92,6 +92,19 @@ pub async fn observe_with(
     want_api: bool,
     deadline: Instant,
 ) -> Observation {
+    observe_with_client(settings, live, want_api, deadline)
+        .await
+        .0
+}
+
+/// [`observe_with`], also handing back the API client when the API answered,
+/// for callers that ask it more.
+pub async fn observe_with_client(
+    settings: &Settings,
+    live: Live,
+    want_api: bool,
+    deadline: Instant,
+) -> (Observation, Option<kube::Client>) {
     let mut store_problems = Vec::new();
     let mut generations = Vec::new();
     match Store::open(&settings.paths.store) {
@@ -141,7 +154,7 @@ pub async fn observe_with(
         previous,
         underlay,
     };
-    Observation {
+    let observation = Observation {
         node: settings.node_name.clone(),
         live,
         backup,
@@ -150,7 +163,8 @@ pub async fn observe_with(
         net_conf,
         api,
         mtu,
-    }
+    };
+    (observation, client)
 }
 
 /// The MTUs of `flannel.1` and of the default route's interface, from the
@@ -185,7 +199,10 @@ async fn ask_api(settings: &Settings, deadline: Instant) -> (Api, Option<kube::C
         tracing::debug!(%source, "asking the API server");
         match rebootguard_cluster::node_view(&client, &settings.node_name, bound).await {
             Ok(view) => Ok((Api::Node(view), client)),
-            Err(rebootguard_cluster::node::Error::NotFound(name)) => Err(Api::NoNode(name)),
+            // The API answered: the client is good for more questions.
+            Err(rebootguard_cluster::node::Error::NotFound(name)) => {
+                Ok((Api::NoNode(name), client))
+            }
             Err(e) => Err(Api::Unavailable(error_chain(&e))),
         }
     };
@@ -199,7 +216,9 @@ async fn ask_api(settings: &Settings, deadline: Instant) -> (Api, Option<kube::C
     }
 }
 
-async fn read_net_conf(
+/// net-conf.json from the host, else (kube-flannel) from its ConfigMap
+/// when a client is given, within `deadline`.
+pub async fn read_net_conf(
     settings: &Settings,
     client: Option<&kube::Client>,
     deadline: Instant,

@@ -298,7 +298,7 @@ pub fn under(root: &Path, path: &Path) -> PathBuf {
     root.join(path.strip_prefix("/").unwrap_or(path))
 }
 
-/// `500ms`, `5s`, `1.5s`, `2m`; a bare number means seconds.
+/// `500ms`, `5s`, `1.5s`, `2m`, `1h`; a bare number means seconds.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     let split = text
@@ -310,6 +310,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         "ms" => number / 1000.0,
         "" | "s" => number,
         "m" => number * 60.0,
+        "h" => number * 3600.0,
         _ => return None,
     };
     Duration::try_from_secs_f64(seconds).ok()
@@ -325,6 +326,7 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
         assert_eq!(parse_duration("1.5"), Some(Duration::from_millis(1500)));
         assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
         assert_eq!(parse_duration("soon"), None);
         assert_eq!(parse_duration("-1s"), None);
     }

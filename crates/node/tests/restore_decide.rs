@@ -33,6 +33,7 @@ fn node(cidrs: &[&str]) -> Api {
         name: "boromir".into(),
         pod_cidrs: cidrs.iter().map(|c| c.parse().expect("cidr")).collect(),
         boot_id: Some("new-boot".into()),
+        flannel: Default::default(),
     })
 }
 
