@@ -233,6 +233,13 @@ fn a_healthy_node_passes_and_nothing_is_left() {
         .expect("cidr");
     assert!(cidr("10.42.0.0/24").contains(&address.addr()), "{address}");
     assert_eq!(step(&report, "subnet")["result"], "ok");
+    assert!(
+        report["summary"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("pod got 10.42.0.")
+                && s.contains("; gateway 10.42.0.1 reached in ")),
+        "{report:#}"
+    );
     let gateway = step(&report, "ping gateway");
     assert_eq!(gateway["result"], "ok", "{report:#}");
     assert!(
@@ -292,6 +299,7 @@ fn incident_2026_01_31_missing_subnet_env_fails_with_the_kubelet_text() {
     let report = json(&out);
     assert_eq!(report["passed"], false);
     assert_eq!(report["cni_error"], MISSING);
+    assert_eq!(report["summary"], MISSING);
     assert_eq!(step(&report, "add")["result"], "failed");
     assert_eq!(step(&report, "add")["evidence"], MISSING);
     assert_eq!(step(&report, "subnet.env")["result"], "note");
@@ -539,6 +547,10 @@ fn a_peer_flannel_1_answers_across_the_overlay() {
     let out = a.probe(&["--json", "--ping-timeout", "500ms"]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let report = json(&out);
+    assert_eq!(
+        report["summary"],
+        "ping peer flannel.1 failed: no reply from 10.42.1.0 within 500 ms"
+    );
     let peer = step(&report, "ping peer flannel.1");
     assert_eq!(peer["result"], "failed");
     assert_eq!(peer["evidence"], "no reply from 10.42.1.0 within 500 ms");

@@ -164,6 +164,9 @@ pub struct Report {
     /// The CNI error, worded as containerd and the kubelet word it
     /// (`plugin type="flannel" failed (add): ...`), when ADD or DEL failed.
     pub cni_error: Option<String>,
+    /// One line for logs and conditions: what the pod got and reached, or
+    /// the first failure (a failed ADD's CNI error verbatim).
+    pub summary: String,
 }
 
 impl Report {
@@ -603,9 +606,11 @@ pub fn assemble(
         hostprobe::Error::Add(e) | hostprobe::Error::Del(e) => Some(e.to_string()),
         _ => None,
     });
+    let passed = outcome.is_ok() && steps.iter().all(|s| s.result != Outcome::Failed);
+    let summary = summarise(passed, interrupted, &reported, &steps, &add);
     Report {
         version: VERSION,
-        passed: outcome.is_ok() && steps.iter().all(|s| s.result != Outcome::Failed),
+        passed,
         interrupted,
         conflist: path.to_owned(),
         network: list.name.clone(),
@@ -615,7 +620,38 @@ pub fn assemble(
         pod_addresses: reported,
         steps,
         cni_error,
+        summary,
     }
+}
+
+/// The report in one line.
+fn summarise(
+    passed: bool,
+    interrupted: bool,
+    reported: &[IpNet],
+    steps: &[StepReport],
+    add_failures: &[String],
+) -> String {
+    if interrupted {
+        return "interrupted before the probe finished (its pod was cleaned up)".into();
+    }
+    if let Some(error) = add_failures.first() {
+        return error.clone();
+    }
+    if !passed {
+        return steps
+            .iter()
+            .find(|s| s.result == Outcome::Failed)
+            .map(|s| format!("{} failed: {}", s.step, s.evidence))
+            .unwrap_or_else(|| "the probe failed".into());
+    }
+    let mut parts = vec![format!("pod got {}", join(reported))];
+    for step in steps {
+        if let (Some(name), Outcome::Ok) = (step.step.strip_prefix("ping "), step.result) {
+            parts.push(format!("{name} {}", step.evidence));
+        }
+    }
+    parts.join("; ")
 }
 
 fn not_run(interrupted: bool) -> String {
@@ -797,6 +833,7 @@ mod tests {
         assert!(!report.passed);
         let text = "plugin type=\"flannel\" failed (add): loadFlannelSubnetEnv failed: open /run/flannel/subnet.env: no such file or directory";
         assert_eq!(report.cni_error.as_deref(), Some(text));
+        assert_eq!(report.summary, text);
         let add = report
             .steps
             .iter()
@@ -866,6 +903,10 @@ mod tests {
         );
         assert_eq!(report.steps[2].evidence, "eth0 got 10.42.0.5/24 in 93 ms");
         assert_eq!(report.steps[4].evidence, "10.42.0.1 reached in 0.08 ms");
+        assert_eq!(
+            report.summary,
+            "pod got 10.42.0.5/24; gateway 10.42.0.1 reached in 0.08 ms"
+        );
         assert!(
             report
                 .render()
