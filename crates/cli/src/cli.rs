@@ -213,6 +213,19 @@ pub struct NodeOpts {
     /// FLANNEL_IPMASQ to write when regenerating [default: true, as k3s].
     #[arg(long, global = true, env = "REBOOTGUARD_IPMASQ")]
     pub ipmasq: Option<bool>,
+    /// The CNI conflist (a host path) [default: the profile's, e.g. k3s's 10-flannel.conflist].
+    #[arg(long, global = true, env = "REBOOTGUARD_CONFLIST", value_name = "PATH")]
+    pub conflist: Option<PathBuf>,
+    /// A CNI plugin directory (a host path); repeatable, searched in order
+    /// [default: the profile's, e.g. k3s's data/cni and data/current/bin].
+    #[arg(
+        long,
+        global = true,
+        env = "REBOOTGUARD_CNI_BIN_DIRS",
+        value_delimiter = ':',
+        value_name = "DIR"
+    )]
+    pub cni_bin_dir: Vec<PathBuf>,
 }
 
 /// Where cluster state comes from: files, or the live API.
@@ -332,6 +345,47 @@ pub enum NodeCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Prove a pod on this node gets networking: a real CNI ADD and DEL for a throwaway pod.
+    ///
+    /// Runs this node's CNI conflist with its own plugins, as the kubelet's
+    /// container runtime does for every pod sandbox, for a pod in a network
+    /// namespace made for the purpose, then checks what a pod needs:
+    ///
+    ///   add        CNI ADD through every plugin of the conflist
+    ///   interface  the pod's eth0 exists, is up, carries the address ADD reported
+    ///   subnet     (flannel) the address lies in this node's FLANNEL_SUBNET
+    ///   ping       from the pod: its gateway (cni0), and one peer node's
+    ///              flannel.1 across the overlay (found in the routes flannel
+    ///              installs; none on a single-node cluster, which is only a note)
+    ///   del        CNI DEL, then that nothing is left (veth, IP lease, flannel's saved config)
+    ///
+    /// A failed ADD is printed exactly as containerd and the kubelet word it, e.g.
+    /// plugin type="flannel" failed (add): loadFlannelSubnetEnv failed: open /run/flannel/subnet.env: no such file or directory
+    ///
+    /// Under --root, the plugins see the node's run/ and var/ at /run and /var
+    /// (a private mount namespace of this process), so they read the node's
+    /// files and their errors name the real paths. Ctrl-C or SIGTERM stops the
+    /// probe but still runs DEL first; a second one abandons it.
+    ///
+    /// Needs root. Exit codes: 0 the probe passed; 1 it failed (pods on this node
+    /// would not get working networking); 2 it could not probe (no conflist, not
+    /// root, bad settings); 130/143 interrupted by SIGINT/SIGTERM (after cleaning up).
+    #[command(verbatim_doc_comment)]
+    #[command(after_help = "Examples:\n  \
+        rebootguard node probe\n  \
+        rebootguard node probe --root /host --json\n  \
+        rebootguard node probe --conflist /etc/cni/net.d/10-containerd-net.conflist --cni-bin-dir /opt/cni/bin")]
+    Probe {
+        /// Bound on each plugin call (ADD, DEL of each plugin), e.g. 5s.
+        #[arg(long, default_value = "20s")]
+        timeout: String,
+        /// Bound on each ping from the pod.
+        #[arg(long, default_value = "2s")]
+        ping_timeout: String,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[cfg(test)]
@@ -368,6 +422,52 @@ mod tests {
             node.command,
             NodeCommand::Restore { dry_run: true, .. }
         ));
+    }
+
+    #[test]
+    fn probe_takes_conflist_bin_dirs_and_timeouts() {
+        let cli = Cli::try_parse_from([
+            "rebootguard",
+            "node",
+            "probe",
+            "--conflist",
+            "/etc/cni/net.d/10-flannel.conflist",
+            "--cni-bin-dir",
+            "/opt/cni/bin",
+            "--cni-bin-dir",
+            "/usr/lib/cni:/usr/libexec/cni",
+            "--timeout",
+            "5s",
+            "--json",
+        ])
+        .expect("parses");
+        let Command::Node(node) = cli.command else {
+            panic!("node")
+        };
+        assert_eq!(
+            node.opts.conflist,
+            Some(PathBuf::from("/etc/cni/net.d/10-flannel.conflist"))
+        );
+        assert_eq!(
+            node.opts.cni_bin_dir,
+            [
+                PathBuf::from("/opt/cni/bin"),
+                PathBuf::from("/usr/lib/cni"),
+                PathBuf::from("/usr/libexec/cni")
+            ]
+        );
+        let NodeCommand::Probe {
+            timeout,
+            ping_timeout,
+            json,
+        } = node.command
+        else {
+            panic!("probe")
+        };
+        assert_eq!(
+            (timeout.as_str(), ping_timeout.as_str(), json),
+            ("5s", "2s", true)
+        );
     }
 
     #[test]

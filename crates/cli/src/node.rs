@@ -1,9 +1,12 @@
 //! `rebootguard node ...`: resolve settings, run, present, map to an exit code.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+
 use rebootguard_node::check::{self, Verdict};
 use rebootguard_node::restore::Decision;
-use rebootguard_node::settings::{self, File, Settings, under};
-use rebootguard_node::{Profile, backup, regenerate, restore, status};
+use rebootguard_node::settings::{self, File, Settings, parse_duration, under};
+use rebootguard_node::{Profile, backup, probe, regenerate, restore, status};
 use serde::Serialize;
 
 use crate::cli::{Node, NodeCommand, NodeOpts, ProfileArg};
@@ -118,7 +121,110 @@ pub fn run(node: Node) -> u8 {
             }
             if report.healthy { OK } else { PROBLEM }
         }
+        NodeCommand::Probe {
+            timeout,
+            ping_timeout,
+            json,
+        } => run_probe(&settings, &timeout, &ping_timeout, json),
     }
+}
+
+/// `node probe`: 0 passed, 1 failed, 2 could not probe, 128+signal when
+/// interrupted (after DEL ran).
+fn run_probe(settings: &Settings, timeout: &str, ping_timeout: &str, json: bool) -> u8 {
+    let duration = |flag: &str, text: &str| {
+        parse_duration(text)
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| format!("{flag} {text:?} is not a duration (use e.g. 500ms, 5s, 1m)"))
+    };
+    let (timeout, ping_timeout) = match (
+        duration("--timeout", timeout),
+        duration("--ping-timeout", ping_timeout),
+    ) {
+        (Ok(t), Ok(p)) => (t, p),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return USAGE;
+        }
+    };
+    let cancel = Arc::new(AtomicBool::new(false));
+    let caught = watch_signals(cancel.clone());
+    let options = probe::Options {
+        timeout,
+        ping_timeout,
+        cancel: Some(cancel),
+    };
+    let code = match probe::run(settings, &options) {
+        Ok(report) => {
+            if json {
+                print_json(&report);
+            } else {
+                print!("{}", report.render());
+            }
+            if report.passed { OK } else { PROBLEM }
+        }
+        Err(e) => {
+            report_error(json, &e);
+            CANNOT
+        }
+    };
+    match caught.load(Ordering::SeqCst) {
+        0 => code,
+        signal => u8::try_from(128 + signal).unwrap_or(PROBLEM),
+    }
+}
+
+/// Turns the first SIGINT or SIGTERM into a cancellation (the probe stops
+/// and cleans up) and remembers it; a second one exits at once. Returns the
+/// signal caught, 0 while none.
+fn watch_signals(cancel: Arc<AtomicBool>) -> Arc<AtomicI32> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let caught = Arc::new(AtomicI32::new(0));
+    let (ready, installed) = std::sync::mpsc::channel();
+    let seen = caught.clone();
+    let spawned = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                let _ = ready.send(());
+                return;
+            };
+            runtime.block_on(async move {
+                let (Ok(mut interrupt), Ok(mut terminate)) = (
+                    signal(SignalKind::interrupt()),
+                    signal(SignalKind::terminate()),
+                ) else {
+                    let _ = ready.send(());
+                    return;
+                };
+                let _ = ready.send(());
+                loop {
+                    let number = tokio::select! {
+                        _ = interrupt.recv() => 2,
+                        _ = terminate.recv() => 15,
+                    };
+                    if seen.swap(number, Ordering::SeqCst) == 0 {
+                        cancel.store(true, Ordering::SeqCst);
+                        eprintln!(
+                            "interrupted: finishing the running plugin call, then CNI DEL and cleanup; \
+                             signal again to abandon the probe's pod"
+                        );
+                    } else {
+                        eprintln!("abandoned: the probe's pod sandbox may be left behind");
+                        std::process::exit(128 + number);
+                    }
+                }
+            });
+        });
+    // Wait until the handlers are in place (or could not be), so no signal
+    // in between kills the probe halfway.
+    if spawned.is_ok() {
+        let _ = installed.recv();
+    }
+    caught
 }
 
 pub(crate) fn resolve(
@@ -145,8 +251,8 @@ pub(crate) fn resolve(
         ipmasq: opts.ipmasq,
         kubeconfig: opts.kubeconfig.clone(),
         flannel_config_map: None,
-        conflist: None,
-        cni_bin_dirs: None,
+        conflist: opts.conflist.clone(),
+        cni_bin_dirs: (!opts.cni_bin_dir.is_empty()).then(|| opts.cni_bin_dir.clone()),
         agent: None,
     };
     let mut settings = Settings::resolve(&opts.root, flags.or(file))?;

@@ -502,7 +502,7 @@ where
 /// Where FLANNEL_MTU should come from on this node, blocking: the MTU of
 /// flannel's device (`flannel.1` for vxlan) when it exists, which is the
 /// overlay MTU itself; otherwise the underlay's, for
-/// [`rebootguard_flannel::derive`] to take the backend's overhead off.
+/// [`rebootguard_flannel::derive()`] to take the backend's overhead off.
 pub fn flannel_mtu(ns: Option<&Netns>, device: &str) -> Result<rebootguard_flannel::Mtu> {
     blocking(ns, |netlink| async move {
         match netlink.link(device).await {
