@@ -18,7 +18,7 @@ pub mod notify;
 pub mod remedy;
 pub mod run;
 
-pub use run::{ProbeCommand, run};
+pub use run::run;
 
 /// The `User-Agent` of the agent's requests.
 pub const USER_AGENT: &str = concat!("rebootguard-agent/", env!("CARGO_PKG_VERSION"));

@@ -8,7 +8,6 @@
 //! Every action runs in its own task and reports back as an input, so a
 //! slow API, webhook, plugin or k3s restart never stalls detection.
 
-use std::ffi::OsString;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -45,14 +44,6 @@ pub enum Error {
     Netlink(#[source] rebootguard_hostnet::monitor::Error),
 }
 
-/// How the probe is run: this binary's `node probe --json` with the same
-/// node settings, as a child process.
-#[derive(Debug, Clone)]
-pub struct ProbeCommand {
-    /// The argv.
-    pub argv: Vec<OsString>,
-}
-
 /// What finished in the background.
 enum Done {
     Probe {
@@ -66,7 +57,7 @@ enum Done {
 }
 
 /// Runs the agent until SIGTERM or SIGINT.
-pub async fn run(settings: Settings, config: Config, probe: ProbeCommand) -> Result<(), Error> {
+pub async fn run(settings: Settings, config: Config) -> Result<(), Error> {
     let node = settings.node_name.clone();
     let metrics = Arc::new(Metrics::new());
     if let Some(addr) = config.listen {
@@ -121,7 +112,6 @@ pub async fn run(settings: Settings, config: Config, probe: ProbeCommand) -> Res
     let context = Context {
         settings: settings.clone(),
         config: config.clone(),
-        probe,
         client: client_rx,
         cache: cache.clone(),
         metrics: metrics.clone(),
@@ -210,7 +200,6 @@ pub async fn run(settings: Settings, config: Config, probe: ProbeCommand) -> Res
 struct Context {
     settings: Settings,
     config: Config,
-    probe: ProbeCommand,
     client: watch::Receiver<Option<Client>>,
     cache: Arc<Cache>,
     metrics: Arc<Metrics>,
@@ -264,10 +253,10 @@ impl Context {
         let done = self.done.clone();
         match action {
             Action::Probe => {
-                let (argv, timeout) = (self.probe.argv.clone(), self.config.probe_timeout);
+                let (settings, timeout) = (self.settings.clone(), self.config.probe_timeout);
                 tokio::spawn(async move {
                     let started = Instant::now();
-                    let (ok, summary) = probe(&argv, timeout).await;
+                    let (ok, summary) = probe(settings, timeout).await;
                     let _ = done
                         .send(Done::Probe {
                             ok,
@@ -446,50 +435,37 @@ impl Context {
     }
 }
 
-/// Runs the probe child; passed or not, and what it saw.
-async fn probe(argv: &[OsString], timeout: Duration) -> (bool, String) {
-    let Some((program, args)) = argv.split_first() else {
-        return (false, "no probe command".into());
+/// Runs `node probe`'s probe (a real CNI ADD/DEL) off the async threads;
+/// passed or not, and what it saw. `timeout` bounds each plugin call; past
+/// three of them the probe is cancelled (its DEL still runs) and counted
+/// as failed.
+async fn probe(settings: Settings, timeout: Duration) -> (bool, String) {
+    let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let options = rebootguard_node::probe::Options {
+        timeout,
+        ping_timeout: Duration::from_secs(2),
+        cancel: Some(cancel.clone()),
     };
-    let child = tokio::process::Command::new(program)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn();
-    let child = match child {
-        Ok(c) => c,
-        Err(e) => return (false, format!("cannot run the probe: {e}")),
-    };
-    match tokio::time::timeout(timeout, child.wait_with_output()).await {
-        Err(_) => (
-            false,
-            format!("the probe did not finish within {timeout:?}"),
-        ),
-        Ok(Err(e)) => (false, format!("the probe failed to run: {e}")),
-        Ok(Ok(out)) => {
-            let summary = probe_summary(&out.stdout, &out.stderr);
-            (out.status.success(), summary)
+    let work =
+        tokio::task::spawn_blocking(move || rebootguard_node::probe::run(&settings, &options));
+    match tokio::time::timeout(timeout * 3, work).await {
+        Err(_) => {
+            cancel.store(true, std::sync::atomic::Ordering::Release);
+            (
+                false,
+                format!("the probe did not finish within {:?}", timeout * 3),
+            )
         }
+        Ok(Err(e)) => (false, format!("the probe crashed: {e}")),
+        Ok(Ok(Err(e))) => (
+            false,
+            format!(
+                "could not probe: {}",
+                rebootguard_node::observe::error_chain(&e)
+            ),
+        ),
+        Ok(Ok(Ok(report))) => (report.passed, report.summary),
     }
-}
-
-/// The probe report's own summary, else its first error line.
-fn probe_summary(stdout: &[u8], stderr: &[u8]) -> String {
-    if let Ok(report) = serde_json::from_slice::<serde_json::Value>(stdout)
-        && let Some(summary) = report.get("summary").and_then(|s| s.as_str())
-    {
-        return summary.to_owned();
-    }
-    let stderr = String::from_utf8_lossy(stderr);
-    stderr
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("the probe printed nothing")
-        .trim()
-        .to_owned()
 }
 
 /// Connects to the API, retrying every few seconds until a kubeconfig
@@ -560,22 +536,4 @@ async fn verified_this_boot(client: &Client, settings: &Settings) -> bool {
                 .as_ref()
                 .is_some_and(|t| std::time::SystemTime::from(t.0) >= boot)
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_probe_says_what_it_saw() {
-        assert_eq!(
-            probe_summary(br#"{"summary": "10.42.0.9, gateway answered"}"#, b""),
-            "10.42.0.9, gateway answered"
-        );
-        assert_eq!(
-            probe_summary(b"not json", b"error: no CNI network config\n\n"),
-            "error: no CNI network config"
-        );
-        assert_eq!(probe_summary(b"", b""), "the probe printed nothing");
-    }
 }

@@ -1,9 +1,6 @@
 //! `rebootguard agent`: resolve the node settings and the `[agent]` table,
 //! then run the agent until SIGTERM.
 
-use std::ffi::OsString;
-
-use rebootguard_agent::ProbeCommand;
 use rebootguard_agent::config::{self, Flags};
 
 use crate::cli::AgentArgs;
@@ -35,13 +32,6 @@ pub fn run(args: AgentArgs) -> u8 {
             return USAGE;
         }
     };
-    let probe = match probe_command(&args) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: cannot find this executable to run probes with: {e}");
-            return PROBLEM;
-        }
-    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -52,39 +42,11 @@ pub fn run(args: AgentArgs) -> u8 {
             return PROBLEM;
         }
     };
-    match runtime.block_on(rebootguard_agent::run(settings, config, probe)) {
+    match runtime.block_on(rebootguard_agent::run(settings, config)) {
         Ok(()) => OK,
         Err(e) => {
             eprintln!("error: {}", rebootguard_node::observe::error_chain(&e));
             PROBLEM
         }
     }
-}
-
-/// `rebootguard node probe --json` with the same node settings as this agent.
-fn probe_command(args: &AgentArgs) -> std::io::Result<ProbeCommand> {
-    let exe = std::env::current_exe()?;
-    let mut argv: Vec<OsString> = vec![exe.into(), "node".into(), "probe".into(), "--json".into()];
-    let opts = &args.opts;
-    argv.push("--root".into());
-    argv.push(opts.root.clone().into());
-    let mut pair = |flag: &str, value: Option<OsString>| {
-        if let Some(value) = value {
-            argv.push(flag.into());
-            argv.push(value);
-        }
-    };
-    pair("--config", opts.config.clone().map(Into::into));
-    pair("--node-name", opts.node_name.clone().map(Into::into));
-    pair(
-        "--profile",
-        opts.profile.map(|p| {
-            match p {
-                crate::cli::ProfileArg::K3s => "k3s",
-                crate::cli::ProfileArg::KubeFlannel => "kube-flannel",
-            }
-            .into()
-        }),
-    );
-    Ok(ProbeCommand { argv })
 }

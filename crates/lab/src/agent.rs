@@ -68,13 +68,15 @@ impl Backoff {
 
 /// The agent's real-world time settings (docs/agent.md), scaled by the
 /// scenario's time scale into the config the lab writes.
-pub const TIMES: [(&str, Duration); 6] = [
+pub const TIMES: [(&str, Duration); 8] = [
     ("restart-grace", Duration::from_secs(30)),
     ("restart-settle", Duration::from_secs(60)),
     ("heartbeat", Duration::from_secs(30)),
     ("check-interval", Duration::from_secs(60)),
     ("probe-interval", Duration::from_secs(300)),
     ("lease-ttl", Duration::from_secs(120)),
+    ("alert-after", Duration::from_secs(10)),
+    ("alert-interval", Duration::from_secs(900)),
 ];
 
 /// The shortest duration the lab writes into an agent's config.
@@ -541,9 +543,11 @@ mod tests {
                 get("heartbeat"),
                 get("check-interval"),
                 get("probe-interval"),
-                get("lease-ttl")
+                get("lease-ttl"),
+                get("alert-after"),
+                get("alert-interval")
             ],
-            ["1.5s", "3s", "1.5s", "3s", "15s", "6s"]
+            ["1.5s", "3s", "1.5s", "3s", "15s", "6s", "500ms", "45s"]
         );
         assert_eq!(get("lease-namespace"), "kube-system");
         // Unscaled (time scale 1): the real-world defaults.

@@ -287,18 +287,30 @@ fn cni(f: &Facts) -> Check {
         && let Ok(host) = &f.local.host
     {
         let bridge = facts::bridge_name(value);
-        match host.link(&bridge) {
+        let link = host.link(&bridge);
+        // Addresses of the gateway's family; a link-local one is the kernel's own.
+        let others: Vec<String> = link
+            .map(|l| {
+                l.addresses
+                    .iter()
+                    .filter(|a| a.addr().is_ipv4() == gateway.addr().is_ipv4())
+                    .filter(|a| !matches!(a.addr(), IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80))
+                    .map(ToString::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let pods = running_pods(f);
+        match link {
             Some(link) if link.addresses.contains(&gateway) => {
                 summary.push_str(&format!("; {bridge} carries {gateway}"));
             }
-            Some(link) => {
-                let has: Vec<String> = link.addresses.iter().map(ToString::to_string).collect();
+            Some(_) if !others.is_empty() => {
                 return Check::fail(
                     Id::Cni,
                     "BridgeAddressWrong",
                     format!(
                         "{bridge} carries {} instead of the subnet's gateway {gateway}",
-                        if has.is_empty() { "no address".to_owned() } else { has.join(", ") }
+                        others.join(", ")
                     ),
                 )
                 .evidence([format!(
@@ -308,19 +320,27 @@ fn cni(f: &Facts) -> Check {
                     "the node's subnet changed: ip link delete {bridge} (the bridge plugin recreates it with {gateway}), then delete this node's pods so they are recreated"
                 ));
             }
-            None if running_pods(f) > 0 => {
+            Some(_) if pods > 0 => {
+                return Check::fail(
+                    Id::Cni,
+                    "BridgeAddressMissing",
+                    format!("{bridge} carries no address though {pods} pod(s) on this node route through it"),
+                )
+                .fix(format!(
+                    "the next pod sandbox puts {gateway} back on {bridge}; until then those pods reach nothing: delete them so they are recreated"
+                ));
+            }
+            None if pods > 0 => {
                 return Check::fail(
                     Id::Cni,
                     "BridgeMissing",
-                    format!(
-                        "{bridge} does not exist though {} pod(s) on this node use the pod network",
-                        running_pods(f)
-                    ),
+                    format!("{bridge} does not exist though {pods} pod(s) on this node use the pod network"),
                 )
                 .fix(format!(
                     "those pods lost their network: delete them so they are recreated (the bridge plugin recreates {bridge})"
                 ));
             }
+            Some(_) => summary.push_str(&format!("; {bridge} gets {gateway} with the next pod")),
             None => summary.push_str(&format!("; {bridge} appears with the first pod")),
         }
     }

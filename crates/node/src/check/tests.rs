@@ -505,6 +505,19 @@ fn the_bridge_must_carry_the_gateway() {
     assert_eq!(check.reason, "BridgeAddressWrong");
     assert!(check.evidence[0].contains("already has an IP address different from 10.42.0.1/24"));
 
+    // Being set up by the first sandbox: only the kernel's link-local address.
+    let mut f = healthy();
+    for l in &mut host(&mut f).links {
+        if l.name == "cni0" {
+            l.addresses = vec![cidr("fe80::447c:3aff:fea6:c1dd/64")];
+        }
+    }
+    cluster(&mut f).pods = Ok(Vec::new());
+    let check = evaluate(&f).checks[3].clone();
+    assert_eq!(check.status, Status::Ok, "{check:?}");
+    cluster(&mut f).pods = Ok(vec![pod("kube-system", "coredns-1", "10.42.0.5")]);
+    assert_eq!(evaluate(&f).checks[3].reason, "BridgeAddressMissing");
+
     let mut f = healthy();
     host(&mut f).links.retain(|l| l.name != "cni0");
     assert_eq!(evaluate(&f).checks[3].reason, "BridgeMissing");

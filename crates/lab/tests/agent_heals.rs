@@ -1,0 +1,581 @@
+//! The real `rebootguard agent` in every lab node (`--agent`), against the
+//! lab's real data plane: the incident with no backup anywhere, each
+//! runtime fault, the API going away and misbehaving, two nodes failing at
+//! once, and an agent restarted while its node is broken. What the Node
+//! shows is recorded by a watch, so a transition shorter than any poll is
+//! still seen. Needs root and Debian's CNI plugins; prints why it skips
+//! otherwise.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Node;
+use kube::runtime::watcher;
+use rebootguard_lab::runtime::RuntimeFault;
+use rebootguard_lab::scenario::{Behaviour, Workload};
+use rebootguard_lab::{Fault, Lab, Options, Scenario, api, node};
+
+mod common;
+use common::ready;
+
+const EXE: &str = env!("CARGO_BIN_EXE_rebootguard-lab");
+const CONDITION: &str = "PodNetworkReady";
+const TAINT: &str = "rebootguard.io/pod-network-unready";
+
+async fn agent_lab(base: &Path, nodes: usize) -> Lab {
+    let mut s = Scenario::plain(nodes);
+    s.time_scale = 30.0;
+    s.workloads.push(Workload {
+        namespace: "default".into(),
+        name: "echo".into(),
+        behaviour: Behaviour::Plain,
+        replicas: None,
+        nodes: vec![],
+    });
+    let mut o = Options::new(PathBuf::from(EXE));
+    o.base_dir = base.to_path_buf();
+    o.agent = true;
+    o.rebootguard = Some(common::rebootguard(EXE));
+    let lab = Lab::up(s, o).await.expect("lab up");
+    let names: Vec<String> = lab.ctx.nodes.iter().map(|n| n.name.clone()).collect();
+    wait(&lab, "every node's PodNetworkReady True and every pod running", 60, |l| {
+        names
+            .iter()
+            .all(|n| status(l, n).is_some_and(|(s, _)| s == "True"))
+            && l.ctx.api.pods().iter().all(api::pod_running)
+    })
+    .await;
+    lab
+}
+
+async fn wait(lab: &Lab, what: &str, secs: u64, mut done: impl FnMut(&Lab) -> bool) {
+    let t = Instant::now();
+    while !done(lab) {
+        if t.elapsed() > Duration::from_secs(secs) {
+            let logs: Vec<String> = lab
+                .ctx
+                .nodes
+                .iter()
+                .map(|n| {
+                    let log = std::fs::read_to_string(n.root.join("agent.log")).unwrap_or_default();
+                    let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                    format!("--- {}:\n{}", n.name, tail.into_iter().rev().collect::<Vec<_>>().join("\n"))
+                })
+                .collect();
+            panic!("timed out waiting for {what}\n{}", logs.join("\n"));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `PodNetworkReady`'s (status, reason) on a node.
+fn status(lab: &Lab, node: &str) -> Option<(String, String)> {
+    let n = lab.ctx.api.node(node)?;
+    let c = n["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == CONDITION)?
+        .clone();
+    Some((
+        c["status"].as_str()?.to_owned(),
+        c["reason"].as_str().unwrap_or_default().to_owned(),
+    ))
+}
+
+fn tainted(lab: &Lab, node: &str) -> bool {
+    lab.ctx.api.node(node).is_some_and(|n| {
+        n["spec"]["taints"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t["key"] == TAINT))
+    })
+}
+
+/// k3s restarts the agent asked for on `node`, from the lab's timeline.
+fn restarts(lab: &Lab, node: &str) -> Vec<f64> {
+    lab.ctx
+        .timeline
+        .entries()
+        .iter()
+        .filter(|e| {
+            e.node.as_deref() == Some(node)
+                && e.kind == "k3s"
+                && e.text.starts_with("k3s restarted (asked by rebootguard")
+        })
+        .map(|e| e.t)
+        .collect()
+}
+
+/// The agent's Events on `node` with `reason`, messages in order.
+fn events(lab: &Lab, node: &str, reason: &str) -> Vec<String> {
+    lab.ctx
+        .api
+        .events_with_reason(reason)
+        .iter()
+        .filter(|e| e["involvedObject"]["name"] == node)
+        .filter_map(|e| e["message"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Every `PodNetworkReady` a watch saw on each node: (node, status, reason, when).
+#[derive(Clone, Default)]
+struct Seen(Arc<Mutex<Vec<(String, String, String, Instant)>>>);
+
+impl Seen {
+    /// Starts the watch and returns once it has listed every node, so what
+    /// it records after that is news.
+    async fn start(lab: &Lab) -> Seen {
+        let seen = Seen::watch(lab);
+        let nodes = lab.ctx.nodes.len();
+        let t = Instant::now();
+        while seen.0.lock().expect("lock").len() < nodes && t.elapsed() < Duration::from_secs(10) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        seen
+    }
+
+    fn watch(lab: &Lab) -> Seen {
+        let seen = Seen::default();
+        let client = lab.ctx.api.sim.client().expect("client");
+        let api: kube::Api<Node> = kube::Api::all(client);
+        let out = seen.clone();
+        tokio::spawn(async move {
+            let mut stream = std::pin::pin!(watcher::watcher(api, watcher::Config::default()));
+            while let Some(event) = stream.next().await {
+                let Ok(watcher::Event::Apply(n) | watcher::Event::InitApply(n)) = event else {
+                    continue;
+                };
+                let name = n.metadata.name.clone().unwrap_or_default();
+                let Some(c) = n
+                    .status
+                    .and_then(|s| s.conditions)
+                    .and_then(|c| c.into_iter().find(|c| c.type_ == CONDITION))
+                else {
+                    continue;
+                };
+                let mut all = out.0.lock().expect("lock");
+                let last = all.iter().rev().find(|(n, ..)| *n == name);
+                let reason = c.reason.unwrap_or_default();
+                if last.is_none_or(|(_, s, r, _)| *s != c.status || *r != reason) {
+                    all.push((name, c.status, reason, Instant::now()));
+                }
+            }
+        });
+        seen
+    }
+
+    /// What `node` went through since `since`.
+    fn since(&self, node: &str, since: Instant) -> Vec<(String, String)> {
+        self.0
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|(n, .., t)| n == node && *t >= since)
+            .map(|(_, s, r, _)| (s.clone(), r.clone()))
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn the_incident_with_no_backup_is_healed_and_alerted() {
+    if !ready("the_incident_with_no_backup_is_healed_and_alerted") {
+        return;
+    }
+    let base = tempfile::tempdir().expect("tempdir");
+    let lab = agent_lab(base.path(), 3).await;
+    let seen = Seen::start(&lab).await;
+
+    // A webhook receiver on samwise (a node that stays up), reached by
+    // boromir's agent over the underlay.
+    let samwise = lab.node("samwise").expect("samwise");
+    let ns = samwise.netns().expect("powered");
+    let listener = ns
+        .run(|| std::net::TcpListener::bind((samwise.public_ip, 0)))
+        .expect("netns")
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let hooks = Arc::new(Mutex::new(Vec::<String>::new()));
+    let got = hooks.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            if let Some(body) = read_request(stream) {
+                got.lock().expect("lock").push(body);
+            }
+        }
+    });
+    let boromir = lab.node("boromir").expect("boromir");
+    let config = boromir.path("etc/rebootguard/config.toml");
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str(&format!(
+        "\n[[agent.alert]]\nurl = \"http://{}:{port}/hook\"\n",
+        samwise.public_ip
+    ));
+    std::fs::write(&config, text).expect("write config");
+
+    // No backup anywhere: the agent must regenerate subnet.env from the API.
+    for n in &lab.ctx.nodes {
+        let store = n.path(node::paths::STORE);
+        let _ = std::fs::remove_dir_all(&store);
+        std::fs::create_dir_all(&store).expect("mkdir");
+    }
+    let before = Instant::now();
+    lab.inject("boromir", Fault::FlannelSilentSkip).expect("inject");
+    lab.reboot(&["boromir".to_owned()], Duration::from_millis(200))
+        .await
+        .expect("reboot");
+    wait(&lab, "boromir healthy again after the incident's reboot", 60, |l| {
+        seen.since("boromir", before).last().is_some_and(|(s, _)| s == "True")
+            && !tainted(l, "boromir")
+    })
+    .await;
+
+    let went = seen.since("boromir", before);
+    assert!(
+        went.iter()
+            .any(|(s, r)| s == "False" && (r == "SubnetEnvMissing" || r == "FlannelLinkMissing")),
+        "{went:?}"
+    );
+    let restored = events(&lab, "boromir", "SubnetEnvRestored");
+    assert!(
+        restored.iter().any(|m| m.contains("regenerated subnet.env from the API")),
+        "{restored:?}"
+    );
+    assert_eq!(restarts(&lab, "boromir").len(), 1, "k3s restarted once");
+    assert_eq!(events(&lab, "boromir", "RestartingK3s").len(), 1);
+    assert_eq!(events(&lab, "boromir", "PodNetworkRecovered").len(), 1);
+    for other in ["samwise", "theoden"] {
+        assert!(restarts(&lab, other).is_empty(), "{other} left alone");
+    }
+    // The flannel that came up wrote a file the agent then backed up.
+    assert!(
+        std::fs::read_dir(boromir.path(node::paths::STORE))
+            .expect("store")
+            .count()
+            > 0
+    );
+    wait(&lab, "the alert and its resolve", 20, |_| hooks.lock().expect("lock").len() >= 2).await;
+    let bodies = hooks.lock().expect("lock").clone();
+    let states: Vec<serde_json::Value> = bodies
+        .iter()
+        .map(|b| serde_json::from_str(b).expect("json"))
+        .collect();
+    assert_eq!(states[0]["state"], "firing", "{bodies:?}");
+    assert_eq!(states[0]["node"], "boromir");
+    assert_eq!(states[1]["state"], "resolved", "{bodies:?}");
+    // Pods come back to boromir.
+    wait(&lab, "boromir's pod running", 30, |l| {
+        l.ctx.api.pods_on("boromir").iter().any(api::pod_running)
+    })
+    .await;
+}
+
+/// One HTTP request's body (answered 200).
+fn read_request(mut stream: std::net::TcpStream) -> Option<String> {
+    let mut reader = BufReader::new(stream.try_clone().ok()?);
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).ok()?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':')
+            && k.eq_ignore_ascii_case("content-length")
+        {
+            length = v.trim().parse().ok()?;
+        }
+    }
+    let mut body = vec![0u8; length];
+    reader.read_exact(&mut body).ok()?;
+    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+    String::from_utf8(body).ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn every_runtime_fault_is_reported_and_healed() {
+    if !ready("every_runtime_fault_is_reported_and_healed") {
+        return;
+    }
+    let base = tempfile::tempdir().expect("tempdir");
+    let lab = agent_lab(base.path(), 3).await;
+    let seen = Seen::start(&lab).await;
+    let cases: [(RuntimeFault, &str, usize); 4] = [
+        (RuntimeFault::DeleteSubnetEnv, "SubnetEnvMissing", 0),
+        (RuntimeFault::CorruptSubnetEnv, "SubnetEnvInvalid", 0),
+        (RuntimeFault::DeleteFlannelLink, "FlannelLinkMissing", 1),
+        (
+            RuntimeFault::DropPeer {
+                peer: "samwise".into(),
+            },
+            "PeerEntriesMissing",
+            1,
+        ),
+    ];
+    for (fault, reason, k3s) in cases {
+        let restarted = restarts(&lab, "boromir").len();
+        let at = Instant::now();
+        lab.break_now("boromir", fault.clone()).await.expect("break");
+        wait(&lab, &format!("boromir healed after {fault}"), 30, |l| {
+            let went = seen.since("boromir", at);
+            went.iter().any(|(s, r)| s == "False" && r == reason)
+                && went.last().is_some_and(|(s, _)| s == "True")
+                && !tainted(l, "boromir")
+        })
+        .await;
+        assert_eq!(
+            restarts(&lab, "boromir").len() - restarted,
+            k3s,
+            "{fault}: k3s restarts"
+        );
+    }
+
+    // A stopped flannel breaks nothing until the cluster changes: theoden's
+    // flannel.1 gets a new MAC. samwise's running flannel follows; boromir's
+    // stopped one cannot, and its agent restarts k3s to get it back.
+    lab.break_now("boromir", RuntimeFault::StopFlannel)
+        .await
+        .expect("stop flannel");
+    let at = Instant::now();
+    let theoden = lab.node("theoden").expect("theoden");
+    let new_mac = "0a:58:ac:1f:00:7e";
+    let tns = theoden.netns().expect("powered");
+    let out = tns
+        .command("ip")
+        .expect("command")
+        .args(["link", "set", "flannel.1", "address", new_mac])
+        .output()
+        .expect("ip");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let data = format!("{{\"VNI\":1,\"VtepMAC\":\"{new_mac}\"}}");
+    lab.ctx
+        .api
+        .merge(
+            "v1",
+            "Node",
+            "",
+            "theoden",
+            &serde_json::json!({"metadata": {"annotations": {"flannel.alpha.coreos.com/backend-data": data}}}),
+        )
+        .expect("annotate");
+    wait(&lab, "boromir healed after theoden's new VtepMAC", 30, |l| {
+        let went = seen.since("boromir", at);
+        went.iter().any(|(s, r)| s == "False" && r == "PeerEntriesMissing")
+            && went.last().is_some_and(|(s, _)| s == "True")
+            && !tainted(l, "boromir")
+    })
+    .await;
+    // samwise may have seen the mismatch for a moment (its agent is faster
+    // than flannel's peer loop), but its own flannel repaired it: no restart.
+    assert!(restarts(&lab, "samwise").is_empty());
+    assert_eq!(status(&lab, "samwise").map(|s| s.0).as_deref(), Some("True"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn the_api_going_away_or_misbehaving_ends_with_the_right_condition() {
+    if !ready("the_api_going_away_or_misbehaving_ends_with_the_right_condition") {
+        return;
+    }
+    let base = tempfile::tempdir().expect("tempdir");
+    let lab = agent_lab(base.path(), 2).await;
+    let sim = &lab.ctx.api.sim;
+    let boromir = lab.node("boromir").expect("boromir");
+    let env = boromir.path(node::paths::SUBNET_ENV);
+
+    // API down: the file is restored locally all the same.
+    sim.down().await;
+    let at = Instant::now();
+    lab.break_now("boromir", RuntimeFault::DeleteSubnetEnv)
+        .await
+        .expect("break");
+    let t = Instant::now();
+    while !env.exists() {
+        assert!(t.elapsed() < Duration::from_secs(10), "not restored while the API is down");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    sim.up().expect("up");
+    let seen = Seen::start(&lab).await;
+    wait(&lab, "the condition to catch up once the API is back", 30, |l| {
+        status(l, "boromir").is_some_and(|(s, _)| s == "True")
+            && l.ctx.api.node("boromir").is_some_and(|n| heartbeat_after(&n, at))
+    })
+    .await;
+
+    // Throttling, errors, expired and cut watches, a server restart, all
+    // while flannel.1 goes: the right condition in the end.
+    use kubesim::faults::{Failure, Route};
+    sim.fail_next(Route::resource("nodes/status"), 3, Failure::Internal);
+    sim.fail_next(Route::any(), 2, Failure::TooManyRequests { retry_after: 1 });
+    sim.expire_next_watches(3);
+    sim.cut_watches();
+    let at = Instant::now();
+    lab.break_now("boromir", RuntimeFault::DeleteFlannelLink)
+        .await
+        .expect("break");
+    sim.down().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sim.up().expect("up");
+    sim.cut_watches();
+    wait(&lab, "boromir healed through the API's faults", 40, |l| {
+        status(l, "boromir").is_some_and(|(s, _)| s == "True")
+            && !tainted(l, "boromir")
+            && l.ctx.api.node("boromir").is_some_and(|n| heartbeat_after(&n, at))
+    })
+    .await;
+    assert!(
+        seen.since("boromir", at).iter().any(|(s, r)| s == "False" && r == "FlannelLinkMissing")
+            || restarts(&lab, "boromir").len() == 1,
+        "the failure was seen or healed: {:?}",
+        seen.since("boromir", at)
+    );
+}
+
+/// The condition's heartbeat is later than `at` (whole seconds in kubesim).
+fn heartbeat_after(node: &serde_json::Value, at: Instant) -> bool {
+    let Some(c) = node["status"]["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == CONDITION))
+    else {
+        return false;
+    };
+    let Some(beat) = c["lastHeartbeatTime"]
+        .as_str()
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+    else {
+        return false;
+    };
+    let at = jiff::Timestamp::now() - jiff::SignedDuration::try_from(at.elapsed()).unwrap_or_default();
+    beat >= at - jiff::SignedDuration::from_secs(1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn two_nodes_failing_at_once_restart_one_after_the_other() {
+    if !ready("two_nodes_failing_at_once_restart_one_after_the_other") {
+        return;
+    }
+    let base = tempfile::tempdir().expect("tempdir");
+    let lab = agent_lab(base.path(), 3).await;
+    let seen = Seen::start(&lab).await;
+    // Who holds the restart Lease, as a watch sees it.
+    let holders = Arc::new(Mutex::new(Vec::<String>::new()));
+    {
+        let holders = holders.clone();
+        let api: kube::Api<Lease> =
+            kube::Api::namespaced(lab.ctx.api.sim.client().expect("client"), "kube-system");
+        tokio::spawn(async move {
+            let mut stream = std::pin::pin!(watcher::watcher(api, watcher::Config::default()));
+            while let Some(event) = stream.next().await {
+                if let Ok(watcher::Event::Apply(l) | watcher::Event::InitApply(l)) = event {
+                    let holder = l.spec.and_then(|s| s.holder_identity).unwrap_or_default();
+                    let mut h = holders.lock().expect("lock");
+                    if h.last() != Some(&holder) {
+                        h.push(holder);
+                    }
+                }
+            }
+        });
+    }
+    let at = Instant::now();
+    let (a, b) = tokio::join!(
+        lab.break_now("boromir", RuntimeFault::DeleteFlannelLink),
+        lab.break_now("theoden", RuntimeFault::DeleteFlannelLink)
+    );
+    a.expect("break boromir");
+    b.expect("break theoden");
+    wait(&lab, "both nodes healed", 60, |l| {
+        ["boromir", "theoden"].iter().all(|n| {
+            let went = seen.since(n, at);
+            went.iter().any(|(s, _)| s == "False")
+                && went.last().is_some_and(|(s, _)| s == "True")
+                && !tainted(l, n)
+        })
+    })
+    .await;
+    let (rb, rt) = (restarts(&lab, "boromir"), restarts(&lab, "theoden"));
+    assert_eq!((rb.len(), rt.len()), (1, 1), "one restart each");
+    let holders: Vec<String> = holders
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|h| !h.is_empty())
+        .cloned()
+        .collect();
+    assert_eq!(holders.len(), 2, "the Lease went to one, then the other: {holders:?}");
+    assert_ne!(holders[0], holders[1]);
+    // The second restart came only after the first node had recovered and
+    // handed the Lease back.
+    let (first, second) = if rb[0] < rt[0] {
+        ("boromir", rt[0])
+    } else {
+        ("theoden", rb[0])
+    };
+    let recovered = lab
+        .ctx
+        .timeline
+        .entries()
+        .iter()
+        .filter(|e| e.node.as_deref() == Some(first) && e.kind == "k3s")
+        .map(|e| e.t)
+        .fold(0.0_f64, f64::max);
+    assert!(second >= recovered, "restarts overlapped: {second} < {recovered}");
+    assert_eq!(holders[0], first);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn an_agent_restarted_while_broken_never_shows_true() {
+    if !ready("an_agent_restarted_while_broken_never_shows_true") {
+        return;
+    }
+    let base = tempfile::tempdir().expect("tempdir");
+    let lab = agent_lab(base.path(), 2).await;
+    let seen = Seen::start(&lab).await;
+    let boromir = lab.node("boromir").expect("boromir");
+    // A missing plugin that a k3s restart does not bring back (the lab's k3s
+    // does not re-extract its plugins): the agent tries once and gives up.
+    let plugin = boromir.path(node::paths::CNI_BIN).join("flannel");
+    let target = std::fs::read_link(&plugin).expect("symlink");
+    std::fs::remove_file(&plugin).expect("rm");
+    let at = Instant::now();
+    wait(&lab, "CniPluginMissing reported", 20, |_| {
+        seen.since("boromir", at)
+            .iter()
+            .any(|(s, r)| s == "False" && r == "CniPluginMissing")
+    })
+    .await;
+    wait(&lab, "the agent to give up", 20, |l| {
+        !events(l, "boromir", "RemediationExhausted").is_empty()
+    })
+    .await;
+    for _ in 0..3 {
+        let pid = agent_pid(&boromir.root);
+        // SAFETY: kill(2) on the pid of the lab's own agent process.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        wait(&lab, "the supervisor to start a new agent", 20, |_| {
+            agent_pid(&boromir.root) != pid
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(800)).await;
+    }
+    assert!(tainted(&lab, "boromir"));
+    let went = seen.since("boromir", at);
+    assert!(
+        went.iter().all(|(s, _)| s != "True"),
+        "True while broken: {went:?}"
+    );
+    std::os::unix::fs::symlink(&target, &plugin).expect("put back");
+    wait(&lab, "boromir healthy once the plugin is back", 30, |l| {
+        status(l, "boromir").is_some_and(|(s, _)| s == "True") && !tainted(l, "boromir")
+    })
+    .await;
+}
+
+fn agent_pid(root: &Path) -> i32 {
+    std::fs::read_to_string(root.join("agent.pid"))
+        .ok()
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or(0)
+}
