@@ -41,7 +41,12 @@ fn nix_files_parse() {
         return;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    for file in ["flake.nix", "nix/module.nix", "nix/package.nix"] {
+    for file in [
+        "flake.nix",
+        "nix/module.nix",
+        "nix/package.nix",
+        "crates/cli/tests/nix/eval-module.nix",
+    ] {
         let out = Command::new("nix-instantiate")
             .arg("--parse")
             .arg(root.join(file))
@@ -335,4 +340,254 @@ fn install_dry_run_on_the_live_root_shows_the_agent_steps() {
         assert!(said.lines().any(|l| l == line), "{line:?} in\n{said}");
     }
     assert!(!Path::new("/nonexistent/rebootguard-test").exists());
+}
+
+/// Splits an `ExecStart=` the way the NixOS module quotes it (words, and
+/// single-quoted words with `'\''` for a quote).
+fn exec_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    let mut started = false;
+    for c in line.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                started = true;
+            }
+            '\\' if !quoted => {}
+            c if c.is_whitespace() && !quoted => {
+                if started {
+                    words.push(std::mem::take(&mut word));
+                    started = false;
+                }
+            }
+            c => {
+                word.push(c);
+                started = true;
+            }
+        }
+    }
+    if started {
+        words.push(word);
+    }
+    words
+}
+
+fn json_strings(value: &serde_json::Value) -> Vec<String> {
+    value
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `nix/module.nix` evaluated by `tests/nix/eval-module.nix` for its
+/// configurations, or `None` (with the reason printed) without nix.
+fn evaluated_module() -> Option<serde_json::Value> {
+    if Command::new("nix-instantiate")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: nix-instantiate is not installed (Debian package nix-bin)");
+        return None;
+    }
+    let harness = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/nix/eval-module.nix");
+    let out = Command::new("nix-instantiate")
+        .args(["--read-write-mode", "--eval", "--strict", "--json"])
+        .arg(&harness)
+        .output()
+        .expect("nix-instantiate");
+    let stderr = text(&out.stderr);
+    if !out.status.success()
+        && (stderr.contains("Permission denied") || stderr.contains("read-only"))
+    {
+        eprintln!("skipped: the Nix store is not writable here: {stderr}");
+        return None;
+    }
+    assert!(out.status.success(), "{stderr}");
+    Some(serde_json::from_slice(&out.stdout).expect("JSON"))
+}
+
+#[test]
+fn nixos_module_runs_the_agent_as_the_shipped_unit_does() {
+    let Some(eval) = evaluated_module() else {
+        return;
+    };
+    // The agent is opt-in, and can run without the restore units.
+    assert!(eval["restore"]["services"]["rebootguard-agent"].is_null());
+    assert!(eval["agentOnly"]["services"]["rebootguard-restore"].is_null());
+    for scenario in ["restore", "agent", "agentOnly"] {
+        assert_eq!(
+            eval[scenario]["failedAssertions"],
+            serde_json::json!([]),
+            "{scenario}"
+        );
+    }
+    let unit = unit_settings(&repo("deploy/systemd/rebootguard-agent.service"));
+    let service = &eval["agent"]["services"]["rebootguard-agent"];
+
+    // The same unit as deploy/systemd/rebootguard-agent.service.
+    assert_eq!(service["description"], one(&unit, "Unit", "Description"));
+    assert_eq!(
+        json_strings(&service["documentation"]),
+        values(&unit, "Unit", "Documentation")
+    );
+    assert_eq!(
+        json_strings(&service["after"]),
+        values(&unit, "Unit", "After")
+    );
+    assert_eq!(
+        json_strings(&service["wants"]),
+        values(&unit, "Unit", "Wants")
+    );
+    assert_eq!(
+        json_strings(&service["wantedBy"]),
+        values(&unit, "Install", "WantedBy")
+    );
+    for key in ["before", "requires", "bindsTo", "partOf", "requiredBy"] {
+        assert!(service[key].is_null(), "{key}");
+    }
+    let config = service["serviceConfig"].as_object().expect("serviceConfig");
+    let shipped: Vec<&(String, String, String)> = unit
+        .iter()
+        .filter(|(s, k, _)| s == "Service" && k != "ExecStart")
+        .collect();
+    for (_, key, value) in &shipped {
+        assert_eq!(
+            config.get(key.as_str()).and_then(|v| v.as_str()),
+            Some(value.as_str()),
+            "{key}"
+        );
+    }
+    for key in config.keys() {
+        assert!(
+            shipped.iter().any(|(_, k, _)| k == key)
+                || ["ExecStart", "EnvironmentFile"].contains(&key.as_str()),
+            "{key} is not in the shipped unit"
+        );
+    }
+    assert_eq!(
+        config["EnvironmentFile"],
+        "/run/secrets/rebootguard-agent.env"
+    );
+
+    // Its command line is the binary's.
+    let exec = exec_words(config["ExecStart"].as_str().expect("ExecStart"));
+    assert!(exec[0].ends_with("/bin/rebootguard"), "{exec:?}");
+    assert_eq!(exec[1], "agent");
+    assert!(exec.contains(&"--taint".to_owned()), "{exec:?}");
+    let out = Command::new(env!("CARGO_BIN_EXE_rebootguard"))
+        .args(&exec[1..])
+        .arg("--help")
+        .output()
+        .expect("run rebootguard");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{exec:?}: {}",
+        text(&out.stderr)
+    );
+    let only = exec_words(
+        eval["agentOnly"]["services"]["rebootguard-agent"]["serviceConfig"]["ExecStart"]
+            .as_str()
+            .expect("ExecStart"),
+    );
+    assert!(only.contains(&"--no-taint".to_owned()), "{only:?}");
+
+    // Its config file holds the settings and names the secrets, and the
+    // agent reads it.
+    let file = exec
+        .iter()
+        .position(|w| w == "--config")
+        .map(|i| exec[i + 1].clone())
+        .expect("--config");
+    assert!(file.starts_with("/nix/store/"), "{file}");
+    let generated: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("the generated file"))
+            .expect("JSON");
+    let table: rebootguard_agent::config::File =
+        serde_json::from_value(generated["agent"].clone()).expect("an [agent] table");
+    let resolved = rebootguard_agent::config::resolve(
+        table,
+        &rebootguard_agent::config::Flags {
+            taint: Some(true),
+            ..rebootguard_agent::config::Flags::default()
+        },
+    )
+    .expect("the agent accepts it");
+    use rebootguard_agent::config::{AlertKind, Secret};
+    assert_eq!(
+        resolved.policy.restart_grace,
+        std::time::Duration::from_secs(60)
+    );
+    assert_eq!(resolved.listen, Some("0.0.0.0:9478".parse().expect("addr")));
+    assert_eq!(resolved.alerts.len(), 2);
+    assert_eq!(resolved.alerts[0].kind, AlertKind::Slack);
+    assert_eq!(
+        resolved.alerts[0].url,
+        Secret::File("/run/secrets/slack-url".into())
+    );
+    assert_eq!(resolved.alerts[1].url, Secret::Env("HOOK_URL".into()));
+    assert_eq!(
+        resolved.alerts[1].token,
+        Some(Secret::File("/run/secrets/hook-token".into()))
+    );
+
+    // Mistakes are refused at evaluation, secrets in the store first.
+    for (scenario, says) in [
+        ("secretInStore", "must not be in the Nix store"),
+        ("twoUrls", "exactly one of url, urlFile or urlEnv"),
+        ("taintInSettings", "not settings.taint"),
+    ] {
+        let failed = json_strings(&eval[scenario]["failedAssertions"]);
+        assert!(
+            failed.iter().any(|m| m.contains(says)),
+            "{scenario}: {failed:?}"
+        );
+    }
+
+    // The unit NixOS would write passes systemd-analyze verify.
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped systemd-analyze verify: not installed");
+        return;
+    }
+    let mut rendered = format!(
+        "[Unit]\nDescription={}\nDocumentation={}\nAfter={}\nWants={}\n\n[Service]\n",
+        service["description"].as_str().expect("description"),
+        json_strings(&service["documentation"]).join(" "),
+        json_strings(&service["after"]).join(" "),
+        json_strings(&service["wants"]).join(" "),
+    );
+    for (key, value) in config {
+        let value = value.as_str().expect("a string");
+        let value = if key == "ExecStart" {
+            value.replacen(&exec[0], env!("CARGO_BIN_EXE_rebootguard"), 1)
+        } else {
+            value.to_owned()
+        };
+        rendered.push_str(&format!("{key}={value}\n"));
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("rebootguard-agent.service");
+    std::fs::write(&path, &rendered).expect("write");
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze");
+    assert!(out.status.success(), "{rendered}\n{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("rebootguard-agent.service"),
+        "{rendered}\n{}",
+        text(&out.stderr)
+    );
 }
