@@ -1,5 +1,7 @@
-//! The DaemonSet deployment (`deploy/kubernetes/agent`) and the example
-//! monitoring (`deploy/kubernetes/prometheus`): rendered by the real
+//! The DaemonSet deployment (`deploy/kubernetes/agent`, with the agent's
+//! identity and RBAC from `deploy/kubernetes/rbac`), the credentials for
+//! agents run by systemd (`deploy/kubernetes/node-credentials`) and the
+//! example monitoring (`deploy/kubernetes/prometheus`): rendered by the real
 //! kubectl's kustomize, compared with a committed rendering, applied to
 //! kubesim and read back; the RBAC is exactly the API calls the agent
 //! makes; the config, arguments, Lease, metrics and condition they name are
@@ -24,6 +26,7 @@ fn repo() -> PathBuf {
 
 const AGENT_BASE: &str = "deploy/kubernetes/agent";
 const PROMETHEUS: &str = "deploy/kubernetes/prometheus";
+const NODE_CREDENTIALS: &str = "deploy/kubernetes/node-credentials";
 const GOLDEN: &str = "crates/cli/tests/golden/kubernetes-agent.yaml";
 
 /// Whether kubectl runs here; its absence is a failure only when
@@ -701,4 +704,31 @@ fn monitoring_names_what_the_agent_exports() {
             assert!(rule["annotations"]["description"].is_string(), "{rule}");
         }
     }
+}
+
+#[test]
+fn node_credentials_are_the_agents_identity_and_a_token() {
+    if !have_kubectl("node_credentials_are_the_agents_identity_and_a_token") {
+        return;
+    }
+    let agent = documents(&kustomize(AGENT_BASE));
+    let credentials = documents(&kustomize(NODE_CREDENTIALS));
+    // Everything but the DaemonSet and its ConfigMap is the same object.
+    let shared: Vec<&Value> = agent
+        .iter()
+        .filter(|o| o["kind"] != "DaemonSet" && o["kind"] != "ConfigMap")
+        .collect();
+    for object in &shared {
+        let (kind, _, name) = key(object);
+        assert_eq!(find(&credentials, &kind, &name), *object, "{kind} {name}");
+    }
+    assert_eq!(credentials.len(), shared.len() + 1, "and one token");
+    let token = find(&credentials, "Secret", "rebootguard-agent-token");
+    let ds = find(&agent, "DaemonSet", "rebootguard-agent");
+    assert_eq!(token["type"], "kubernetes.io/service-account-token");
+    assert_eq!(token["metadata"]["namespace"], ds["metadata"]["namespace"]);
+    assert_eq!(
+        token["metadata"]["annotations"]["kubernetes.io/service-account.name"],
+        ds["spec"]["template"]["spec"]["serviceAccountName"]
+    );
 }
