@@ -20,6 +20,8 @@ use std::time::Duration;
 use kubesim::KubeSim;
 use serde_json::{Value, json};
 
+mod common;
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -407,6 +409,33 @@ fn agent_base_renders_as_committed() {
     check_base(&documents(&rendered));
 }
 
+/// `kubectl apply -k` of the agent base to kubesim; what kubectl said.
+async fn apply_base(sim: &KubeSim, cache: &Path) -> String {
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(sim.kubeconfig_path())
+            .arg("--cache-dir")
+            .arg(cache)
+            // kubesim serves no OpenAPI documents to validate against.
+            .args(["apply", "--validate=false", "-k"])
+            .arg(repo().join(AGENT_BASE))
+            .env_remove("KUBECONFIG")
+            .stdin(Stdio::null())
+            .output(),
+    )
+    .await
+    .expect("kubectl finished within 60s")
+    .expect("kubectl ran");
+    assert!(
+        out.status.success(),
+        "kubectl apply -k: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn agent_base_applies_to_kubesim_and_grants_exactly_the_agents_calls() {
     if !have_kubectl("agent_base_applies_to_kubesim_and_grants_exactly_the_agents_calls") {
@@ -414,32 +443,7 @@ async fn agent_base_applies_to_kubesim_and_grants_exactly_the_agents_calls() {
     }
     let sim = KubeSim::start().await.expect("kubesim");
     let cache = tempfile::tempdir().expect("cache dir");
-    let base = repo().join(AGENT_BASE);
-    let apply = async || {
-        let out = tokio::time::timeout(
-            Duration::from_secs(60),
-            tokio::process::Command::new("kubectl")
-                .arg("--kubeconfig")
-                .arg(sim.kubeconfig_path())
-                .arg("--cache-dir")
-                .arg(cache.path())
-                // kubesim serves no OpenAPI documents to validate against.
-                .args(["apply", "--validate=false", "-k"])
-                .arg(&base)
-                .env_remove("KUBECONFIG")
-                .stdin(Stdio::null())
-                .output(),
-        )
-        .await
-        .expect("kubectl finished within 60s")
-        .expect("kubectl ran");
-        assert!(
-            out.status.success(),
-            "kubectl apply -k: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let apply = async || apply_base(&sim, cache.path()).await;
     let rendered = documents(&kustomize(AGENT_BASE));
     let first = apply().await;
     assert_eq!(
@@ -730,5 +734,170 @@ fn node_credentials_are_the_agents_identity_and_a_token() {
     assert_eq!(
         token["metadata"]["annotations"]["kubernetes.io/service-account.name"],
         ds["spec"]["template"]["spec"]["serviceAccountName"]
+    );
+}
+
+/// Whether some rule of `roles` lets `verb` on a resource as kubesim counts
+/// it (`pods`, `nodes/status`, `leases.coordination.k8s.io`).
+fn granted(roles: &[&Value], verb: &str, counted: &str) -> bool {
+    let (qualified, sub) = match counted.split_once('/') {
+        Some((q, s)) => (q, Some(s)),
+        None => (counted, None),
+    };
+    let (plural, group) = qualified.split_once('.').unwrap_or((qualified, ""));
+    let resource = match sub {
+        Some(sub) => format!("{plural}/{sub}"),
+        None => plural.to_owned(),
+    };
+    roles.iter().any(|role| {
+        grants(role)
+            .iter()
+            .any(|(g, r, _, v)| g == group && *r == resource && v == verb)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_agent_makes_no_call_its_rbac_does_not_grant() {
+    // The real agent, run against kubesim with the base applied, on a copy
+    // of the example node with no flannel.1 (the machine's own network,
+    // read only): it restores subnet.env, reports, taints, takes the Lease
+    // and "restarts k3s" (`true`). Every request it made must be one the
+    // base's roles grant. (kubesim does not enforce RBAC; this compares.)
+    if !have_kubectl("the_agent_makes_no_call_its_rbac_does_not_grant") {
+        return;
+    }
+    let sim = KubeSim::start().await.expect("kubesim");
+    let cache = tempfile::tempdir().expect("cache dir");
+    apply_base(&sim, cache.path()).await;
+    for (name, cidr, ip) in [
+        ("boromir", "10.42.0.0/24", "192.168.50.11"),
+        ("gimli", "10.42.1.0/24", "192.168.50.12"),
+    ] {
+        sim.create(&json!({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "annotations": {
+                "flannel.alpha.coreos.com/backend-type": "vxlan",
+                "flannel.alpha.coreos.com/public-ip": ip,
+                "flannel.alpha.coreos.com/backend-data": "{\"VNI\":1,\"VtepMAC\":\"6a:1f:0e:3b:9c:01\"}"}},
+            "spec": {"podCIDR": cidr, "podCIDRs": [cidr]},
+            "status": {"nodeInfo": {"bootID": "3b9e7f2a-1c44-4d0e-8f6b-5a2c9d1e7b30"}}
+        }))
+        .expect("seed node");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = common::example_root(dir.path());
+    std::fs::write(
+        root.join("etc/rebootguard/config.toml"),
+        "node-name = \"boromir\"\n[agent]\nrestart-command = [\"true\"]\nrestart-grace = \"1s\"\n\
+         restart-settle = \"2s\"\nlease-ttl = \"5s\"\nheartbeat = \"1s\"\ncheck-interval = \"2s\"\n",
+    )
+    .expect("config");
+    let mut agent = tokio::process::Command::new(env!("CARGO_BIN_EXE_rebootguard"))
+        .arg("agent")
+        .arg("--root")
+        .arg(&root)
+        .arg("--kubeconfig")
+        .arg(sim.kubeconfig_path())
+        .args(["--taint", "--listen", "off", "--log", "debug"])
+        .env_remove("KUBECONFIG")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env("HOME", &root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the agent");
+
+    // Until it has written everything it writes: condition, taint, an
+    // Event, and the Lease (taken, or taken and given back).
+    let lease_version = |sim: &KubeSim| {
+        sim.get(
+            "coordination.k8s.io/v1",
+            "Lease",
+            "kube-system",
+            "rebootguard-k3s-restart",
+        )
+        .map(|l| l["metadata"]["resourceVersion"].clone())
+    };
+    let shipped_lease = lease_version(&sim);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    let done = loop {
+        let node = sim.get("v1", "Node", "", "boromir").expect("node");
+        let condition = node["status"]["conditions"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["type"] == "PodNetworkReady"));
+        let tainted = node["spec"]["taints"].as_array().is_some_and(|t| {
+            t.iter()
+                .any(|t| t["key"] == "rebootguard.io/pod-network-unready")
+        });
+        let event = !sim
+            .list("events.k8s.io/v1", "Event", Some("default"))
+            .is_empty();
+        let leased = lease_version(&sim) != shipped_lease;
+        if condition && tainted && event && leased {
+            break true;
+        }
+        if tokio::time::Instant::now() > deadline || agent.try_wait().is_ok_and(|s| s.is_some()) {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    if let Some(pid) = agent.id() {
+        // SAFETY: signalling a child this test started and still owns.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+    }
+    let out = tokio::time::timeout(Duration::from_secs(20), agent.wait_with_output())
+        .await
+        .expect("the agent stops on SIGTERM")
+        .expect("its output");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        done,
+        "the agent did not write everything within 90s:\n{log}"
+    );
+
+    let rendered = documents(&kustomize(AGENT_BASE));
+    let roles: Vec<&Value> = rendered
+        .iter()
+        .filter(|o| o["kind"] == "Role" || o["kind"] == "ClusterRole")
+        .collect();
+    // The agent's requests (its own user agent) and those of the restore
+    // it runs (the node commands' user agent); not kubectl's.
+    let calls: Vec<(String, String, String, u64)> = sim
+        .requests_by_agent()
+        .into_iter()
+        .filter(|(ua, ..)| ua.starts_with("rebootguard-agent/") || ua.starts_with("rebootguard/"))
+        .collect();
+    assert!(
+        calls
+            .iter()
+            .any(|(ua, ..)| ua.starts_with("rebootguard-agent/")),
+        "{calls:?}"
+    );
+    for (ua, verb, resource, _) in &calls {
+        assert!(
+            granted(&roles, verb, resource),
+            "{ua} made a call the RBAC does not grant: {verb} {resource}\n{calls:?}"
+        );
+    }
+    for (verb, resource) in [
+        ("patch", "nodes/status"),
+        ("patch", "nodes"),
+        ("update", "leases.coordination.k8s.io"),
+        ("create", "events.events.k8s.io"),
+        ("watch", "pods"),
+        ("watch", "events"),
+    ] {
+        assert!(
+            calls.iter().any(|(_, v, r, _)| v == verb && r == resource),
+            "the agent did {verb} {resource}: {calls:?}"
+        );
+    }
+    assert!(
+        !calls
+            .iter()
+            .any(|(_, v, r, _)| v == "create" && r == "leases.coordination.k8s.io"),
+        "the shipped Lease is used, not created"
     );
 }
