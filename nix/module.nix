@@ -1,10 +1,11 @@
-# NixOS module: run `rebootguard node restore` before k3s on every boot and
-# back up flannel's subnet.env whenever it changes. Mirrors the units in
-# deploy/systemd/.
+# NixOS module: run `rebootguard node restore` before k3s on every boot,
+# back up flannel's subnet.env whenever it changes, and optionally run the
+# node agent (`rebootguard agent`). Mirrors the units in deploy/systemd/.
 { config, lib, pkgs, ... }:
 
 let
   cfg = config.services.rebootguard;
+  agent = cfg.agent;
   inherit (lib) mkEnableOption mkIf mkOption types;
   flags = lib.escapeShellArgs (
     [ "--profile" cfg.profile "--store-dir" cfg.backupDir ]
@@ -12,6 +13,29 @@ let
     ++ cfg.extraArgs
   );
   bin = "${cfg.package}/bin/rebootguard";
+
+  settingsFormat = pkgs.formats.toml { };
+  # An absolute path that is not in the Nix store (which anyone can read).
+  secretPath = types.strMatching "/.*";
+  inStore = path: path != null && lib.hasPrefix "${builtins.storeDir}/" path;
+  alertEntry = alert: lib.filterAttrs (_: v: v != null) {
+    inherit (alert) kind url;
+    url-file = alert.urlFile;
+    url-env = alert.urlEnv;
+    token-file = alert.tokenFile;
+    token-env = alert.tokenEnv;
+  };
+  # The [agent] table; secrets stay in files or the environment, only their
+  # names are written here.
+  agentToml = settingsFormat.generate "rebootguard-agent.toml" {
+    agent = agent.settings // lib.optionalAttrs (agent.alerts != [ ]) {
+      alert = map alertEntry agent.alerts;
+    };
+  };
+  agentFlags = lib.escapeShellArgs (
+    [ "--config" "${agentToml}" (if agent.taint then "--taint" else "--no-taint") ]
+    ++ agent.extraArgs
+  );
 in
 {
   options.services.rebootguard = {
@@ -56,11 +80,115 @@ in
       type = types.listOf types.str;
       default = [ ];
       example = [ "--api-timeout" "1s" ];
-      description = "Extra arguments for every rebootguard node command.";
+      description = "Extra arguments for every rebootguard node command (and the agent).";
+    };
+
+    agent = {
+      enable = mkEnableOption ''
+        the rebootguard node agent (rebootguard-agent.service): it keeps the
+        Node condition PodNetworkReady true to whether pods on this node get
+        networking, restores subnet.env, restarts k3s once under a
+        cluster-wide Lease and alerts. It runs alongside k3s and never holds
+        it back. Run it here or as the DaemonSet, not both'';
+
+      taint = mkOption {
+        type = types.bool;
+        default = false;
+        description = ''
+          Manage the readiness taint rebootguard.io/pod-network-unready:NoSchedule:
+          on at start and while pods get no networking, off once a check and a
+          probe pass. Only pods that tolerate it are scheduled onto a tainted node.
+        '';
+      };
+
+      settings = mkOption {
+        type = settingsFormat.type;
+        default = { };
+        example = lib.literalExpression ''
+          {
+            restart-grace = "1m";
+            max-restarts = 2;
+            listen = "0.0.0.0:9478";
+          }
+        '';
+        description = ''
+          Keys of the config file's [agent] table (docs/agent.md), e.g.
+          restart-grace, heartbeat, lease-name, listen. Use the taint and
+          alerts options for those two. Rendered into a TOML file in the Nix
+          store that the agent reads with --config (the host's
+          /etc/rebootguard/config.toml is not read by the agent); node
+          settings come from the options above.
+        '';
+      };
+
+      alerts = mkOption {
+        default = [ ];
+        example = lib.literalExpression ''
+          [ { kind = "slack"; urlFile = "/run/secrets/rebootguard-slack-url"; } ]
+        '';
+        description = ''
+          Webhooks the agent alerts. A URL or token with a secret in it is
+          named by a file (urlFile, tokenFile: read by the agent, as root,
+          when it sends; e.g. from sops-nix or agenix) or an environment
+          variable (urlEnv, tokenEnv: see environmentFile), never written
+          into the Nix store.
+        '';
+        type = types.listOf (types.submodule {
+          options = {
+            kind = mkOption {
+              type = types.enum [ "json" "slack" "ntfy" ];
+              default = "json";
+              description = "The payload: json, slack (incoming webhook) or ntfy.";
+            };
+            url = mkOption {
+              type = types.nullOr types.str;
+              default = null;
+              description = "The URL, when it holds no secret (it ends up in the Nix store).";
+            };
+            urlFile = mkOption {
+              type = types.nullOr secretPath;
+              default = null;
+              description = "A file (outside the Nix store) whose first line is the URL.";
+            };
+            urlEnv = mkOption {
+              type = types.nullOr types.str;
+              default = null;
+              description = "An environment variable holding the URL.";
+            };
+            tokenFile = mkOption {
+              type = types.nullOr secretPath;
+              default = null;
+              description = "A file (outside the Nix store) holding a bearer token.";
+            };
+            tokenEnv = mkOption {
+              type = types.nullOr types.str;
+              default = null;
+              description = "An environment variable holding a bearer token.";
+            };
+          };
+        });
+      };
+
+      environmentFile = mkOption {
+        type = types.nullOr secretPath;
+        default = null;
+        example = "/run/secrets/rebootguard-agent.env";
+        description = ''
+          A file of VAR=value lines (systemd's EnvironmentFile=, read by
+          systemd, never copied to the store) for alerts' urlEnv and tokenEnv.
+        '';
+      };
+
+      extraArgs = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        example = [ "--dry-run" ];
+        description = "Extra arguments for `rebootguard agent`.";
+      };
     };
   };
 
-  config = mkIf cfg.enable {
+  config = lib.mkMerge [ (mkIf cfg.enable {
     environment.systemPackages = [ cfg.package ];
 
     systemd.tmpfiles.rules = [ "d ${cfg.backupDir} 0755 root root -" ];
@@ -97,5 +225,67 @@ in
         Unit = "rebootguard-backup.service";
       };
     };
-  };
+  })
+
+  (mkIf agent.enable {
+    assertions = [
+      {
+        assertion = !(agent.settings ? taint) && !(agent.settings ? alert);
+        message = "services.rebootguard.agent: set the taint and alerts options, not settings.taint or settings.alert.";
+      }
+      {
+        assertion = lib.all
+          (a: lib.length (lib.filter (v: v != null) [ a.url a.urlFile a.urlEnv ]) == 1)
+          agent.alerts;
+        message = "services.rebootguard.agent.alerts: each alert needs exactly one of url, urlFile or urlEnv.";
+      }
+      {
+        assertion = lib.all (a: !(inStore a.urlFile) && !(inStore a.tokenFile)) agent.alerts
+          && !(inStore agent.environmentFile);
+        message = "services.rebootguard.agent: secret files must not be in the Nix store (anyone can read it); point at e.g. /run/secrets/...";
+      }
+    ];
+
+    environment.systemPackages = [ cfg.package ];
+
+    # As deploy/systemd/rebootguard-agent.service; docs/deploy.md explains
+    # every setting.
+    systemd.services.rebootguard-agent = {
+      description = "rebootguard node agent (PodNetworkReady, healing, alerts)";
+      documentation = [ "man:rebootguard-agent(1)" ];
+      # Beside k3s, never holding it back: no dependency on it either way.
+      after = [ "network-online.target" "rebootguard-restore.service" ];
+      wants = [ "network-online.target" ];
+      wantedBy = [ "multi-user.target" ];
+      # The default unit PATH has systemctl, for `systemctl restart k3s`.
+      serviceConfig = {
+        Type = "notify";
+        ExecStart = "${bin} agent ${flags} ${agentFlags}";
+        TimeoutStartSec = "infinity";
+        WatchdogSec = "60s";
+        Restart = "always";
+        RestartSec = "5s";
+        KillMode = "mixed";
+        TimeoutStopSec = "30s";
+        CapabilityBoundingSet = "CAP_NET_ADMIN CAP_NET_RAW CAP_SYS_ADMIN CAP_DAC_OVERRIDE";
+        NoNewPrivileges = "yes";
+        ProtectSystem = "full";
+        ProtectHome = "read-only";
+        PrivateTmp = "yes";
+        ProtectKernelModules = "yes";
+        ProtectKernelLogs = "yes";
+        ProtectControlGroups = "yes";
+        ProtectHostname = "yes";
+        RestrictNamespaces = "net mnt";
+        RestrictAddressFamilies = "AF_UNIX AF_NETLINK AF_INET AF_INET6 AF_PACKET";
+        RestrictRealtime = "yes";
+        RestrictSUIDSGID = "yes";
+        LockPersonality = "yes";
+        SystemCallArchitectures = "native";
+        MemoryMax = "256M";
+      } // lib.optionalAttrs (agent.environmentFile != null) {
+        EnvironmentFile = agent.environmentFile;
+      };
+    };
+  })];
 }

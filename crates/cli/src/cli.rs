@@ -106,11 +106,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Install the systemd units that run `node restore` before k3s and back up subnet.env.
+    /// Install the systemd units for k3s: restore before k3s, back up subnet.env, and (--agent) the node agent.
     ///
     /// Writes rebootguard-restore.service, rebootguard-backup.path and
     /// rebootguard-backup.service (pointing at this binary) and the man
-    /// pages, then runs systemctl daemon-reload, enable and start.
+    /// pages, then runs systemctl daemon-reload, enable and start. With
+    /// --agent, also rebootguard-agent.service, enabled and (re)started
+    /// without waiting for its first verdict. Files already up to date are
+    /// left alone; run it again after upgrading the binary.
     Install {
         /// Host root to install under.
         #[arg(long, default_value = "/")]
@@ -127,6 +130,18 @@ pub enum Command {
         /// Write the units but do not run systemctl.
         #[arg(long)]
         no_enable: bool,
+        /// Also install, enable and (re)start the node agent (rebootguard-agent.service).
+        ///
+        /// Off by default, because the agent does more than the other units:
+        /// they only keep this node's subnet.env, while the agent writes to the
+        /// API (the Node condition PodNetworkReady, Events) and may restart
+        /// k3s (once, under a cluster-wide Lease). Run it either here or as
+        /// the DaemonSet (deploy/kubernetes/agent), not both. The readiness
+        /// taint stays off unless `taint = true` is set in the [agent] table
+        /// of /etc/rebootguard/config.toml. Without --agent, an agent unit
+        /// installed earlier is left as it is.
+        #[arg(long)]
+        agent: bool,
     },
     /// Print shell completions.
     Completions {

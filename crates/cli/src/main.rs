@@ -65,6 +65,7 @@ fn main() -> ExitCode {
             bin,
             dry_run,
             no_enable,
+            agent,
         } => {
             let bin = bin
                 .or_else(|| std::env::current_exe().ok())
@@ -75,6 +76,7 @@ fn main() -> ExitCode {
                 bin,
                 dry_run,
                 no_enable,
+                agent,
             })
         }
     };

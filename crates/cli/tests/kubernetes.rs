@@ -1,0 +1,903 @@
+//! The DaemonSet deployment (`deploy/kubernetes/agent`, with the agent's
+//! identity and RBAC from `deploy/kubernetes/rbac`), the credentials for
+//! agents run by systemd (`deploy/kubernetes/node-credentials`) and the
+//! example monitoring (`deploy/kubernetes/prometheus`): rendered by the real
+//! kubectl's kustomize, compared with a committed rendering, applied to
+//! kubesim and read back; the RBAC is exactly the API calls the agent
+//! makes; the config, arguments, Lease, metrics and condition they name are
+//! the ones the agent's code uses.
+//!
+//! Needs kubectl on PATH (it needs no network for a local kustomization);
+//! skipped with a printed reason otherwise, unless `KUBESIM_REQUIRE_KUBECTL`
+//! is set. After an intended change to the manifests, refresh the rendering
+//! with `REBOOTGUARD_UPDATE_FIXTURES=1 cargo test -p rebootguard --test kubernetes`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use kubesim::KubeSim;
+use serde_json::{Value, json};
+
+mod common;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+const AGENT_BASE: &str = "deploy/kubernetes/agent";
+const PROMETHEUS: &str = "deploy/kubernetes/prometheus";
+const NODE_CREDENTIALS: &str = "deploy/kubernetes/node-credentials";
+const GOLDEN: &str = "crates/cli/tests/golden/kubernetes-agent.yaml";
+
+/// Whether kubectl runs here; its absence is a failure only when
+/// `KUBESIM_REQUIRE_KUBECTL` is set.
+fn have_kubectl(test: &str) -> bool {
+    let found = Command::new("kubectl")
+        .args(["version", "--client"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var_os("KUBESIM_REQUIRE_KUBECTL").is_none(),
+            "KUBESIM_REQUIRE_KUBECTL is set but kubectl is not on PATH"
+        );
+        eprintln!("skipping {test}: kubectl is not on PATH");
+    }
+    found
+}
+
+/// `kubectl kustomize DIR`, as CI runs it.
+fn kustomize(dir: &str) -> String {
+    let out = Command::new("kubectl")
+        .arg("kustomize")
+        .arg(repo().join(dir))
+        .env_remove("KUBECONFIG")
+        .output()
+        .expect("kubectl kustomize");
+    assert!(
+        out.status.success(),
+        "kubectl kustomize {dir}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// The documents of a multi-document YAML stream, as JSON.
+fn documents(yaml: &str) -> Vec<Value> {
+    serde_yaml::Deserializer::from_str(yaml)
+        .map(|doc| {
+            let value: serde_yaml::Value =
+                serde::Deserialize::deserialize(doc).expect("a YAML document");
+            serde_json::to_value(value).expect("JSON-compatible")
+        })
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+fn key(object: &Value) -> (String, String, String) {
+    let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    (
+        s(&object["kind"]),
+        s(&object["metadata"]["namespace"]),
+        s(&object["metadata"]["name"]),
+    )
+}
+
+fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A role's rules as `(apiGroup, resource, resourceName or "*", verb)`.
+fn grants(role: &Value) -> BTreeSet<(String, String, String, String)> {
+    let mut out = BTreeSet::new();
+    for rule in role["rules"].as_array().expect("rules") {
+        let names = match strings(&rule["resourceNames"]) {
+            n if n.is_empty() => vec!["*".to_owned()],
+            n => n,
+        };
+        for group in strings(&rule["apiGroups"]) {
+            for resource in strings(&rule["resources"]) {
+                for name in &names {
+                    for verb in strings(&rule["verbs"]) {
+                        out.insert((group.clone(), resource.clone(), name.clone(), verb));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn expect(grants: &[(&str, &str, &str, &[&str])]) -> BTreeSet<(String, String, String, String)> {
+    grants
+        .iter()
+        .flat_map(|(group, resource, name, verbs)| {
+            verbs.iter().map(move |verb| {
+                (
+                    (*group).to_owned(),
+                    (*resource).to_owned(),
+                    (*name).to_owned(),
+                    (*verb).to_owned(),
+                )
+            })
+        })
+        .collect()
+}
+
+/// The agent's config as resolved from the base's ConfigMap and the
+/// DaemonSet's flags, through the agent's own parsers.
+fn agent_config(config_toml: &str) -> rebootguard_agent::config::Config {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, config_toml).expect("write");
+    let file = rebootguard_node::settings::File::load(&path).expect("the node settings parse");
+    let table = file.agent.expect("an [agent] table");
+    let agent =
+        rebootguard_agent::config::File::from_table(&table).expect("the [agent] table parses");
+    rebootguard_agent::config::resolve(
+        agent,
+        &rebootguard_agent::config::Flags {
+            taint: Some(true),
+            listen: Some("192.168.50.11:9478".into()),
+            dry_run: false,
+        },
+    )
+    .expect("the agent accepts it")
+}
+
+/// Every check of the rendered (or applied and read back) base.
+fn check_base(objects: &[Value]) {
+    let ds = find(objects, "DaemonSet", "rebootguard-agent");
+    let namespace = ds["metadata"]["namespace"].as_str().expect("namespace");
+    assert_eq!(
+        find(objects, "Namespace", namespace)["metadata"]["name"],
+        namespace
+    );
+    let pod = &ds["spec"]["template"]["spec"];
+    let account = pod["serviceAccountName"]
+        .as_str()
+        .expect("serviceAccountName");
+    find(objects, "ServiceAccount", account);
+    assert_eq!(pod["automountServiceAccountToken"], true);
+
+    // RBAC: exactly the calls the agent makes (docs/deploy.md, "Permissions").
+    let cluster = find(objects, "ClusterRole", "rebootguard-agent");
+    assert_eq!(
+        grants(cluster),
+        expect(&[
+            // api::watch (every Node), taint::set and the restore (get),
+            // taint::set (patch spec.taints).
+            ("", "nodes", "*", &["get", "list", "watch", "patch"]),
+            // condition::set: strategic merge patch of status.conditions.
+            ("", "nodes/status", "*", &["patch"]),
+            // api::watch: pods with spec.nodeName=<node>.
+            ("", "pods", "*", &["list", "watch"]),
+            // api::watch: core/v1 events with reason=FailedCreatePodSandBox.
+            ("", "events", "*", &["list", "watch"]),
+        ]),
+        "ClusterRole"
+    );
+    // The restart Lease, by the name and in the namespace the agent uses
+    // unless config.toml says otherwise (and the base's does not).
+    let lease = rebootguard_agent::config::resolve(
+        rebootguard_agent::config::File::default(),
+        &rebootguard_agent::config::Flags::default(),
+    )
+    .expect("defaults")
+    .lease;
+    let lease_role = find(objects, "Role", "rebootguard-agent-lease");
+    assert_eq!(
+        lease_role["metadata"]["namespace"],
+        lease.namespace.as_str()
+    );
+    assert_eq!(
+        grants(lease_role),
+        expect(&[(
+            "coordination.k8s.io",
+            "leases",
+            &lease.name,
+            // lease::Lock reads (get) and writes (update, a PUT) it; it is
+            // shipped in the base, so no create (which RBAC cannot limit
+            // to a name).
+            &["get", "update"],
+        )]),
+        "Lease Role"
+    );
+    let shipped = find(objects, "Lease", &lease.name);
+    assert_eq!(shipped["metadata"]["namespace"], lease.namespace.as_str());
+    assert!(shipped["spec"]["holderIdentity"].is_null(), "shipped free");
+    // kube-runtime's Recorder: events.k8s.io in `default` for a Node.
+    let events_role = find(objects, "Role", "rebootguard-agent-events");
+    assert_eq!(events_role["metadata"]["namespace"], "default");
+    assert_eq!(
+        grants(events_role),
+        expect(&[("events.k8s.io", "events", "*", &["create", "patch"])]),
+        "events Role"
+    );
+    let roles = [cluster, lease_role, events_role];
+    assert_eq!(
+        objects
+            .iter()
+            .filter(|o| o["kind"] == "Role" || o["kind"] == "ClusterRole")
+            .count(),
+        roles.len(),
+        "no other roles"
+    );
+    for role in roles {
+        for (group, resource, _, verb) in grants(role) {
+            assert!(
+                ![&group, &resource, &verb].contains(&&"*".to_owned()),
+                "no wildcards"
+            );
+            assert_ne!(resource, "secrets");
+        }
+    }
+    // Each role bound to the agent's service account, and to nothing else.
+    for role in roles {
+        let (kind, ns, name) = key(role);
+        let binding_kind = format!("{kind}Binding");
+        let binding = find(objects, &binding_kind, &name);
+        assert_eq!(binding["metadata"]["namespace"].as_str().unwrap_or(""), ns);
+        assert_eq!(
+            binding["roleRef"],
+            json!({"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": name})
+        );
+        assert_eq!(
+            binding["subjects"],
+            json!([{"kind": "ServiceAccount", "name": account, "namespace": namespace}])
+        );
+    }
+
+    // The pod: the node's network and PID namespace, everywhere, first.
+    assert_eq!(pod["hostNetwork"], true);
+    assert_eq!(pod["hostPID"], true, "nsenter --target=1 in config.toml");
+    assert_eq!(
+        pod["dnsPolicy"], "Default",
+        "webhooks resolve without CoreDNS"
+    );
+    assert_eq!(pod["priorityClassName"], "system-node-critical");
+    assert_eq!(pod["tolerations"], json!([{"operator": "Exists"}]));
+    let containers = pod["containers"].as_array().expect("containers");
+    assert_eq!(containers.len(), 1);
+    let agent = &containers[0];
+    assert_eq!(
+        agent["image"],
+        format!(
+            "ghcr.io/rebootguard/rebootguard:{}",
+            env!("CARGO_PKG_VERSION")
+        ),
+        "the image tag follows the workspace version"
+    );
+    assert_eq!(agent["securityContext"]["privileged"], true);
+    let args = strings(&agent["args"]);
+    assert_eq!(args[0], "agent");
+    for arg in ["--root=/host", "--taint", "--listen=$(HOST_IP):9478"] {
+        assert!(args.iter().any(|a| a == arg), "{arg} in {args:?}");
+    }
+    let env = |name: &str| {
+        agent["env"]
+            .as_array()
+            .and_then(|e| e.iter().find(|v| v["name"] == name))
+            .map(|v| v["valueFrom"]["fieldRef"]["fieldPath"].clone())
+            .unwrap_or_else(|| panic!("env {name}"))
+    };
+    assert_eq!(env("REBOOTGUARD_NODE_NAME"), "spec.nodeName");
+    assert_eq!(env("HOST_IP"), "status.hostIP");
+    assert_eq!(
+        agent["ports"],
+        json!([{"name": "metrics", "containerPort": 9478, "protocol": "TCP"}])
+    );
+    for probe in ["readinessProbe", "livenessProbe"] {
+        assert_eq!(
+            agent[probe]["httpGet"],
+            json!({"path": "/healthz", "port": "metrics"}),
+            "{probe}"
+        );
+    }
+    let resources = &agent["resources"];
+    assert!(resources["requests"]["cpu"].is_string());
+    assert!(resources["requests"]["memory"].is_string());
+    assert!(resources["limits"]["memory"].is_string());
+
+    // Volumes: the host's / at /host (host-to-container propagation, never
+    // bidirectional), the config at the --config path, optional secrets.
+    let mounts = agent["volumeMounts"].as_array().expect("volumeMounts");
+    let volume = |name: &str| {
+        pod["volumes"]
+            .as_array()
+            .and_then(|v| v.iter().find(|v| v["name"] == name))
+            .unwrap_or_else(|| panic!("volume {name}"))
+    };
+    let mount_at = |path: &str| {
+        mounts
+            .iter()
+            .find(|m| m["mountPath"] == path)
+            .unwrap_or_else(|| panic!("a mount at {path}"))
+    };
+    let host = mount_at("/host");
+    assert_eq!(host["mountPropagation"], "HostToContainer");
+    assert_ne!(
+        host["readOnly"], true,
+        "subnet.env, backups and IPAM leases are written"
+    );
+    assert_eq!(
+        volume(host["name"].as_str().expect("name"))["hostPath"]["path"],
+        "/"
+    );
+    let config_arg = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--config="))
+        .expect("--config");
+    let config_dir = Path::new(config_arg).parent().expect("a directory");
+    let config_mount = mount_at(config_dir.to_str().expect("utf-8"));
+    let config_map = &volume(config_mount["name"].as_str().expect("name"))["configMap"];
+    let config_map = find(
+        objects,
+        "ConfigMap",
+        config_map["name"].as_str().expect("name"),
+    );
+    let file_name = Path::new(config_arg).file_name().expect("file").to_str();
+    let config_toml = config_map["data"][file_name.expect("utf-8")]
+        .as_str()
+        .expect("the config file in the ConfigMap");
+    let config = agent_config(config_toml);
+    assert!(config.policy.taint);
+    let rebootguard_agent::config::Restart::Command(argv) = &config.restart else {
+        panic!("a restart command, not {:?}", config.restart)
+    };
+    assert_eq!(argv[..4], ["nsenter", "--target=1", "--mount", "--"]);
+    assert_eq!(config.lease, lease, "the Lease the RBAC names");
+    let alerts = mounts
+        .iter()
+        .find(|m| m["name"] == "alerts")
+        .expect("the alerts mount");
+    assert_eq!(alerts["readOnly"], true);
+    assert_eq!(volume("alerts")["secret"]["optional"], true);
+}
+
+#[test]
+fn agent_base_renders_as_committed() {
+    if !have_kubectl("agent_base_renders_as_committed") {
+        return;
+    }
+    let rendered = kustomize(AGENT_BASE);
+    let golden = repo().join(GOLDEN);
+    if std::env::var_os("REBOOTGUARD_UPDATE_FIXTURES").is_some() {
+        std::fs::create_dir_all(golden.parent().expect("dir")).expect("mkdir");
+        std::fs::write(&golden, &rendered).expect("write golden");
+    }
+    let committed = std::fs::read_to_string(&golden).expect("the committed rendering");
+    // Compared as objects, not text: kustomize versions differ in layout.
+    let by_key = |text: &str| {
+        let mut docs: Vec<(_, Value)> = documents(text).into_iter().map(|d| (key(&d), d)).collect();
+        docs.sort_by(|a, b| a.0.cmp(&b.0));
+        docs
+    };
+    let (now, then) = (by_key(&rendered), by_key(&committed));
+    let names = |d: &[((String, String, String), Value)]| -> Vec<_> {
+        d.iter().map(|(k, _)| k.clone()).collect()
+    };
+    assert_eq!(
+        names(&now),
+        names(&then),
+        "objects differ from {GOLDEN}; if intended, rerun with REBOOTGUARD_UPDATE_FIXTURES=1"
+    );
+    for ((k, a), (_, b)) in now.iter().zip(&then) {
+        assert_eq!(
+            a, b,
+            "{k:?} differs from {GOLDEN}; if intended, rerun with REBOOTGUARD_UPDATE_FIXTURES=1"
+        );
+    }
+    check_base(&documents(&rendered));
+}
+
+/// `kubectl apply -k` of the agent base to kubesim; what kubectl said.
+async fn apply_base(sim: &KubeSim, cache: &Path) -> String {
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(sim.kubeconfig_path())
+            .arg("--cache-dir")
+            .arg(cache)
+            // kubesim serves no OpenAPI documents to validate against.
+            .args(["apply", "--validate=false", "-k"])
+            .arg(repo().join(AGENT_BASE))
+            .env_remove("KUBECONFIG")
+            .stdin(Stdio::null())
+            .output(),
+    )
+    .await
+    .expect("kubectl finished within 60s")
+    .expect("kubectl ran");
+    assert!(
+        out.status.success(),
+        "kubectl apply -k: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agent_base_applies_to_kubesim_and_grants_exactly_the_agents_calls() {
+    if !have_kubectl("agent_base_applies_to_kubesim_and_grants_exactly_the_agents_calls") {
+        return;
+    }
+    let sim = KubeSim::start().await.expect("kubesim");
+    let cache = tempfile::tempdir().expect("cache dir");
+    let apply = async || apply_base(&sim, cache.path()).await;
+    let rendered = documents(&kustomize(AGENT_BASE));
+    let first = apply().await;
+    assert_eq!(
+        first.lines().filter(|l| l.ends_with(" created")).count(),
+        rendered.len(),
+        "{first}"
+    );
+    let second = apply().await;
+    assert_eq!(
+        second.lines().filter(|l| l.ends_with(" unchanged")).count(),
+        rendered.len(),
+        "applying again changes nothing:\n{second}"
+    );
+
+    // Read every object back from the server and check what it stores.
+    let stored: Vec<Value> = rendered
+        .iter()
+        .map(|o| {
+            let (kind, ns, name) = key(o);
+            let api_version = o["apiVersion"].as_str().expect("apiVersion");
+            sim.get(api_version, &kind, &ns, &name)
+                .unwrap_or_else(|| panic!("{kind} {ns}/{name} was not stored"))
+        })
+        .collect();
+    check_base(&stored);
+}
+
+#[tokio::test]
+async fn events_on_a_node_land_where_the_events_role_is() {
+    // kube-runtime's Recorder, as the agent uses it, for a cluster-scoped
+    // Node: the Event is events.k8s.io/v1, in `default`.
+    use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+    let sim = KubeSim::start().await.expect("kubesim");
+    let recorder = Recorder::new(
+        sim.client().expect("client"),
+        Reporter {
+            controller: "rebootguard-agent".into(),
+            instance: Some("boromir".into()),
+        },
+    );
+    let event = Event {
+        type_: EventType::Warning,
+        reason: "SubnetEnvMissing".into(),
+        note: Some("test".into()),
+        action: "Remediate".into(),
+        secondary: None,
+    };
+    let node =
+        serde_json::from_value(json!({"apiVersion": "v1", "kind": "Node", "name": "boromir"}))
+            .expect("an object reference");
+    recorder.publish(&event, &node).await.expect("published");
+    let events = sim.list("events.k8s.io/v1", "Event", None);
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["metadata"]["namespace"], "default");
+    let rendered = std::fs::read_to_string(repo().join(GOLDEN)).expect("rendering");
+    let role = find(&documents(&rendered), "Role", "rebootguard-agent-events").clone();
+    assert_eq!(
+        role["metadata"]["namespace"],
+        events[0]["metadata"]["namespace"]
+    );
+}
+
+#[test]
+fn daemonset_arguments_are_the_binarys() {
+    // Every flag the DaemonSet passes exists (clap refuses an unknown one
+    // before it gets to --help), and the node name comes from the env.
+    let rendered = std::fs::read_to_string(repo().join(GOLDEN)).expect("rendering");
+    let objects = documents(&rendered);
+    let ds = find(&objects, "DaemonSet", "rebootguard-agent");
+    let args = strings(&ds["spec"]["template"]["spec"]["containers"][0]["args"]);
+    let out = Command::new(env!("CARGO_BIN_EXE_rebootguard"))
+        .args(&args)
+        .arg("--help")
+        .output()
+        .expect("run rebootguard");
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(help.contains("[env: REBOOTGUARD_NODE_NAME"), "{help}");
+    let typo = Command::new(env!("CARGO_BIN_EXE_rebootguard"))
+        .args(["agent", "--tain", "--help"])
+        .output()
+        .expect("run rebootguard");
+    assert_eq!(typo.status.code(), Some(2), "the check has teeth");
+}
+
+/// The restart command's shell script, run with a stand-in systemctl that
+/// knows the units in `units` and records what it was asked.
+fn restart_script_asks(units: &[&str]) -> String {
+    let rendered = std::fs::read_to_string(repo().join(GOLDEN)).expect("rendering");
+    let objects = documents(&rendered);
+    let config_map = objects
+        .iter()
+        .find(|o| o["kind"] == "ConfigMap")
+        .expect("the ConfigMap");
+    let config = agent_config(config_map["data"]["config.toml"].as_str().expect("config"));
+    let rebootguard_agent::config::Restart::Command(argv) = config.restart else {
+        panic!("a restart command")
+    };
+    let dashdash = argv.iter().position(|a| a == "--").expect("nsenter ... --");
+    let (shell, script) = (&argv[dashdash + 1], &argv[dashdash + 3]);
+    assert_eq!(
+        (shell.as_str(), argv[dashdash + 2].as_str()),
+        ("/bin/sh", "-c")
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("log");
+    std::fs::write(
+        dir.path().join("systemctl"),
+        format!(
+            "#!/bin/sh\necho \"$@\" >> {log}\ncase \"$1 $2\" in\n{}  \"cat \"*) exit 1 ;;\nesac\n",
+            units
+                .iter()
+                .map(|u| format!("  \"cat {u}\") exit 0 ;;\n"))
+                .collect::<String>(),
+            log = log.display()
+        ),
+    )
+    .expect("write");
+    let status = Command::new("chmod")
+        .arg("+x")
+        .arg(dir.path().join("systemctl"))
+        .status()
+        .expect("chmod");
+    assert!(status.success());
+    let script = script.replacen("PATH=", &format!("PATH={}:", dir.path().display()), 1);
+    let out = Command::new(shell)
+        .args(["-c", &script])
+        .output()
+        .expect("sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_to_string(log).expect("systemctl ran")
+}
+
+#[test]
+fn the_restart_command_picks_the_unit_k3s_runs_as() {
+    assert_eq!(
+        restart_script_asks(&["k3s.service"]),
+        "cat k3s.service\nrestart k3s.service\n"
+    );
+    assert_eq!(
+        restart_script_asks(&["k3s-agent.service"]),
+        "cat k3s.service\nrestart k3s-agent.service\n"
+    );
+    assert_eq!(
+        restart_script_asks(&["k3s.service", "k3s-agent.service"]),
+        "cat k3s.service\nrestart k3s.service\n"
+    );
+    // nsenter takes the arguments as written (as root; into this test's own
+    // mount namespace rather than PID 1's, which a sandbox may refuse).
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout == b"0\n");
+    if !root || Command::new("nsenter").arg("--version").output().is_err() {
+        eprintln!("skipped the nsenter check: needs root and nsenter");
+        return;
+    }
+    let out = Command::new("nsenter")
+        .arg(format!("--target={}", std::process::id()))
+        .args(["--mount", "--", "/bin/sh", "-c", "true"])
+        .output()
+        .expect("nsenter");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn monitoring_names_what_the_agent_exports() {
+    if !have_kubectl("monitoring_names_what_the_agent_exports") {
+        return;
+    }
+    let objects = documents(&kustomize(PROMETHEUS));
+    let base = documents(&std::fs::read_to_string(repo().join(GOLDEN)).expect("rendering"));
+    let ds = find(&base, "DaemonSet", "rebootguard-agent");
+
+    // The PodMonitor selects the agent's pods and their metrics port.
+    let monitor = find(&objects, "PodMonitor", "rebootguard-agent");
+    let labels = &ds["spec"]["template"]["metadata"]["labels"];
+    for (k, v) in monitor["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .expect("matchLabels")
+    {
+        assert_eq!(&labels[k], v, "pod label {k}");
+    }
+    let endpoint = &monitor["spec"]["podMetricsEndpoints"][0];
+    assert_eq!(endpoint["port"], "metrics");
+    assert_eq!(endpoint["path"], "/metrics");
+
+    // Every rebootguard_* series a rule reads is one the agent exports.
+    let metrics = rebootguard_agent::metrics::Metrics::new();
+    metrics.remediation("restore", "failed");
+    metrics.alert("failed");
+    metrics.api_error("condition");
+    let exported: BTreeSet<String> = metrics
+        .encode()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .map(str::to_owned)
+        .collect();
+    let rules = find(&objects, "PrometheusRule", "rebootguard");
+    let exprs: Vec<String> = rules["spec"]["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .flat_map(|g| g["rules"].as_array().expect("rules").iter())
+        .map(|r| r["expr"].as_str().expect("expr").to_owned())
+        .collect();
+    let mut read = BTreeSet::new();
+    for expr in &exprs {
+        for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            if word.starts_with("rebootguard_") {
+                read.insert(word.to_owned());
+            }
+        }
+    }
+    for name in [
+        "rebootguard_pod_network_ready",
+        "rebootguard_remediation_exhausted",
+        "rebootguard_remediations_total",
+        "rebootguard_alerts_total",
+        "rebootguard_api_errors_total",
+    ] {
+        assert!(read.contains(name), "a rule reads {name}");
+    }
+    for name in &read {
+        assert!(
+            exported.contains(name),
+            "{name} is not exported: {exported:?}"
+        );
+    }
+    // The condition kube-state-metrics exports is the agent's, and the
+    // DaemonSet the rules count is the base's.
+    let condition = format!("condition=\"{}\"", rebootguard_agent::machine::CONDITION);
+    assert!(exprs.iter().any(|e| e.contains(&condition)));
+    let ds_selector = format!(
+        "namespace=\"{}\", daemonset=\"{}\"",
+        ds["metadata"]["namespace"].as_str().expect("ns"),
+        ds["metadata"]["name"].as_str().expect("name")
+    );
+    assert!(
+        exprs.iter().any(|e| e.contains(&ds_selector)),
+        "{ds_selector}"
+    );
+    // Rules carry a severity and say what to do.
+    for group in rules["spec"]["groups"].as_array().expect("groups") {
+        for rule in group["rules"].as_array().expect("rules") {
+            assert!(rule["labels"]["severity"].is_string(), "{rule}");
+            assert!(rule["annotations"]["summary"].is_string(), "{rule}");
+            assert!(rule["annotations"]["description"].is_string(), "{rule}");
+        }
+    }
+}
+
+#[test]
+fn node_credentials_are_the_agents_identity_and_a_token() {
+    if !have_kubectl("node_credentials_are_the_agents_identity_and_a_token") {
+        return;
+    }
+    let agent = documents(&kustomize(AGENT_BASE));
+    let credentials = documents(&kustomize(NODE_CREDENTIALS));
+    // Everything but the DaemonSet and its ConfigMap is the same object.
+    let shared: Vec<&Value> = agent
+        .iter()
+        .filter(|o| o["kind"] != "DaemonSet" && o["kind"] != "ConfigMap")
+        .collect();
+    for object in &shared {
+        let (kind, _, name) = key(object);
+        assert_eq!(find(&credentials, &kind, &name), *object, "{kind} {name}");
+    }
+    assert_eq!(credentials.len(), shared.len() + 1, "and one token");
+    let token = find(&credentials, "Secret", "rebootguard-agent-token");
+    let ds = find(&agent, "DaemonSet", "rebootguard-agent");
+    assert_eq!(token["type"], "kubernetes.io/service-account-token");
+    assert_eq!(token["metadata"]["namespace"], ds["metadata"]["namespace"]);
+    assert_eq!(
+        token["metadata"]["annotations"]["kubernetes.io/service-account.name"],
+        ds["spec"]["template"]["spec"]["serviceAccountName"]
+    );
+}
+
+/// Whether some rule of `roles` lets `verb` on a resource as kubesim counts
+/// it (`pods`, `nodes/status`, `leases.coordination.k8s.io`).
+fn granted(roles: &[&Value], verb: &str, counted: &str) -> bool {
+    let (qualified, sub) = match counted.split_once('/') {
+        Some((q, s)) => (q, Some(s)),
+        None => (counted, None),
+    };
+    let (plural, group) = qualified.split_once('.').unwrap_or((qualified, ""));
+    let resource = match sub {
+        Some(sub) => format!("{plural}/{sub}"),
+        None => plural.to_owned(),
+    };
+    roles.iter().any(|role| {
+        grants(role)
+            .iter()
+            .any(|(g, r, _, v)| g == group && *r == resource && v == verb)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_agent_makes_no_call_its_rbac_does_not_grant() {
+    // The real agent, run against kubesim with the base applied, on a copy
+    // of the example node with no flannel.1 (the machine's own network,
+    // read only): it restores subnet.env, reports, taints, takes the Lease
+    // and "restarts k3s" (`true`). Every request it made must be one the
+    // base's roles grant. (kubesim does not enforce RBAC; this compares.)
+    if !have_kubectl("the_agent_makes_no_call_its_rbac_does_not_grant") {
+        return;
+    }
+    let sim = KubeSim::start().await.expect("kubesim");
+    let cache = tempfile::tempdir().expect("cache dir");
+    apply_base(&sim, cache.path()).await;
+    for (name, cidr, ip) in [
+        ("boromir", "10.42.0.0/24", "192.168.50.11"),
+        ("gimli", "10.42.1.0/24", "192.168.50.12"),
+    ] {
+        sim.create(&json!({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "annotations": {
+                "flannel.alpha.coreos.com/backend-type": "vxlan",
+                "flannel.alpha.coreos.com/public-ip": ip,
+                "flannel.alpha.coreos.com/backend-data": "{\"VNI\":1,\"VtepMAC\":\"6a:1f:0e:3b:9c:01\"}"}},
+            "spec": {"podCIDR": cidr, "podCIDRs": [cidr]},
+            "status": {"nodeInfo": {"bootID": "3b9e7f2a-1c44-4d0e-8f6b-5a2c9d1e7b30"}}
+        }))
+        .expect("seed node");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = common::example_root(dir.path());
+    std::fs::write(
+        root.join("etc/rebootguard/config.toml"),
+        "node-name = \"boromir\"\n[agent]\nrestart-command = [\"true\"]\nrestart-grace = \"1s\"\n\
+         restart-settle = \"2s\"\nlease-ttl = \"5s\"\nheartbeat = \"1s\"\ncheck-interval = \"2s\"\n",
+    )
+    .expect("config");
+    let mut agent = tokio::process::Command::new(env!("CARGO_BIN_EXE_rebootguard"))
+        .arg("agent")
+        .arg("--root")
+        .arg(&root)
+        .arg("--kubeconfig")
+        .arg(sim.kubeconfig_path())
+        .args(["--taint", "--listen", "off", "--log", "debug"])
+        .env_remove("KUBECONFIG")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env("HOME", &root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the agent");
+
+    // Until it has written everything it writes: condition, taint, an
+    // Event, and the Lease (taken, or taken and given back).
+    let lease_version = |sim: &KubeSim| {
+        sim.get(
+            "coordination.k8s.io/v1",
+            "Lease",
+            "kube-system",
+            "rebootguard-k3s-restart",
+        )
+        .map(|l| l["metadata"]["resourceVersion"].clone())
+    };
+    let shipped_lease = lease_version(&sim);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    let done = loop {
+        let node = sim.get("v1", "Node", "", "boromir").expect("node");
+        let condition = node["status"]["conditions"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["type"] == "PodNetworkReady"));
+        let tainted = node["spec"]["taints"].as_array().is_some_and(|t| {
+            t.iter()
+                .any(|t| t["key"] == "rebootguard.io/pod-network-unready")
+        });
+        let event = !sim
+            .list("events.k8s.io/v1", "Event", Some("default"))
+            .is_empty();
+        let leased = lease_version(&sim) != shipped_lease;
+        if condition && tainted && event && leased {
+            break true;
+        }
+        if tokio::time::Instant::now() > deadline || agent.try_wait().is_ok_and(|s| s.is_some()) {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    if let Some(pid) = agent.id() {
+        // SAFETY: signalling a child this test started and still owns.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+    }
+    let out = tokio::time::timeout(Duration::from_secs(20), agent.wait_with_output())
+        .await
+        .expect("the agent stops on SIGTERM")
+        .expect("its output");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        done,
+        "the agent did not write everything within 90s:\n{log}"
+    );
+
+    let rendered = documents(&kustomize(AGENT_BASE));
+    let roles: Vec<&Value> = rendered
+        .iter()
+        .filter(|o| o["kind"] == "Role" || o["kind"] == "ClusterRole")
+        .collect();
+    // The agent's requests (its own user agent) and those of the restore
+    // it runs (the node commands' user agent); not kubectl's.
+    let calls: Vec<(String, String, String, u64)> = sim
+        .requests_by_agent()
+        .into_iter()
+        .filter(|(ua, ..)| ua.starts_with("rebootguard-agent/") || ua.starts_with("rebootguard/"))
+        .collect();
+    assert!(
+        calls
+            .iter()
+            .any(|(ua, ..)| ua.starts_with("rebootguard-agent/")),
+        "{calls:?}"
+    );
+    for (ua, verb, resource, _) in &calls {
+        assert!(
+            granted(&roles, verb, resource),
+            "{ua} made a call the RBAC does not grant: {verb} {resource}\n{calls:?}"
+        );
+    }
+    for (verb, resource) in [
+        ("patch", "nodes/status"),
+        ("patch", "nodes"),
+        ("update", "leases.coordination.k8s.io"),
+        ("create", "events.events.k8s.io"),
+        ("watch", "pods"),
+        ("watch", "events"),
+    ] {
+        assert!(
+            calls.iter().any(|(_, v, r, _)| v == verb && r == resource),
+            "the agent did {verb} {resource}: {calls:?}"
+        );
+    }
+    assert!(
+        !calls
+            .iter()
+            .any(|(_, v, r, _)| v == "create" && r == "leases.coordination.k8s.io"),
+        "the shipped Lease is used, not created"
+    );
+}

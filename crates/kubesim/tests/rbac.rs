@@ -1,0 +1,278 @@
+//! rbac.authorization.k8s.io/v1 (stored and served, never enforced):
+//! ClusterRole, ClusterRoleBinding, Role and RoleBinding through kube-rs,
+//! discovery, and the real kubectl's `apply` (twice: created, then
+//! unchanged) and `get`.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use kube::Api;
+use kube::api::{DeleteParams, ListParams, PostParams};
+use kubesim::KubeSim;
+use serde_json::json;
+
+#[tokio::test]
+async fn rbac_objects_round_trip_through_kube_rs() {
+    let sim = KubeSim::start().await.expect("kubesim");
+    let client = sim.client().expect("client");
+
+    let roles: Api<ClusterRole> = Api::all(client.clone());
+    let role: ClusterRole = serde_json::from_value(json!({
+        "metadata": {"name": "reader"},
+        "rules": [
+            {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": [""], "resources": ["nodes/status"], "verbs": ["patch"]}
+        ]
+    }))
+    .expect("role");
+    let created = roles
+        .create(&PostParams::default(), &role)
+        .await
+        .expect("create");
+    assert!(created.metadata.namespace.is_none(), "cluster-scoped");
+    let read = roles.get("reader").await.expect("get");
+    assert_eq!(read.rules, role.rules);
+
+    let bindings: Api<ClusterRoleBinding> = Api::all(client.clone());
+    let binding: ClusterRoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "reader"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "reader"},
+        "subjects": [{"kind": "ServiceAccount", "name": "agent", "namespace": "kube-system"}]
+    }))
+    .expect("binding");
+    bindings
+        .create(&PostParams::default(), &binding)
+        .await
+        .expect("create");
+    assert_eq!(
+        bindings.get("reader").await.expect("get").role_ref.name,
+        "reader"
+    );
+
+    let leases: Api<Role> = Api::namespaced(client.clone(), "kube-system");
+    let lease_role: Role = serde_json::from_value(json!({
+        "metadata": {"name": "lease"},
+        "rules": [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+                   "resourceNames": ["the-lock"], "verbs": ["get", "update"]}]
+    }))
+    .expect("role");
+    leases
+        .create(&PostParams::default(), &lease_role)
+        .await
+        .expect("create");
+    let read = leases.get("lease").await.expect("get");
+    assert_eq!(read.metadata.namespace.as_deref(), Some("kube-system"));
+    let rules = read.rules.expect("rules");
+    assert_eq!(
+        rules[0].resource_names.as_deref(),
+        Some(&["the-lock".to_owned()][..])
+    );
+    // Namespaced: not seen from another namespace.
+    let elsewhere: Api<Role> = Api::namespaced(client.clone(), "default");
+    assert!(elsewhere.get_opt("lease").await.expect("get").is_none());
+    let everywhere: Api<Role> = Api::all(client.clone());
+    assert_eq!(
+        everywhere
+            .list(&ListParams::default())
+            .await
+            .expect("list")
+            .items
+            .len(),
+        1
+    );
+
+    let role_bindings: Api<RoleBinding> = Api::namespaced(client.clone(), "kube-system");
+    let rb: RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "lease"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "lease"},
+        "subjects": [{"kind": "ServiceAccount", "name": "agent", "namespace": "kube-system"}]
+    }))
+    .expect("binding");
+    role_bindings
+        .create(&PostParams::default(), &rb)
+        .await
+        .expect("create");
+    role_bindings
+        .delete("lease", &DeleteParams::default())
+        .await
+        .expect("delete");
+    assert!(role_bindings.get_opt("lease").await.expect("get").is_none());
+
+    // Seeded fixtures read back through the Rust handle too.
+    assert!(
+        sim.get("rbac.authorization.k8s.io/v1", "ClusterRole", "", "reader")
+            .is_some()
+    );
+    assert_eq!(
+        sim.list("rbac.authorization.k8s.io/v1", "Role", Some("kube-system"))
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn discovery_lists_the_rbac_group() {
+    let sim = KubeSim::start().await.expect("kubesim");
+    let client = sim.client().expect("client");
+    let discovery = kube::Discovery::new(client)
+        .filter(&["rbac.authorization.k8s.io"])
+        .run()
+        .await
+        .expect("discovery");
+    let mut found: Vec<(String, bool)> = discovery
+        .groups()
+        .flat_map(|g| g.recommended_resources())
+        .map(|(resource, caps)| {
+            (
+                resource.plural.clone(),
+                caps.scope == kube::discovery::Scope::Namespaced,
+            )
+        })
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            ("clusterrolebindings".to_owned(), false),
+            ("clusterroles".to_owned(), false),
+            ("rolebindings".to_owned(), true),
+            ("roles".to_owned(), true),
+        ]
+    );
+}
+
+/// The real kubectl, or `None` with the reason printed (set
+/// `KUBESIM_REQUIRE_KUBECTL=1` to make its absence a failure).
+fn kubectl_found() -> bool {
+    let found = std::process::Command::new("kubectl")
+        .args(["version", "--client"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var_os("KUBESIM_REQUIRE_KUBECTL").is_none(),
+            "KUBESIM_REQUIRE_KUBECTL is set but kubectl is not on PATH"
+        );
+        eprintln!("skipping: kubectl is not on PATH (install kubectl to run the kubectl tests)");
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kubectl_applies_and_reads_roles_and_bindings() {
+    let sim = KubeSim::start().await.expect("kubesim");
+    if !kubectl_found() {
+        return;
+    }
+    let cache = tempfile::tempdir().expect("cache dir");
+    let kubeconfig = sim.kubeconfig_path().to_owned();
+    let kubectl = async |args: &[&str]| -> String {
+        let out = tokio::time::timeout(
+            Duration::from_secs(60),
+            tokio::process::Command::new("kubectl")
+                .arg("--kubeconfig")
+                .arg(&kubeconfig)
+                .arg("--cache-dir")
+                .arg(cache.path())
+                .args(args)
+                .env_remove("KUBECONFIG")
+                .stdin(Stdio::null())
+                .output(),
+        )
+        .await
+        .expect("kubectl finished within 60s")
+        .expect("kubectl ran");
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // `kubectl create clusterrole` would send protobuf, which kubesim does
+    // not read; apply sends JSON, after finding each kind in discovery.
+    let manifests = tempfile::tempdir().expect("manifests");
+    std::fs::write(
+        manifests.path().join("rbac.yaml"),
+        r#"apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: agent
+rules:
+  - apiGroups: [""]
+    resources: ["nodes/status"]
+    verbs: ["patch"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: agent
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: agent}
+subjects: [{kind: ServiceAccount, name: agent, namespace: kube-system}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: lease
+  namespace: kube-system
+rules:
+  - apiGroups: ["coordination.k8s.io"]
+    resources: ["leases"]
+    resourceNames: ["the-lock"]
+    verbs: ["get", "update"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: lease
+  namespace: kube-system
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: lease}
+subjects: [{kind: ServiceAccount, name: agent, namespace: kube-system}]
+"#,
+    )
+    .expect("write");
+    let dir = manifests.path().to_str().expect("utf-8");
+    let applied = kubectl(&["apply", "--validate=false", "-f", dir]).await;
+    assert_eq!(applied.matches(" created").count(), 4, "{applied}");
+    let again = kubectl(&["apply", "--validate=false", "-f", dir]).await;
+    assert_eq!(again.matches(" unchanged").count(), 4, "{again}");
+
+    let role = sim
+        .get(
+            "rbac.authorization.k8s.io/v1",
+            "Role",
+            "kube-system",
+            "lease",
+        )
+        .expect("stored");
+    assert_eq!(
+        role["rules"],
+        json!([{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+                "resourceNames": ["the-lock"], "verbs": ["get", "update"]}])
+    );
+    let cluster_role = sim
+        .get("rbac.authorization.k8s.io/v1", "ClusterRole", "", "agent")
+        .expect("stored");
+    assert_eq!(
+        cluster_role["rules"],
+        json!([{"apiGroups": [""], "resources": ["nodes/status"], "verbs": ["patch"]}])
+    );
+    let listed = kubectl(&["get", "clusterroles,clusterrolebindings", "-o", "name"]).await;
+    assert_eq!(
+        listed.lines().collect::<Vec<_>>(),
+        [
+            "clusterrole.rbac.authorization.k8s.io/agent",
+            "clusterrolebinding.rbac.authorization.k8s.io/agent"
+        ]
+    );
+    let bindings = kubectl(&["get", "rolebindings", "-A"]).await;
+    assert!(
+        bindings
+            .lines()
+            .any(|l| l.split_whitespace().take(2).eq(["kube-system", "lease"])),
+        "{bindings}"
+    );
+}
