@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Node;
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use rebootguard_lab::runtime::RuntimeFault;
 use rebootguard_lab::scenario::{Behaviour, Workload};
 use rebootguard_lab::{Fault, Lab, Options, Scenario, api, node};
@@ -42,12 +42,17 @@ async fn agent_lab(base: &Path, nodes: usize) -> Lab {
     o.rebootguard = Some(common::rebootguard(EXE));
     let lab = Lab::up(s, o).await.expect("lab up");
     let names: Vec<String> = lab.ctx.nodes.iter().map(|n| n.name.clone()).collect();
-    wait(&lab, "every node's PodNetworkReady True and every pod running", 60, |l| {
-        names
-            .iter()
-            .all(|n| status(l, n).is_some_and(|(s, _)| s == "True"))
-            && l.ctx.api.pods().iter().all(api::pod_running)
-    })
+    wait(
+        &lab,
+        "every node's PodNetworkReady True and every pod running",
+        60,
+        |l| {
+            names
+                .iter()
+                .all(|n| status(l, n).is_some_and(|(s, _)| s == "True"))
+                && l.ctx.api.pods().iter().all(api::pod_running)
+        },
+    )
     .await;
     lab
 }
@@ -63,7 +68,11 @@ async fn wait(lab: &Lab, what: &str, secs: u64, mut done: impl FnMut(&Lab) -> bo
                 .map(|n| {
                     let log = std::fs::read_to_string(n.root.join("agent.log")).unwrap_or_default();
                     let tail: Vec<&str> = log.lines().rev().take(15).collect();
-                    format!("--- {}:\n{}", n.name, tail.into_iter().rev().collect::<Vec<_>>().join("\n"))
+                    format!(
+                        "--- {}:\n{}",
+                        n.name,
+                        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                    )
                 })
                 .collect();
             panic!("timed out waiting for {what}\n{}", logs.join("\n"));
@@ -143,10 +152,16 @@ impl Seen {
         let api: kube::Api<Node> = kube::Api::all(client);
         let out = seen.clone();
         tokio::spawn(async move {
-            let mut stream = std::pin::pin!(watcher::watcher(api, watcher::Config::default()));
+            let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
+            let mut stream = std::pin::pin!(stream);
             while let Some(event) = stream.next().await {
-                let Ok(watcher::Event::Apply(n) | watcher::Event::InitApply(n)) = event else {
-                    continue;
+                let n = match event {
+                    Ok(watcher::Event::Apply(n) | watcher::Event::InitApply(n)) => n,
+                    Ok(_) => continue,
+                    Err(e) => {
+                        eprintln!("test watch of Nodes failed (retrying): {e}");
+                        continue;
+                    }
                 };
                 let name = n.metadata.name.clone().unwrap_or_default();
                 let Some(c) = n
@@ -222,14 +237,22 @@ async fn the_incident_with_no_backup_is_healed_and_alerted() {
         std::fs::create_dir_all(&store).expect("mkdir");
     }
     let before = Instant::now();
-    lab.inject("boromir", Fault::FlannelSilentSkip).expect("inject");
+    lab.inject("boromir", Fault::FlannelSilentSkip)
+        .expect("inject");
     lab.reboot(&["boromir".to_owned()], Duration::from_millis(200))
         .await
         .expect("reboot");
-    wait(&lab, "boromir healthy again after the incident's reboot", 60, |l| {
-        seen.since("boromir", before).last().is_some_and(|(s, _)| s == "True")
-            && !tainted(l, "boromir")
-    })
+    wait(
+        &lab,
+        "boromir healthy again after the incident's reboot",
+        60,
+        |l| {
+            seen.since("boromir", before)
+                .last()
+                .is_some_and(|(s, _)| s == "True")
+                && !tainted(l, "boromir")
+        },
+    )
     .await;
 
     let went = seen.since("boromir", before);
@@ -240,7 +263,9 @@ async fn the_incident_with_no_backup_is_healed_and_alerted() {
     );
     let restored = events(&lab, "boromir", "SubnetEnvRestored");
     assert!(
-        restored.iter().any(|m| m.contains("regenerated subnet.env from the API")),
+        restored
+            .iter()
+            .any(|m| m.contains("regenerated subnet.env from the API")),
         "{restored:?}"
     );
     assert_eq!(restarts(&lab, "boromir").len(), 1, "k3s restarted once");
@@ -256,7 +281,10 @@ async fn the_incident_with_no_backup_is_healed_and_alerted() {
             .count()
             > 0
     );
-    wait(&lab, "the alert and its resolve", 20, |_| hooks.lock().expect("lock").len() >= 2).await;
+    wait(&lab, "the alert and its resolve", 20, |_| {
+        hooks.lock().expect("lock").len() >= 2
+    })
+    .await;
     let bodies = hooks.lock().expect("lock").clone();
     let states: Vec<serde_json::Value> = bodies
         .iter()
@@ -318,7 +346,9 @@ async fn every_runtime_fault_is_reported_and_healed() {
     for (fault, reason, k3s) in cases {
         let restarted = restarts(&lab, "boromir").len();
         let at = Instant::now();
-        lab.break_now("boromir", fault.clone()).await.expect("break");
+        lab.break_now("boromir", fault.clone())
+            .await
+            .expect("break");
         wait(&lab, &format!("boromir healed after {fault}"), 30, |l| {
             let went = seen.since("boromir", at);
             went.iter().any(|(s, r)| s == "False" && r == reason)
@@ -349,7 +379,11 @@ async fn every_runtime_fault_is_reported_and_healed() {
         .args(["link", "set", "flannel.1", "address", new_mac])
         .output()
         .expect("ip");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let data = format!("{{\"VNI\":1,\"VtepMAC\":\"{new_mac}\"}}");
     lab.ctx
         .api
@@ -361,17 +395,26 @@ async fn every_runtime_fault_is_reported_and_healed() {
             &serde_json::json!({"metadata": {"annotations": {"flannel.alpha.coreos.com/backend-data": data}}}),
         )
         .expect("annotate");
-    wait(&lab, "boromir healed after theoden's new VtepMAC", 30, |l| {
-        let went = seen.since("boromir", at);
-        went.iter().any(|(s, r)| s == "False" && r == "PeerEntriesMissing")
-            && went.last().is_some_and(|(s, _)| s == "True")
-            && !tainted(l, "boromir")
-    })
+    wait(
+        &lab,
+        "boromir healed after theoden's new VtepMAC",
+        30,
+        |l| {
+            let went = seen.since("boromir", at);
+            went.iter()
+                .any(|(s, r)| s == "False" && r == "PeerEntriesMissing")
+                && went.last().is_some_and(|(s, _)| s == "True")
+                && !tainted(l, "boromir")
+        },
+    )
     .await;
     // samwise may have seen the mismatch for a moment (its agent is faster
     // than flannel's peer loop), but its own flannel repaired it: no restart.
     assert!(restarts(&lab, "samwise").is_empty());
-    assert_eq!(status(&lab, "samwise").map(|s| s.0).as_deref(), Some("True"));
+    assert_eq!(
+        status(&lab, "samwise").map(|s| s.0).as_deref(),
+        Some("True")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
@@ -393,16 +436,27 @@ async fn the_api_going_away_or_misbehaving_ends_with_the_right_condition() {
         .expect("break");
     let t = Instant::now();
     while !env.exists() {
-        assert!(t.elapsed() < Duration::from_secs(10), "not restored while the API is down");
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "not restored while the API is down"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     sim.up().expect("up");
     let seen = Seen::start(&lab).await;
-    wait(&lab, "the condition to catch up once the API is back", 30, |l| {
-        status(l, "boromir").is_some_and(|(s, _)| s == "True")
-            && l.ctx.api.node("boromir").is_some_and(|n| heartbeat_after(&n, at))
-    })
+    wait(
+        &lab,
+        "the condition to catch up once the API is back",
+        30,
+        |l| {
+            status(l, "boromir").is_some_and(|(s, _)| s == "True")
+                && l.ctx
+                    .api
+                    .node("boromir")
+                    .is_some_and(|n| heartbeat_after(&n, at))
+        },
+    )
     .await;
 
     // Throttling, errors, expired and cut watches, a server restart, all
@@ -423,11 +477,16 @@ async fn the_api_going_away_or_misbehaving_ends_with_the_right_condition() {
     wait(&lab, "boromir healed through the API's faults", 40, |l| {
         status(l, "boromir").is_some_and(|(s, _)| s == "True")
             && !tainted(l, "boromir")
-            && l.ctx.api.node("boromir").is_some_and(|n| heartbeat_after(&n, at))
+            && l.ctx
+                .api
+                .node("boromir")
+                .is_some_and(|n| heartbeat_after(&n, at))
     })
     .await;
     assert!(
-        seen.since("boromir", at).iter().any(|(s, r)| s == "False" && r == "FlannelLinkMissing")
+        seen.since("boromir", at)
+            .iter()
+            .any(|(s, r)| s == "False" && r == "FlannelLinkMissing")
             || restarts(&lab, "boromir").len() == 1,
         "the failure was seen or healed: {:?}",
         seen.since("boromir", at)
@@ -448,7 +507,8 @@ fn heartbeat_after(node: &serde_json::Value, at: Instant) -> bool {
     else {
         return false;
     };
-    let at = jiff::Timestamp::now() - jiff::SignedDuration::try_from(at.elapsed()).unwrap_or_default();
+    let at =
+        jiff::Timestamp::now() - jiff::SignedDuration::try_from(at.elapsed()).unwrap_or_default();
     beat >= at - jiff::SignedDuration::from_secs(1)
 }
 
@@ -467,7 +527,8 @@ async fn two_nodes_failing_at_once_restart_one_after_the_other() {
         let api: kube::Api<Lease> =
             kube::Api::namespaced(lab.ctx.api.sim.client().expect("client"), "kube-system");
         tokio::spawn(async move {
-            let mut stream = std::pin::pin!(watcher::watcher(api, watcher::Config::default()));
+            let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
+            let mut stream = std::pin::pin!(stream);
             while let Some(event) = stream.next().await {
                 if let Ok(watcher::Event::Apply(l) | watcher::Event::InitApply(l)) = event {
                     let holder = l.spec.and_then(|s| s.holder_identity).unwrap_or_default();
@@ -504,7 +565,11 @@ async fn two_nodes_failing_at_once_restart_one_after_the_other() {
         .filter(|h| !h.is_empty())
         .cloned()
         .collect();
-    assert_eq!(holders.len(), 2, "the Lease went to one, then the other: {holders:?}");
+    assert_eq!(
+        holders.len(),
+        2,
+        "the Lease went to one, then the other: {holders:?}"
+    );
     assert_ne!(holders[0], holders[1]);
     // The second restart came only after the first node had recovered and
     // handed the Lease back.
@@ -521,7 +586,10 @@ async fn two_nodes_failing_at_once_restart_one_after_the_other() {
         .filter(|e| e.node.as_deref() == Some(first) && e.kind == "k3s")
         .map(|e| e.t)
         .fold(0.0_f64, f64::max);
-    assert!(second >= recovered, "restarts overlapped: {second} < {recovered}");
+    assert!(
+        second >= recovered,
+        "restarts overlapped: {second} < {recovered}"
+    );
     assert_eq!(holders[0], first);
 }
 
