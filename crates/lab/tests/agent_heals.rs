@@ -129,9 +129,12 @@ fn events(lab: &Lab, node: &str, reason: &str) -> Vec<String> {
         .collect()
 }
 
-/// Every `PodNetworkReady` a watch saw on each node: (node, status, reason, when).
+/// One `PodNetworkReady` a watch saw: (node, status, reason, when).
+type Sighting = (String, String, String, Instant);
+
+/// Every `PodNetworkReady` change a watch saw, on every node.
 #[derive(Clone, Default)]
-struct Seen(Arc<Mutex<Vec<(String, String, String, Instant)>>>);
+struct Seen(Arc<Mutex<Vec<Sighting>>>);
 
 impl Seen {
     /// Starts the watch and returns once it has listed every node, so what
