@@ -117,6 +117,7 @@ pub async fn run(settings: Settings, config: Config) -> Result<(), Error> {
         metrics: metrics.clone(),
         alerts,
         done: done_tx,
+        recorder: std::sync::OnceLock::new(),
     };
 
     let tick = [
@@ -182,7 +183,8 @@ pub async fn run(settings: Settings, config: Config) -> Result<(), Error> {
         if backup && subnet_env_ok && !config.dry_run {
             context.backup();
         }
-        if !ready_sent && machine.desired().condition.is_some() {
+        // Ready once the node was judged, whether or not the API answers.
+        if !ready_sent {
             ready_sent = true;
             notifier.send("READY=1");
         }
@@ -205,6 +207,7 @@ struct Context {
     metrics: Arc<Metrics>,
     alerts: mpsc::Sender<Alert>,
     done: mpsc::Sender<Done>,
+    recorder: std::sync::OnceLock<Recorder>,
 }
 
 impl Context {
@@ -332,13 +335,20 @@ impl Context {
                 let Some(client) = self.client.borrow().clone() else {
                     return;
                 };
-                let recorder = Recorder::new(
-                    client,
-                    Reporter {
-                        controller: "rebootguard-agent".into(),
-                        instance: Some(self.settings.node_name.clone()),
-                    },
-                );
+                // One recorder for the agent's life: it counts repeats into
+                // one Event series instead of writing a new Event each time.
+                let recorder = self
+                    .recorder
+                    .get_or_init(|| {
+                        Recorder::new(
+                            client,
+                            Reporter {
+                                controller: "rebootguard-agent".into(),
+                                instance: Some(self.settings.node_name.clone()),
+                            },
+                        )
+                    })
+                    .clone();
                 let reference = ObjectReference {
                     api_version: Some("v1".into()),
                     kind: Some("Node".into()),

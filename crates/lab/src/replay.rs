@@ -175,10 +175,31 @@ pub fn sample(lab: &Lab) -> Sample {
 
 /// Pings, from one running pod per node, every other node's flannel
 /// address (the peer's lease network address on `flannel.1`) and one
-/// running pod there if any.
-pub fn probe(lab: &Lab, phase: &str) -> Probe {
+/// running pod there if any. When the cluster should be `healthy`, pods
+/// still starting after a reboot get a moment (a loaded machine is slow),
+/// and so does flannel to follow new peers; otherwise what is, is recorded.
+pub fn probe(lab: &Lab, phase: &str, healthy: bool) -> Probe {
     let ctx = &lab.ctx;
     let mut results = BTreeMap::new();
+    let settle = if healthy {
+        Duration::from_secs(15)
+    } else {
+        Duration::ZERO
+    };
+    let started = Instant::now();
+    let running_everywhere = || {
+        let pods = ctx.api.pods();
+        ctx.nodes.iter().all(|n| {
+            pods.iter().any(|p| {
+                p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(n.name.as_str())
+                    && api::pod_running(p)
+                    && ctx.behaviour(p) == Behaviour::Plain
+            })
+        })
+    };
+    while !running_everywhere() && started.elapsed() < settle {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let pods = ctx.api.pods();
     let pod_on = |node: &str| {
         pods.iter()
@@ -216,12 +237,11 @@ pub fn probe(lab: &Lab, phase: &str) -> Probe {
                     None => continue,
                 },
             };
-            // Healthy phases allow flannel a moment to follow new peers.
             let deadline = Instant::now()
-                + if phase == "during" {
-                    Duration::ZERO
-                } else {
+                + if healthy {
                     Duration::from_secs(3)
+                } else {
+                    Duration::ZERO
                 };
             let ok = loop {
                 let ok = lab.ping_from_pod(&from, target).unwrap_or(false);
@@ -275,7 +295,7 @@ pub async fn replay(scenario: Scenario, options: Options) -> Result<Report, crat
                     "step",
                     &format!("healthy check {} done", i + 1),
                 );
-                probes.push(probe(&lab, if i == 0 { "before" } else { "after" }));
+                probes.push(probe(&lab, if i == 0 { "before" } else { "after" }, true));
                 if i > 0 {
                     recovered_after = Some(lab.ctx.start.elapsed().as_secs_f64());
                 }
@@ -313,7 +333,8 @@ pub async fn replay(scenario: Scenario, options: Options) -> Result<Report, crat
                     record(&lab, &mut samples, &mut up);
                     tokio::time::sleep(Duration::from_millis(250)).await;
                 }
-                probes.push(probe(&lab, "during"));
+                // Protected, the reboot must not have broken anything.
+                probes.push(probe(&lab, "during", protected));
             }
             Step::FixManually => {
                 if protected {
