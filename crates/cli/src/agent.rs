@@ -32,15 +32,9 @@ pub fn run(args: AgentArgs) -> u8 {
             return USAGE;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::runtime() {
         Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: failed to start the async runtime: {e}");
-            return PROBLEM;
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(rebootguard_agent::run(settings, config)) {
         Ok(()) => OK,

@@ -83,6 +83,18 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
+/// A single-threaded runtime for one command, or the exit code after
+/// saying why there is none.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: failed to start the async runtime: {e}");
+            PROBLEM
+        })
+}
+
 fn init_logging(filter: &str, json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

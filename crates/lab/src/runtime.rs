@@ -10,17 +10,14 @@
 //! flannel repairs, it repairs only when k3s restarts on that node, like the
 //! vxlan backend of the flannel versions k3s embeds.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use futures::TryStreamExt as _;
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net};
+use rebootguard_hostnet::configure::RouteSpec;
+use rebootguard_hostnet::link::{self, Family, Netlink};
 use rebootguard_hostnet::netns::Netns;
-use rtnetlink::packet_route::AddressFamily;
-use rtnetlink::packet_route::link::LinkMessage;
-use rtnetlink::packet_route::neighbour::{NeighbourAddress, NeighbourAttribute};
-use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute};
 use serde::{Deserialize, Serialize};
 
 use crate::node::VTEP;
@@ -142,59 +139,29 @@ pub struct Dropped {
     pub routes: usize,
 }
 
-/// Runs rtnetlink `work` inside `ns` on a thread of its own; returns its
-/// result and the instant it returned.
+/// Runs `work` with a netlink handle inside `ns` (on a thread of its own);
+/// its result and the instant it returned. A missing `flannel.1` is
+/// [`Error::Nothing`].
 fn in_netns<T, F, Fut>(ns: &Netns, what: &str, work: F) -> Result<(T, SystemTime), Error>
 where
-    F: FnOnce(rtnetlink::Handle) -> Fut + Send,
-    Fut: std::future::Future<Output = Result<T, Error>>,
+    F: FnOnce(Netlink) -> Fut + Send,
+    Fut: std::future::Future<Output = Result<T, link::Error>>,
     T: Send,
 {
-    let fail = |e: String| Error::Netlink(format!("{what}: {e}"));
-    ns.run(|| {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .build()
-            .map_err(|e| fail(e.to_string()))?;
-        runtime.block_on(async {
-            let (connection, handle, _) =
-                rtnetlink::new_connection().map_err(|e| fail(e.to_string()))?;
-            let conn = tokio::spawn(connection);
-            let out = work(handle).await;
-            let at = SystemTime::now();
-            conn.abort();
-            out.map(|v| (v, at))
-        })
-    })
-    .map_err(|e| fail(e.to_string()))?
-}
-
-async fn vtep_index(handle: &rtnetlink::Handle) -> Result<u32, Error> {
-    let missing = || Error::Nothing(format!("{VTEP} does not exist"));
-    let link: Option<LinkMessage> = handle
-        .link()
-        .get()
-        .match_name(VTEP.to_owned())
-        .execute()
-        .try_next()
-        .await
-        .map_err(|e| match e {
-            rtnetlink::Error::NetlinkError(m) if m.raw_code() == -libc::ENODEV => missing(),
-            other => Error::Netlink(format!("look up {VTEP}: {other}")),
-        })?;
-    link.map(|l| l.header.index).ok_or_else(missing)
+    match link::blocking(Some(ns), |nl| async move {
+        let out = work(nl).await?;
+        Ok((out, SystemTime::now()))
+    }) {
+        Ok(done) => Ok(done),
+        Err(link::Error::NoSuchLink(name)) => Err(Error::Nothing(format!("{name} does not exist"))),
+        Err(e) => Err(Error::Netlink(format!("{what}: {e}"))),
+    }
 }
 
 /// Deletes `flannel.1` in `ns`; the instant the kernel confirmed.
 pub fn delete_link(ns: &Netns) -> Result<SystemTime, Error> {
-    in_netns(ns, &format!("delete {VTEP}"), |handle| async move {
-        let index = vtep_index(&handle).await?;
-        handle
-            .link()
-            .del(index)
-            .execute()
-            .await
-            .map_err(|e| Error::Netlink(format!("delete {VTEP}: {e}")))
+    in_netns(ns, &format!("delete {VTEP}"), |nl| async move {
+        nl.delete_link(VTEP).await
     })
     .map(|((), at)| at)
 }
@@ -204,87 +171,41 @@ pub fn delete_link(ns: &Netns) -> Result<SystemTime, Error> {
 /// `flannel.1` for one peer; what went and the instant the last deletion
 /// returned. Nothing found is an error.
 pub fn drop_peer(ns: &Netns, lease: Ipv4Net, mac: [u8; 6]) -> Result<(Dropped, SystemTime), Error> {
-    let (dropped, at) = in_netns(ns, "drop a peer's entries", |handle| async move {
-        let index = vtep_index(&handle).await?;
-        let fail = |what: &str| {
-            let what = what.to_owned();
-            move |e: rtnetlink::Error| Error::Netlink(format!("{what}: {e}"))
+    let (dropped, at) = in_netns(ns, "drop a peer's entries", |nl| async move {
+        // Each entry: deleted (1), absent (0), or a real failure.
+        let count = |r: Result<(), link::Error>| match r {
+            Ok(()) => Ok(1),
+            Err(link::Error::NotFound(_)) => Ok(0),
+            Err(e) => Err(e),
         };
-        let mut dropped = Dropped::default();
-        let neighbours: Vec<_> = handle
-            .neighbours()
-            .get()
-            .set_address_family(AddressFamily::Inet)
-            .execute()
-            .try_collect()
-            .await
-            .map_err(fail("list neighbours"))?;
-        let gateway = NeighbourAddress::Inet(lease.network());
-        for n in neighbours {
-            let ours = n.header.ifindex == index
-                && n.attributes
-                    .iter()
-                    .any(|a| matches!(a, NeighbourAttribute::Destination(d) if *d == gateway));
-            if ours {
-                handle
-                    .neighbours()
-                    .del(n)
-                    .execute()
-                    .await
-                    .map_err(fail("delete a neighbour"))?;
-                dropped.neighbours += 1;
-            }
+        let gateway = IpAddr::V4(lease.network());
+        let neighbours = count(nl.delete_neighbour(VTEP, gateway).await)?;
+        let mut fdb = 0;
+        while count(nl.delete_fdb(VTEP, &mac, None).await)? == 1 {
+            fdb += 1;
         }
-        let fdb: Vec<_> = handle
-            .neighbours()
-            .get()
-            .set_address_family(AddressFamily::Bridge)
-            .execute()
-            .try_collect()
-            .await
-            .map_err(fail("list fdb entries"))?;
-        for e in fdb {
-            let ours = e.header.ifindex == index
-                && e.attributes.iter().any(
-                    |a| matches!(a, NeighbourAttribute::LinkLayerAddress(m) if m.as_slice() == mac),
-                );
-            if ours {
-                handle
-                    .neighbours()
-                    .del(e)
-                    .execute()
-                    .await
-                    .map_err(fail("delete an fdb entry"))?;
-                dropped.fdb += 1;
-            }
-        }
-        let query = rtnetlink::RouteMessageBuilder::<Ipv4Addr>::new().build();
-        let routes: Vec<_> = handle
-            .route()
-            .get(query)
-            .execute()
-            .try_collect()
-            .await
-            .map_err(fail("list routes"))?;
-        for r in routes {
-            let ours = r.header.destination_prefix_length == lease.prefix_len()
-                && r.attributes.iter().any(|a| {
-                    matches!(a, RouteAttribute::Destination(RouteAddress::Inet(d)) if *d == lease.network())
-                })
-                && r.attributes
-                    .iter()
-                    .any(|a| matches!(a, RouteAttribute::Oif(i) if *i == index));
-            if ours {
-                handle
-                    .route()
-                    .del(r)
-                    .execute()
-                    .await
-                    .map_err(fail("delete a route"))?;
-                dropped.routes += 1;
-            }
-        }
-        Ok(dropped)
+        let on_vtep = nl
+            .routes(Family::V4)
+            .await?
+            .iter()
+            .any(|r| r.destination == IpNet::V4(lease));
+        let routes = if on_vtep {
+            let route = RouteSpec {
+                destination: IpNet::V4(lease),
+                gateway: Some(gateway),
+                device: Some(VTEP.into()),
+                onlink: true,
+            };
+            nl.delete_route(&route).await?;
+            1
+        } else {
+            0
+        };
+        Ok(Dropped {
+            neighbours,
+            fdb,
+            routes,
+        })
     })?;
     if dropped == Dropped::default() {
         return Err(Error::Nothing(format!(

@@ -7,7 +7,7 @@
 //! otherwise.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,8 +16,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Node;
 use kube::runtime::{WatchStreamExt, watcher};
 use rebootguard_lab::runtime::RuntimeFault;
-use rebootguard_lab::scenario::{Behaviour, Workload};
-use rebootguard_lab::{Fault, Lab, Options, Scenario, api, node};
+use rebootguard_lab::{Fault, Lab, api, node};
 
 mod common;
 use common::ready;
@@ -27,17 +26,8 @@ const CONDITION: &str = "PodNetworkReady";
 const TAINT: &str = "rebootguard.io/pod-network-unready";
 
 async fn agent_lab(base: &Path, nodes: usize) -> Lab {
-    let mut s = Scenario::plain(nodes);
-    s.time_scale = 30.0;
-    s.workloads.push(Workload {
-        namespace: "default".into(),
-        name: "echo".into(),
-        behaviour: Behaviour::Plain,
-        replicas: None,
-        nodes: vec![],
-    });
-    let mut o = Options::new(PathBuf::from(EXE));
-    o.base_dir = base.to_path_buf();
+    let s = common::echo_scenario(nodes, 30.0);
+    let mut o = common::options(EXE, base);
     o.agent = true;
     o.rebootguard = Some(common::rebootguard(EXE));
     let lab = Lab::up(s, o).await.expect("lab up");

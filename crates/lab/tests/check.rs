@@ -3,12 +3,11 @@
 //! healthy node passes, and each break is named by the first failing check.
 //! Needs root and Debian's CNI plugins; prints why it skips otherwise.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rebootguard_lab::scenario::{Behaviour, Workload};
-use rebootguard_lab::{Fault, Lab, Options, Scenario, api, node};
+use rebootguard_lab::{Fault, Lab, api, node};
 use serde_json::Value;
 
 mod common;
@@ -17,18 +16,9 @@ use common::ready;
 const EXE: &str = env!("CARGO_BIN_EXE_rebootguard-lab");
 
 async fn lab(base: &Path) -> Lab {
-    let mut s = Scenario::plain(3);
-    s.time_scale = 20.0;
-    s.workloads.push(Workload {
-        namespace: "default".into(),
-        name: "echo".into(),
-        behaviour: Behaviour::Plain,
-        replicas: None,
-        nodes: vec![],
-    });
-    let mut o = Options::new(PathBuf::from(EXE));
-    o.base_dir = base.to_path_buf();
-    let lab = Lab::up(s, o).await.expect("lab up");
+    let lab = Lab::up(common::echo_scenario(3, 20.0), common::options(EXE, base))
+        .await
+        .expect("lab up");
     wait("every pod running and every peer programmed", || {
         let pods = lab.ctx.api.pods();
         pods.len() == 3 && pods.iter().all(api::pod_running) && programmed(&lab)

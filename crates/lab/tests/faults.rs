@@ -5,8 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rebootguard_lab::scenario::{Behaviour, Workload};
-use rebootguard_lab::{Fault, Lab, Options, Scenario, api};
+use rebootguard_lab::{Fault, Lab, api};
 use serde_json::Value;
 
 mod common;
@@ -20,20 +19,12 @@ async fn small_lab(base: &Path) -> Lab {
 }
 
 async fn small_lab_with(base: &Path, rebootguard: Option<PathBuf>) -> Lab {
-    let mut s = Scenario::plain(2);
-    s.time_scale = 20.0;
-    s.workloads.push(Workload {
-        namespace: "default".into(),
-        name: "echo".into(),
-        behaviour: Behaviour::Plain,
-        replicas: None,
-        nodes: vec![],
-    });
-    let mut o = Options::new(PathBuf::from(EXE));
-    o.base_dir = base.to_path_buf();
+    let mut o = common::options(EXE, base);
     o.protected = rebootguard.is_some();
     o.rebootguard = rebootguard;
-    let lab = Lab::up(s, o).await.expect("lab up");
+    let lab = Lab::up(common::echo_scenario(2, 20.0), o)
+        .await
+        .expect("lab up");
     wait(&lab, "every pod running", |l| {
         let pods = l.ctx.api.pods();
         pods.len() == 2 && pods.iter().all(api::pod_running)

@@ -5,14 +5,12 @@
 //! Debian's CNI plugins; prints why it skips otherwise.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use rebootguard_hostnet::link::{self, Family};
 use rebootguard_lab::lab::Error;
 use rebootguard_lab::node::{self, paths};
-use rebootguard_lab::scenario::{Behaviour, Workload};
-use rebootguard_lab::{Lab, Options, RuntimeFault, Scenario, api};
+use rebootguard_lab::{Lab, RuntimeFault, api};
 use serde_json::json;
 
 mod common;
@@ -21,18 +19,9 @@ use common::ready;
 const EXE: &str = env!("CARGO_BIN_EXE_rebootguard-lab");
 
 async fn lab3(base: &std::path::Path) -> Lab {
-    let mut s = Scenario::plain(3);
-    s.time_scale = 20.0;
-    s.workloads.push(Workload {
-        namespace: "default".into(),
-        name: "echo".into(),
-        behaviour: Behaviour::Plain,
-        replicas: None,
-        nodes: vec![],
-    });
-    let mut o = Options::new(PathBuf::from(EXE));
-    o.base_dir = base.to_path_buf();
-    let lab = Lab::up(s, o).await.expect("lab up");
+    let lab = Lab::up(common::echo_scenario(3, 20.0), common::options(EXE, base))
+        .await
+        .expect("lab up");
     wait(&lab, "every pod running", |l| {
         let pods = l.ctx.api.pods();
         pods.len() == 3 && pods.iter().all(api::pod_running)

@@ -6,14 +6,12 @@
 //! recovery; and the workload controllers schedule around the taint.
 //! Needs root and Debian's CNI plugins; prints why it skips otherwise.
 
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, Patch, PatchParams};
-use rebootguard_lab::scenario::{Behaviour, Workload};
-use rebootguard_lab::{Lab, Options, Scenario, api};
+use rebootguard_lab::{Lab, api};
 use serde_json::{Value, json};
 
 mod common;
@@ -54,18 +52,13 @@ async fn foreign_condition_and_taint_survive_heartbeats_unreachable_and_recovery
         return;
     }
     let base = tempfile::tempdir().unwrap();
-    let mut s = Scenario::plain(2);
-    s.time_scale = 20.0; // heartbeat 0.5 s, grace 2 s, toleration 15 s
-    s.workloads.push(Workload {
-        namespace: "default".into(),
-        name: "echo".into(),
-        behaviour: Behaviour::Plain,
-        replicas: None,
-        nodes: vec![],
-    });
-    let mut o = Options::new(PathBuf::from(EXE));
-    o.base_dir = base.path().to_path_buf();
-    let lab = Lab::up(s, o).await.expect("lab up");
+    // Time scale 20: heartbeat 0.5 s, grace 2 s, toleration 15 s.
+    let lab = Lab::up(
+        common::echo_scenario(2, 20.0),
+        common::options(EXE, base.path()),
+    )
+    .await
+    .expect("lab up");
     wait(&lab, "every pod running", Duration::from_secs(30), |l| {
         let pods = l.ctx.api.pods();
         pods.len() == 2 && pods.iter().all(api::pod_running)

@@ -39,3 +39,26 @@ pub fn rebootguard(lab_exe: &str) -> PathBuf {
     }
     path
 }
+
+/// `nodes` plain nodes at `time_scale`, with one plain pod on each (the
+/// DaemonSet `default/echo`): what most lab tests start from.
+pub fn echo_scenario(nodes: usize, time_scale: f64) -> rebootguard_lab::Scenario {
+    let mut s = rebootguard_lab::Scenario::plain(nodes);
+    s.time_scale = time_scale;
+    s.workloads.push(rebootguard_lab::scenario::Workload {
+        namespace: "default".into(),
+        name: "echo".into(),
+        behaviour: rebootguard_lab::scenario::Behaviour::Plain,
+        replicas: None,
+        nodes: vec![],
+    });
+    s
+}
+
+/// Lab options around the test's `rebootguard-lab` binary, with lab
+/// directories under `base`.
+pub fn options(lab_exe: &str, base: &Path) -> rebootguard_lab::Options {
+    let mut o = rebootguard_lab::Options::new(PathBuf::from(lab_exe));
+    o.base_dir = base.to_path_buf();
+    o
+}
