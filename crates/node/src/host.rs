@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::settings::Paths;
+use crate::paths::Paths;
 
 /// The node name k3s would use: `node-name` from its config file (drop-ins in
 /// `config.yaml.d/` override it, in name order), else the hostname, lower-cased
@@ -73,7 +73,7 @@ pub fn parse_btime(stat: &str) -> Option<SystemTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::Profile;
+    use crate::paths::Profile;
 
     #[test]
     fn node_name_prefers_k3s_config_then_drop_ins_then_hostname() {

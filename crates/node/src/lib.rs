@@ -17,6 +17,7 @@ pub mod host;
 pub mod leases;
 pub mod live;
 pub mod observe;
+pub mod paths;
 pub mod probe;
 pub mod regenerate;
 pub mod restore;
