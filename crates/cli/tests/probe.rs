@@ -507,6 +507,19 @@ fn a_peer_flannel_1_answers_across_the_overlay() {
         })
         .expect("peer entries");
     }
+    // A peer that answers nothing, tried first (lowest destination): a
+    // broken neighbour must not fail this node's probe.
+    link::blocking(Some(&a.ns), |netlink: Netlink| async move {
+        netlink
+            .add_route(&RouteSpec {
+                destination: cidr("10.41.9.0/24"),
+                gateway: Some(ip("10.41.9.0")),
+                device: Some("flannel.1".into()),
+                onlink: true,
+            })
+            .await
+    })
+    .expect("dead peer route");
 
     let out = a.probe(&["--json"]);
     assert_eq!(
@@ -521,7 +534,7 @@ fn a_peer_flannel_1_answers_across_the_overlay() {
         step(&report, "peer")["evidence"]
             .as_str()
             .is_some_and(|e| e
-                .starts_with("10.42.1.0 (route 10.42.1.0/24 via 10.42.1.0 dev flannel.1 onlink)")),
+                .starts_with("any one of 10.41.9.0 (route 10.41.9.0/24 dev flannel.1 onlink), 10.42.1.0 (route 10.42.1.0/24 dev flannel.1 onlink)")),
         "{report:#}"
     );
     let peer = step(&report, "ping peer flannel.1");
@@ -529,7 +542,9 @@ fn a_peer_flannel_1_answers_across_the_overlay() {
     assert!(
         peer["evidence"]
             .as_str()
-            .is_some_and(|e| e.starts_with("10.42.1.0 reached in "))
+            .is_some_and(|e| e.starts_with("10.42.1.0 reached in ")
+                && e.contains("no answer first from 10.41.9.0")),
+        "{report:#}"
     );
     assert_eq!(a.leftovers(), Vec::<String>::new());
 
@@ -549,11 +564,14 @@ fn a_peer_flannel_1_answers_across_the_overlay() {
     let report = json(&out);
     assert_eq!(
         report["summary"],
-        "ping peer flannel.1 failed: no reply from 10.42.1.0 within 500 ms"
+        "ping peer flannel.1 failed: 10.41.9.0: no reply from 10.41.9.0 within 500 ms; 10.42.1.0: no reply from 10.42.1.0 within 500 ms"
     );
     let peer = step(&report, "ping peer flannel.1");
     assert_eq!(peer["result"], "failed");
-    assert_eq!(peer["evidence"], "no reply from 10.42.1.0 within 500 ms");
+    assert_eq!(
+        peer["evidence"],
+        "10.41.9.0: no reply from 10.41.9.0 within 500 ms; 10.42.1.0: no reply from 10.42.1.0 within 500 ms"
+    );
     assert_eq!(step(&report, "ping gateway")["result"], "ok");
     assert_eq!(step(&report, "del")["result"], "ok");
     assert_eq!(a.leftovers(), Vec::<String>::new());

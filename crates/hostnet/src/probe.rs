@@ -131,6 +131,10 @@ pub enum Destination {
     /// The gateway(s) ADD reported for the pod interface (`ips[].gateway`);
     /// none reported is a note, not a failure.
     Gateway,
+    /// Any one of these addresses, tried in order until one answers (one
+    /// working peer proves the overlay from this node works; a broken peer
+    /// must not fail its neighbours' probes).
+    AnyOf(Vec<IpAddr>),
 }
 
 /// Something to ping from the pod after ADD.
@@ -148,6 +152,14 @@ impl Target {
         Target {
             name: name.to_owned(),
             destination: Destination::Ip(address),
+        }
+    }
+
+    /// The first of `addresses` to answer.
+    pub fn any_of(name: &str, addresses: Vec<IpAddr>) -> Self {
+        Target {
+            name: name.to_owned(),
+            destination: Destination::AnyOf(addresses),
         }
     }
 
@@ -385,8 +397,9 @@ fn check(pod: &Netns, options: &Options, report: &mut Report) {
         .failures
         .extend(check_subnets(&reported, &options.subnets));
     for target in &options.targets {
-        let addresses = match &target.destination {
-            Destination::Ip(ip) => vec![*ip],
+        let (addresses, any) = match &target.destination {
+            Destination::Ip(ip) => (vec![*ip], false),
+            Destination::AnyOf(ips) => (ips.clone(), true),
             Destination::Gateway => {
                 let gateways = gateways(&outcome.success, &options.ifname);
                 if gateways.is_empty() {
@@ -395,9 +408,10 @@ fn check(pod: &Netns, options: &Options, report: &mut Report) {
                         options.ifname, target.name
                     ));
                 }
-                gateways
+                (gateways, false)
             }
         };
+        let mut misses = Vec::new();
         for address in addresses {
             if options.cancelled() {
                 report.failures.push(Error::Interrupted);
@@ -409,12 +423,23 @@ fn check(pod: &Netns, options: &Options, report: &mut Report) {
                 address,
                 result: result.as_ref().map(|d| *d).map_err(ToString::to_string),
             });
-            if let Err(source) = result {
-                report.failures.push(Error::Ping {
+            match result {
+                Ok(_) if any => {
+                    misses.clear();
+                    break;
+                }
+                Ok(_) => {}
+                Err(source) => misses.push(Error::Ping {
                     name: target.name.clone(),
                     source,
-                });
+                }),
             }
+        }
+        // For "any of", only all of them missing is a failure (the last says why).
+        if any {
+            report.failures.extend(misses.pop());
+        } else {
+            report.failures.extend(misses);
         }
     }
     if options.cancelled() {

@@ -3,12 +3,13 @@
 //! Runs the node's own CNI conflist with its own plugins, as the kubelet's
 //! runtime would, for a throwaway pod ([`rebootguard_hostnet::probe`]): ADD,
 //! the pod interface, the pod's address against the node's subnet, pings
-//! from the pod to its gateway (`cni0`) and across the overlay to one peer
-//! node's `flannel.1`, then DEL, leaving nothing behind.
+//! from the pod to its gateway (`cni0`) and across the overlay to a peer
+//! node's `flannel.1` (any one of a few: a broken peer must not fail its
+//! neighbours), then DEL, leaving nothing behind.
 //!
 //! What to expect is gathered first, from plain files and the routing table
 //! ([`Expectations`]): for flannel, the subnet and gateway from
-//! `subnet.env` and a peer from the routes flannel installs
+//! `subnet.env` and the peers from the routes flannel installs
 //! (`10.42.1.0/24 via 10.42.1.0 dev flannel.1 onlink`: the gateway is the
 //! peer's `flannel.1` address). A network that is not flannel is probed
 //! without the flannel parts. Under a root other than `/` the plugins run on
@@ -252,8 +253,8 @@ pub fn run(settings: &Settings, options: &Options) -> Result<Report, Error> {
             .map(|p| under(&settings.root, Path::new(p)))
             .unwrap_or_else(|| settings.paths.subnet_env.clone());
         let subnet_env = std::fs::read(&subnet_file);
-        let peer = find_peer();
-        flannel_expectations(&list, &path, &subnet_file, subnet_env, peer)
+        let peers = find_peers();
+        flannel_expectations(&list, &path, &subnet_file, subnet_env, peers)
     } else {
         other_expectations(&list, &path)
     };
@@ -321,15 +322,16 @@ pub fn other_expectations(list: &Conflist, path: &Path) -> Expectations {
     }
 }
 
-/// flannel: the pod subnet(s) and gateway(s) from subnet.env, one peer
-/// from the routing table. A missing or broken subnet.env is reported here
-/// and left to ADD to judge (the plugin's own words are the verdict).
+/// flannel: the pod subnet(s) and gateway(s) from subnet.env, a few peers
+/// from the routing table (any one answering will do). A missing or broken
+/// subnet.env is reported here and left to ADD to judge (the plugin's own
+/// words are the verdict).
 pub fn flannel_expectations(
     list: &Conflist,
     path: &Path,
     subnet_file: &Path,
     subnet_env: std::io::Result<Vec<u8>>,
-    peer: Result<Option<Peer>, String>,
+    peers: Result<Vec<Peer>, String>,
 ) -> Expectations {
     let mut steps = vec![conflist_step(list, path)];
     let mut subnets = Vec::new();
@@ -377,16 +379,21 @@ pub fn flannel_expectations(
             });
         }
     }
-    let evidence = match peer {
-        Ok(Some(peer)) => {
-            targets.push(Target::ip(&format!("peer {}", peer.device), peer.address));
-            format!(
-                "{} (route {} via {} dev {} onlink)",
-                peer.address, peer.subnet, peer.address, peer.device
-            )
+    let evidence = match peers {
+        Ok(peers) if !peers.is_empty() => {
+            let device = peers[0].device.clone();
+            targets.push(Target::any_of(
+                &format!("peer {device}"),
+                peers.iter().map(|p| p.address).collect(),
+            ));
+            let routes: Vec<String> = peers
+                .iter()
+                .map(|p| format!("{} (route {} dev {} onlink)", p.address, p.subnet, p.device))
+                .collect();
+            format!("any one of {}", routes.join(", "))
         }
-        Ok(None) => "no route via flannel.1 to another node: nothing to ping across the \
-                     overlay (a single-node cluster, or flannel has not learnt its peers yet)"
+        Ok(_) => "no route via flannel.1 to another node: nothing to ping across the \
+                  overlay (a single-node cluster, or flannel has not learnt its peers yet)"
             .into(),
         Err(why) => format!("no peer to ping: {why}"),
     };
@@ -402,10 +409,13 @@ pub fn flannel_expectations(
     }
 }
 
-/// One peer `flannel.1` address from this process's routing table: IPv4
-/// first, then IPv6, lowest destination first. `Err` says why none could
-/// be looked for (no `flannel.1`, netlink unreadable).
-pub fn find_peer() -> Result<Option<Peer>, String> {
+/// Peers to ping, at most this many (a dead one costs a ping timeout).
+pub const PEERS_TRIED: usize = 3;
+
+/// Up to [`PEERS_TRIED`] peer `flannel.1` addresses from this process's
+/// routing table: IPv4 first, then IPv6, lowest destination first. `Err`
+/// says why none could be looked for (no `flannel.1`, netlink unreadable).
+pub fn find_peers() -> Result<Vec<Peer>, String> {
     let found = link::blocking(None, |netlink: Netlink| async move {
         let mut missing = Vec::new();
         for (device, family) in FLANNEL_DEVICES.iter().zip([Family::V4, Family::V6]) {
@@ -418,12 +428,19 @@ pub fn find_peer() -> Result<Option<Peer>, String> {
                 Err(e) => return Err(e),
             };
             let routes = netlink.routes(family).await?;
-            if let Some(route) = pick_peer(&routes, index) {
-                return Ok(Ok(route.gateway.map(|address| Peer {
-                    address,
-                    subnet: route.destination,
-                    device: (*device).to_owned(),
-                })));
+            let peers: Vec<Peer> = pick_peers(&routes, index)
+                .into_iter()
+                .take(PEERS_TRIED)
+                .filter_map(|route| {
+                    route.gateway.map(|address| Peer {
+                        address,
+                        subnet: route.destination,
+                        device: (*device).to_owned(),
+                    })
+                })
+                .collect();
+            if !peers.is_empty() {
+                return Ok(Ok(peers));
             }
         }
         if missing.len() == FLANNEL_DEVICES.len() {
@@ -432,7 +449,7 @@ pub fn find_peer() -> Result<Option<Peer>, String> {
                     .to_owned(),
             ));
         }
-        Ok(Ok(None))
+        Ok(Ok(Vec::new()))
     });
     match found {
         Ok(result) => result,
@@ -440,13 +457,15 @@ pub fn find_peer() -> Result<Option<Peer>, String> {
     }
 }
 
-/// The route to a peer flannel installs on `device` (index): onlink, via a
-/// gateway, in the main table. The lowest destination wins.
-pub fn pick_peer(routes: &[Route], device: u32) -> Option<&Route> {
-    routes
+/// The routes to peers flannel installs on `device` (index): onlink, via a
+/// gateway, in the main table; lowest destination first.
+pub fn pick_peers(routes: &[Route], device: u32) -> Vec<&Route> {
+    let mut peers: Vec<&Route> = routes
         .iter()
         .filter(|r| r.oif == Some(device) && r.onlink && r.gateway.is_some() && r.table == 254)
-        .min_by_key(|r| r.destination)
+        .collect();
+    peers.sort_by_key(|r| r.destination);
+    peers
 }
 
 /// The report from what was expected and what the probe saw.
@@ -563,6 +582,30 @@ pub fn assemble(
                 why_skipped()
             };
             steps.push(row(&step, Outcome::Skipped, because));
+        }
+        if matches!(target.destination, hostprobe::Destination::AnyOf(_)) && !pings.is_empty() {
+            // One row: the peer that answered, after those that did not.
+            let missed: Vec<String> = pings
+                .iter()
+                .filter_map(|p| {
+                    p.result
+                        .as_ref()
+                        .err()
+                        .map(|e| format!("{}: {e}", p.address))
+                })
+                .collect();
+            steps.push(match pings.iter().find(|p| p.result.is_ok()) {
+                Some(p) => {
+                    let rtt = p.result.as_ref().map(|d| ms(*d)).unwrap_or_default();
+                    let mut text = format!("{} reached in {rtt}", p.address);
+                    if !missed.is_empty() {
+                        text.push_str(&format!(" (no answer first from {})", missed.join("; ")));
+                    }
+                    row(&step, Outcome::Ok, text)
+                }
+                None => row(&step, Outcome::Failed, missed.join("; ")),
+            });
+            continue;
         }
         for ping in pings {
             steps.push(match &ping.result {
@@ -727,10 +770,17 @@ mod tests {
             route("10.42.0.0/24", None, 6, false),
             route("10.42.9.0/24", Some("10.42.9.0"), 5, false),
         ];
-        let peer = pick_peer(&routes, 5).expect("peer");
-        assert_eq!(peer.gateway, Some("10.42.1.0".parse().expect("ip")));
-        assert_eq!(pick_peer(&routes[..1], 5), None);
-        assert_eq!(pick_peer(&routes, 7), None);
+        let peers = pick_peers(&routes, 5);
+        let gateways: Vec<_> = peers.iter().map(|r| r.gateway).collect();
+        assert_eq!(
+            gateways,
+            [
+                Some("10.42.1.0".parse().expect("ip")),
+                Some("10.42.2.0".parse().expect("ip"))
+            ]
+        );
+        assert!(pick_peers(&routes[..1], 5).is_empty());
+        assert!(pick_peers(&routes, 7).is_empty());
     }
 
     #[test]
@@ -747,7 +797,7 @@ mod tests {
             Path::new("/c"),
             Path::new("/run/flannel/subnet.env"),
             Ok(env.to_vec()),
-            Ok(Some(peer)),
+            Ok(vec![peer]),
         );
         assert_eq!(
             expected.subnets,
@@ -761,7 +811,7 @@ mod tests {
             vec![
                 Target::ip("gateway", "10.42.0.1".parse().expect("ip")),
                 Target::ip("gateway (IPv6)", "2001:cafe:42::1".parse().expect("ip")),
-                Target::ip("peer flannel.1", "10.42.1.0".parse().expect("ip")),
+                Target::any_of("peer flannel.1", vec!["10.42.1.0".parse().expect("ip")]),
             ]
         );
         assert_eq!(
@@ -775,7 +825,7 @@ mod tests {
             Path::new("/c"),
             Path::new("/run/flannel/subnet.env"),
             Err(std::io::ErrorKind::NotFound.into()),
-            Ok(None),
+            Ok(Vec::new()),
         );
         assert!(missing.subnets.is_empty() && missing.targets.is_empty());
         assert_eq!(missing.steps[1].result, Outcome::Note);
@@ -817,7 +867,7 @@ mod tests {
             Path::new("/c"),
             Path::new("/run/flannel/subnet.env"),
             Err(std::io::ErrorKind::NotFound.into()),
-            Ok(None),
+            Ok(Vec::new()),
         );
         let error = cni::Error::Plugin {
             plugin: "flannel".into(),
