@@ -82,7 +82,7 @@ pub enum Error {
         problem: String,
     },
     /// The bus or systemd refused the restart.
-    #[error("systemd refused to restart {unit}: {problem}")]
+    #[error("asking systemd to restart {unit} failed: {problem}")]
     Refused {
         /// The unit.
         unit: String,
@@ -172,7 +172,7 @@ pub fn bus_address(configured: Option<&str>, root: &Path) -> Result<zbus::Addres
 pub fn job_result(unit: &str, result: &str) -> Result<(), Error> {
     let meaning = match result {
         "done" => return Ok(()),
-        "failed" => "the unit failed to start again",
+        "failed" => "the unit failed to stop or to start",
         "timeout" => "the unit did not start within its start timeout",
         "canceled" => {
             "the job was canceled before it finished (a stop, or another job replaced it)"

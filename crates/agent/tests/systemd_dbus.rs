@@ -360,7 +360,7 @@ async fn a_missing_unit_says_how_to_fix_it() {
         .await
         .expect_err("no such unit");
     assert!(
-        err.contains("refused to restart k3s-server.service")
+        err.contains("asking systemd to restart k3s-server.service failed")
             && err.contains("org.freedesktop.systemd1.NoSuchUnit")
             && err.contains("Unit k3s-server.service not found.")
             && err.contains("k3s-unit"),
