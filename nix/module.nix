@@ -257,7 +257,8 @@ in
       after = [ "network-online.target" "rebootguard-restore.service" ];
       wants = [ "network-online.target" ];
       wantedBy = [ "multi-user.target" ];
-      # The default unit PATH has systemctl, for `systemctl restart k3s`.
+      # k3s is restarted over the D-Bus system bus (/run/dbus/system_bus_socket),
+      # which nothing below hides: AF_UNIX is allowed, /run stays as it is.
       serviceConfig = {
         Type = "notify";
         ExecStart = "${bin} agent ${flags} ${agentFlags}";

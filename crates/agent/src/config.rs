@@ -22,6 +22,8 @@ pub struct File {
     pub restart_command: Option<Vec<String>>,
     /// Restart this systemd unit over D-Bus (default: k3s.service, else k3s-agent.service).
     pub k3s_unit: Option<String>,
+    /// The D-Bus system bus systemd is on (default: the socket under `--root`).
+    pub systemd_bus: Option<String>,
     /// How long a restart-worthy failure must last before restarting k3s.
     pub restart_grace: Option<String>,
     /// How long to wait after a restart before giving up.
@@ -113,8 +115,13 @@ pub struct AlertTarget {
 pub enum Restart {
     /// This argv.
     Command(Vec<String>),
-    /// This systemd unit over D-Bus (`None`: k3s.service, else k3s-agent.service).
-    Systemd(Option<String>),
+    /// systemd's `RestartUnit` over D-Bus ([`crate::systemd`]).
+    Systemd {
+        /// The unit (`None`: k3s.service, else k3s-agent.service).
+        unit: Option<String>,
+        /// The bus address (`None`: `unix:path=<root>/run/dbus/system_bus_socket`).
+        bus: Option<String>,
+    },
 }
 
 /// The restart Lease.
@@ -192,6 +199,9 @@ pub enum Error {
     /// An alert with two token sources.
     #[error("agent alert #{0} has both token-file and token-env; keep one")]
     AlertToken(usize),
+    /// A `systemd-bus` that is not a D-Bus address.
+    #[error(transparent)]
+    Bus(#[from] crate::systemd::Error),
     /// Values that contradict each other.
     #[error("agent {0}")]
     Inconsistent(String),
@@ -219,8 +229,22 @@ pub fn resolve(file: File, flags: &Flags) -> Result<Config, Error> {
     };
     let restart = match file.restart_command {
         Some(argv) if argv.is_empty() || argv[0].is_empty() => return Err(Error::EmptyCommand),
+        Some(_) if file.systemd_bus.is_some() => {
+            return Err(Error::Inconsistent(
+                "systemd-bus is for restarting k3s over D-Bus, restart-command restarts it with a command: keep one".into(),
+            ));
+        }
         Some(argv) => Restart::Command(argv),
-        None => Restart::Systemd(file.k3s_unit.clone()),
+        None => {
+            if let Some(bus) = &file.systemd_bus {
+                // Refused at start, not at the first restart.
+                crate::systemd::bus_address(Some(bus), std::path::Path::new("/"))?;
+            }
+            Restart::Systemd {
+                unit: file.k3s_unit.clone(),
+                bus: file.systemd_bus.clone(),
+            }
+        }
     };
     let listen_text = flags
         .listen
@@ -317,7 +341,13 @@ mod tests {
         assert_eq!(config.policy.restart_window, Duration::from_secs(3600));
         assert_eq!(config.heartbeat, Duration::from_secs(30));
         assert_eq!(config.policy.probe_interval, Duration::from_secs(300));
-        assert_eq!(config.restart, Restart::Systemd(None));
+        assert_eq!(
+            config.restart,
+            Restart::Systemd {
+                unit: None,
+                bus: None
+            }
+        );
         assert_eq!(config.lease.name, "rebootguard-k3s-restart");
         assert_eq!(config.listen, Some("127.0.0.1:9478".parse().expect("addr")));
     }
@@ -392,6 +422,30 @@ token-file = "/etc/rebootguard/token"
         );
         assert!(
             bad("[agent]\nlease-ttl = \"10s\"\nrestart-settle = \"60s\"\n").contains("lease-ttl")
+        );
+        assert!(
+            bad("[agent]\nsystemd-bus = \"/run/dbus/system_bus_socket\"\n")
+                .contains("systemd-bus = \"/run/dbus/system_bus_socket\" is not a D-Bus address")
+        );
+        assert!(
+            bad("[agent]\nsystemd-bus = \"unix:path=/x\"\nrestart-command = [\"true\"]\n")
+                .contains("keep one")
+        );
+    }
+
+    #[test]
+    fn systemd_unit_and_bus_are_taken_as_written() {
+        let file = File::from_table(&table(
+            "[agent]\nk3s-unit = \"k3s-agent.service\"\nsystemd-bus = \"unix:path=/run/dbus/system_bus_socket\"\n",
+        ))
+        .expect("parses");
+        let config = resolve(file, &Flags::default()).expect("resolves");
+        assert_eq!(
+            config.restart,
+            Restart::Systemd {
+                unit: Some("k3s-agent.service".into()),
+                bus: Some("unix:path=/run/dbus/system_bus_socket".into())
+            }
         );
     }
 

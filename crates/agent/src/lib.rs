@@ -17,6 +17,7 @@ pub mod netlink;
 pub mod notify;
 pub mod remedy;
 pub mod run;
+pub mod systemd;
 
 pub use run::run;
 

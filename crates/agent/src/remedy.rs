@@ -1,6 +1,6 @@
 //! The remediation steps the machine asks for, carried out: restoring
 //! subnet.env (the same code as `node restore`), restarting k3s (a
-//! configured argv, or systemd), and the probe (`node probe`, run as a child
+//! configured argv, or systemd over D-Bus, [`crate::systemd`]), and the probe (`node probe`, run as a child
 //! process so a hung plugin or a mount namespace never touches the agent).
 
 use std::path::Path;
@@ -11,6 +11,7 @@ use rebootguard_node::Settings;
 use rebootguard_node::restore::{self, Decision};
 
 use crate::config::Restart;
+use crate::systemd;
 
 /// Restores subnet.env like `node restore`: this node's backup
 /// (cross-checked with the API), else regenerated from the API. What it
@@ -53,16 +54,30 @@ pub async fn restore(settings: &Settings) -> Result<String, String> {
 /// How long a k3s restart may take before it counts as failed.
 pub const RESTART_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Restarts k3s as configured; `root` is the host root (for finding the unit).
+/// Restarts k3s as configured, within [`RESTART_TIMEOUT`]: the configured
+/// argv, or systemd's `RestartUnit` over D-Bus. `root` is the host root:
+/// where the unit files are looked for, and the system bus socket is.
 pub async fn restart_k3s(how: &Restart, root: &Path) -> Result<(), String> {
-    let argv = match how {
-        Restart::Command(argv) => argv.clone(),
-        Restart::Systemd(unit) => {
+    restart_k3s_within(how, root, RESTART_TIMEOUT).await
+}
+
+/// [`restart_k3s`] with another bound (tests).
+pub async fn restart_k3s_within(
+    how: &Restart,
+    root: &Path,
+    timeout: Duration,
+) -> Result<(), String> {
+    match how {
+        Restart::Command(argv) => run(argv, timeout).await,
+        Restart::Systemd { unit, bus } => {
             let unit = unit.clone().unwrap_or_else(|| default_unit(root));
-            vec!["systemctl".into(), "restart".into(), unit]
+            let address = systemd::bus_address(bus.as_deref(), root).map_err(|e| e.to_string())?;
+            tracing::info!(%address, unit, "asking systemd to restart k3s over D-Bus");
+            systemd::restart(&address, &unit, timeout)
+                .await
+                .map_err(|e| e.to_string())
         }
-    };
-    run(&argv, RESTART_TIMEOUT).await
+    }
 }
 
 /// `k3s.service` where it is installed, else the agent-only `k3s-agent.service`.

@@ -147,7 +147,8 @@ fn agent_unit_runs_alongside_k3s_and_never_holds_it_back() {
     // links and raw sockets (capabilities), net sysctls written by the CNI
     // plugins (no ProtectKernelTunables), subnet.env under /run and backups
     // and IPAM leases under /var (not ProtectSystem=strict), the host's
-    // network (no PrivateNetwork), systemctl's socket (AF_UNIX).
+    // network (no PrivateNetwork), the D-Bus system bus socket for the k3s
+    // restart (AF_UNIX, /run neither hidden nor replaced).
     let caps = values(&unit, "Service", "CapabilityBoundingSet");
     for cap in ["CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_SYS_ADMIN"] {
         assert!(caps.iter().any(|c| c == cap), "{cap}");
@@ -162,6 +163,9 @@ fn agent_unit_runs_alongside_k3s_and_never_holds_it_back() {
         "User",
         "ReadOnlyPaths",
         "InaccessiblePaths",
+        "TemporaryFileSystem",
+        "RootDirectory",
+        "RootImage",
         "SystemCallFilter",
         "MemoryDenyWriteExecute",
         "IPAddressDeny",

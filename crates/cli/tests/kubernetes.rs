@@ -266,9 +266,11 @@ fn check_base(objects: &[Value]) {
         );
     }
 
-    // The pod: the node's network and PID namespace, everywhere, first.
+    // The pod: the node's network namespace (not its PID namespace: k3s
+    // is restarted over the host's D-Bus), everywhere, first.
     assert_eq!(pod["hostNetwork"], true);
-    assert_eq!(pod["hostPID"], true, "nsenter --target=1 in config.toml");
+    assert_ne!(pod["hostPID"], true, "no hostPID");
+    assert_ne!(pod["hostIPC"], true, "no hostIPC");
     assert_eq!(
         pod["dnsPolicy"], "Default",
         "webhooks resolve without CoreDNS"
@@ -360,10 +362,23 @@ fn check_base(objects: &[Value]) {
         .expect("the config file in the ConfigMap");
     let config = agent_config(config_toml);
     assert!(config.policy.taint);
-    let rebootguard_agent::config::Restart::Command(argv) = &config.restart else {
-        panic!("a restart command, not {:?}", config.restart)
+    // k3s is restarted by the host's systemd over the host's system bus,
+    // whose socket is under the host's / mounted at --root.
+    let rebootguard_agent::config::Restart::Systemd { unit, bus } = &config.restart else {
+        panic!("systemd over D-Bus, not {:?}", config.restart)
     };
-    assert_eq!(argv[..4], ["nsenter", "--target=1", "--mount", "--"]);
+    assert_eq!(unit, &None, "the unit follows what the host has installed");
+    let root = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--root="))
+        .expect("--root");
+    assert_eq!(host["mountPath"], root);
+    let address = rebootguard_agent::systemd::bus_address(bus.as_deref(), Path::new(root))
+        .expect("a bus address");
+    assert_eq!(
+        address.to_string(),
+        "unix:path=/host/run/dbus/system_bus_socket"
+    );
     assert_eq!(config.lease, lease, "the Lease the RBAC names");
     let alerts = mounts
         .iter()
@@ -534,9 +549,11 @@ fn daemonset_arguments_are_the_binarys() {
     assert_eq!(typo.status.code(), Some(2), "the check has teeth");
 }
 
-/// The restart command's shell script, run with a stand-in systemctl that
-/// knows the units in `units` and records what it was asked.
-fn restart_script_asks(units: &[&str]) -> String {
+#[test]
+fn the_pod_restarts_the_unit_k3s_runs_as() {
+    // Servers have k3s.service, agents only k3s-agent.service: the base's
+    // config names no unit, and the agent picks it from the host's unit
+    // files under --root.
     let rendered = std::fs::read_to_string(repo().join(GOLDEN)).expect("rendering");
     let objects = documents(&rendered);
     let config_map = objects
@@ -544,82 +561,32 @@ fn restart_script_asks(units: &[&str]) -> String {
         .find(|o| o["kind"] == "ConfigMap")
         .expect("the ConfigMap");
     let config = agent_config(config_map["data"]["config.toml"].as_str().expect("config"));
-    let rebootguard_agent::config::Restart::Command(argv) = config.restart else {
-        panic!("a restart command")
-    };
-    let dashdash = argv.iter().position(|a| a == "--").expect("nsenter ... --");
-    let (shell, script) = (&argv[dashdash + 1], &argv[dashdash + 3]);
-    assert_eq!(
-        (shell.as_str(), argv[dashdash + 2].as_str()),
-        ("/bin/sh", "-c")
-    );
-    let dir = tempfile::tempdir().expect("tempdir");
-    let log = dir.path().join("log");
-    std::fs::write(
-        dir.path().join("systemctl"),
-        format!(
-            "#!/bin/sh\necho \"$@\" >> {log}\ncase \"$1 $2\" in\n{}  \"cat \"*) exit 1 ;;\nesac\n",
-            units
-                .iter()
-                .map(|u| format!("  \"cat {u}\") exit 0 ;;\n"))
-                .collect::<String>(),
-            log = log.display()
+    assert!(
+        matches!(
+            config.restart,
+            rebootguard_agent::config::Restart::Systemd { unit: None, .. }
         ),
-    )
-    .expect("write");
-    let status = Command::new("chmod")
-        .arg("+x")
-        .arg(dir.path().join("systemctl"))
-        .status()
-        .expect("chmod");
-    assert!(status.success());
-    let script = script.replacen("PATH=", &format!("PATH={}:", dir.path().display()), 1);
-    let out = Command::new(shell)
-        .args(["-c", &script])
-        .output()
-        .expect("sh");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        "{:?}",
+        config.restart
     );
-    std::fs::read_to_string(log).expect("systemctl ran")
-}
-
-#[test]
-fn the_restart_command_picks_the_unit_k3s_runs_as() {
-    assert_eq!(
-        restart_script_asks(&["k3s.service"]),
-        "cat k3s.service\nrestart k3s.service\n"
-    );
-    assert_eq!(
-        restart_script_asks(&["k3s-agent.service"]),
-        "cat k3s.service\nrestart k3s-agent.service\n"
-    );
-    assert_eq!(
-        restart_script_asks(&["k3s.service", "k3s-agent.service"]),
-        "cat k3s.service\nrestart k3s.service\n"
-    );
-    // nsenter takes the arguments as written (as root; into this test's own
-    // mount namespace rather than PID 1's, which a sandbox may refuse).
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout == b"0\n");
-    if !root || Command::new("nsenter").arg("--version").output().is_err() {
-        eprintln!("skipped the nsenter check: needs root and nsenter");
-        return;
+    for (installed, picked) in [
+        (&[][..], "k3s.service"),
+        (&["k3s.service"][..], "k3s.service"),
+        (&["k3s-agent.service"][..], "k3s-agent.service"),
+        (&["k3s.service", "k3s-agent.service"][..], "k3s.service"),
+    ] {
+        let host = tempfile::tempdir().expect("tempdir");
+        let units = host.path().join("etc/systemd/system");
+        std::fs::create_dir_all(&units).expect("mkdir");
+        for unit in installed {
+            std::fs::write(units.join(unit), "[Service]\n").expect("write");
+        }
+        assert_eq!(
+            rebootguard_agent::remedy::default_unit(host.path()),
+            picked,
+            "{installed:?}"
+        );
     }
-    let out = Command::new("nsenter")
-        .arg(format!("--target={}", std::process::id()))
-        .args(["--mount", "--", "/bin/sh", "-c", "true"])
-        .output()
-        .expect("nsenter");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]
