@@ -86,6 +86,8 @@ pub struct Report {
     pub scenario: String,
     /// Protected by rebootguard?
     pub protected: bool,
+    /// The node agent ran on every node (and no human fixed anything)?
+    pub agent: bool,
     /// Lab-to-real time scale.
     pub time_scale: f64,
     /// Events and actions.
@@ -263,6 +265,7 @@ pub fn probe(lab: &Lab, phase: &str, healthy: bool) -> Probe {
 pub async fn replay(scenario: Scenario, options: Options) -> Result<Report, crate::lab::Error> {
     let wall = Instant::now();
     let protected = options.protected;
+    let agent = options.agent;
     let lab = Lab::up(scenario.clone(), options).await?;
     let lab = Arc::new(lab);
     let mut samples = Vec::new();
@@ -344,6 +347,13 @@ pub async fn replay(scenario: Scenario, options: Options) -> Result<Report, crat
                         "step",
                         "fix-manually skipped: protected, nothing to fix",
                     );
+                } else if agent {
+                    lab.ctx.timeline.note(
+                        &lab.ctx,
+                        None,
+                        "step",
+                        "fix-manually skipped: the node agent heals, no human acts",
+                    );
                 } else {
                     lab.fix_manually().await;
                 }
@@ -374,6 +384,7 @@ pub async fn replay(scenario: Scenario, options: Options) -> Result<Report, crat
     let mut report = Report {
         scenario: scenario.name.clone(),
         protected,
+        agent,
         time_scale: scenario.time_scale,
         timeline: lab.ctx.timeline.entries(),
         samples,
@@ -440,7 +451,8 @@ pub fn check(s: &Scenario, r: &Report) -> Vec<String> {
                 r.first_failure
             ));
         }
-        if e.unprotected_cross_node_broken {
+        // The agent may well have healed it before anyone looked.
+        if e.unprotected_cross_node_broken && !r.agent {
             let during = r.probes.iter().find(|p| p.phase == "during");
             if !during.is_some_and(|p| p.results.values().any(|ok| !ok)) {
                 unmet
@@ -473,6 +485,8 @@ pub fn render(r: &Report) -> String {
     let mut out = String::new();
     let mode = if r.protected {
         "protected by rebootguard"
+    } else if r.agent {
+        "unprotected, healed by rebootguard's node agent"
     } else {
         "unprotected"
     };

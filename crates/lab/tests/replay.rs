@@ -3,7 +3,9 @@
 //! rebooted nodes fails with the incident's text, stale Unknown pods, the
 //! CoreDNS → Flux → Longhorn → workloads cascade, cross-node pod traffic
 //! broken) until the manual fix; protected by the real `rebootguard node
-//! restore` run before k3s, no sandbox fails at all. Needs root, Debian's
+//! restore` run before k3s, no sandbox fails at all; unprotected but with
+//! the real `rebootguard agent` on every node, the failure happens and is
+//! healed with no human. Needs root, Debian's
 //! CNI plugins and the `rebootguard` binary (built here if missing).
 
 use std::path::PathBuf;
@@ -19,11 +21,16 @@ const INCIDENT_TEXT: &str = "Failed to create pod sandbox: rpc error: code = Unk
 const PLUGIN_TEXT: &str = "plugin type=\"flannel\" failed (add): loadFlannelSubnetEnv failed: open /run/flannel/subnet.env: no such file or directory";
 
 async fn run(protected: bool) -> Report {
+    run_with(protected, false).await
+}
+
+async fn run_with(protected: bool, agent: bool) -> Report {
     let base = tempfile::tempdir().expect("tempdir");
     let mut o = Options::new(PathBuf::from(EXE));
     o.base_dir = base.path().to_path_buf();
     o.protected = protected;
-    o.rebootguard = protected.then(|| common::rebootguard(EXE));
+    o.agent = agent;
+    o.rebootguard = (protected || agent).then(|| common::rebootguard(EXE));
     let report = replay::replay(Scenario::incident().expect("incident scenario"), o)
         .await
         .expect("replay");
@@ -153,5 +160,42 @@ async fn incident_2026_01_31_protected_no_sandbox_ever_fails() {
             p.results
         );
     }
+    assert_eq!((r.running_at_end, r.helmreleases_ready_at_end), (70, 11));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn incident_2026_01_31_with_the_agent_heals_without_a_human() {
+    if !ready("incident_2026_01_31_with_the_agent_heals_without_a_human") {
+        return;
+    }
+    let r = run_with(false, true).await;
+    assert!(r.unmet.is_empty(), "{:?}", r.unmet);
+    // The silent failure happened ...
+    assert!(
+        r.first_failure
+            .as_deref()
+            .is_some_and(|f| f.contains(PLUGIN_TEXT)),
+        "{:?}",
+        r.first_failure
+    );
+    // ... and no human fixed it: the agent restarted k3s on each broken node.
+    assert!(!r.timeline.iter().any(|e| e.kind == "fix"));
+    for node in ["boromir", "theoden"] {
+        assert_eq!(
+            r.timeline
+                .iter()
+                .filter(|e| e.node.as_deref() == Some(node)
+                    && e.text == "k3s restarted (asked by rebootguard agent)")
+                .count(),
+            1,
+            "{node}"
+        );
+    }
+    assert!(
+        !r.timeline
+            .iter()
+            .any(|e| e.node.as_deref() == Some("samwise") && e.kind == "k3s"),
+        "samwise left alone"
+    );
     assert_eq!((r.running_at_end, r.helmreleases_ready_at_end), (70, 11));
 }
