@@ -82,7 +82,7 @@ pub async fn run(settings: Settings, config: Config) -> Result<(), Error> {
     let (api_tx, mut api_rx) = mpsc::channel::<()>(16);
     let (client_tx, client_rx) = watch::channel::<Option<Client>>(None);
     tokio::spawn(connect(settings.clone(), client_tx));
-    let client = wait_for_client(client_rx.clone(), Duration::from_secs(5)).await;
+    let client = wait_for_client(client_rx.clone(), Duration::from_secs(2)).await;
     let verified_at_start = match &client {
         Some(client) => verified_this_boot(client, &settings).await,
         None => false,
