@@ -111,12 +111,14 @@ struct Fold<K, V> {
     buffer: Option<BTreeMap<K, V>>,
 }
 
-impl<K: Ord, V> Fold<K, V> {
+impl<K: Ord, V: PartialEq> Fold<K, V> {
     fn new() -> Self {
         Fold { buffer: None }
     }
 
-    /// Applies one event; returns whether the live map changed.
+    /// Applies one event; returns whether the live map changed. Only what
+    /// the slim views keep counts: a Node's heartbeat changes nothing here,
+    /// so it costs no check.
     fn apply(&mut self, live: &mut Option<BTreeMap<K, V>>, event: Event<(K, Option<V>)>) -> bool {
         match event {
             Event::Init => {
@@ -130,16 +132,23 @@ impl<K: Ord, V> Fold<K, V> {
                 false
             }
             Event::InitDone => {
-                *live = Some(self.buffer.take().unwrap_or_default());
-                true
+                let fresh = Some(self.buffer.take().unwrap_or_default());
+                let changed = *live != fresh;
+                *live = fresh;
+                changed
             }
             Event::Apply((key, value)) => {
                 let map = live.get_or_insert_with(BTreeMap::new);
                 match value {
-                    Some(v) => map.insert(key, v),
-                    None => map.remove(&key),
-                };
-                true
+                    Some(v) => {
+                        let changed = map.get(&key) != Some(&v);
+                        if changed {
+                            map.insert(key, v);
+                        }
+                        changed
+                    }
+                    None => map.remove(&key).is_some(),
+                }
             }
             Event::Delete((key, _)) => live.as_mut().is_some_and(|m| m.remove(&key).is_some()),
         }
@@ -394,5 +403,31 @@ pub async fn reconcile(
             changed = desired.changed() => if changed.is_err() { return },
             () = tokio::time::sleep_until(wake) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_changed_view_counts_as_a_change() {
+        let mut fold = Fold::<String, u32>::new();
+        let mut live = None;
+        assert!(!fold.apply(&mut live, Event::Init));
+        assert!(!fold.apply(&mut live, Event::InitApply(("a".into(), Some(1)))));
+        assert!(fold.apply(&mut live, Event::InitDone), "the first list");
+        // A heartbeat: the slim view is the same.
+        assert!(!fold.apply(&mut live, Event::Apply(("a".into(), Some(1)))));
+        assert!(fold.apply(&mut live, Event::Apply(("a".into(), Some(2)))));
+        assert!(fold.apply(&mut live, Event::Apply(("b".into(), Some(3)))));
+        // Not ours any more: gone from the map.
+        assert!(fold.apply(&mut live, Event::Apply(("b".into(), None))));
+        assert!(!fold.apply(&mut live, Event::Apply(("b".into(), None))));
+        assert!(fold.apply(&mut live, Event::Delete(("a".into(), None))));
+        // A relist that finds what was there is no change.
+        assert!(!fold.apply(&mut live, Event::Init));
+        assert!(!fold.apply(&mut live, Event::InitDone));
+        assert_eq!(live, Some(BTreeMap::new()));
     }
 }
