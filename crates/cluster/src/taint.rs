@@ -4,10 +4,11 @@
 //! `spec.taints` is an atomic list: any merge or apply replaces the whole
 //! list. So the list is read, only our key changed, and written back with
 //! the read `resourceVersion` as a precondition; a 409 (someone wrote in
-//! between) means read again and redo. node-readiness-controller lost
-//! other controllers' taints exactly this way before it did the same.
+//! between) means read again and redo, after a short jittered pause so two
+//! writers in lockstep drift apart. node-readiness-controller lost other
+//! controllers' taints exactly this way before it did the same.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Node, Taint};
 use kube::api::{Patch, PatchParams};
@@ -16,8 +17,9 @@ use kube::{Api, Client};
 use crate::lease::is_conflict;
 use crate::node::{Error, bounded};
 
-/// How many times a write that lost a race is redone.
-const ATTEMPTS: usize = 8;
+/// The first pause after a lost race; it doubles up to [`MAX_PAUSE`].
+const FIRST_PAUSE: Duration = Duration::from_millis(5);
+const MAX_PAUSE: Duration = Duration::from_millis(320);
 
 /// The node's taints with `taint` present (or absent), if that changes them.
 pub fn with(taints: &[Taint], taint: &Taint, present: bool) -> Option<Vec<Taint>> {
@@ -35,7 +37,9 @@ pub fn with(taints: &[Taint], taint: &Taint, present: bool) -> Option<Vec<Taint>
 }
 
 /// Makes `taint` present or absent on node `name`. `Ok(true)` when the node
-/// changed, `Ok(false)` when it already was as asked.
+/// changed, `Ok(false)` when it already was as asked. Lost races are redone
+/// until `bound` has passed since the first attempt; then the last conflict
+/// is returned.
 pub async fn set(
     client: &Client,
     name: &str,
@@ -44,8 +48,9 @@ pub async fn set(
     bound: Duration,
 ) -> Result<bool, Error> {
     let api: Api<Node> = Api::all(client.clone());
-    let mut last = None;
-    for _ in 0..ATTEMPTS {
+    let deadline = Instant::now() + bound;
+    let mut pause = FIRST_PAUSE;
+    loop {
         let node = bounded(bound, format!("node {name:?}"), api.get_opt(name))
             .await?
             .ok_or_else(|| Error::NotFound(name.to_owned()))?;
@@ -65,11 +70,22 @@ pub async fn set(
         let write = api.patch(name, &params, &patch);
         match bounded(bound, format!("taints of node {name:?}"), write).await {
             Ok(_) => return Ok(true),
-            Err(e) if is_conflict(&e) => last = Some(e),
+            Err(e) if is_conflict(&e) && Instant::now() + pause < deadline => {
+                tokio::time::sleep(jittered(pause)).await;
+                pause = (pause * 2).min(MAX_PAUSE);
+            }
             Err(e) => return Err(e),
         }
     }
-    Err(last.unwrap_or(Error::Timeout(bound)))
+}
+
+/// `pause` stretched by up to half again, so racing writers fall out of step.
+fn jittered(pause: Duration) -> Duration {
+    // The clock's nanoseconds are noise enough; no RNG crate for this.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    pause + pause.mul_f64(f64::from(nanos % 1000) / 2000.0)
 }
 
 #[cfg(test)]
@@ -97,5 +113,13 @@ mod tests {
         assert_eq!(with(&added, &ours, true), None, "already there");
         assert_eq!(with(&added, &ours, false), Some(theirs.clone()));
         assert_eq!(with(&theirs, &ours, false), None, "already absent");
+    }
+
+    #[test]
+    fn the_pause_grows_by_at_most_half() {
+        for _ in 0..100 {
+            let p = jittered(FIRST_PAUSE);
+            assert!(p >= FIRST_PAUSE && p <= FIRST_PAUSE.mul_f64(1.5), "{p:?}");
+        }
     }
 }
