@@ -23,6 +23,7 @@ use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 use rebootguard_cluster::condition::{self, Condition};
 use rebootguard_cluster::node::{self as views, EventView, NodeView, PodView};
+use rebootguard_cluster::reboot::Handshake;
 use rebootguard_node::check::{ApiFacts, Cluster, EVENTS_WINDOW};
 use tokio::sync::{mpsc, watch};
 
@@ -42,6 +43,8 @@ struct State {
     condition: Option<NodeCondition>,
     /// This node's UID (events name it).
     uid: Option<String>,
+    /// This node's side of the reboot handshake.
+    handshake: Handshake,
     pods: Option<BTreeMap<(String, String), PodView>>,
     events: Option<BTreeMap<(String, String), EventView>>,
     /// The watches' latest error, cleared by their next success.
@@ -90,6 +93,11 @@ impl Cache {
     /// This node's UID, once seen.
     pub fn uid(&self) -> Option<String> {
         self.state().uid.clone()
+    }
+
+    /// The reboot handshake as this node's object last showed it.
+    pub fn handshake(&self) -> Handshake {
+        self.state().handshake.clone()
     }
 
     fn failed(&self, error: String) {
@@ -174,14 +182,16 @@ pub fn watch(client: Client, node: String, cache: Arc<Cache>, changed: mpsc::Sen
                         own = Some((
                             condition::find(&n, CONDITION).cloned(),
                             n.metadata.uid.clone(),
+                            Handshake::of(&n),
                         ));
                     }
                     (name, views::view(&n).ok())
                 });
                 let mut state = cache.state();
-                if let Some((c, uid)) = own {
+                if let Some((c, uid, handshake)) = own {
                     state.condition = c;
                     state.uid = uid;
+                    state.handshake = handshake;
                 }
                 if fold.apply(&mut state.nodes, event) {
                     let _ = changed.try_send(());

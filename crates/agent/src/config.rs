@@ -52,6 +52,12 @@ pub struct File {
     pub alert_after: Option<String>,
     /// At most one alert per this interval.
     pub alert_interval: Option<String>,
+    /// Reboot when asked through the Node (default true; the node must be cordoned).
+    pub reboot_on_request: Option<bool>,
+    /// Reboot by running this argv (default: systemd's `reboot.target` over D-Bus).
+    pub reboot_command: Option<Vec<String>>,
+    /// The file whose presence means the node needs a reboot; `"off"` for none.
+    pub reboot_sentinel: Option<String>,
     /// Webhooks.
     #[serde(default)]
     pub alert: Vec<AlertFile>,
@@ -124,6 +130,32 @@ pub enum Restart {
     },
 }
 
+/// How the node is rebooted when asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RebootHow {
+    /// This argv.
+    Command(Vec<String>),
+    /// systemd's `StartUnit("reboot.target")` over D-Bus, as `systemctl reboot` does.
+    Systemd {
+        /// The bus address (`None`: the system bus under the root).
+        bus: Option<String>,
+    },
+}
+
+/// Reboots on request and the reboot-required sentinel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reboot {
+    /// Honour reboot requests on the Node.
+    pub on_request: bool,
+    /// How.
+    pub how: RebootHow,
+    /// The sentinel, as a host path (under `--root` when it is read).
+    pub sentinel: Option<PathBuf>,
+}
+
+/// The default reboot-required sentinel (Debian's and Ubuntu's).
+pub const DEFAULT_SENTINEL: &str = "/var/run/reboot-required";
+
 /// The restart Lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
@@ -148,6 +180,8 @@ pub struct Config {
     pub probe_timeout: Duration,
     /// How k3s is restarted.
     pub restart: Restart,
+    /// Reboots on request.
+    pub reboot: Reboot,
     /// The restart Lease.
     pub lease: Lease,
     /// `/metrics` and `/healthz`.
@@ -191,6 +225,9 @@ pub enum Error {
         "agent restart-command is empty: give the argv, e.g. [\"systemctl\", \"restart\", \"k3s\"]"
     )]
     EmptyCommand,
+    /// An empty reboot command.
+    #[error("agent reboot-command is empty: give the argv, e.g. [\"systemctl\", \"reboot\"]")]
+    EmptyRebootCommand,
     /// An alert without a URL, or with two.
     #[error(
         "agent alert #{0} needs exactly one of url, url-file or url-env (a webhook URL with a secret in it belongs in a file or the environment)"
@@ -227,24 +264,39 @@ pub fn resolve(file: File, flags: &Flags) -> Result<Config, Error> {
             value: v.clone(),
         }),
     };
-    let restart = match file.restart_command {
-        Some(argv) if argv.is_empty() || argv[0].is_empty() => return Err(Error::EmptyCommand),
-        Some(_) if file.systemd_bus.is_some() => {
+    if let Some(bus) = &file.systemd_bus {
+        if file.restart_command.is_some() && file.reboot_command.is_some() {
             return Err(Error::Inconsistent(
-                "systemd-bus is for restarting k3s over D-Bus, restart-command restarts it with a command: keep one".into(),
+                "systemd-bus is for restarting k3s and rebooting over D-Bus, but restart-command and reboot-command are both set: drop systemd-bus or a command".into(),
             ));
         }
+        // Refused at start, not at the first restart.
+        crate::systemd::bus_address(Some(bus), std::path::Path::new("/"))?;
+    }
+    let restart = match file.restart_command {
+        Some(argv) if argv.is_empty() || argv[0].is_empty() => return Err(Error::EmptyCommand),
         Some(argv) => Restart::Command(argv),
-        None => {
-            if let Some(bus) = &file.systemd_bus {
-                // Refused at start, not at the first restart.
-                crate::systemd::bus_address(Some(bus), std::path::Path::new("/"))?;
+        None => Restart::Systemd {
+            unit: file.k3s_unit.clone(),
+            bus: file.systemd_bus.clone(),
+        },
+    };
+    let reboot = Reboot {
+        on_request: file.reboot_on_request.unwrap_or(true),
+        how: match file.reboot_command {
+            Some(argv) if argv.is_empty() || argv[0].is_empty() => {
+                return Err(Error::EmptyRebootCommand);
             }
-            Restart::Systemd {
-                unit: file.k3s_unit.clone(),
+            Some(argv) => RebootHow::Command(argv),
+            None => RebootHow::Systemd {
                 bus: file.systemd_bus.clone(),
-            }
-        }
+            },
+        },
+        sentinel: match file.reboot_sentinel.as_deref() {
+            Some("off" | "") => None,
+            Some(path) => Some(PathBuf::from(path)),
+            None => Some(PathBuf::from(DEFAULT_SENTINEL)),
+        },
     };
     let listen_text = flags
         .listen
@@ -307,6 +359,7 @@ pub fn resolve(file: File, flags: &Flags) -> Result<Config, Error> {
         check_interval: duration("check-interval", &file.check_interval, 60_000)?,
         probe_timeout: duration("probe-timeout", &file.probe_timeout, 30_000)?,
         restart,
+        reboot,
         lease: Lease {
             namespace: file.lease_namespace.unwrap_or_else(|| "kube-system".into()),
             name: file
@@ -350,6 +403,14 @@ mod tests {
         );
         assert_eq!(config.lease.name, "rebootguard-k3s-restart");
         assert_eq!(config.listen, Some("127.0.0.1:9478".parse().expect("addr")));
+        assert_eq!(
+            config.reboot,
+            Reboot {
+                on_request: true,
+                how: RebootHow::Systemd { bus: None },
+                sentinel: Some(PathBuf::from("/var/run/reboot-required")),
+            }
+        );
     }
 
     #[test]
@@ -428,8 +489,49 @@ token-file = "/etc/rebootguard/token"
                 .contains("systemd-bus = \"/run/dbus/system_bus_socket\" is not a D-Bus address")
         );
         assert!(
-            bad("[agent]\nsystemd-bus = \"unix:path=/x\"\nrestart-command = [\"true\"]\n")
-                .contains("keep one")
+            bad("[agent]\nsystemd-bus = \"unix:path=/x\"\nrestart-command = [\"true\"]\nreboot-command = [\"true\"]\n")
+                .contains("drop systemd-bus or a command")
+        );
+        assert!(bad("[agent]\nreboot-command = [\"\"]\n").contains("reboot-command"));
+    }
+
+    #[test]
+    fn reboots_by_command_or_over_the_configured_bus() {
+        let config = |text: &str| {
+            resolve(
+                File::from_table(&table(text)).expect("parses"),
+                &Flags::default(),
+            )
+            .expect("resolves")
+        };
+        let lab = config(
+            "[agent]\nreboot-command = [\"/opt/lab/rebootguard-lab\", \"power-cycle\", \"boromir\"]\nreboot-sentinel = \"off\"\nreboot-on-request = false\n",
+        );
+        assert_eq!(
+            lab.reboot,
+            Reboot {
+                on_request: false,
+                how: RebootHow::Command(vec![
+                    "/opt/lab/rebootguard-lab".into(),
+                    "power-cycle".into(),
+                    "boromir".into()
+                ]),
+                sentinel: None,
+            }
+        );
+        // One bus for both: a restart command does not take the bus from the reboot.
+        let bus = config(
+            "[agent]\nsystemd-bus = \"unix:path=/x\"\nrestart-command = [\"true\"]\nreboot-sentinel = \"/run/needs-reboot\"\n",
+        );
+        assert_eq!(
+            bus.reboot.how,
+            RebootHow::Systemd {
+                bus: Some("unix:path=/x".into())
+            }
+        );
+        assert_eq!(
+            bus.reboot.sentinel,
+            Some(PathBuf::from("/run/needs-reboot"))
         );
     }
 

@@ -15,6 +15,7 @@ pub mod machine;
 pub mod metrics;
 pub mod netlink;
 pub mod notify;
+pub mod reboot;
 pub mod remedy;
 pub mod run;
 pub mod systemd;

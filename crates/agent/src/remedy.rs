@@ -10,7 +10,7 @@ use std::time::Duration;
 use rebootguard_node::Settings;
 use rebootguard_node::restore::{self, Decision};
 
-use crate::config::Restart;
+use crate::config::{RebootHow, Restart};
 use crate::systemd;
 
 /// Restores subnet.env like `node restore`: this node's backup
@@ -75,6 +75,26 @@ pub async fn restart_k3s_within(
             tracing::info!(%address, unit, "asking systemd to restart k3s over D-Bus");
             systemd::restart(&address, &unit, timeout)
                 .await
+                .map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// How long a reboot may take to be *queued* (the command to return, or
+/// systemd to accept the job).
+pub const REBOOT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Reboots the host as configured: the configured argv, or systemd's
+/// `reboot.target` over D-Bus. Returns once the reboot is under way.
+pub async fn reboot(how: &RebootHow, root: &Path) -> Result<(), String> {
+    match how {
+        RebootHow::Command(argv) => run(argv, REBOOT_TIMEOUT).await,
+        RebootHow::Systemd { bus } => {
+            let address = systemd::bus_address(bus.as_deref(), root).map_err(|e| e.to_string())?;
+            tracing::warn!(%address, "asking systemd to reboot the node over D-Bus");
+            systemd::reboot(&address, REBOOT_TIMEOUT)
+                .await
+                .map(|job| tracing::info!(job, "systemd queued the reboot"))
                 .map_err(|e| e.to_string())
         }
     }

@@ -16,16 +16,17 @@ use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
 use kube::{Api, Client};
 use rebootguard_cluster::client::Discovery;
 use rebootguard_cluster::lease::{Lock, Outcome};
+use rebootguard_cluster::reboot::{ACCEPTED, REQUIRED, annotate};
 use rebootguard_node::Settings;
 use rebootguard_node::check::{self, Facts, Status};
 use tokio::sync::{mpsc, watch};
 
 use crate::api::{self, Cache};
 use crate::config::Config;
-use crate::machine::{Action, Alert, Input, LeaseAnswer, Machine, Truth};
+use crate::machine::{Action, Alert, Event, Input, LeaseAnswer, Machine, Truth};
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
-use crate::{alert, files, remedy};
+use crate::{alert, files, reboot, remedy};
 
 /// Why the agent could not run.
 #[derive(Debug, thiserror::Error)]
@@ -140,6 +141,8 @@ pub async fn run(settings: Settings, config: Config) -> Result<(), Error> {
     );
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let mut ready_sent = false;
+    let mut reboot = Reboots::default();
+    let (rebooted_tx, mut rebooted_rx) = mpsc::channel::<Result<(), String>>(1);
     tracing::info!(
         node,
         taint = config.policy.taint,
@@ -154,7 +157,12 @@ pub async fn run(settings: Settings, config: Config) -> Result<(), Error> {
             Some(_) = file_rx.recv() => { check_now = true; backup = true; }
             Some(()) = net_rx.recv() => check_now = true,
             Some(()) = api_rx.recv() => check_now = true,
-            _ = full_check.tick() => { check_now = true; backup = true; }
+            _ = full_check.tick() => {
+                check_now = true;
+                backup = true;
+                context.report_sentinel();
+            }
+            Some(result) = rebooted_rx.recv() => reboot.finished(&context, result),
             _ = ticker.tick() => context.feed(&mut machine, &desired_tx, Input::Tick),
             Some(done) = done_rx.recv() => {
                 let input = context.done(done);
@@ -167,6 +175,7 @@ pub async fn run(settings: Settings, config: Config) -> Result<(), Error> {
             Some(()) = async { match term.as_mut() { Some(t) => t.recv().await, None => std::future::pending().await } } => break,
         }
         metrics.alive();
+        reboot.consider(&context, &rebooted_tx);
         if !check_now {
             continue;
         }
@@ -326,55 +335,7 @@ impl Context {
                     });
                 }
             }
-            Action::Event(event) => {
-                if event.warning {
-                    tracing::warn!(reason = event.reason, "{}", event.message);
-                } else {
-                    tracing::info!(reason = event.reason, "{}", event.message);
-                }
-                let Some(client) = self.client.borrow().clone() else {
-                    return;
-                };
-                // One recorder for the agent's life: it counts repeats into
-                // one Event series instead of writing a new Event each time.
-                let recorder = self
-                    .recorder
-                    .get_or_init(|| {
-                        Recorder::new(
-                            client,
-                            Reporter {
-                                controller: "rebootguard-agent".into(),
-                                instance: Some(self.settings.node_name.clone()),
-                            },
-                        )
-                    })
-                    .clone();
-                let reference = ObjectReference {
-                    api_version: Some("v1".into()),
-                    kind: Some("Node".into()),
-                    name: Some(self.settings.node_name.clone()),
-                    uid: self.cache.uid(),
-                    ..ObjectReference::default()
-                };
-                let metrics = self.metrics.clone();
-                tokio::spawn(async move {
-                    let event = KubeEvent {
-                        type_: if event.warning {
-                            EventType::Warning
-                        } else {
-                            EventType::Normal
-                        },
-                        reason: event.reason.into(),
-                        note: Some(event.message),
-                        action: "Remediate".into(),
-                        secondary: None,
-                    };
-                    if let Err(e) = recorder.publish(&event, &reference).await {
-                        metrics.api_error("event");
-                        tracing::warn!("failed to record an event on the Node: {e}");
-                    }
-                });
-            }
+            Action::Event(event) => self.record(event, "Remediate"),
             Action::Alert(alert) => {
                 if self.alerts.try_send(alert).is_err() {
                     self.metrics.alert("dropped");
@@ -382,6 +343,103 @@ impl Context {
                 }
             }
         }
+    }
+
+    /// Logs `event` and records it on the Node (when the API is there).
+    fn record(&self, event: Event, action: &'static str) {
+        self.announcer(action)(event);
+    }
+
+    /// [`Context::record`] as a function a spawned task can keep.
+    fn announcer(&self, action: &'static str) -> impl Fn(Event) + Send + 'static {
+        // One recorder for the agent's life: it counts repeats into one
+        // Event series instead of writing a new Event each time.
+        let recorder = self.client.borrow().clone().map(|client| {
+            self.recorder
+                .get_or_init(|| {
+                    Recorder::new(
+                        client,
+                        Reporter {
+                            controller: "rebootguard-agent".into(),
+                            instance: Some(self.settings.node_name.clone()),
+                        },
+                    )
+                })
+                .clone()
+        });
+        let reference = ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("Node".into()),
+            name: Some(self.settings.node_name.clone()),
+            uid: self.cache.uid(),
+            ..ObjectReference::default()
+        };
+        let metrics = self.metrics.clone();
+        move |event: Event| {
+            if event.warning {
+                tracing::warn!(reason = event.reason, "{}", event.message);
+            } else {
+                tracing::info!(reason = event.reason, "{}", event.message);
+            }
+            let Some(recorder) = recorder.clone() else {
+                return;
+            };
+            let (reference, metrics) = (reference.clone(), metrics.clone());
+            tokio::spawn(async move {
+                let event = KubeEvent {
+                    type_: if event.warning {
+                        EventType::Warning
+                    } else {
+                        EventType::Normal
+                    },
+                    reason: event.reason.into(),
+                    note: Some(event.message),
+                    action: action.into(),
+                    secondary: None,
+                };
+                if let Err(e) = recorder.publish(&event, &reference).await {
+                    metrics.api_error("event");
+                    tracing::warn!("failed to record an event on the Node: {e}");
+                }
+            });
+        }
+    }
+
+    /// Brings the Node's `reboot-required` annotation in line with the
+    /// sentinel file, when one is configured.
+    fn report_sentinel(&self) {
+        let present = self.config.reboot.sentinel.as_ref().map(|path| {
+            let relative = path.strip_prefix("/").unwrap_or(path);
+            self.settings.root.join(relative).exists()
+        });
+        let shown = self.cache.handshake().required;
+        let Some(change) =
+            reboot::required_change(present, shown.as_deref(), jiff::Timestamp::now())
+        else {
+            return;
+        };
+        let Some(client) = self.client.borrow().clone() else {
+            return;
+        };
+        let (node, metrics) = (self.settings.node_name.clone(), self.metrics.clone());
+        tokio::spawn(async move {
+            let value = [(REQUIRED, change.as_deref())];
+            match annotate(&client, &node, &value, API_BOUND).await {
+                Ok(()) => match change {
+                    Some(since) => {
+                        tracing::info!(since, "the node needs a reboot (sentinel present)")
+                    }
+                    None => tracing::info!("the node no longer needs a reboot (sentinel gone)"),
+                },
+                Err(e) => {
+                    metrics.api_error("annotation");
+                    tracing::warn!(
+                        "failed to update {REQUIRED} (trying again at the next full check): {}",
+                        rebootguard_node::observe::error_chain(&e)
+                    );
+                }
+            }
+        });
     }
 
     fn done(&self, done: Done) -> Input {
@@ -442,6 +500,98 @@ impl Context {
                 rebootguard_node::observe::error_chain(&e)
             ),
         });
+    }
+}
+
+/// Bound on one small API write outside the reconciler.
+const API_BOUND: Duration = Duration::from_secs(10);
+
+/// The reboot handshake's side in the run loop: [`reboot::decide`] on
+/// every turn (it is cheap), its answers carried out.
+#[derive(Default)]
+struct Reboots {
+    memory: reboot::Memory,
+    /// After a failed write of the acceptance, wait before the next try.
+    not_before: Option<Instant>,
+}
+
+impl Reboots {
+    fn consider(&mut self, context: &Context, done: &mpsc::Sender<Result<(), String>>) {
+        if self.not_before.is_some_and(|t| Instant::now() < t) {
+            return;
+        }
+        let handshake = context.cache.handshake();
+        let mode = reboot::Mode {
+            enabled: context.config.reboot.on_request,
+            dry_run: context.config.dry_run,
+        };
+        match reboot::decide(&handshake, mode, jiff::Timestamp::now(), &self.memory) {
+            reboot::Decision::Nothing => {}
+            reboot::Decision::Refuse { why, .. } => {
+                let raw = handshake.request.unwrap_or_default();
+                self.memory.refused = Some(reboot::refusal_key(&raw, &why));
+                context.record(
+                    Event {
+                        warning: true,
+                        reason: "RebootRefused",
+                        message: why,
+                    },
+                    "Reboot",
+                );
+            }
+            reboot::Decision::Reboot { id } => {
+                let Some(client) = context.client.borrow().clone() else {
+                    return;
+                };
+                self.memory.in_flight = true;
+                let (node, how, root) = (
+                    context.settings.node_name.clone(),
+                    context.config.reboot.how.clone(),
+                    context.settings.root.clone(),
+                );
+                let done = done.clone();
+                let announce = context.announcer("Reboot");
+                tokio::spawn(async move {
+                    // Accepted first: the agent after the reboot must find
+                    // the request answered, or it would reboot again.
+                    let accepted = [(ACCEPTED, Some(id.as_str()))];
+                    if let Err(e) = annotate(&client, &node, &accepted, API_BOUND).await {
+                        let _ = done
+                            .send(Err(format!(
+                                "could not record the acceptance of reboot request {id} on the Node, so did not reboot: {}",
+                                rebootguard_node::observe::error_chain(&e)
+                            )))
+                            .await;
+                        return;
+                    }
+                    announce(Event {
+                        warning: true,
+                        reason: "Rebooting",
+                        message: format!("rebooting the node for request {id}"),
+                    });
+                    let _ = done.send(remedy::reboot(&how, &root).await).await;
+                });
+            }
+        }
+    }
+
+    fn finished(&mut self, context: &Context, result: Result<(), String>) {
+        match result {
+            // The machine is going down; this agent with it.
+            Ok(()) => tracing::warn!("reboot under way"),
+            Err(why) => {
+                self.memory.in_flight = false;
+                self.not_before = Some(Instant::now() + Duration::from_secs(5));
+                context.record(
+                    Event {
+                        warning: true,
+                        reason: "RebootFailed",
+                        message: why,
+                    },
+                    "Reboot",
+                );
+            }
+        }
     }
 }
 

@@ -30,6 +30,11 @@ pub const SYSTEM_BUS_SOCKET: &str = "run/dbus/system_bus_socket";
 /// The job mode `systemctl restart` uses: replace a conflicting queued job.
 pub const MODE: &str = "replace";
 
+/// The unit a reboot starts.
+pub const REBOOT_UNIT: &str = "reboot.target";
+/// The mode `systemctl reboot` starts it in: nothing may cancel it once queued.
+pub const REBOOT_MODE: &str = "replace-irreversibly";
+
 /// systemd's error for a unit it cannot find.
 pub const NO_SUCH_UNIT: &str = "org.freedesktop.systemd1.NoSuchUnit";
 
@@ -47,6 +52,9 @@ trait Manager {
 
     /// Queues a restart job for `name`; the job's object path.
     fn restart_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
+
+    /// Queues a start job for `name`; the job's object path.
+    fn start_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
 
     /// A job finished: its id, object path, unit and result.
     #[zbus(signal)]
@@ -345,6 +353,38 @@ pub async fn restart(address: &zbus::Address, unit: &str, timeout: Duration) -> 
         .map_err(|_| Error::Timeout {
             unit: unit.to_owned(),
             job: job.to_string(),
+            waited: timeout,
+        })?
+}
+
+/// Reboots the host through systemd on the bus at `address`, as
+/// `systemctl reboot` falls back to doing without logind: a start job for
+/// `reboot.target`, irreversible. Done once systemd queued it (the job's
+/// path); nothing waits for the end, which is the machine going down.
+pub async fn reboot(address: &zbus::Address, timeout: Duration) -> Result<String, Error> {
+    let shown = address.to_string();
+    let queued = async {
+        let connection = zbus::connection::Builder::address(address.clone())
+            .map_err(|e| connect_error(&shown, e))?
+            .build()
+            .await
+            .map_err(|e| connect_error(&shown, e))?;
+        let manager = ManagerProxy::builder(&connection)
+            .cache_properties(zbus::proxy::CacheProperties::No)
+            .build()
+            .await
+            .map_err(|e| call_error(REBOOT_UNIT, &shown, e))?;
+        let job = manager
+            .start_unit(REBOOT_UNIT, REBOOT_MODE)
+            .await
+            .map_err(|e| call_error(REBOOT_UNIT, &shown, e))?;
+        Ok::<_, Error>(job.to_string())
+    };
+    tokio::time::timeout(timeout, queued)
+        .await
+        .map_err(|_| Error::NoAnswer {
+            address: shown.clone(),
+            unit: REBOOT_UNIT.to_owned(),
             waited: timeout,
         })?
 }

@@ -14,8 +14,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rebootguard_agent::config::Restart;
-use rebootguard_agent::remedy::{restart_k3s, restart_k3s_within};
+use rebootguard_agent::config::{RebootHow, Restart};
+use rebootguard_agent::remedy::{reboot, restart_k3s, restart_k3s_within};
 use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
 use zbus::zvariant::{ObjectPath, OwnedObjectPath};
@@ -205,6 +205,23 @@ mod standin {
             Ok(job)
         }
 
+        async fn start_unit(
+            &mut self,
+            name: &str,
+            mode: &str,
+        ) -> Result<OwnedObjectPath, SystemdError> {
+            self.calls
+                .lock()
+                .expect("calls")
+                .push(format!("StartUnit {name} {mode}"));
+            if self.answer == Answer::NoSuchUnit {
+                return Err(SystemdError::NoSuchUnit(format!("Unit {name} not found.")));
+            }
+            self.next_job += 1;
+            OwnedObjectPath::try_from(format!("/org/freedesktop/systemd1/job/{}", self.next_job))
+                .map_err(|e| SystemdError::ZBus(e.into()))
+        }
+
         /// A job finished.
         #[zbus(signal)]
         async fn job_removed(
@@ -309,6 +326,25 @@ async fn restarts_the_unit_over_the_hosts_bus_and_waits_for_done() {
         ["Subscribe", "RestartUnit k3s-agent.service replace"],
         "subscribed first, then the restart of the right unit in replace mode"
     );
+}
+
+#[tokio::test]
+async fn a_reboot_starts_reboot_target_irreversibly_over_the_hosts_bus() {
+    if !have_dbus_daemon("a_reboot_starts_reboot_target_irreversibly_over_the_hosts_bus") {
+        return;
+    }
+    let node = Node::start(Some(Answer::Done), false).await;
+    let how = RebootHow::Systemd { bus: None };
+    assert_eq!(reboot(&how, node.root()).await, Ok(()));
+    assert_eq!(
+        node.calls(),
+        ["StartUnit reboot.target replace-irreversibly"],
+        "queued, not waited for: the end of the job is the machine going down"
+    );
+    // A bus without systemd: the error names the bus and the unit.
+    let empty = Node::start(None, false).await;
+    let err = reboot(&how, empty.root()).await.expect_err("no systemd");
+    assert!(err.contains("reboot.target"), "{err}");
 }
 
 #[tokio::test]

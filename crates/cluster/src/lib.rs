@@ -6,7 +6,8 @@
 //! facts the node guardian needs ([`node`]: a Node's podCIDRs and boot ID,
 //! kube-flannel's net-conf), and collect what diagnosis reads ([`collect`]);
 //! and write the few things the node agent owns without touching anybody
-//! else's ([`condition`], [`taint`], [`lease`]).
+//! else's ([`condition`], [`taint`], [`lease`]), and the reboot handshake
+//! between an orchestrator and a node's agent ([`reboot`]).
 //! Every call takes a time bound: callers on the boot path must never wait
 //! on an API that may not be there.
 
@@ -15,6 +16,7 @@ pub mod collect;
 pub mod condition;
 pub mod lease;
 pub mod node;
+pub mod reboot;
 pub mod taint;
 
 pub use client::{Discovery, Source, connect};
