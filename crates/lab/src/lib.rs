@@ -17,6 +17,7 @@ pub mod control;
 pub mod dns;
 pub mod kubelet;
 pub mod lab;
+pub mod longhorn;
 pub mod node;
 pub mod replay;
 pub mod runtime;
