@@ -40,7 +40,9 @@ enum Command {
     Replay(ReplayArgs),
     /// Apply the post-mortem's manual fix to a running lab (`up`).
     FixManually(TargetArgs),
-    /// Reboot nodes of a running lab (`up`) together.
+    /// Reboot nodes of a running lab (`up`) together; exits once they are
+    /// back (a node already off is only booted after --down; one with
+    /// stays-down armed stays off: the output says so).
     Reboot(RebootArgs),
     /// Apply a fault to a node of a running lab now; prints the instant it
     /// was applied (RFC 3339, UTC, milliseconds).

@@ -711,6 +711,12 @@ mod tests {
             ]
         );
         assert_eq!(s.pod_count(), 71);
+        let roles = s.roles();
+        assert_eq!(
+            roles,
+            [Role::Agent, Role::Agent, Role::Server],
+            "samwise served kubectl"
+        );
         assert_eq!(s.helmreleases.len(), 11);
         assert!(
             s.steps
@@ -718,6 +724,17 @@ mod tests {
                 .any(|st| matches!(st, Step::Reboot { nodes, faults, .. }
             if nodes == &["boromir", "theoden"] && faults == &[Fault::FlannelSilentSkip]))
         );
+    }
+
+    #[test]
+    fn the_rolling_reboot_scenario_parses() {
+        let s = Scenario::parse(include_str!("../../../scenarios/rolling-reboot.toml")).unwrap();
+        assert_eq!(s.roles(), [Role::Server; 3]);
+        assert!(s.etcd());
+        assert_eq!(s.pod_count(), 10);
+        let replicas: Vec<usize> = s.volumes.iter().map(|v| v.replicas).collect();
+        assert_eq!(replicas, [3, 2, 1]);
+        assert_eq!(s.replica_nodes(2, &s.volumes[2]), ["theoden"]);
     }
 
     #[test]

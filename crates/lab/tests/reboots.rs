@@ -578,3 +578,87 @@ attached_to = "boromir"
     })
     .await;
 }
+
+/// The shipped `rolling-reboot` scenario: every volume healthy once up; a
+/// node rebooted with flannel's silent skip comes back Ready, but its
+/// longhorn-manager cannot start, so its replicas never rebuild and the
+/// volumes stay degraded (what a storage gate must wait on), until the
+/// post-mortem's fix lets the manager run and the rebuild finish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn a_silently_broken_node_is_ready_but_its_replicas_never_rebuild() {
+    if !ready("a_silently_broken_node_is_ready_but_its_replicas_never_rebuild") {
+        return;
+    }
+    let base = tempfile::tempdir().unwrap();
+    let s = Scenario::parse(include_str!("../../../scenarios/rolling-reboot.toml"))
+        .expect("the shipped scenario");
+    let rebuild = s.scaled(s.longhorn.rebuild);
+    let lab = lab_of(s, base.path()).await;
+    let volumes = ["pvc-gitea", "pvc-vaultwarden", "pvc-scratch"];
+    wait(&lab, 60, "every pod running, every volume healthy", |l| {
+        let pods = l.ctx.api.pods();
+        pods.len() == 10
+            && pods.iter().all(api::pod_running)
+            && volumes.iter().all(|v| is(l, v, "attached", "healthy"))
+    })
+    .await;
+
+    assert!(
+        cli(base.path(), &["arm", "theoden", "flannel-silent-skip"])
+            .await
+            .status
+            .success()
+    );
+    let old = boot_id(&lab, "theoden");
+    assert!(
+        agent_reboots(&lab, base.path(), "theoden")
+            .await
+            .status
+            .success()
+    );
+    wait(&lab, 5, "the single-replica volume faulted", |l| {
+        is(l, "pvc-scratch", "detached", "faulted")
+    })
+    .await;
+    wait(&lab, 30, "theoden back and Ready", |l| {
+        back(l, "theoden", &old)
+    })
+    .await;
+    // Ready, yet its manager's sandbox fails: no rebuild, however long.
+    wait(&lab, 30, "longhorn-manager failing on theoden", |l| {
+        l.ctx
+            .api
+            .events_with_reason("FailedCreatePodSandBox")
+            .iter()
+            .any(|e| {
+                e["involvedObject"]["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("longhorn-manager-"))
+                    && e["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("subnet.env"))
+            })
+    })
+    .await;
+    let broken_since = Instant::now();
+    while broken_since.elapsed() < rebuild * 2 {
+        assert!(
+            is(&lab, "pvc-gitea", "attached", "degraded")
+                && is(&lab, "pvc-vaultwarden", "attached", "degraded"),
+            "degraded while theoden cannot run its replicas: {:?} {:?}",
+            robustness(&lab, "pvc-gitea"),
+            robustness(&lab, "pvc-vaultwarden")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The post-mortem's fix: subnet.env written, k3s restarted; the manager
+    // runs, the replicas rebuild, the volumes are healthy again (the
+    // single replica is salvaged: it held all the data).
+    let out = cli(base.path(), &["fix-manually"]).await;
+    assert!(out.status.success(), "fix-manually: {out:?}");
+    wait(&lab, 60, "every volume healthy again", |l| {
+        volumes.iter().all(|v| is(l, v, "attached", "healthy"))
+    })
+    .await;
+}
