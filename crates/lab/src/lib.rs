@@ -19,6 +19,7 @@ pub mod kubelet;
 pub mod lab;
 pub mod longhorn;
 pub mod node;
+pub mod power;
 pub mod replay;
 pub mod runtime;
 pub mod sandbox;

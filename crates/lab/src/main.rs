@@ -32,7 +32,8 @@ enum Command {
     Up(UpArgs),
     /// Stop a running lab and remove what crashed labs left behind.
     Down(BaseArgs),
-    /// Show running labs: nodes, namespaces, roots, kubeconfig.
+    /// Show running labs: nodes, roles, armed boot faults, namespaces, roots,
+    /// kubeconfig (--json: also boot IDs and each node's reboot_command).
     Status(StatusArgs),
     /// Open a shell inside a node's network namespace (NODE_ROOT is its root).
     Shell(ShellArgs),
@@ -522,6 +523,9 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     );
     println!(
         "rebootguard-lab shell NODE   # a shell on a node; rebootguard-lab fix-manually; Ctrl-C or rebootguard-lab down to stop"
+    );
+    println!(
+        "rebootguard-lab node-reboot NODE   # the node reboots itself; arm NODE FAULT first to break its next boot; power-on NODE"
     );
     // The lab serves requests itself; SIGUSR1 (what older senders send)
     // only makes it look at once.
