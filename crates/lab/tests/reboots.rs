@@ -662,3 +662,64 @@ async fn a_silently_broken_node_is_ready_but_its_replicas_never_rebuild() {
     })
     .await;
 }
+
+/// `rebootguard-lab up` in the background, stopped with SIGTERM (so it
+/// cleans up) when dropped, also when the test fails.
+struct Up(std::process::Child);
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            // SAFETY: SIGTERM to the lab this test started.
+            unsafe { libc::kill(i32::try_from(self.0.id()).unwrap_or(0), libc::SIGTERM) };
+            let _ = self.0.wait();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_servers_makes_the_first_nodes_etcd_servers() {
+    if !ready("up_servers_makes_the_first_nodes_etcd_servers") {
+        return;
+    }
+    let base = tempfile::tempdir().unwrap();
+    let _up = Up(std::process::Command::new(EXE)
+        .args(["up", "--nodes", "3", "--servers", "2", "--dir"])
+        .arg(base.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("up starts"));
+    let t = Instant::now();
+    let st = loop {
+        let out = cli(base.path(), &["status", "--json"]).await;
+        let st: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        let nodes = st["labs"][0]["nodes"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if nodes.len() == 3 && nodes.iter().all(|n| n["powered"] == true) {
+            break st;
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "no lab up: {st}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let roles: Vec<&str> = st["labs"][0]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["server", "server", "agent"]);
+    assert_eq!(st["labs"][0]["embedded_etcd"], true);
+    let text = cli(base.path(), &["status"]).await;
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.contains("samwise") && l.contains(" agent ")),
+        "{text}"
+    );
+    let too_many = cli(base.path(), &["up", "--nodes", "2", "--servers", "3"]).await;
+    assert_eq!(too_many.status.code(), Some(1), "{too_many:?}");
+    assert!(String::from_utf8_lossy(&too_many.stderr).contains("only 2 node(s)"));
+}
