@@ -39,6 +39,30 @@ pub enum Request {
         /// The fault.
         fault: RuntimeFault,
     },
+    /// Arm a boot fault for the node's next boot, whoever reboots it.
+    Arm {
+        /// The node.
+        node: String,
+        /// The fault.
+        fault: Fault,
+    },
+    /// The node reboots itself (`systemctl reboot` on it): the reply comes
+    /// at once, then the node powers off, stays off `down_ms` (lab time)
+    /// and boots, unless `stays-down` is armed.
+    PowerCycle {
+        /// The node.
+        node: String,
+        /// Lab milliseconds off.
+        down_ms: u64,
+        /// Who asked (for the timeline), e.g. `rebootguard agent`.
+        #[serde(default)]
+        asked_by: String,
+    },
+    /// Boot a powered-off node now.
+    PowerOn {
+        /// The node.
+        node: String,
+    },
     /// Restart the node's k3s (`systemctl restart k3s`).
     K3sRestart {
         /// The node.
@@ -219,6 +243,20 @@ mod tests {
         let first = send(&dir, &r).unwrap();
         let second = send(&dir, &Request::FixManually).unwrap();
         let third = send(&dir, &b).unwrap();
+        let power = [
+            Request::Arm {
+                node: "boromir".into(),
+                fault: Fault::StaysDown,
+            },
+            Request::PowerCycle {
+                node: "boromir".into(),
+                down_ms: 2000,
+                asked_by: "rebootguard agent".into(),
+            },
+            Request::PowerOn {
+                node: "boromir".into(),
+            },
+        ];
         assert!(first < second && second < third, "ids sort by time");
         let text =
             std::fs::read_to_string(dir.join("requests").join(format!("{first}.json"))).unwrap();
@@ -232,6 +270,16 @@ mod tests {
         let requests: Vec<Request> = taken.into_iter().map(|(_, r)| r.unwrap()).collect();
         assert_eq!(requests, [r, Request::FixManually, b]);
         assert!(take(&dir).is_empty(), "taken once");
+        for p in &power {
+            send(&dir, p).unwrap();
+        }
+        let taken: Vec<Request> = take(&dir).into_iter().map(|(_, r)| r.unwrap()).collect();
+        assert_eq!(taken, power, "the power requests round-trip");
+        let text = serde_json::to_string(&power[0]).unwrap();
+        assert!(
+            text.contains("\"request\":\"arm\"") && text.contains("stays-down"),
+            "{text}"
+        );
         std::fs::write(dir.join("requests").join("junk.json"), "{").unwrap();
         let junk = take(&dir);
         assert!(

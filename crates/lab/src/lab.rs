@@ -62,6 +62,9 @@ pub enum Error {
     /// The node is powered off (rebooting).
     #[error("node {0} is powered off")]
     PoweredOff(String),
+    /// The node is already powered on.
+    #[error("node {0} is already powered on")]
+    PoweredOn(String),
     /// A runtime fault could not be applied.
     #[error("failed to apply {1} on node {0}")]
     Break(String, String, #[source] crate::runtime::Error),
@@ -108,6 +111,7 @@ impl Options {
 }
 
 pub use crate::control::{Reply, Request, send};
+pub use crate::power::{ApiChange, Then, Woke};
 
 /// Durations in lab time.
 #[derive(Debug, Clone, Copy)]
@@ -237,6 +241,8 @@ pub struct Ctx {
     /// fix), which run one at a time, as they did before requests were
     /// served concurrently; faults and k3s restarts do not wait for it.
     cluster_ops: tokio::sync::Mutex<()>,
+    /// Held while the API server is taken down or brought back.
+    pub(crate) api_power: tokio::sync::Mutex<()>,
     heartbeats: Mutex<HashMap<String, Instant>>,
     ipam_blocked: Mutex<BTreeSet<String>>,
     workloads: HashMap<(String, String), Behaviour>,
@@ -413,16 +419,20 @@ impl Lab {
             kubelet: Duration::from_millis(100),
             retry: s(Duration::from_secs(10)).max(Duration::from_millis(200)),
         };
+        let (roles, etcd) = (scenario.roles(), scenario.etcd());
         let nodes = scenario
             .nodes
             .iter()
+            .zip(roles)
             .enumerate()
-            .map(|(i, n)| {
+            .map(|(i, (n, role))| {
                 Arc::new(Node::new(
                     &n.name,
                     i,
                     dir.join("nodes").join(&n.name),
                     n.pod_cidr,
+                    role,
+                    etcd,
                 ))
             })
             .collect();
@@ -448,6 +458,7 @@ impl Lab {
             wake: tokio::sync::Notify::new(),
             closed: std::sync::atomic::AtomicBool::new(false),
             cluster_ops: tokio::sync::Mutex::new(()),
+            api_power: tokio::sync::Mutex::new(()),
             heartbeats: Mutex::new(HashMap::new()),
             ipam_blocked: Mutex::new(BTreeSet::new()),
             workloads,
@@ -532,7 +543,15 @@ impl Lab {
 
     /// Arms a fault for the node's next boot.
     pub fn inject(&self, node: &str, fault: Fault) -> Result<(), Error> {
-        self.ctx.inject(node, fault)
+        self.ctx.inject(node, fault)?;
+        self.ctx.write_state();
+        Ok(())
+    }
+
+    /// Boots a powered-off node now (a `stays-down` one, or one in a
+    /// reboot's dark period, which then does not boot again at its end).
+    pub async fn power_on(&self, node: &str) -> Result<(), Error> {
+        self.ctx.power_on(node).await
     }
 
     /// Applies a runtime fault to a powered node now; the instant the
@@ -623,52 +642,31 @@ impl Ctx {
         Ok(())
     }
 
+    /// The argv a node's agent runs to reboot its node (`node-reboot`):
+    /// returns at once, the lab power-cycles the node.
+    pub fn reboot_command(&self, node: &str) -> Vec<String> {
+        vec![
+            self.exe.to_string_lossy().into_owned(),
+            "node-reboot".into(),
+            "--dir".into(),
+            self.options.base_dir.to_string_lossy().into_owned(),
+            "--lab".into(),
+            self.id.clone(),
+            node.to_owned(),
+        ]
+    }
+
+    /// The faults armed for a node's next boot, by name.
+    pub fn armed(&self, node: &Node) -> Vec<&'static str> {
+        node.state().armed.iter().map(|f| f.name()).collect()
+    }
+
     /// The `rebootguard` binary the nodes run.
     pub fn rebootguard_exe(&self) -> PathBuf {
         self.options
             .rebootguard
             .clone()
             .unwrap_or_else(|| self.exe.with_file_name("rebootguard"))
-    }
-
-    /// Reboots nodes together: off, `down` of darkness, then boot.
-    pub async fn reboot(self: &Arc<Self>, nodes: &[String], down: Duration) -> Result<(), Error> {
-        let list: Vec<Arc<Node>> = nodes
-            .iter()
-            .map(|n| self.find(n))
-            .collect::<Result<_, _>>()?;
-        // The servers are the nodes: with all of them off, so is the API.
-        let whole = list.len() == self.nodes.len();
-        for n in &list {
-            node::power_off(self, n);
-        }
-        if whole {
-            self.api.sim.down().await;
-            self.timeline.note(
-                self,
-                None,
-                "api",
-                "API server down (every server node is off)",
-            );
-        }
-        tokio::time::sleep(down).await;
-        if whole {
-            self.api.sim.up().map_err(Error::Kubesim)?;
-            self.timeline.note(self, None, "api", "API server up");
-        }
-        let boots = list.iter().map(|n| {
-            let (c, n) = (self.clone(), n.clone());
-            async move {
-                node::boot(&c, &n)
-                    .await
-                    .map_err(|e| Error::Node(n.name.clone(), Box::new(e)))
-            }
-        });
-        for r in futures_join(boots).await {
-            r?;
-        }
-        self.write_state();
-        Ok(())
     }
 
     /// What the operator did in the post-mortem: force-delete the Unknown
@@ -869,9 +867,93 @@ impl Ctx {
         Ok(at)
     }
 
-    /// Carries out one request.
+    /// Carries out one request (what follows its reply, a power-cycle,
+    /// runs before this returns).
     pub async fn serve(self: &Arc<Self>, request: Request) -> Reply {
+        let (reply, then) = self.serve_then(request).await;
+        if let Some(then) = then {
+            then.run(self).await;
+        }
+        reply
+    }
+
+    /// Carries out one request; the reply, and what must happen only once
+    /// the reply is out (a node's own reboot kills the asker).
+    pub async fn serve_then(self: &Arc<Self>, request: Request) -> (Reply, Option<Then>) {
         match request {
+            Request::PowerCycle {
+                node,
+                down_ms,
+                asked_by,
+            } => match self.powered(&node) {
+                Ok(_) => {
+                    let at = control::rfc3339_ms(control::timestamp(SystemTime::now()));
+                    let by = if asked_by.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (asked by {asked_by})")
+                    };
+                    self.timeline
+                        .note(self, Some(&node), "power", &format!("reboot{by}"));
+                    let reply = Reply {
+                        ok: true,
+                        applied: Some(at.clone()),
+                        lines: vec![format!(
+                            "{node}: rebooting at {at}, off for {down_ms} ms (lab time)"
+                        )],
+                        error: None,
+                    };
+                    let then = Then::PowerCycle {
+                        node,
+                        down: Duration::from_millis(down_ms),
+                    };
+                    (reply, Some(then))
+                }
+                Err(e) => (Reply::failed(chain(&e)), None),
+            },
+            other => (self.serve_now(other).await, None),
+        }
+    }
+
+    async fn serve_now(self: &Arc<Self>, request: Request) -> Reply {
+        match request {
+            Request::PowerCycle { .. } => Reply::failed("a power-cycle is served by serve_then"),
+            Request::Arm { node, fault } => match self.inject(&node, fault) {
+                Ok(()) => {
+                    let armed = self.node(&node).map(|n| self.armed(n)).unwrap_or_default();
+                    self.timeline.note(
+                        self,
+                        Some(&node),
+                        "fault",
+                        &format!("{} armed for the next boot", fault.name()),
+                    );
+                    Reply {
+                        ok: true,
+                        applied: Some(control::rfc3339_ms(control::timestamp(SystemTime::now()))),
+                        lines: vec![format!(
+                            "{node}: {} armed for its next boot (armed: {})",
+                            fault.name(),
+                            armed.join(", ")
+                        )],
+                        error: None,
+                    }
+                }
+                Err(e) => Reply::failed(chain(&e)),
+            },
+            Request::PowerOn { node } => match self.power_on(&node).await {
+                Ok(()) => Reply {
+                    ok: true,
+                    applied: Some(control::rfc3339_ms(control::timestamp(SystemTime::now()))),
+                    lines: vec![format!(
+                        "{node}: powered on, boot id {}",
+                        self.node(&node)
+                            .map(|n| n.state().boot_id.clone())
+                            .unwrap_or_default()
+                    )],
+                    error: None,
+                },
+                Err(e) => Reply::failed(chain(&e)),
+            },
             Request::FixManually => {
                 let _one_at_a_time = self.cluster_ops.lock().await;
                 Reply {
@@ -890,15 +972,35 @@ impl Ctx {
                     .iter()
                     .try_for_each(|n| faults.iter().try_for_each(|f| self.inject(n, *f)));
                 let done = match armed {
-                    Ok(()) => self.reboot(&nodes, Duration::from_millis(down_ms)).await,
+                    Ok(()) => {
+                        self.reboot_report(&nodes, Duration::from_millis(down_ms))
+                            .await
+                    }
                     Err(e) => Err(e),
                 };
                 match done {
-                    Ok(()) => Reply {
-                        ok: true,
-                        lines: vec![format!("rebooted {}", nodes.join(", "))],
-                        ..Reply::default()
-                    },
+                    Ok(woke) => {
+                        let (booted, other): (Vec<_>, Vec<_>) =
+                            woke.into_iter().partition(|(_, w)| *w == Woke::Booted);
+                        let mut lines = Vec::new();
+                        if !booted.is_empty() {
+                            let names: Vec<&str> = booted.iter().map(|(n, _)| n.as_str()).collect();
+                            lines.push(format!("rebooted {}", names.join(", ")));
+                        }
+                        for (n, w) in other {
+                            lines.push(match w {
+                                Woke::StayedDown => format!(
+                                    "{n} stays down (stays-down); `rebootguard-lab power-on {n}` boots it"
+                                ),
+                                _ => format!("{n} was powered on by someone else meanwhile"),
+                            });
+                        }
+                        Reply {
+                            ok: true,
+                            lines,
+                            ..Reply::default()
+                        }
+                    }
                     Err(e) => Reply::failed(format!("reboot failed: {}", chain(&e))),
                 }
             }
@@ -943,9 +1045,12 @@ impl Ctx {
             .map(|n| {
                 let ns = n.netns().and_then(|ns| ns.name().map(str::to_owned));
                 let log = self.options.agent.then(|| crate::agent::log_path(n));
+                let boot_id = n.state().boot_id.clone();
                 (
                     n.name.clone(),
-                    json!({"netns": ns, "root": n.root, "public_ip": n.public_ip.to_string(), "agent_log": log}),
+                    json!({"netns": ns, "root": n.root, "public_ip": n.public_ip.to_string(), "agent_log": log,
+                        "role": n.role.name(), "armed": self.armed(n), "boot_id": boot_id,
+                        "reboot_command": self.reboot_command(&n.name)}),
                 )
             })
             .collect();
@@ -954,7 +1059,8 @@ impl Ctx {
             "id": self.id, "pid": std::process::id(), "kubeconfig": self.dir.join("kubeconfig"),
             "server": self.api.sim.url(), "switch": self.switch.name(), "nodes": nodes,
             "node_order": order, "dir": self.dir, "time_scale": self.scenario.time_scale,
-            "agent": self.options.agent,
+            "agent": self.options.agent, "embedded_etcd": self.scenario.etcd(),
+            "api_up": self.api.sim.is_up(),
         });
         let publish = |name: &str, text: &str| {
             let tmp = self.dir.join(format!(".{name}.tmp"));
@@ -988,15 +1094,18 @@ async fn serve_requests(ctx: Arc<Ctx>) {
         for (id, request) in control::take(&ctx.dir) {
             let c = ctx.clone();
             running.spawn(async move {
-                let reply = match request {
-                    Ok(r) => c.serve(r).await,
-                    Err(e) => Reply::failed(e),
+                let (reply, then) = match request {
+                    Ok(r) => c.serve_then(r).await,
+                    Err(e) => (Reply::failed(e), None),
                 };
                 for line in reply.lines.iter().chain(reply.error.iter()) {
                     let _ = c.served.send(line.clone());
                 }
                 let _ = control::reply(&c.dir, &id, &reply);
                 c.write_state();
+                if let Some(then) = then {
+                    then.run(&c).await;
+                }
             });
         }
         while running.try_join_next().is_some() {}
@@ -1029,7 +1138,7 @@ impl Drop for Lab {
     }
 }
 
-async fn futures_join<F: std::future::Future + Send + 'static>(
+pub(crate) async fn futures_join<F: std::future::Future + Send + 'static>(
     fs: impl Iterator<Item = F>,
 ) -> Vec<F::Output>
 where
@@ -1155,6 +1264,7 @@ async fn controllers(ctx: Arc<Ctx>) {
     let mut unreachable: HashMap<String, Instant> = HashMap::new();
     let mut counter: u64 = 0;
     let mut was_up = true;
+    let mut longhorn = crate::longhorn::Manager::new(&ctx.scenario);
     loop {
         // The controllers run on the servers: nothing while the API is down,
         // and a fresh grace period for every node when it returns, as the
@@ -1179,6 +1289,7 @@ async fn controllers(ctx: Arc<Ctx>) {
         lifecycle(&ctx, &mut unreachable).await;
         workloads(&ctx, &mut counter);
         flux(&ctx);
+        longhorn.tick(&ctx);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -32,7 +32,8 @@ enum Command {
     Up(UpArgs),
     /// Stop a running lab and remove what crashed labs left behind.
     Down(BaseArgs),
-    /// Show running labs: nodes, namespaces, roots, kubeconfig.
+    /// Show running labs: nodes, roles, armed boot faults, namespaces, roots,
+    /// kubeconfig (--json: also boot IDs and each node's reboot_command).
     Status(StatusArgs),
     /// Open a shell inside a node's network namespace (NODE_ROOT is its root).
     Shell(ShellArgs),
@@ -40,7 +41,9 @@ enum Command {
     Replay(ReplayArgs),
     /// Apply the post-mortem's manual fix to a running lab (`up`).
     FixManually(TargetArgs),
-    /// Reboot nodes of a running lab (`up`) together.
+    /// Reboot nodes of a running lab (`up`) together; exits once they are
+    /// back (a node already off is only booted after --down; one with
+    /// stays-down armed stays off: the output says so).
     Reboot(RebootArgs),
     /// Apply a fault to a node of a running lab now; prints the instant it
     /// was applied (RFC 3339, UTC, milliseconds).
@@ -54,6 +57,30 @@ enum Command {
     /// restart k3s` would; exits 0 once the lab has done it.
     #[command(name = "k3s-restart")]
     K3sRestart(K3sRestartArgs),
+    /// Arm a boot fault for a node's next boot, whoever reboots it (its
+    /// agent through node-reboot, `reboot`, an orchestrator); one-shot.
+    ///
+    /// Prints what is armed. `status --json` lists armed faults per node.
+    /// Faults: flannel-silent-skip, podcidr-never-assigned, leaked-leases,
+    /// stale-flannel-address, missing-cni-binary,
+    /// api-unreachable-during-boot, stays-down (the node powers off and
+    /// does not boot until `power-on` or `reboot`).
+    Arm(ArmArgs),
+    /// The node reboots itself, as `systemctl reboot` on it would: returns
+    /// at once (printing the instant), then the lab powers the node off,
+    /// keeps it off for --down and boots it with a new boot ID (unless
+    /// stays-down is armed).
+    ///
+    /// Made to be a node agent's reboot command (an argv; `status --json`
+    /// prints each node's as `reboot_command`): the caller dies with the
+    /// node's power-off anyway. Exits 1 when the node is already off.
+    #[command(name = "node-reboot")]
+    NodeReboot(NodeRebootArgs),
+    /// Boot a powered-off node now: one that stays down (stays-down), or
+    /// one in a reboot's dark period (which then ends here). Exits 1 when
+    /// the node is already on.
+    #[command(name = "power-on")]
+    PowerOn(K3sRestartArgs),
     /// CNI helper (internal).
     #[command(name = "__cni", hide = true)]
     Cni { request: String },
@@ -132,6 +159,28 @@ struct K3sRestartArgs {
 }
 
 #[derive(Debug, clap::Args)]
+struct ArmArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// The node.
+    node: String,
+    /// The boot fault.
+    #[arg(value_parser = parse_fault_name)]
+    fault: Fault,
+}
+
+#[derive(Debug, clap::Args)]
+struct NodeRebootArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// The node (the one the caller runs on).
+    node: String,
+    /// How long it stays off, in real-world time (scaled like scenarios).
+    #[arg(long, default_value = "60s", value_parser = parse_down)]
+    down: std::time::Duration,
+}
+
+#[derive(Debug, clap::Args)]
 struct LabArgs {
     #[command(flatten)]
     base: BaseArgs,
@@ -159,6 +208,11 @@ struct UpArgs {
     /// Number of nodes (boromir, theoden, samwise, then node3...).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=250))]
     nodes: u16,
+    /// How many nodes are k3s servers (the first ones; with more than one
+    /// they run embedded etcd and the API needs a majority of them up)
+    /// [default: 1, or the scenario's].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=250))]
+    servers: Option<u16>,
     /// A scenario file whose nodes and workloads to bring up (its steps are not run).
     #[arg(long)]
     scenario: Option<String>,
@@ -393,6 +447,34 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             let reply = ask(&s, &r, std::time::Duration::from_secs(30))?;
             finish(reply, "k3s-restart")
         }
+        Command::Arm(a) => {
+            let s = one(&a.target, &a.node)?;
+            let r = lab::Request::Arm {
+                node: a.node.clone(),
+                fault: a.fault,
+            };
+            let reply = ask(&s, &r, std::time::Duration::from_secs(15))?;
+            print_lines(reply, "arm")
+        }
+        Command::NodeReboot(a) => {
+            let s = one(&a.target, &a.node)?;
+            let scale = s["time_scale"].as_f64().unwrap_or(1.0).max(1.0);
+            let r = lab::Request::PowerCycle {
+                node: a.node.clone(),
+                down_ms: u64::try_from(a.down.div_f64(scale).as_millis()).unwrap_or(u64::MAX),
+                asked_by: asked_by(),
+            };
+            let reply = ask(&s, &r, std::time::Duration::from_secs(15))?;
+            finish(reply, "node-reboot")
+        }
+        Command::PowerOn(a) => {
+            let s = one(&a.target, &a.node)?;
+            let r = lab::Request::PowerOn {
+                node: a.node.clone(),
+            };
+            let reply = ask(&s, &r, std::time::Duration::from_secs(60))?;
+            print_lines(reply, "power-on")
+        }
         Command::Cni { .. } | Command::Dns { .. } => Ok(ExitCode::SUCCESS),
     }
 }
@@ -408,10 +490,24 @@ async fn until_signal() -> anyhow::Result<()> {
 
 async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     let o = options(&args.lab)?;
-    let s = match &args.scenario {
+    let mut s = match &args.scenario {
         Some(name) => load(name)?,
         None => Scenario::plain(usize::from(args.nodes)),
     };
+    if let Some(servers) = args.servers {
+        let servers = usize::from(servers);
+        if servers > s.nodes.len() {
+            bail!(
+                "--servers {servers}: the lab has only {} node(s)",
+                s.nodes.len()
+            );
+        }
+        // The flag wins over the scenario's roles.
+        for n in &mut s.nodes {
+            n.role = None;
+        }
+        s.servers = Some(servers);
+    }
     lab::sweep(&o.base_dir);
     let lab = tokio::select! {
         l = Lab::up(s, o) => l?,
@@ -427,6 +523,9 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     );
     println!(
         "rebootguard-lab shell NODE   # a shell on a node; rebootguard-lab fix-manually; Ctrl-C or rebootguard-lab down to stop"
+    );
+    println!(
+        "rebootguard-lab node-reboot NODE   # the node reboots itself; arm NODE FAULT first to break its next boot; power-on NODE"
     );
     // The lab serves requests itself; SIGUSR1 (what older senders send)
     // only makes it look at once.
@@ -572,6 +671,22 @@ fn finish(reply: Reply, what: &str) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Prints what the lab did (stdout) or why not (stderr).
+fn print_lines(reply: Reply, what: &str) -> anyhow::Result<ExitCode> {
+    for line in &reply.lines {
+        println!("{line}");
+    }
+    if reply.ok {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "error: {what} failed: {}",
+            reply.error.as_deref().unwrap_or("the lab gave no reason")
+        );
+        Ok(ExitCode::FAILURE)
+    }
+}
+
 /// Who runs this command, for the lab's timeline: `rebootguard agent` when
 /// the parent is `rebootguard` (the agent runs its restart-command as an
 /// argv), else the parent's name.
@@ -640,15 +755,20 @@ fn status_json(running: &[serde_json::Value]) -> serde_json::Value {
                 .map(|name| {
                     let n = &s["nodes"][name];
                     serde_json::json!({
-                        "name": name, "netns": n["netns"], "root": n["root"],
-                        "public_ip": n["public_ip"], "agent_log": n["agent_log"],
+                        "name": name, "role": n["role"], "netns": n["netns"],
+                        "powered": !n["netns"].is_null(), "boot_id": n["boot_id"],
+                        "armed": n.get("armed").cloned().unwrap_or_else(|| serde_json::json!([])),
+                        "root": n["root"], "public_ip": n["public_ip"], "agent_log": n["agent_log"],
+                        "reboot_command": n["reboot_command"],
                     })
                 })
                 .collect();
             serde_json::json!({
                 "id": s["id"], "pid": s["pid"], "dir": s["dir"], "kubeconfig": s["kubeconfig"],
                 "server": s["server"], "time_scale": s["time_scale"],
-                "agent": s["agent"].as_bool().unwrap_or(false), "nodes": nodes,
+                "agent": s["agent"].as_bool().unwrap_or(false),
+                "embedded_etcd": s["embedded_etcd"].as_bool().unwrap_or(false),
+                "api_up": s["api_up"].as_bool().unwrap_or(true), "nodes": nodes,
             })
         })
         .collect();
@@ -684,11 +804,21 @@ fn status(a: &StatusArgs) -> anyhow::Result<ExitCode> {
         );
         if let Some(nodes) = s["nodes"].as_object() {
             for (name, n) in nodes {
+                let armed: Vec<&str> = n["armed"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(serde_json::Value::as_str).collect())
+                    .unwrap_or_default();
                 println!(
-                    "  {name:<10} {:<14} netns {:<20} root {}",
+                    "  {name:<10} {:<6} {:<14} netns {:<20} root {}{}",
+                    n["role"].as_str().unwrap_or("?"),
                     n["public_ip"].as_str().unwrap_or(""),
                     n["netns"].as_str().unwrap_or("(off)"),
-                    n["root"].as_str().unwrap_or("")
+                    n["root"].as_str().unwrap_or(""),
+                    if armed.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" armed: {}", armed.join(", "))
+                    }
                 );
             }
         }
@@ -909,6 +1039,42 @@ mod tests {
     }
 
     #[test]
+    fn arm_node_reboot_power_on_and_servers_flags() {
+        let cli = Cli::try_parse_from(["rebootguard-lab", "arm", "theoden", "stays-down"]).unwrap();
+        let Command::Arm(a) = cli.command else {
+            panic!("arm")
+        };
+        assert_eq!((a.node.as_str(), a.fault), ("theoden", Fault::StaysDown));
+        assert!(Cli::try_parse_from(["rebootguard-lab", "arm", "theoden", "nope"]).is_err());
+        assert!(
+            Cli::try_parse_from(["rebootguard-lab", "arm", "theoden", "delete-subnet-env"])
+                .is_err(),
+            "a runtime fault is for break, not arm"
+        );
+        let cli = Cli::try_parse_from([
+            "rebootguard-lab",
+            "node-reboot",
+            "--lab",
+            "rglab-1-0",
+            "boromir",
+        ])
+        .unwrap();
+        let Command::NodeReboot(a) = cli.command else {
+            panic!("node-reboot")
+        };
+        assert_eq!(a.down, std::time::Duration::from_secs(60), "default");
+        assert_eq!(a.target.lab.as_deref(), Some("rglab-1-0"));
+        let cli =
+            Cli::try_parse_from(["rebootguard-lab", "node-reboot", "b", "--down", "2m"]).unwrap();
+        assert!(matches!(cli.command, Command::NodeReboot(ref a) if a.down.as_secs() == 120));
+        let cli = Cli::try_parse_from(["rebootguard-lab", "power-on", "samwise"]).unwrap();
+        assert!(matches!(cli.command, Command::PowerOn(ref a) if a.node == "samwise"));
+        let cli = Cli::try_parse_from(["rebootguard-lab", "up", "--servers", "3"]).unwrap();
+        assert!(matches!(cli.command, Command::Up(ref u) if u.servers == Some(3)));
+        assert!(Cli::try_parse_from(["rebootguard-lab", "up", "--servers", "0"]).is_err());
+    }
+
+    #[test]
     fn status_json_lists_nodes_in_boot_order() {
         let state = serde_json::json!({
             "id": "rglab-1-0", "pid": 1, "dir": "/l", "kubeconfig": "/l/kubeconfig",
@@ -916,7 +1082,8 @@ mod tests {
             "node_order": ["theoden", "boromir"],
             "nodes": {
                 "boromir": {"netns": null, "root": "/l/nodes/boromir", "public_ip": "172.31.0.2", "agent_log": "/l/nodes/boromir/agent.log"},
-                "theoden": {"netns": "rglab-1-3", "root": "/l/nodes/theoden", "public_ip": "172.31.0.1", "agent_log": "/l/nodes/theoden/agent.log"},
+                "theoden": {"netns": "rglab-1-3", "root": "/l/nodes/theoden", "public_ip": "172.31.0.1", "agent_log": "/l/nodes/theoden/agent.log",
+                    "role": "server", "armed": ["stays-down"], "boot_id": "b1", "reboot_command": ["/x/rebootguard-lab", "node-reboot", "theoden"]},
             },
         });
         let out = status_json(&[state]);
@@ -926,6 +1093,16 @@ mod tests {
         assert_eq!(lab["nodes"][0]["name"], "theoden");
         assert_eq!(lab["nodes"][1]["netns"], serde_json::Value::Null, "off");
         assert_eq!(lab["nodes"][1]["agent_log"], "/l/nodes/boromir/agent.log");
+        assert_eq!(lab["nodes"][0]["role"], "server");
+        assert_eq!(lab["nodes"][0]["armed"], serde_json::json!(["stays-down"]));
+        assert_eq!(lab["nodes"][0]["powered"], true);
+        assert_eq!(lab["nodes"][1]["powered"], false);
+        assert_eq!(
+            lab["nodes"][1]["armed"],
+            serde_json::json!([]),
+            "older state"
+        );
+        assert_eq!(lab["nodes"][0]["reboot_command"][1], "node-reboot");
         assert_eq!(status_json(&[]), serde_json::json!({"labs": []}));
     }
 

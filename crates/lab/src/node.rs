@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 
 use crate::api::{self, Source};
 use crate::lab::Ctx;
-use crate::scenario::Fault;
+use crate::scenario::{Fault, Role};
 
 /// Files under a node's root, as k3s and the kernel lay them out.
 pub mod paths {
@@ -135,6 +135,9 @@ pub struct State {
     pub flannel_up: bool,
     /// CSI drivers registered with the kubelet this boot.
     pub csi_drivers: BTreeSet<String>,
+    /// Bumped at every power-off and boot: a delayed boot planned at one
+    /// power-off happens only if nothing else powered the node since.
+    pub power_epoch: u64,
 }
 
 /// A node.
@@ -152,14 +155,28 @@ pub struct Node {
     pub mac: [u8; 6],
     /// podCIDR the scenario pins, if any.
     pub pinned_cidr: Option<Ipv4Net>,
+    /// k3s server or agent.
+    pub role: Role,
+    /// Whether this lab's servers run embedded etcd.
+    pub etcd: bool,
     /// The API server is unreachable from this node (injected).
     pub api_blocked: AtomicBool,
+    /// Held while the node powers off or boots, so a power-on and the end
+    /// of a reboot's dark period never boot it twice.
+    pub power: tokio::sync::Mutex<()>,
     state: Mutex<State>,
 }
 
 impl Node {
     /// A node (nothing created yet).
-    pub fn new(name: &str, index: usize, root: PathBuf, pinned_cidr: Option<Ipv4Net>) -> Node {
+    pub fn new(
+        name: &str,
+        index: usize,
+        root: PathBuf,
+        pinned_cidr: Option<Ipv4Net>,
+        role: Role,
+        etcd: bool,
+    ) -> Node {
         let i = u8::try_from(index % 250).unwrap_or(0);
         let hi = u8::try_from(index / 250).unwrap_or(0);
         Node {
@@ -169,7 +186,10 @@ impl Node {
             public_ip: Ipv4Addr::new(172, 31, hi, i + 1),
             mac: [0x0a, 0x58, 0xac, 0x1f, hi, i + 1],
             pinned_cidr,
+            role,
+            etcd,
             api_blocked: AtomicBool::new(false),
+            power: tokio::sync::Mutex::new(()),
             state: Mutex::new(State::default()),
         }
     }
@@ -311,6 +331,18 @@ pub async fn boot(ctx: &Arc<Ctx>, node: &Arc<Node>) -> Result<(), Error> {
     let public = node.public_ip;
     let switch = ctx.switch.clone();
     {
+        // The kernel tears a dropped namespace down in the background: a
+        // boot right after a power-off can find the last boot's switch port
+        // still there. It is this node's own; delete it (and its peer).
+        // Best effort: the kernel may win the race, and adding the new
+        // port below reports any real trouble.
+        let port = port.clone();
+        let _ = netlink(ctx.switch.clone(), move |nl| async move {
+            nl.delete_link(&port).await
+        })
+        .await;
+    }
+    {
         let port = port.clone();
         netlink(ns.clone(), move |nl| async move {
             nl.add_veth("eth0", &port, Some(&switch)).await?;
@@ -353,6 +385,7 @@ pub async fn boot(ctx: &Arc<Ctx>, node: &Arc<Node>) -> Result<(), Error> {
         st.netns = Some(ns.clone());
         st.boot_id = boot_id.clone();
         st.boots += 1;
+        st.power_epoch += 1;
         st.flannel_up = false;
         st.csi_drivers.clear();
         st.proxy = proxy.ok();
@@ -367,6 +400,10 @@ pub async fn boot(ctx: &Arc<Ctx>, node: &Arc<Node>) -> Result<(), Error> {
     }
     if ctx.options.protected {
         crate::lab::rebootguard(ctx, node, &["node", "restore"]).await;
+    }
+    // A server's k3s brings the API back when its datastore has quorum.
+    if node.role == Role::Server {
+        ctx.follow_servers(crate::lab::ApiChange::UpOnly).await;
     }
     // rebootguard-agent.service and k3s.service start together.
     start_k3s(ctx, node);
@@ -394,7 +431,9 @@ async fn arm(ctx: &Arc<Ctx>, node: &Arc<Node>, ns: &Arc<Netns>, fault: Fault) ->
     ctx.timeline
         .note(ctx, Some(&node.name), "fault", fault.name());
     match fault {
-        Fault::FlannelSilentSkip | Fault::PodCidrNeverAssigned => {}
+        // Acted on elsewhere: by flannel, IPAM, and the power-on that
+        // does not happen.
+        Fault::FlannelSilentSkip | Fault::PodCidrNeverAssigned | Fault::StaysDown => {}
         Fault::MissingCniBinary => {
             let _ = std::fs::remove_file(node.path(paths::CNI_BIN).join("flannel"));
         }
@@ -513,6 +552,7 @@ pub fn power_off(ctx: &Ctx, node: &Node) {
     stop_k3s(node);
     let (sandboxes, ns, proxy) = {
         let mut st = node.state();
+        st.power_epoch += 1;
         (
             std::mem::take(&mut st.sandboxes),
             st.netns.take(),
@@ -597,6 +637,36 @@ pub fn conflist() -> Value {
     })
 }
 
+/// The kubelet's Ready message between a new boot and its first heartbeat.
+pub const NOT_READY_AT_BOOT: &str = "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized";
+
+/// The labels k3s puts on a node: a server's role labels
+/// (`control-plane`, `master`, and `etcd` with embedded etcd, all `"true"`)
+/// so a quorum gate can count servers; an agent has none.
+pub fn role_labels(role: Role, etcd: bool) -> Vec<&'static str> {
+    match (role, etcd) {
+        (Role::Agent, _) => Vec::new(),
+        (Role::Server, false) => vec![
+            "node-role.kubernetes.io/control-plane",
+            "node-role.kubernetes.io/master",
+        ],
+        (Role::Server, true) => vec![
+            "node-role.kubernetes.io/control-plane",
+            "node-role.kubernetes.io/etcd",
+            "node-role.kubernetes.io/master",
+        ],
+    }
+}
+
+/// Every label the emulated k3s sets on `node`.
+fn labels(node: &Node) -> Value {
+    let mut labels = json!({"kubernetes.io/hostname": node.name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"});
+    for key in role_labels(node.role, node.etcd) {
+        labels[key] = "true".into();
+    }
+    labels
+}
+
 /// Creates or refreshes the Node for this boot; a new boot ID is a reboot.
 fn register(ctx: &Ctx, node: &Node) -> Result<(), api::Error> {
     node.reach()?;
@@ -625,8 +695,8 @@ fn register(ctx: &Ctx, node: &Node) -> Result<(), api::Error> {
         None => {
             ctx.api.create(&json!({
                 "apiVersion": "v1", "kind": "Node",
-                "metadata": {"name": node.name, "labels": {"kubernetes.io/hostname": node.name, "kubernetes.io/os": "linux", "node-role.kubernetes.io/control-plane": "true"},
-                    "annotations": {"k3s.io/node-args": "[\"server\"]"}},
+                "metadata": {"name": node.name, "labels": labels(node),
+                    "annotations": {"k3s.io/node-args": format!("[\"{}\"]", node.role.name())}},
                 "spec": {},
                 "status": status,
             }))?;
@@ -637,6 +707,14 @@ fn register(ctx: &Ctx, node: &Node) -> Result<(), api::Error> {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned();
+            // k3s applies its role labels at every start.
+            ctx.api.merge(
+                "v1",
+                "Node",
+                "",
+                &node.name,
+                &json!({"metadata": {"labels": labels(node)}}),
+            )?;
             ctx.api.merge_status(
                 "v1",
                 "Node",
@@ -644,6 +722,19 @@ fn register(ctx: &Ctx, node: &Node) -> Result<(), api::Error> {
                 &node.name,
                 &json!({"status": {"nodeInfo": {"bootID": boot_id}}}),
             )?;
+            if !old_boot.is_empty() && old_boot != boot_id {
+                // A kubelet starting on a new boot reports NotReady until
+                // its runtime and network are up (the heartbeats' first
+                // Ready=True follows flannel's init).
+                ctx.api.set_condition(
+                    "v1",
+                    "Node",
+                    "",
+                    &node.name,
+                    &json!({"type": "Ready", "status": "False", "reason": "KubeletNotReady",
+                        "message": NOT_READY_AT_BOOT, "lastHeartbeatTime": now, "lastTransitionTime": now}),
+                )?;
+            }
             if !old_boot.is_empty()
                 && old_boot != boot_id
                 && let Some(obj) = ctx.api.node(&node.name)
@@ -931,6 +1022,19 @@ pub fn since(t: Instant) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn servers_carry_k3s_role_labels() {
+        assert!(role_labels(Role::Agent, true).is_empty());
+        assert_eq!(
+            role_labels(Role::Server, false),
+            [
+                "node-role.kubernetes.io/control-plane",
+                "node-role.kubernetes.io/master"
+            ]
+        );
+        assert!(role_labels(Role::Server, true).contains(&"node-role.kubernetes.io/etcd"));
+    }
 
     #[test]
     fn macs_round_trip() {

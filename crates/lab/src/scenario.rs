@@ -43,6 +43,15 @@ pub struct Scenario {
     /// The cluster CIDR (k3s's `--cluster-cidr`).
     #[serde(default = "default_cluster_cidr")]
     pub cluster_cidr: Ipv4Net,
+    /// How many of the nodes are k3s servers (the first ones), when no
+    /// node names its `role`; default 1.
+    #[serde(default)]
+    pub servers: Option<usize>,
+    /// The servers run k3s's embedded etcd (`--cluster-init`): they carry
+    /// the `etcd` role label and the API needs a majority of them; default:
+    /// true with more than one server, false (k3s's SQLite) with one.
+    #[serde(default)]
+    pub embedded_etcd: Option<bool>,
     /// Node lifecycle timings (real-world).
     #[serde(default)]
     pub lifecycle: Lifecycle,
@@ -57,6 +66,12 @@ pub struct Scenario {
     /// Flux Kustomizations (`namespace/name`).
     #[serde(default)]
     pub kustomizations: Vec<String>,
+    /// Longhorn's timings (see [`crate::longhorn`]).
+    #[serde(default)]
+    pub longhorn: LonghornSettings,
+    /// Longhorn volumes and where their replicas live.
+    #[serde(default)]
+    pub volumes: Vec<VolumeSpec>,
     /// What happens, in order.
     #[serde(default)]
     pub steps: Vec<Step>,
@@ -117,6 +132,109 @@ pub struct NodeSpec {
     /// Its podCIDR; assigned in order from the cluster CIDR when absent.
     #[serde(default)]
     pub pod_cidr: Option<Ipv4Net>,
+    /// `server` or `agent`; when any node names one, the nodes that do not
+    /// are agents and `servers` must be absent.
+    #[serde(default)]
+    pub role: Option<Role>,
+}
+
+/// A node's k3s role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// `k3s server`: the API server, controllers and datastore run here.
+    Server,
+    /// `k3s agent`: kubelet and flannel only.
+    Agent,
+}
+
+impl Role {
+    /// `server` or `agent`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Server => "server",
+            Role::Agent => "agent",
+        }
+    }
+}
+
+/// Whether the API answers with `up` of `servers` servers powered: a
+/// majority with embedded etcd (its raft quorum), any one otherwise (the
+/// servers share an external or SQLite datastore).
+pub fn api_available(servers: usize, up: usize, embedded_etcd: bool) -> bool {
+    if embedded_etcd {
+        up > servers / 2
+    } else {
+        up > 0
+    }
+}
+
+/// Longhorn's timings, real-world.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LonghornSettings {
+    /// How long a replica takes to rebuild once its node is back.
+    #[serde(default = "d60", with = "human")]
+    pub rebuild: Duration,
+}
+
+fn d60() -> Duration {
+    Duration::from_secs(60)
+}
+
+impl Default for LonghornSettings {
+    fn default() -> Self {
+        LonghornSettings { rebuild: d60() }
+    }
+}
+
+/// A Longhorn volume (`volumes.longhorn.io` in `longhorn-system`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct VolumeSpec {
+    /// The volume's name (a PV name such as `pvc-<uid>` in real clusters).
+    pub name: String,
+    /// Its size: bytes, or with a `Ki`/`Mi`/`Gi`/`Ti` suffix.
+    #[serde(default = "default_size")]
+    pub size: String,
+    /// `numberOfReplicas`.
+    #[serde(default = "default_replicas")]
+    pub replicas: usize,
+    /// The nodes holding its replicas, one each (default: `replicas` nodes
+    /// in order, starting after the previous volume's first, as Longhorn's
+    /// scheduler spreads them).
+    #[serde(default)]
+    pub nodes: Vec<String>,
+    /// The node it is attached to (where its engine runs); default: the
+    /// first replica's node.
+    #[serde(default)]
+    pub attached_to: Option<String>,
+}
+
+fn default_size() -> String {
+    "1Gi".into()
+}
+
+fn default_replicas() -> usize {
+    3
+}
+
+/// Bytes of `1Gi`, `512Mi`, `1073741824`.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    let shift = match unit {
+        "" => 0,
+        "Ki" => 10,
+        "Mi" => 20,
+        "Gi" => 30,
+        "Ti" => 40,
+        _ => return None,
+    };
+    n.checked_mul(1u64 << shift)
 }
 
 /// What a workload's pods do, which decides when they run.
@@ -180,17 +298,21 @@ pub enum Fault {
     MissingCniBinary,
     /// The API server is unreachable from the node while it boots.
     ApiUnreachableDuringBoot,
+    /// The node powers off and does not boot again until told to
+    /// (`power-on`, `reboot`): a node that never comes back.
+    StaysDown,
 }
 
 impl Fault {
     /// Every fault.
-    pub const ALL: [Fault; 6] = [
+    pub const ALL: [Fault; 7] = [
         Fault::FlannelSilentSkip,
         Fault::PodCidrNeverAssigned,
         Fault::LeakedLeases,
         Fault::StaleFlannelAddress,
         Fault::MissingCniBinary,
         Fault::ApiUnreachableDuringBoot,
+        Fault::StaysDown,
     ];
 
     /// The kebab-case name used in scenarios and on the command line.
@@ -202,6 +324,7 @@ impl Fault {
             Fault::StaleFlannelAddress => "stale-flannel-address",
             Fault::MissingCniBinary => "missing-cni-binary",
             Fault::ApiUnreachableDuringBoot => "api-unreachable-during-boot",
+            Fault::StaysDown => "stays-down",
         }
     }
 
@@ -333,6 +456,67 @@ impl Scenario {
                 return bad(format!("reboot step names unknown node {n:?}"));
             }
         }
+        let named = self.nodes.iter().filter(|n| n.role.is_some()).count();
+        if named > 0 && self.servers.is_some() {
+            return bad(
+                "set either `servers` or the nodes' `role`, not both (with roles, unnamed nodes are agents)"
+                    .into(),
+            );
+        }
+        if let Some(s) = self.servers
+            && !(1..=self.nodes.len()).contains(&s)
+        {
+            return bad(format!(
+                "servers = {s}: a cluster needs at least one server and has {} node(s)",
+                self.nodes.len()
+            ));
+        }
+        if named > 0 && !self.nodes.iter().any(|n| n.role == Some(Role::Server)) {
+            return bad("no node has role = \"server\": a k3s cluster needs one".into());
+        }
+        let mut volumes = BTreeSet::new();
+        for v in &self.volumes {
+            if !valid_name(&v.name) {
+                return bad(format!("volume name {:?} is not a DNS label", v.name));
+            }
+            if !volumes.insert(v.name.as_str()) {
+                return bad(format!("volume {:?} is listed twice", v.name));
+            }
+            if parse_size(&v.size).is_none_or(|b| b == 0) {
+                return bad(format!(
+                    "volume {}: size {:?} is not a size (write e.g. \"10Gi\", \"512Mi\")",
+                    v.name, v.size
+                ));
+            }
+            if v.replicas == 0 || v.replicas > self.nodes.len() {
+                return bad(format!(
+                    "volume {} wants {} replicas on {} node(s): one replica per node, at least one",
+                    v.name,
+                    v.replicas,
+                    self.nodes.len()
+                ));
+            }
+            if !v.nodes.is_empty() {
+                if let Some(n) = v.nodes.iter().find(|n| !names.contains(n.as_str())) {
+                    return bad(format!("volume {} names unknown node {n:?}", v.name));
+                }
+                let distinct: BTreeSet<&String> = v.nodes.iter().collect();
+                if v.nodes.len() != v.replicas || distinct.len() != v.replicas {
+                    return bad(format!(
+                        "volume {}: nodes must name {} different nodes, one per replica",
+                        v.name, v.replicas
+                    ));
+                }
+            }
+            if let Some(n) = &v.attached_to
+                && !names.contains(n.as_str())
+            {
+                return bad(format!(
+                    "volume {} is attached to unknown node {n:?}",
+                    v.name
+                ));
+            }
+        }
         for r in self.helmreleases.iter().chain(&self.kustomizations) {
             if r.split_once('/')
                 .is_none_or(|(a, b)| a.is_empty() || b.is_empty())
@@ -370,6 +554,50 @@ impl Scenario {
         }
     }
 
+    /// Every node's role, in node order: the nodes' own `role` when any
+    /// names one, else the first `servers` (default 1) are servers.
+    pub fn roles(&self) -> Vec<Role> {
+        let named = self.nodes.iter().any(|n| n.role.is_some());
+        let servers = self.servers.unwrap_or(1);
+        self.nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| match (named, n.role) {
+                (true, role) => role.unwrap_or(Role::Agent),
+                (false, _) if i < servers => Role::Server,
+                (false, _) => Role::Agent,
+            })
+            .collect()
+    }
+
+    /// Whether the servers run embedded etcd (see [`Scenario::embedded_etcd`]).
+    pub fn etcd(&self) -> bool {
+        self.embedded_etcd
+            .unwrap_or_else(|| self.roles().iter().filter(|r| **r == Role::Server).count() > 1)
+    }
+
+    /// The nodes holding `v`'s replicas: its own list, else `replicas`
+    /// consecutive nodes starting at the `index`-th (so volumes spread).
+    pub fn replica_nodes(&self, index: usize, v: &VolumeSpec) -> Vec<String> {
+        if !v.nodes.is_empty() {
+            return v.nodes.clone();
+        }
+        let n = self.nodes.len();
+        (0..v.replicas.min(n))
+            .map(|i| self.nodes[(index + i) % n].name.clone())
+            .collect()
+    }
+
+    /// The node the `index`-th volume is attached to.
+    pub fn attached_node(&self, index: usize, v: &VolumeSpec) -> String {
+        v.attached_to.clone().unwrap_or_else(|| {
+            self.replica_nodes(index, v)
+                .into_iter()
+                .next()
+                .unwrap_or_default()
+        })
+    }
+
     /// The node names of a step (`"*"` expanded).
     pub fn expand(&self, nodes: &[String]) -> Vec<String> {
         if nodes.iter().any(|n| n == "*") {
@@ -391,6 +619,7 @@ impl Scenario {
                 pod_cidr: CIDRS
                     .get(i)
                     .and_then(|c| Ipv4Net::new(std::net::Ipv4Addr::new(10, 42, *c, 0), 24).ok()),
+                role: None,
             })
             .collect();
         Scenario {
@@ -398,11 +627,15 @@ impl Scenario {
             description: String::new(),
             time_scale: default_scale(),
             cluster_cidr: default_cluster_cidr(),
+            servers: None,
+            embedded_etcd: None,
             lifecycle: Lifecycle::default(),
             nodes,
             workloads: Vec::new(),
             helmreleases: Vec::new(),
             kustomizations: Vec::new(),
+            longhorn: LonghornSettings::default(),
+            volumes: Vec::new(),
             steps: Vec::new(),
             expect: Expect::default(),
         }
@@ -478,6 +711,12 @@ mod tests {
             ]
         );
         assert_eq!(s.pod_count(), 71);
+        let roles = s.roles();
+        assert_eq!(
+            roles,
+            [Role::Agent, Role::Agent, Role::Server],
+            "samwise served kubectl"
+        );
         assert_eq!(s.helmreleases.len(), 11);
         assert!(
             s.steps
@@ -485,6 +724,17 @@ mod tests {
                 .any(|st| matches!(st, Step::Reboot { nodes, faults, .. }
             if nodes == &["boromir", "theoden"] && faults == &[Fault::FlannelSilentSkip]))
         );
+    }
+
+    #[test]
+    fn the_rolling_reboot_scenario_parses() {
+        let s = Scenario::parse(include_str!("../../../scenarios/rolling-reboot.toml")).unwrap();
+        assert_eq!(s.roles(), [Role::Server; 3]);
+        assert!(s.etcd());
+        assert_eq!(s.pod_count(), 10);
+        let replicas: Vec<usize> = s.volumes.iter().map(|v| v.replicas).collect();
+        assert_eq!(replicas, [3, 2, 1]);
+        assert_eq!(s.replica_nodes(2, &s.volumes[2]), ["theoden"]);
     }
 
     #[test]
@@ -513,6 +763,85 @@ mod tests {
             Scenario::parse("name='x'\n[[nodes]]\nname='a'\n[[steps]]\naction='wait'\nfor='soon'")
                 .unwrap_err();
         assert!(e.to_string().contains("not a duration"), "{e}");
+    }
+
+    #[test]
+    fn roles_come_from_servers_or_from_the_nodes() {
+        let mut s = Scenario::plain(3);
+        assert_eq!(s.roles(), [Role::Server, Role::Agent, Role::Agent]);
+        assert!(!s.etcd(), "one server: SQLite");
+        s.servers = Some(3);
+        assert_eq!(s.roles(), [Role::Server; 3]);
+        assert!(s.etcd(), "several servers: embedded etcd");
+        s.embedded_etcd = Some(false);
+        assert!(!s.etcd(), "an external datastore, said so");
+        let named = Scenario::parse(
+            "name='x'\n[[nodes]]\nname='a'\n[[nodes]]\nname='b'\nrole='server'\n[[nodes]]\nname='c'",
+        )
+        .unwrap();
+        assert_eq!(named.roles(), [Role::Agent, Role::Server, Role::Agent]);
+        let e = Scenario::parse("name='x'\nservers=2\n[[nodes]]\nname='a'").unwrap_err();
+        assert!(e.to_string().contains("has 1 node(s)"), "{e}");
+        let e = Scenario::parse("name='x'\nservers=0\n[[nodes]]\nname='a'").unwrap_err();
+        assert!(e.to_string().contains("at least one server"), "{e}");
+        let e =
+            Scenario::parse("name='x'\nservers=1\n[[nodes]]\nname='a'\nrole='server'").unwrap_err();
+        assert!(e.to_string().contains("not both"), "{e}");
+        let e = Scenario::parse("name='x'\n[[nodes]]\nname='a'\nrole='agent'").unwrap_err();
+        assert!(e.to_string().contains("needs one"), "{e}");
+    }
+
+    #[test]
+    fn the_api_needs_an_etcd_majority_or_any_server() {
+        // Embedded etcd: a raft majority.
+        assert!(api_available(3, 3, true));
+        assert!(api_available(3, 2, true));
+        assert!(!api_available(3, 1, true));
+        assert!(!api_available(2, 1, true), "two servers tolerate no loss");
+        assert!(api_available(1, 1, true));
+        assert!(!api_available(1, 0, true));
+        // SQLite or an external datastore: any server.
+        assert!(api_available(3, 1, false));
+        assert!(!api_available(3, 0, false));
+    }
+
+    #[test]
+    fn volumes_are_checked_and_placed() {
+        let base = "name='x'\n[[nodes]]\nname='a'\n[[nodes]]\nname='b'\n[[nodes]]\nname='c'\n";
+        let s = Scenario::parse(&format!(
+            "{base}[longhorn]\nrebuild='2m'\n[[volumes]]\nname='v0'\nreplicas=2\n[[volumes]]\nname='v1'\nreplicas=2\n[[volumes]]\nname='v2'\nsize='10Gi'\nreplicas=2\nnodes=['c','a']\nattached_to='b'"
+        ))
+        .unwrap();
+        assert_eq!(s.longhorn.rebuild, Duration::from_secs(120));
+        assert_eq!(s.replica_nodes(0, &s.volumes[0]), ["a", "b"]);
+        assert_eq!(s.replica_nodes(1, &s.volumes[1]), ["b", "c"], "spread");
+        assert_eq!(s.attached_node(1, &s.volumes[1]), "b", "first replica's");
+        assert_eq!(s.replica_nodes(2, &s.volumes[2]), ["c", "a"]);
+        assert_eq!(s.attached_node(2, &s.volumes[2]), "b");
+        assert_eq!(parse_size(&s.volumes[2].size), Some(10 << 30));
+        assert_eq!(parse_size("1Gi"), Some(1 << 30));
+        assert_eq!(parse_size("512"), Some(512));
+        assert_eq!(parse_size("1GB"), None);
+        for (volume, want) in [
+            ("name='v'\nreplicas=4", "wants 4 replicas on 3 node(s)"),
+            ("name='v'\nreplicas=0", "wants 0 replicas"),
+            ("name='v'\nsize='big'", "is not a size"),
+            ("name='v'\nreplicas=2\nnodes=['a','a']", "2 different nodes"),
+            ("name='v'\nreplicas=1\nnodes=['z']", "unknown node \"z\""),
+            ("name='v'\nattached_to='z'", "attached to unknown node"),
+            ("name='V'", "not a DNS label"),
+        ] {
+            let e = Scenario::parse(&format!("{base}[[volumes]]\n{volume}")).unwrap_err();
+            assert!(e.to_string().contains(want), "{volume}: {e}");
+        }
+        let twice =
+            format!("{base}[[volumes]]\nname='v'\nreplicas=1\n[[volumes]]\nname='v'\nreplicas=1");
+        assert!(
+            Scenario::parse(&twice)
+                .unwrap_err()
+                .to_string()
+                .contains("twice")
+        );
     }
 
     #[test]
