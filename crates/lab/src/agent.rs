@@ -113,8 +113,9 @@ pub struct Config<'a> {
 
 impl Config<'_> {
     /// The TOML text: `node-name`, and the `[agent]` table with the taint
-    /// on, the k3s restart command (an argv that asks this lab to restart
-    /// the node's k3s) and the time settings scaled.
+    /// on, the k3s restart and reboot commands (argvs that ask this lab to
+    /// restart the node's k3s, or to power-cycle the node) and the time
+    /// settings scaled.
     pub fn render(&self) -> String {
         let mut agent = toml::Table::new();
         agent.insert("taint".into(), true.into());
@@ -131,6 +132,20 @@ impl Config<'_> {
         .map(toml::Value::String)
         .collect();
         agent.insert("restart-command".into(), toml::Value::Array(argv));
+        // A reboot asked through the Node power-cycles this lab node.
+        let reboot: Vec<toml::Value> = [
+            self.exe.to_string_lossy().into_owned(),
+            "node-reboot".into(),
+            "--dir".into(),
+            self.base_dir.to_string_lossy().into_owned(),
+            "--lab".into(),
+            self.lab.to_owned(),
+            self.node.to_owned(),
+        ]
+        .into_iter()
+        .map(toml::Value::String)
+        .collect();
+        agent.insert("reboot-command".into(), toml::Value::Array(reboot));
         for (key, real) in TIMES {
             let scaled = real.div_f64(self.time_scale.max(1.0));
             agent.insert(key.into(), duration_text(scaled).into());
@@ -535,6 +550,14 @@ mod tests {
                 "boromir"
             ]
         );
+        let reboot: Vec<&str> = a["reboot-command"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_str().unwrap())
+            .collect();
+        assert_eq!(reboot[1], "node-reboot");
+        assert_eq!(reboot[2..], argv[2..], "the same lab and node");
         let get = |k: &str| a[k].as_str().unwrap().to_owned();
         assert_eq!(
             [

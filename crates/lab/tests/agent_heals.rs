@@ -640,3 +640,87 @@ fn agent_pid(root: &Path) -> i32 {
         .and_then(|p| p.trim().parse().ok())
         .unwrap_or(0)
 }
+
+fn boot_id(lab: &Lab, node: &str) -> Option<String> {
+    lab.ctx.api.node(node)?["status"]["nodeInfo"]["bootID"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+fn annotation(lab: &Lab, node: &str, key: &str) -> Option<String> {
+    lab.ctx.api.node(node)?["metadata"]["annotations"][key]
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// The reboot handshake end to end: the agent reports the sentinel,
+/// refuses a request on an uncordoned node, reboots a cordoned one once
+/// (the lab power-cycles it through the agent's `reboot-command`), and the
+/// agent after the reboot finds the request answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn a_reboot_asked_through_the_node_happens_once_and_only_when_cordoned() {
+    if !ready("a_reboot_asked_through_the_node_happens_once_and_only_when_cordoned") {
+        return;
+    }
+    use rebootguard_cluster::reboot::{ACCEPTED, REQUEST, REQUIRED, Request};
+    let base = tempfile::tempdir().expect("tempdir");
+    // samwise is an agent node: rebooting it leaves the API up.
+    let lab = agent_lab(base.path(), 2).await;
+    let samwise = lab.node("samwise").expect("samwise");
+
+    let sentinel = samwise.path("var/run/reboot-required");
+    std::fs::create_dir_all(sentinel.parent().expect("dir")).expect("mkdir");
+    std::fs::write(&sentinel, "*** System restart required ***\n").expect("sentinel");
+    wait(&lab, "reboot-required reported", 20, |l| {
+        annotation(l, "samwise", REQUIRED).is_some()
+    })
+    .await;
+
+    let before = boot_id(&lab, "samwise").expect("boot id");
+    let request = Request {
+        id: "test-rollout/samwise/1".into(),
+        expires: jiff::Timestamp::now() + jiff::SignedDuration::from_secs(600),
+    };
+    let ask = serde_json::json!({"metadata": {"annotations": {REQUEST: request.to_annotation()}}});
+    lab.ctx
+        .api
+        .merge("v1", "Node", "", "samwise", &ask)
+        .expect("request");
+    wait(&lab, "the request refused on an uncordoned node", 20, |l| {
+        events(l, "samwise", "RebootRefused")
+            .iter()
+            .any(|m| m.contains("not cordoned"))
+    })
+    .await;
+    assert_eq!(boot_id(&lab, "samwise").as_ref(), Some(&before));
+    assert_eq!(annotation(&lab, "samwise", ACCEPTED), None);
+
+    let cordon = serde_json::json!({"spec": {"unschedulable": true}});
+    lab.ctx
+        .api
+        .merge("v1", "Node", "", "samwise", &cordon)
+        .expect("cordon");
+    wait(&lab, "samwise rebooted with a new boot ID", 30, |l| {
+        boot_id(l, "samwise").is_some_and(|b| b != before)
+    })
+    .await;
+    assert_eq!(
+        annotation(&lab, "samwise", ACCEPTED).as_deref(),
+        Some(request.id.as_str())
+    );
+    assert!(!events(&lab, "samwise", "Rebooting").is_empty());
+    let after = boot_id(&lab, "samwise").expect("boot id");
+    wait(&lab, "samwise's network verified again", 60, |l| {
+        status(l, "samwise").is_some_and(|(s, _)| s == "True")
+    })
+    .await;
+    // The agent of the new boot saw the request answered: no second reboot.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(boot_id(&lab, "samwise"), Some(after));
+
+    std::fs::remove_file(&sentinel).ok();
+    wait(&lab, "reboot-required withdrawn", 20, |l| {
+        annotation(l, "samwise", REQUIRED).is_none()
+    })
+    .await;
+}
