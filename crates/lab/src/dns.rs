@@ -88,10 +88,15 @@ fn question(m: &[u8]) -> Option<(String, usize)> {
     Some((labels.join("."), i + 4))
 }
 
-/// The answer to `request` from `records`, or `None` for garbage. A name
-/// that exists answers NOERROR, with its addresses for type A and none
-/// for other types (AAAA).
-pub fn answer(request: &[u8], records: &Records) -> Option<Vec<u8>> {
+/// Most addresses in one answer over UDP (512 bytes); more set TC, and the
+/// resolver asks again over TCP.
+pub const UDP_ANSWERS: usize = 28;
+
+/// The answer to `request` from `records` with at most `max` addresses
+/// (more: truncated, TC set), or `None` for garbage. A name that exists
+/// answers NOERROR, with its addresses for type A and none for other types
+/// (AAAA).
+pub fn answer_at_most(request: &[u8], records: &Records, max: usize) -> Option<Vec<u8>> {
     if request.len() < 12 {
         return None;
     }
@@ -105,11 +110,14 @@ pub fn answer(request: &[u8], records: &Records) -> Option<Vec<u8>> {
     } else {
         0x83 // RA, NXDOMAIN
     };
-    // At most 30 addresses: the answer stays within 512 bytes.
     let ips: &[Ipv4Addr] = match exists {
-        Some(ips) if qtype == 1 => &ips[..ips.len().min(30)],
+        Some(ips) if qtype == 1 => ips,
         _ => &[],
     };
+    if ips.len() > max {
+        m[2] |= 0x02; // TC
+    }
+    let ips = &ips[..ips.len().min(max)];
     let count = u16::try_from(ips.len()).unwrap_or(0).to_be_bytes();
     m[6..12].copy_from_slice(&[count[0], count[1], 0, 0, 0, 0]);
     for ip in ips {
@@ -119,31 +127,84 @@ pub fn answer(request: &[u8], records: &Records) -> Option<Vec<u8>> {
     Some(m)
 }
 
-/// Serves `fixed` plus the records in `file` (read again whenever its
-/// modification time or size changes) on UDP port 53 of every address
-/// until the process ends.
-pub fn serve(fixed: &Records, file: Option<&Path>) -> std::io::Result<()> {
-    let socket = UdpSocket::bind(("0.0.0.0", 53))?;
-    let mut buf = [0u8; 512];
-    let mut seen: Option<(SystemTime, u64)> = None;
-    let mut table = fixed.clone();
-    loop {
-        let (n, from) = socket.recv_from(&mut buf)?;
-        if let Some(file) = file {
+/// The answer to `request`, as over TCP (every address).
+pub fn answer(request: &[u8], records: &Records) -> Option<Vec<u8>> {
+    answer_at_most(request, records, usize::MAX)
+}
+
+/// `fixed` plus the records in `file`, read again whenever its
+/// modification time or size changes.
+struct Table<'a> {
+    fixed: &'a Records,
+    file: Option<&'a Path>,
+    seen: Option<(SystemTime, u64)>,
+    table: Records,
+}
+
+impl Table<'_> {
+    fn current(&mut self) -> &Records {
+        if let Some(file) = self.file {
             let stamp = std::fs::metadata(file)
                 .ok()
                 .and_then(|m| Some((m.modified().ok()?, m.len())));
-            if stamp != seen {
-                seen = stamp;
-                table = fixed.clone();
+            if stamp != self.seen {
+                self.seen = stamp;
+                self.table = self.fixed.clone();
                 let text = std::fs::read_to_string(file).unwrap_or_default();
                 for (name, ips) in parse_records(text.lines()) {
-                    table.insert(name, ips);
+                    self.table.insert(name, ips);
                 }
             }
         }
-        if let Some(reply) = answer(&buf[..n], &table) {
+        &self.table
+    }
+}
+
+/// Serves `fixed` plus the records in `file` on port 53 of every address,
+/// UDP (truncated past [`UDP_ANSWERS`]) and TCP, until the process ends.
+pub fn serve(fixed: &Records, file: Option<&Path>) -> std::io::Result<()> {
+    let socket = UdpSocket::bind(("0.0.0.0", 53))?;
+    let tcp = std::net::TcpListener::bind(("0.0.0.0", 53))?;
+    let (f, path) = (fixed.clone(), file.map(Path::to_path_buf));
+    std::thread::spawn(move || {
+        let mut table = Table {
+            fixed: &f,
+            file: path.as_deref(),
+            seen: None,
+            table: f.clone(),
+        };
+        for stream in tcp.incoming().flatten() {
+            let _ = serve_tcp(stream, table.current());
+        }
+    });
+    let mut table = Table {
+        fixed,
+        file,
+        seen: None,
+        table: fixed.clone(),
+    };
+    let mut buf = [0u8; 512];
+    loop {
+        let (n, from) = socket.recv_from(&mut buf)?;
+        if let Some(reply) = answer_at_most(&buf[..n], table.current(), UDP_ANSWERS) {
             let _ = socket.send_to(&reply, from);
+        }
+    }
+}
+
+/// One TCP connection: length-prefixed questions, answered in full.
+fn serve_tcp(mut stream: std::net::TcpStream, records: &Records) -> std::io::Result<()> {
+    use std::io::{Read as _, Write as _};
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    loop {
+        let mut len = [0u8; 2];
+        stream.read_exact(&mut len)?;
+        let mut request = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        stream.read_exact(&mut request)?;
+        if let Some(reply) = answer(&request, records) {
+            let len = u16::try_from(reply.len()).unwrap_or(u16::MAX).to_be_bytes();
+            stream.write_all(&len)?;
+            stream.write_all(&reply)?;
         }
     }
 }
@@ -209,6 +270,21 @@ mod tests {
         let e = answer(&query(10, "empty.rebootguard.svc.cluster.local"), &records).unwrap();
         assert_eq!((e[3] & 0x0f, e[7]), (0, 0));
         assert_eq!(records.len(), 3);
+        // Too many for UDP: truncated, TC set, the rest over TCP.
+        let many = parse_records(
+            ["big.x=".to_owned()
+                + &(1..=40)
+                    .map(|i| format!("10.42.{i}.5"))
+                    .collect::<Vec<_>>()
+                    .join(",")]
+            .iter()
+            .map(String::as_str),
+        );
+        let t = answer_at_most(&query(11, "big.x"), &many, UDP_ANSWERS).unwrap();
+        assert!(t.len() <= 512 && t[2] & 0x02 != 0);
+        assert_eq!(t[7], 28);
+        let full = answer(&query(11, "big.x"), &many).unwrap();
+        assert!(full[2] & 0x02 == 0 && full[7] == 40);
         assert!(answer(&[1, 2, 3], &records).is_none());
     }
 
