@@ -71,6 +71,38 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "auto")]
         color: Color,
     },
+    /// Prove that a pod on every node really works: a probe pod per node gets
+    /// an IP in the node's podCIDR, resolves cluster DNS and reaches the others.
+    ///
+    /// On every selected node at once (all by default, --node, -l), a probe pod
+    /// pinned to the node (nodeName; it tolerates every taint, so the readiness
+    /// taint and cordons do not keep it off) runs `rebootguard verify probe`
+    /// from --image. Inside its own network namespace it checks:
+    ///
+    ///   sandbox  the pod got a sandbox and an address (else the kubelet's
+    ///            FailedCreatePodSandBox event is the evidence)
+    ///   pod-ip   its address lies in the node's podCIDR
+    ///   dns      kubernetes.default and the run's Service resolve through the
+    ///            pod's resolver (cluster DNS, search domains as for any app)
+    ///   peers    it reaches the probe on every other node over TCP (peers found
+    ///            through a headless Service made for the run)
+    ///
+    /// Results come back only through the API (each probe's termination
+    /// message); verify never connects to a pod itself. Every pod and the
+    /// Service are deleted on every exit path, Ctrl-C included; leftovers of a
+    /// killed run are removed by the next run. Creates pods and one Service in
+    /// --namespace, nothing else (RBAC: docs/verify.md).
+    ///
+    /// Exit codes: 0 every check passed on every node; 1 a check failed; 2
+    /// could not verify (API unreachable or refusing, no such node, a probe
+    /// that could not start or report); 130/143 interrupted (after cleanup).
+    #[command(verbatim_doc_comment)]
+    #[command(after_help = "Examples:\n  \
+        rebootguard verify\n  \
+        rebootguard verify --node boromir --node theoden --timeout 30s\n  \
+        rebootguard verify -l node-role.kubernetes.io/control-plane!=true --json\n  \
+        rebootguard verify --dry-run            # print the Service and pods it would create")]
+    Verify(VerifyArgs),
     /// Save what `diagnose` reads from the live cluster into one file, to share or diagnose later.
     Snapshot {
         /// Output file (`-` for stdout); gzip when it ends in .gz or with --gzip.
@@ -155,6 +187,83 @@ pub enum Command {
         #[arg(long)]
         out_dir: Option<PathBuf>,
     },
+}
+
+/// `rebootguard verify ...`
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct VerifyArgs {
+    /// A node to verify; repeatable [default: every node].
+    #[arg(long = "node", value_name = "NAME")]
+    pub nodes: Vec<String>,
+    /// Only nodes matching this label selector (as kubectl's -l).
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+    /// Bound on the whole run, from creating the pods to the verdict (cleanup after it).
+    #[arg(long, default_value = "60s")]
+    pub timeout: String,
+    /// The probe's image: any image with `rebootguard` on its PATH.
+    #[arg(long, default_value = rebootguard_verify::DEFAULT_IMAGE)]
+    pub image: String,
+    /// Namespace for the probe pods and the Service (must exist).
+    #[arg(short = 'n', long, default_value = rebootguard_verify::DEFAULT_NAMESPACE)]
+    pub namespace: String,
+    /// TCP port the probes listen on and reach each other at.
+    #[arg(long, default_value_t = rebootguard_verify::DEFAULT_PORT)]
+    pub port: u16,
+    /// Print the verdict as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Print the Service and pods it would create (YAML); create nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Kubeconfig [default: KUBECONFIG, ~/.kube/config, in-cluster].
+    #[arg(long, env = "REBOOTGUARD_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Bound on each API request.
+    #[arg(long, default_value = "10s")]
+    pub api_timeout: String,
+    /// The probe itself (runs inside each verify pod).
+    #[command(subcommand)]
+    pub command: Option<VerifyCommand>,
+}
+
+/// `rebootguard verify <command>`.
+#[derive(Debug, Subcommand)]
+pub enum VerifyCommand {
+    /// Inside a verify pod: check this pod's address, DNS and peers, write the
+    /// result as the termination message. Started by `rebootguard verify`.
+    #[command(hide = true)]
+    Probe(ProbeArgs),
+}
+
+/// `rebootguard verify probe ...` (what `verify` puts in each pod).
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// The node this pod runs on.
+    #[arg(long)]
+    pub node: String,
+    /// The node's podCIDR; repeatable (dual-stack).
+    #[arg(long = "pod-cidr", value_name = "CIDR")]
+    pub pod_cidrs: Vec<String>,
+    /// The run's headless Service (every probe's address).
+    #[arg(long)]
+    pub service: String,
+    /// Another name that must resolve; repeatable.
+    #[arg(long = "lookup", value_name = "NAME")]
+    pub lookups: Vec<String>,
+    /// How many other probes to reach.
+    #[arg(long, default_value_t = 0)]
+    pub peers: usize,
+    /// The port every probe listens on.
+    #[arg(long, default_value_t = rebootguard_verify::DEFAULT_PORT)]
+    pub port: u16,
+    /// How long to wait for the peers.
+    #[arg(long, default_value = "30s")]
+    pub wait: String,
+    /// Where to write the result (the container's terminationMessagePath).
+    #[arg(long, default_value = rebootguard_verify::TERMINATION_MESSAGE_PATH)]
+    pub message_path: PathBuf,
 }
 
 /// `rebootguard node ...`
@@ -483,6 +592,71 @@ mod tests {
             (timeout.as_str(), ping_timeout.as_str(), json),
             ("5s", "2s", true)
         );
+    }
+
+    #[test]
+    fn verify_takes_nodes_selector_and_bounds() {
+        let cli = Cli::try_parse_from([
+            "rebootguard",
+            "verify",
+            "--node",
+            "boromir",
+            "--node",
+            "theoden",
+            "-l",
+            "a=b",
+            "--timeout",
+            "20s",
+            "--json",
+            "-n",
+            "probes",
+        ])
+        .expect("parses");
+        let Command::Verify(v) = cli.command else {
+            panic!("verify")
+        };
+        assert_eq!(v.nodes, ["boromir", "theoden"]);
+        assert_eq!(v.selector.as_deref(), Some("a=b"));
+        assert_eq!(
+            (v.timeout.as_str(), v.json, v.namespace.as_str()),
+            ("20s", true, "probes")
+        );
+        assert_eq!(v.image, rebootguard_verify::DEFAULT_IMAGE);
+        assert!(v.command.is_none());
+    }
+
+    #[test]
+    fn the_probe_parses_the_arguments_verify_gives_its_pods() {
+        let run = rebootguard_verify::spec::Run {
+            id: "0a1b2c3d".into(),
+            namespace: "rebootguard".into(),
+            image: "x".into(),
+            port: 9479,
+            wait: std::time::Duration::from_secs(45),
+            expires: String::new(),
+            targets: vec![rebootguard_verify::spec::Target {
+                name: "boromir".into(),
+                pod_cidrs: vec!["10.42.0.0/24".into()],
+                ready: true,
+            }],
+        };
+        let args = std::iter::once("rebootguard".to_owned()).chain(run.probe_args(0));
+        let cli = Cli::try_parse_from(args).expect("parses");
+        let Command::Verify(VerifyArgs {
+            command: Some(VerifyCommand::Probe(p)),
+            ..
+        }) = cli.command
+        else {
+            panic!("verify probe")
+        };
+        assert_eq!(p.node, "boromir");
+        assert_eq!(p.pod_cidrs, ["10.42.0.0/24"]);
+        assert_eq!(p.service, "rgv-0a1b2c3d");
+        assert_eq!(p.lookups, ["kubernetes.default"]);
+        assert_eq!((p.peers, p.port, p.wait.as_str()), (0, 9479, "45000ms"));
+        assert_eq!(p.message_path, PathBuf::from("/dev/termination-log"));
+        // The probe is hidden and takes none of verify's own flags.
+        assert!(Cli::try_parse_from(["rebootguard", "verify", "--json", "probe"]).is_err());
     }
 
     #[test]

@@ -359,7 +359,7 @@ fn describe_plan(
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error worth a message.
-fn write_stdout(bytes: &[u8]) -> Result<(), ()> {
+pub(crate) fn write_stdout(bytes: &[u8]) -> Result<(), ()> {
     let mut out = std::io::stdout().lock();
     match out.write_all(bytes).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),

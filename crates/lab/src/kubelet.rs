@@ -4,6 +4,9 @@
 //! shapes: `SandboxChanged` after a reboot, `FailedCreatePodSandBox` with
 //! containerd's text, `ContainerCreating`, `CrashLoopBackOff`, volume
 //! attach/mount failures while the Longhorn CSI driver is not registered.
+//! A pod whose container command is `rebootguard ...` runs that command
+//! for real in its sandbox ([`crate::container`]) and ends `Succeeded` or
+//! `Failed` with the container's exit code and termination message.
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::Ipv4Addr;
@@ -40,6 +43,20 @@ struct Memo {
     restarts: u64,
     crashed: bool,
     changed_sent: bool,
+    /// A real container was started in this run.
+    container_started: bool,
+    /// ... and ended.
+    exited: Option<Exited>,
+}
+
+/// A real container's end.
+#[derive(Debug, Clone, PartialEq)]
+struct Exited {
+    code: i32,
+    reason: String,
+    message: String,
+    started: String,
+    finished: String,
 }
 
 fn source(node: &Node) -> Source<'_> {
@@ -93,6 +110,10 @@ async fn sync(ctx: &Arc<Ctx>, node: &Arc<Node>, memos: &mut HashMap<String, Memo
             let _ = ctx
                 .api
                 .delete_now("v1", "Pod", api::namespace(pod), api::name(pod));
+            continue;
+        }
+        if terminal(pod) {
+            // restartPolicy Never: a finished pod never runs again.
             continue;
         }
         let behaviour = ctx.behaviour(pod);
@@ -167,7 +188,15 @@ async fn sync(ctx: &Arc<Ctx>, node: &Arc<Node>, memos: &mut HashMap<String, Memo
         }
         let ip = node.state().sandboxes.get(&u).and_then(|s| s.ip);
         let Some(ip) = ip else { continue };
+        if terminal(pod) {
+            continue;
+        }
         let memo = memos.entry(u.clone()).or_default();
+        if let Some(argv) = crate::container::argv(pod) {
+            let phase = real_container(ctx, node, pod, memo, ip, &argv).await;
+            write_status(ctx, pod, memo, phase, Some(ip));
+            continue;
+        }
         let behaviour = ctx.behaviour(pod);
         let phase = match behaviour {
             Behaviour::Broken => crash(
@@ -222,6 +251,157 @@ async fn sync(ctx: &Arc<Ctx>, node: &Arc<Node>, memos: &mut HashMap<String, Memo
         write_status(ctx, pod, memo, phase, Some(ip));
     }
     publish_csi(ctx, node, &csi);
+}
+
+/// Whether the pod finished (`Succeeded` or `Failed`).
+fn terminal(pod: &Value) -> bool {
+    matches!(
+        pod.pointer("/status/phase").and_then(Value::as_str),
+        Some("Succeeded" | "Failed")
+    )
+}
+
+/// A `rebootguard` container: started once in the pod's sandbox, then
+/// followed until it exits.
+async fn real_container(
+    ctx: &Arc<Ctx>,
+    node: &Arc<Node>,
+    pod: &Value,
+    memo: &mut Memo,
+    ip: Ipv4Addr,
+    argv: &[String],
+) -> Phase {
+    if let Some(e) = &memo.exited {
+        return Phase::Exited(e.clone());
+    }
+    let u = uid(pod);
+    if !memo.container_started {
+        memo.container_started = true;
+        let started = kubesim::time::now();
+        match start_container(ctx, node, pod, ip, argv).await {
+            Ok(running) => {
+                let mut st = node.state();
+                if let Some(s) = st.sandboxes.get_mut(&u) {
+                    s.container = Some(running);
+                }
+                memo.started = Some(started);
+                return Phase::Running;
+            }
+            Err(message) => {
+                let e = Exited {
+                    code: 128,
+                    reason: "StartError".into(),
+                    message,
+                    started: started.clone(),
+                    finished: started,
+                };
+                memo.exited = Some(e.clone());
+                return Phase::Exited(e);
+            }
+        }
+    }
+    let ended = {
+        let mut st = node.state();
+        match st.sandboxes.get_mut(&u).and_then(|s| s.container.as_mut()) {
+            None => Some((255, String::new(), "ContainerStatusUnknown")),
+            Some(r) => match r.child.try_wait() {
+                Ok(Some(status)) => {
+                    let code = crate::container::exit_code(status);
+                    let message = crate::container::message(
+                        &r.dir,
+                        &r.message_path,
+                        r.fallback_to_logs,
+                        code,
+                    );
+                    Some((code, message, if code == 0 { "Completed" } else { "Error" }))
+                }
+                _ => None,
+            },
+        }
+    };
+    let Some((code, message, reason)) = ended else {
+        return Phase::Running;
+    };
+    let e = Exited {
+        code,
+        reason: reason.into(),
+        message,
+        started: memo.started.clone().unwrap_or_else(kubesim::time::now),
+        finished: kubesim::time::now(),
+    };
+    memo.exited = Some(e.clone());
+    Phase::Exited(e)
+}
+
+/// Prepares the pod's files and starts its command in the sandbox.
+async fn start_container(
+    ctx: &Arc<Ctx>,
+    node: &Arc<Node>,
+    pod: &Value,
+    ip: Ipv4Addr,
+    argv: &[String],
+) -> Result<crate::container::Running, String> {
+    use crate::container::{self, Exec};
+    let u = uid(pod);
+    let netns = node
+        .state()
+        .sandboxes
+        .get(&u)
+        .map(|s| s.netns.clone())
+        .ok_or_else(|| "the pod's sandbox is gone".to_owned())?;
+    let c = pod
+        .pointer("/spec/containers/0")
+        .cloned()
+        .unwrap_or_default();
+    let text = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_owned);
+    let message_path =
+        text("terminationMessagePath").unwrap_or_else(|| container::DEFAULT_MESSAGE_PATH.into());
+    let fallback_to_logs =
+        text("terminationMessagePolicy").as_deref() == Some("FallbackToLogsOnError");
+    let program = ctx.rebootguard_exe();
+    if !program.is_file() {
+        return Err(format!(
+            "exec: \"{}\": executable file not found (the lab's rebootguard is {})",
+            container::PROGRAM,
+            program.display()
+        ));
+    }
+    let dir = ctx.dir.join("pods").join(&u);
+    let exec = Exec {
+        dir: dir.clone(),
+        program,
+        args: argv.get(1..).unwrap_or_default().to_vec(),
+        message_path: message_path.clone(),
+        hostname: api::name(pod).to_owned(),
+    };
+    let mut nameservers = ctx.dns_endpoints();
+    if nameservers.is_empty() {
+        // The kube-dns Service's address: nothing answers behind it.
+        nameservers.push(Ipv4Addr::new(10, 43, 0, 10));
+    }
+    let started = async {
+        container::prepare(&dir, api::namespace(pod), &nameservers, ip, &exec)
+            .map_err(|e| format!("failed to prepare the container's files: {e}"))?;
+        let mut cmd = container::command(&ctx.exe, &exec)
+            .map_err(|e| format!("failed to create the container's log: {e}"))?;
+        netns.apply(&mut cmd).map_err(|e| e.to_string())?;
+        ctx.spawner
+            .spawn(cmd)
+            .await
+            .map_err(|e| format!("failed to start the container: {e}"))
+    };
+    match started.await {
+        Ok(child) => Ok(container::Running {
+            child,
+            dir,
+            message_path,
+            fallback_to_logs,
+        }),
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            Err(e)
+        }
+    }
 }
 
 /// Whether the pod ran a sandbox in an earlier boot (or k3s run).
@@ -376,7 +556,10 @@ async fn add(ctx: &Arc<Ctx>, node: &Arc<Node>, pod: &Value) -> Result<(), (Strin
         .and_then(|a| a.parse::<Ipv4Addr>().ok());
     let process = if ctx.behaviour(pod) == Behaviour::Dns {
         let mut cmd = pod_ns.command(&ctx.exe).map_err(|e| fail(e.to_string()))?;
-        cmd.arg("__dns").args(ctx.dns_records());
+        cmd.arg("__dns")
+            .args(ctx.dns_records())
+            .arg("--file")
+            .arg(ctx.dns_file());
         cmd.stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null());
         // SAFETY: prctl is async-signal-safe and allocates nothing.
@@ -398,6 +581,7 @@ async fn add(ctx: &Arc<Ctx>, node: &Arc<Node>, pod: &Value) -> Result<(), (Strin
         netns: pod_ns,
         ip,
         process,
+        container: None,
         pod: format!("{}/{}", api::namespace(pod), api::name(pod)),
     };
     // The node may have gone down while the plugins ran: that sandbox is gone
@@ -441,6 +625,8 @@ enum Phase {
     Creating,
     Running,
     Crash(String),
+    /// A real container ended (restartPolicy Never: for good).
+    Exited(Exited),
 }
 
 fn write_status(ctx: &Ctx, pod: &Value, memo: &mut Memo, phase: Phase, ip: Option<Ipv4Addr>) {
@@ -465,13 +651,25 @@ fn write_status(ctx: &Ctx, pod: &Value, memo: &mut Memo, phase: Phase, ip: Optio
             false,
             true,
         ),
+        Phase::Exited(e) => (
+            json!({"terminated": {"exitCode": e.code, "reason": e.reason, "message": e.message,
+                "startedAt": e.started, "finishedAt": e.finished,
+                "containerID": format!("containerd://{}", uid(pod).replace('-', ""))}}),
+            false,
+            true,
+        ),
     };
     if phase != Phase::Running {
         memo.started = None;
     }
     let t = |b: bool| if b { "True" } else { "False" };
     let mut status = json!({
-        "phase": if phase == Phase::Creating { "Pending" } else { "Running" },
+        "phase": match &phase {
+            Phase::Creating => "Pending",
+            Phase::Exited(e) if e.code == 0 => "Succeeded",
+            Phase::Exited(_) => "Failed",
+            _ => "Running",
+        },
         "hostIP": ctx.node(pod.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or_default()).map(|n| n.public_ip.to_string()),
         "conditions": [
             {"type": "PodReadyToStartContainers", "status": t(sandbox_ready)},

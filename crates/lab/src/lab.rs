@@ -331,6 +331,79 @@ impl Ctx {
             .collect()
     }
 
+    /// The records file the DNS responders follow.
+    pub fn dns_file(&self) -> PathBuf {
+        self.dir.join("dns-records")
+    }
+
+    /// `name=ip[,ip...]` lines for every Service, as CoreDNS answers them:
+    /// a ClusterIP Service by its address (`kubernetes.default`
+    /// included), a headless one by the addresses of the pods it selects
+    /// (Ready ones, or every one with an address when it publishes
+    /// not-ready addresses; finished and terminating pods never), a
+    /// headless one with no such pod exists without addresses.
+    pub fn service_records(&self) -> String {
+        let pods = self.api.pods();
+        let mut lines = Vec::new();
+        for svc in self.api.sim.list("v1", "Service", None) {
+            let ns = api::namespace(&svc);
+            let name = format!("{}.{ns}.svc.cluster.local", api::name(&svc));
+            let cluster_ip = svc
+                .pointer("/spec/clusterIP")
+                .and_then(Value::as_str)
+                .unwrap_or("None");
+            if cluster_ip != "None" && !cluster_ip.is_empty() {
+                lines.push(format!("{name}={cluster_ip}"));
+                continue;
+            }
+            let Some(selector) = svc.pointer("/spec/selector").and_then(Value::as_object) else {
+                continue;
+            };
+            let not_ready = svc
+                .pointer("/spec/publishNotReadyAddresses")
+                .and_then(Value::as_bool)
+                == Some(true);
+            let mut ips: Vec<&str> = pods
+                .iter()
+                .filter(|p| api::namespace(p) == ns && !api::terminating(p))
+                .filter(|p| {
+                    selector.iter().all(|(k, v)| {
+                        p.pointer("/metadata/labels").and_then(|l| l.get(k)) == Some(v)
+                    })
+                })
+                .filter(|p| {
+                    !matches!(
+                        p.pointer("/status/phase").and_then(Value::as_str),
+                        Some("Succeeded" | "Failed")
+                    )
+                })
+                .filter(|p| not_ready || api::condition(p, "Ready") == Some("True"))
+                .filter_map(|p| p.pointer("/status/podIP")?.as_str())
+                .collect();
+            ips.sort_unstable();
+            lines.push(format!("{name}={}", ips.join(",")));
+        }
+        lines.sort();
+        lines.join("\n") + "\n"
+    }
+
+    /// Rewrites the DNS records file (by rename) when the Services or
+    /// their pods changed since `last`.
+    pub fn publish_dns(&self, last: &mut String) {
+        let text = self.service_records();
+        if &text == last {
+            return;
+        }
+        let path = self.dns_file();
+        let tmp = path.with_extension("tmp");
+        if std::fs::write(&tmp, &text)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .is_ok()
+        {
+            *last = text;
+        }
+    }
+
     /// The PV bound to a claim.
     pub fn volume_of(&self, namespace: &str, claim: &str) -> String {
         self.api
@@ -394,6 +467,8 @@ impl Lab {
                 "monitoring",
                 "cert-manager",
                 "apps",
+                // Where `rebootguard verify` runs its probes by default.
+                "rebootguard",
             ]
             .map(String::from)
             .to_vec(),
@@ -1227,8 +1302,13 @@ pub async fn rebootguard(ctx: &Arc<Ctx>, node: &Arc<Node>, args: &[&str]) {
         .note(ctx, Some(&node.name), "rebootguard", &text);
 }
 
-/// Namespaces, PVCs, Flux objects.
+/// Namespaces, PVCs, Flux objects, the API's own Service.
 fn seed(ctx: &Ctx) {
+    let _ = ctx.api.create(&json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"component": "apiserver", "provider": "kubernetes"}},
+        "spec": {"clusterIP": "10.43.0.1", "type": "ClusterIP", "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]},
+    }));
     for w in &ctx.scenario.workloads {
         if w.behaviour == Behaviour::Volume {
             let pv = format!("pvc-{}", random_hex(8));
@@ -1265,6 +1345,7 @@ async fn controllers(ctx: Arc<Ctx>) {
     let mut counter: u64 = 0;
     let mut was_up = true;
     let mut longhorn = crate::longhorn::Manager::new(&ctx.scenario);
+    let mut dns = String::new();
     loop {
         // The controllers run on the servers: nothing while the API is down,
         // and a fresh grace period for every node when it returns, as the
@@ -1290,6 +1371,7 @@ async fn controllers(ctx: Arc<Ctx>) {
         workloads(&ctx, &mut counter);
         flux(&ctx);
         longhorn.tick(&ctx);
+        ctx.publish_dns(&mut dns);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

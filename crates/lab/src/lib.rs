@@ -13,6 +13,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod container;
 pub mod control;
 pub mod dns;
 pub mod kubelet;

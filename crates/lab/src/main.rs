@@ -86,7 +86,16 @@ enum Command {
     Cni { request: String },
     /// DNS responder (internal).
     #[command(name = "__dns", hide = true)]
-    Dns { records: Vec<String> },
+    Dns {
+        /// `name=ip[,ip...]` records.
+        records: Vec<String>,
+        /// A records file to follow (rewritten by the lab).
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// A pod's container process (internal).
+    #[command(name = "__exec", hide = true)]
+    Exec { request: String },
 }
 
 #[derive(Debug, clap::Args)]
@@ -333,15 +342,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Cni { request } => return sandbox::helper_main(&request),
-        Command::Dns { records } => {
-            let table = records
-                .iter()
-                .filter_map(|r| {
-                    let (n, ip) = r.split_once('=')?;
-                    Some((n.to_ascii_lowercase(), ip.parse().ok()?))
-                })
-                .collect();
-            return match dns::serve(&table) {
+        Command::Exec { request } => return rebootguard_lab::container::helper_main(&request),
+        Command::Dns { records, file } => {
+            let table = dns::parse_records(records.iter().map(String::as_str));
+            return match dns::serve(&table, file.as_deref()) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("dns: {e}");
@@ -475,7 +479,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             let reply = ask(&s, &r, std::time::Duration::from_secs(60))?;
             print_lines(reply, "power-on")
         }
-        Command::Cni { .. } | Command::Dns { .. } => Ok(ExitCode::SUCCESS),
+        Command::Cni { .. } | Command::Dns { .. } | Command::Exec { .. } => Ok(ExitCode::SUCCESS),
     }
 }
 

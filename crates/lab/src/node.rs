@@ -90,6 +90,9 @@ pub struct Sandbox {
     pub ip: Option<Ipv4Addr>,
     /// The pod's process, if it has one (CoreDNS).
     pub process: Option<std::process::Child>,
+    /// A container that really runs (a `rebootguard` command), if any;
+    /// dropping it kills the process and removes its files.
+    pub container: Option<crate::container::Running>,
     /// Pod `namespace/name`.
     pub pod: String,
 }

@@ -1,0 +1,120 @@
+//! `rebootguard verify`'s performance targets, measured on the lab: the
+//! whole command (pods created, probes run for real in every node's pod
+//! namespace, results read back, everything deleted) takes ≤ 10 s on a
+//! 3-node lab and ≤ 20 s on a 50-node lab.
+//!
+//! `cargo build --release -p rebootguard -p rebootguard-lab && cargo bench
+//! -p rebootguard-lab --bench verify` (root). Prints the figures; exits 1
+//! when a target is missed or verify does not pass.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use rebootguard_lab::scenario::{Behaviour, Workload};
+use rebootguard_lab::{Lab, Options, Scenario};
+
+fn target_dir() -> PathBuf {
+    // Benches sit in target/<profile>/deps; the binaries one level up.
+    let me = std::env::current_exe().expect("bench path");
+    me.parent()
+        .and_then(|d| d.parent())
+        .expect("target dir")
+        .to_path_buf()
+}
+
+/// Boots an `n`-node lab with CoreDNS, runs verify on every node; the
+/// wall time of the command, or why it failed.
+async fn verify(n: usize, o: Options, rebootguard: &PathBuf) -> Result<Duration, String> {
+    let mut s = Scenario::plain(n);
+    s.time_scale = 20.0;
+    s.workloads.push(Workload {
+        namespace: "kube-system".into(),
+        name: "coredns".into(),
+        behaviour: Behaviour::Dns,
+        replicas: Some(1),
+        nodes: vec!["boromir".into()],
+    });
+    let lab = Lab::up(s, o).await.map_err(|e| e.to_string())?;
+    let t = Instant::now();
+    while lab.ctx.dns_endpoints().is_empty() {
+        if t.elapsed() > Duration::from_secs(120) {
+            return Err("CoreDNS never ran".into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let t = Instant::now();
+    let out = tokio::process::Command::new(rebootguard)
+        .args(["verify", "--timeout", "60s", "--kubeconfig"])
+        .arg(lab.ctx.api.sim.kubeconfig_path())
+        .env_remove("KUBECONFIG")
+        .output()
+        .await
+        .map_err(|e| e.to_string())?;
+    let took = t.elapsed();
+    drop(lab);
+    if !out.status.success() {
+        return Err(format!(
+            "verify exited {:?}:\n{}{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(took)
+}
+
+fn main() -> ExitCode {
+    if std::env::args().any(|a| a == "--list") {
+        return ExitCode::SUCCESS;
+    }
+    if let Err(reason) = rebootguard_hostnet::netns::privileged() {
+        eprintln!("skipping the verify benchmark: {reason}");
+        return ExitCode::SUCCESS;
+    }
+    let dir = target_dir();
+    let (lab_exe, rebootguard) = (dir.join("rebootguard-lab"), dir.join("rebootguard"));
+    for exe in [&lab_exe, &rebootguard] {
+        if !exe.is_file() {
+            eprintln!(
+                "build the binaries first: cargo build --release -p rebootguard -p rebootguard-lab ({} is missing)",
+                exe.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(8)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let base = std::env::temp_dir().join("rebootguard-lab-bench");
+    let options = || {
+        let mut o = Options::new(lab_exe.clone());
+        o.base_dir = base.clone();
+        o.rebootguard = Some(rebootguard.clone());
+        o
+    };
+    let mut ok = true;
+    for (n, target) in [(3, Duration::from_secs(10)), (50, Duration::from_secs(20))] {
+        match runtime.block_on(verify(n, options(), &rebootguard)) {
+            Ok(took) => {
+                println!(
+                    "verify, {n}-node lab (every check passed): {:.2} s (target <= {} s)",
+                    took.as_secs_f64(),
+                    target.as_secs()
+                );
+                ok &= took <= target;
+            }
+            Err(e) => {
+                println!("verify, {n}-node lab: FAILED: {e}");
+                ok = false;
+            }
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
