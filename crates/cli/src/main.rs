@@ -7,6 +7,7 @@ mod cli;
 mod diagnose;
 mod install;
 mod node;
+mod reboot;
 
 use std::process::ExitCode;
 
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Node(node) => node::run(node),
         Command::Agent(args) => agent::run(args),
+        Command::Reboot(args) => reboot::run(&args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
