@@ -138,6 +138,22 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Reboot nodes one at a time; move on only when the rebooted node really works.
+    ///
+    /// Per node: the gates (every other node healthy, server quorum kept,
+    /// no Longhorn volume losing its last healthy replica, PodDisruptionBudgets,
+    /// optional alerts/window) → the rollout Lease → cordon → drain through the
+    /// eviction API (DaemonSet and mirror pods stay; a budget answering 429 is
+    /// retried until --timeout-drain, then reported, never forced unless
+    /// --force) → the reboot (the node's agent, through the Node; or
+    /// --reboot-command; or --manual) → a new boot ID → Ready → PodNetworkReady
+    /// from the new boot → its stale pods deleted → storage healthy → uncordon.
+    /// A failed gate or timeout stops the rollout with that node left
+    /// cordoned, what failed, the first domino (diagnose) and what to do.
+    /// Rerun to resume: the state lives in the Lease and Node annotations.
+    /// Exit 0 done (or --dry-run printed), 1 stopped at a node, 2 could not run
+    /// (bad arguments, API unreachable, another rollout holds the Lease).
+    Reboot(crate::reboot::Args),
     /// Install the systemd units for k3s: restore before k3s, back up subnet.env, and (--agent) the node agent.
     ///
     /// Writes rebootguard-restore.service, rebootguard-backup.path and

@@ -8,6 +8,7 @@ mod diagnose;
 mod install;
 mod node;
 mod verify;
+mod reboot;
 
 use std::process::ExitCode;
 
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
         Command::Node(node) => node::run(node),
         Command::Agent(args) => agent::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::Reboot(args) => reboot::run(&args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

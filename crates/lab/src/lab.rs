@@ -1646,6 +1646,18 @@ pub fn pod_for(w: &Workload, slot: usize, node: &str, suffix: &str) -> Value {
         },
         "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "True"}]},
     });
+    if w.replicas.is_none() {
+        // As the DaemonSet controller makes them: owned by the DaemonSet
+        // (a drain leaves them) and tolerating a cordon (they come back on
+        // a cordoned node after its reboot).
+        pod["metadata"]["ownerReferences"] = json!([{
+            "apiVersion": "apps/v1", "kind": "DaemonSet", "name": w.name,
+            "uid": format!("lab-daemonset-{}-{}", w.namespace, w.name), "controller": true
+        }]);
+        if let Some(t) = pod["spec"]["tolerations"].as_array_mut() {
+            t.push(json!({"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"}));
+        }
+    }
     if w.behaviour == Behaviour::Volume {
         pod["spec"]["volumes"] = json!([{"name": "data", "persistentVolumeClaim": {"claimName": format!("{}-data", w.name)}}]);
     }

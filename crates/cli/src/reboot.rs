@@ -1,0 +1,384 @@
+//! `rebootguard reboot`: the arguments (parsed and checked first), then the
+//! rollout from `rebootguard-reboot`, presented as progress lines, a
+//! per-node timeline and a report, or as a JSON event stream.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jiff::SignedDuration;
+use rebootguard_cluster::Discovery;
+use rebootguard_node::settings::parse_duration;
+use rebootguard_reboot::{Options, Outcome, Update};
+use rebootguard_rollout::machine::{How, Timeouts, show};
+use rebootguard_rollout::plan::Order;
+
+use crate::{CANNOT, OK, PROBLEM, USAGE};
+
+/// `rebootguard reboot`'s arguments.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  rebootguard reboot --dry-run                      # the plan and every gate's answer now
+  rebootguard reboot                                # every node, agents first, through the node agents
+  rebootguard reboot -l node-role.kubernetes.io/control-plane!=true
+  rebootguard reboot n1 n2 --order as-given --reboot-command ssh {node} sudo systemctl reboot
+  rebootguard reboot --json | jq .                  # one JSON object per event
+
+Exit codes: 0 every node rebooted and verified (or --dry-run printed), 1 the rollout
+stopped at a node (left cordoned; rerun to resume there), 2 could not run.
+Flow, gates, resume and RBAC: docs/reboot.md.")]
+pub struct Args {
+    /// Nodes to reboot, by name [default: -l, else every node].
+    pub nodes: Vec<String>,
+    /// Nodes by label selector.
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+    /// Agents first and servers last, or exactly as given.
+    #[arg(long, value_enum, default_value = "agents-first")]
+    pub order: OrderArg,
+    /// Print the plan and every gate's answer now; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// After --timeout-drain, delete the pods a PodDisruptionBudget keeps.
+    #[arg(long)]
+    pub force: bool,
+    /// Reboot by running this command (argv; `{node}` is the node's name) instead of asking the node's agent.
+    #[arg(long, num_args = 1.., allow_hyphen_values = true, value_name = "ARGV", conflicts_with = "manual")]
+    pub reboot_command: Vec<String>,
+    /// Wait for an operator to reboot each drained node.
+    #[arg(long)]
+    pub manual: bool,
+    /// Gates may stay closed this long before the rollout stops.
+    #[arg(long, default_value = "2m")]
+    pub timeout_gates: String,
+    /// Evictions (PDBs answering 429 included) may take this long.
+    #[arg(long, default_value = "5m")]
+    pub timeout_drain: String,
+    /// From the reboot request to a new boot ID.
+    #[arg(long, default_value = "15m")]
+    pub timeout_down: String,
+    /// From the new boot to Ready.
+    #[arg(long, default_value = "10m")]
+    pub timeout_ready: String,
+    /// From Ready to a working pod network (PodNetworkReady of the new boot).
+    #[arg(long, default_value = "5m")]
+    pub timeout_network: String,
+    /// From the network to healthy Longhorn volumes.
+    #[arg(long, default_value = "30m")]
+    pub timeout_storage: String,
+    /// Cordon, uncordon, the Lease, cleaning: one API action each.
+    #[arg(long, default_value = "1m")]
+    pub timeout_action: String,
+    /// Grace period of evicted pods, in seconds [default: each pod's own].
+    #[arg(long)]
+    pub grace_period: Option<u32>,
+    /// The rollout Lease, namespace/name.
+    #[arg(long, default_value = "kube-system/rebootguard-reboot")]
+    pub lease: String,
+    /// The Lease's TTL: a rollout whose CLI died blocks the next one at most this long.
+    #[arg(long, default_value = "60s")]
+    pub lease_ttl: String,
+    /// Who holds the Lease [default: reboot/<user>@<host>/<pid>].
+    #[arg(long)]
+    pub holder: Option<String>,
+    /// How often the cluster is looked at.
+    #[arg(long, default_value = "1s")]
+    pub poll: String,
+    /// Events as JSON, one object per line, on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Kubeconfig [default: KUBECONFIG, ~/.kube/config, in-cluster].
+    #[arg(long, env = "REBOOTGUARD_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Bound on each API request.
+    #[arg(long, default_value = "15s")]
+    pub timeout: String,
+}
+
+/// `--order`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum OrderArg {
+    /// Agents first, servers last.
+    AgentsFirst,
+    /// As given.
+    AsGiven,
+}
+
+fn duration(flag: &str, text: &str) -> Result<Duration, String> {
+    parse_duration(text)
+        .ok_or_else(|| format!("--{flag} {text:?} is not a duration (e.g. 30s, 5m)"))
+}
+
+fn signed(flag: &str, text: &str) -> Result<SignedDuration, String> {
+    duration(flag, text)
+        .and_then(|d| SignedDuration::try_from(d).map_err(|e| format!("--{flag}: {e}")))
+}
+
+/// The arguments checked into the rollout's options.
+pub fn options(args: &Args) -> Result<Options, String> {
+    let mut o = Options::new(args.nodes.clone());
+    o.selector.clone_from(&args.selector);
+    o.order = match args.order {
+        OrderArg::AgentsFirst => Order::AgentsFirst,
+        OrderArg::AsGiven => Order::AsGiven,
+    };
+    o.how = if args.manual {
+        How::Manual
+    } else if args.reboot_command.is_empty() {
+        How::Agent
+    } else {
+        How::Command
+    };
+    o.command.clone_from(&args.reboot_command);
+    o.force = args.force;
+    o.dry_run = args.dry_run;
+    o.grace = args.grace_period;
+    o.timeouts = Timeouts {
+        gates: signed("timeout-gates", &args.timeout_gates)?,
+        action: signed("timeout-action", &args.timeout_action)?,
+        drain: signed("timeout-drain", &args.timeout_drain)?,
+        down: signed("timeout-down", &args.timeout_down)?,
+        ready: signed("timeout-ready", &args.timeout_ready)?,
+        network: signed("timeout-network", &args.timeout_network)?,
+        storage: signed("timeout-storage", &args.timeout_storage)?,
+    };
+    let (ns, name) = args
+        .lease
+        .split_once('/')
+        .filter(|(a, b)| !a.is_empty() && !b.is_empty())
+        .ok_or_else(|| format!("--lease {:?} is not namespace/name", args.lease))?;
+    o.lease = (ns.to_owned(), name.to_owned());
+    o.lease_ttl = duration("lease-ttl", &args.lease_ttl)?;
+    if o.lease_ttl < Duration::from_secs(3) {
+        return Err("--lease-ttl must be at least 3s (it is renewed every third)".into());
+    }
+    if let Some(h) = &args.holder {
+        o.holder.clone_from(h);
+    }
+    o.poll = duration("poll", &args.poll)?;
+    o.bound = duration("timeout", &args.timeout)?;
+    if !args.nodes.is_empty() && args.selector.is_some() {
+        return Err("give node names or -l, not both".into());
+    }
+    Ok(o)
+}
+
+/// `rebootguard reboot`.
+pub fn run(args: &Args) -> u8 {
+    let options = match options(args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return USAGE;
+        }
+    };
+    let runtime = match crate::runtime() {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let json = args.json;
+    let colour = crate::colour(&std::io::stderr());
+    let result = runtime.block_on(async {
+        let discovery = Discovery::from_env(args.kubeconfig.clone(), Path::new("/"));
+        let (client, _) = rebootguard_cluster::connect(&discovery, options.bound)
+            .await
+            .map_err(|e| rebootguard_node::observe::error_chain(&e))?;
+        let mut emit = |u: Update| {
+            if json {
+                if let Ok(line) = serde_json::to_string(&u) {
+                    let _ = writeln!(std::io::stdout().lock(), "{line}");
+                }
+            } else {
+                eprintln!("{}", progress_line(&u, colour));
+            }
+        };
+        let run = rebootguard_reboot::run(&client, &options, None, &mut emit);
+        tokio::select! {
+            r = run => r.map_err(|e| rebootguard_node::observe::error_chain(&e)),
+            _ = tokio::signal::ctrl_c() => Err("interrupted: the node in progress keeps its state; rerun to resume (the Lease expires after --lease-ttl)".into()),
+        }
+    });
+    match result {
+        Err(e) => {
+            eprintln!("error: {e}");
+            CANNOT
+        }
+        Ok(outcome) => {
+            if json {
+                if let Ok(line) = serde_json::to_string(
+                    &serde_json::json!({"event": "result", "outcome": outcome}),
+                ) {
+                    let _ = writeln!(std::io::stdout().lock(), "{line}");
+                }
+            } else {
+                let _ = std::io::stdout()
+                    .lock()
+                    .write_all(report(&outcome).as_bytes());
+            }
+            match outcome {
+                Outcome::Done { .. } | Outcome::DryRun { .. } => OK,
+                Outcome::Stopped { .. } => PROBLEM,
+            }
+        }
+    }
+}
+
+fn progress_line(u: &Update, colour: bool) -> String {
+    let time = u.at.strftime("%H:%M:%S");
+    let node = u
+        .node
+        .as_deref()
+        .map(|n| format!("{n}: "))
+        .unwrap_or_default();
+    let text = format!("{time} {node}{}", u.message);
+    match (colour, u.warning) {
+        (true, true) => format!("\x1b[33m{text}\x1b[0m"),
+        _ => text,
+    }
+}
+
+/// The human report: the plan with its gates, or the timelines and the stop.
+pub fn report(outcome: &Outcome) -> String {
+    let mut out = String::new();
+    let timelines = |out: &mut String, nodes: &[(String, Vec<rebootguard_reboot::Milestone>)]| {
+        for (name, milestones) in nodes {
+            out.push_str(&format!("{name}:"));
+            for m in milestones {
+                let mark = serde_json::to_value(m.mark)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                out.push_str(&format!(
+                    " {mark} +{}",
+                    show(SignedDuration::from_secs_f64(m.seconds.max(0.0)))
+                ));
+            }
+            out.push('\n');
+        }
+    };
+    match outcome {
+        Outcome::DryRun { plan } => {
+            out.push_str("plan (nothing changed):\n");
+            for (i, (node, gates)) in plan.iter().enumerate() {
+                out.push_str(&format!("{}. {node}\n", i + 1));
+                for g in gates {
+                    let state = if g.open { "open  " } else { "CLOSED" };
+                    out.push_str(&format!("   {state} {:<20} {}\n", g.name, g.detail));
+                }
+            }
+            out.push_str(
+                "gates are asked again before each node, after the previous one is back\n",
+            );
+        }
+        Outcome::Done { rollout, nodes } => {
+            out.push_str(&format!(
+                "rollout {rollout} done: {} node(s) rebooted and verified\n",
+                nodes.len()
+            ));
+            timelines(&mut out, nodes);
+        }
+        Outcome::Stopped {
+            rollout,
+            nodes,
+            stop,
+            first_domino,
+        } => {
+            timelines(&mut out, nodes);
+            out.push_str(&format!(
+                "rollout {rollout} STOPPED at {} ({}), left cordoned\n  what failed: {}\n  what to do:  {}\n",
+                stop.node,
+                stop.phase.name(),
+                stop.what,
+                stop.hint
+            ));
+            match first_domino {
+                Some(d) => {
+                    out.push_str(&format!("  first domino: {}\n", d.title));
+                    for e in &d.evidence {
+                        out.push_str(&format!("    evidence: {e}\n"));
+                    }
+                    for f in &d.fix {
+                        out.push_str(&format!("    fix: {f}\n"));
+                    }
+                }
+                None => out.push_str("  first domino: diagnose found none\n"),
+            }
+            out.push_str("  rerun the same command to resume at that node\n");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn parse(argv: &[&str]) -> Result<Options, String> {
+        let cli = crate::cli::Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
+        match cli.command {
+            crate::cli::Command::Reboot(args) => options(&args),
+            _ => Err("not reboot".into()),
+        }
+    }
+
+    #[test]
+    fn flags_become_options() {
+        let o = parse(&[
+            "rebootguard",
+            "reboot",
+            "a",
+            "b",
+            "--order",
+            "as-given",
+            "--timeout-drain",
+            "90s",
+        ])
+        .expect("ok");
+        assert_eq!(o.nodes, vec!["a", "b"]);
+        assert_eq!(o.order, Order::AsGiven);
+        assert_eq!(o.how, How::Agent);
+        assert_eq!(o.timeouts.drain, SignedDuration::from_secs(90));
+        let o = parse(&[
+            "rebootguard",
+            "reboot",
+            "--reboot-command",
+            "ssh",
+            "{node}",
+            "reboot",
+        ])
+        .expect("ok");
+        assert_eq!((o.how, o.command.len()), (How::Command, 3));
+        assert_eq!(
+            parse(&["rebootguard", "reboot", "--manual"])
+                .expect("ok")
+                .how,
+            How::Manual
+        );
+        assert_eq!(
+            o.lease,
+            ("kube-system".to_owned(), "rebootguard-reboot".to_owned())
+        );
+    }
+
+    #[test]
+    fn bad_flags_say_why() {
+        assert!(
+            parse(&["rebootguard", "reboot", "--timeout-down", "soon"])
+                .expect_err("bad")
+                .contains("--timeout-down")
+        );
+        assert!(
+            parse(&["rebootguard", "reboot", "--lease", "x"])
+                .expect_err("bad")
+                .contains("namespace/name")
+        );
+        assert!(
+            parse(&["rebootguard", "reboot", "a", "-l", "x=y"])
+                .expect_err("bad")
+                .contains("not both")
+        );
+        assert!(parse(&["rebootguard", "reboot", "--manual", "--reboot-command", "x"]).is_err());
+        assert!(parse(&["rebootguard", "reboot", "--lease-ttl", "1s"]).is_err());
+    }
+}
