@@ -7,8 +7,8 @@ mod cli;
 mod diagnose;
 mod install;
 mod node;
-mod verify;
 mod reboot;
+mod verify;
 
 use std::process::ExitCode;
 
