@@ -132,8 +132,13 @@ impl Seen {
             let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
             let mut stream = std::pin::pin!(stream);
             while let Some(event) = stream.next().await {
-                let Ok(watcher::Event::Apply(n) | watcher::Event::InitApply(n)) = event else {
-                    continue;
+                let n = match event {
+                    Ok(watcher::Event::Apply(n) | watcher::Event::InitApply(n)) => n,
+                    Ok(_) => continue,
+                    Err(e) => {
+                        eprintln!("the benchmark's watch of Nodes failed (retrying): {e}");
+                        continue;
+                    }
                 };
                 let now = Timestamp::now();
                 let name = n.metadata.name.clone().unwrap_or_default();
@@ -221,16 +226,24 @@ async fn latencies(lab: &Lab, trials: usize) -> Vec<(String, Vec<f64>)> {
             let fault = (kind.fault)(&peers[i % peers.len()]);
             let at = lab.break_now(node, fault).await.expect("break");
             let mut changed = None;
-            wait(
-                lab,
-                &format!("{node} False after {}", kind.name),
-                Duration::from_secs(30),
-                |_| {
-                    changed = seen.went_false(node, at);
-                    changed.is_some()
-                },
-            )
-            .await;
+            let t = Instant::now();
+            while changed.is_none() {
+                changed = seen.went_false(node, at);
+                if t.elapsed() > Duration::from_secs(30) {
+                    let log = std::fs::read_to_string(
+                        lab.ctx.node(node).expect("node").root.join("agent.log"),
+                    )
+                    .unwrap_or_default();
+                    let tail: Vec<&str> = log.lines().rev().take(20).collect();
+                    panic!(
+                        "{node} never seen False after {} at {at}; seen: {:?}\nagent log (newest first):\n{}",
+                        kind.name,
+                        seen.0.lock().expect("lock"),
+                        tail.join("\n")
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
             let took = changed.expect("seen").duration_since(at);
             ms.push(took.as_secs_f64() * 1000.0);
             if !kind.heals_alone {

@@ -664,63 +664,63 @@ async fn a_reboot_asked_through_the_node_happens_once_and_only_when_cordoned() {
     }
     use rebootguard_cluster::reboot::{ACCEPTED, REQUEST, REQUIRED, Request};
     let base = tempfile::tempdir().expect("tempdir");
-    // samwise is an agent node: rebooting it leaves the API up.
+    // theoden is an agent node: rebooting it leaves the API up.
     let lab = agent_lab(base.path(), 2).await;
-    let samwise = lab.node("samwise").expect("samwise");
+    let theoden = lab.node("theoden").expect("theoden");
 
-    let sentinel = samwise.path("var/run/reboot-required");
+    let sentinel = theoden.path("var/run/reboot-required");
     std::fs::create_dir_all(sentinel.parent().expect("dir")).expect("mkdir");
     std::fs::write(&sentinel, "*** System restart required ***\n").expect("sentinel");
     wait(&lab, "reboot-required reported", 20, |l| {
-        annotation(l, "samwise", REQUIRED).is_some()
+        annotation(l, "theoden", REQUIRED).is_some()
     })
     .await;
 
-    let before = boot_id(&lab, "samwise").expect("boot id");
+    let before = boot_id(&lab, "theoden").expect("boot id");
     let request = Request {
-        id: "test-rollout/samwise/1".into(),
+        id: "test-rollout/theoden/1".into(),
         expires: jiff::Timestamp::now() + jiff::SignedDuration::from_secs(600),
     };
     let ask = serde_json::json!({"metadata": {"annotations": {REQUEST: request.to_annotation()}}});
     lab.ctx
         .api
-        .merge("v1", "Node", "", "samwise", &ask)
+        .merge("v1", "Node", "", "theoden", &ask)
         .expect("request");
     wait(&lab, "the request refused on an uncordoned node", 20, |l| {
-        events(l, "samwise", "RebootRefused")
+        events(l, "theoden", "RebootRefused")
             .iter()
             .any(|m| m.contains("not cordoned"))
     })
     .await;
-    assert_eq!(boot_id(&lab, "samwise").as_ref(), Some(&before));
-    assert_eq!(annotation(&lab, "samwise", ACCEPTED), None);
+    assert_eq!(boot_id(&lab, "theoden").as_ref(), Some(&before));
+    assert_eq!(annotation(&lab, "theoden", ACCEPTED), None);
 
     let cordon = serde_json::json!({"spec": {"unschedulable": true}});
     lab.ctx
         .api
-        .merge("v1", "Node", "", "samwise", &cordon)
+        .merge("v1", "Node", "", "theoden", &cordon)
         .expect("cordon");
-    wait(&lab, "samwise rebooted with a new boot ID", 30, |l| {
-        boot_id(l, "samwise").is_some_and(|b| b != before)
+    wait(&lab, "theoden rebooted with a new boot ID", 30, |l| {
+        boot_id(l, "theoden").is_some_and(|b| b != before)
     })
     .await;
     assert_eq!(
-        annotation(&lab, "samwise", ACCEPTED).as_deref(),
+        annotation(&lab, "theoden", ACCEPTED).as_deref(),
         Some(request.id.as_str())
     );
-    assert!(!events(&lab, "samwise", "Rebooting").is_empty());
-    let after = boot_id(&lab, "samwise").expect("boot id");
-    wait(&lab, "samwise's network verified again", 60, |l| {
-        status(l, "samwise").is_some_and(|(s, _)| s == "True")
+    assert!(!events(&lab, "theoden", "Rebooting").is_empty());
+    let after = boot_id(&lab, "theoden").expect("boot id");
+    wait(&lab, "theoden's network verified again", 60, |l| {
+        status(l, "theoden").is_some_and(|(s, _)| s == "True")
     })
     .await;
     // The agent of the new boot saw the request answered: no second reboot.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(boot_id(&lab, "samwise"), Some(after));
+    assert_eq!(boot_id(&lab, "theoden"), Some(after));
 
     std::fs::remove_file(&sentinel).ok();
     wait(&lab, "reboot-required withdrawn", 20, |l| {
-        annotation(l, "samwise", REQUIRED).is_none()
+        annotation(l, "theoden", REQUIRED).is_none()
     })
     .await;
 }
