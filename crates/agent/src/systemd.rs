@@ -292,6 +292,22 @@ fn call_error(unit: &str, address: &str, e: zbus::Error) -> Error {
     }
 }
 
+/// systemd's manager on the bus at `address`, for a job on `unit` (named
+/// in the errors). The proxy owns its connection.
+async fn manager(address: &zbus::Address, unit: &str) -> Result<ManagerProxy<'static>, Error> {
+    let shown = address.to_string();
+    let connection = zbus::connection::Builder::address(address.clone())
+        .map_err(|e| connect_error(&shown, e))?
+        .build()
+        .await
+        .map_err(|e| connect_error(&shown, e))?;
+    ManagerProxy::builder(&connection)
+        .cache_properties(zbus::proxy::CacheProperties::No)
+        .build()
+        .await
+        .map_err(|e| call_error(unit, &shown, e))
+}
+
 /// Restarts `unit` through systemd on the bus at `address`, like
 /// `systemctl restart`: done when the job's `JobRemoved` says `done`, an
 /// error otherwise; everything (connecting included) bounded by `timeout`.
@@ -299,16 +315,7 @@ pub async fn restart(address: &zbus::Address, unit: &str, timeout: Duration) -> 
     let deadline = tokio::time::Instant::now() + timeout;
     let shown = address.to_string();
     let queued = async {
-        let connection = zbus::connection::Builder::address(address.clone())
-            .map_err(|e| connect_error(&shown, e))?
-            .build()
-            .await
-            .map_err(|e| connect_error(&shown, e))?;
-        let manager = ManagerProxy::builder(&connection)
-            .cache_properties(zbus::proxy::CacheProperties::No)
-            .build()
-            .await
-            .map_err(|e| call_error(unit, &shown, e))?;
+        let manager = manager(address, unit).await?;
         // The match rule is in place before the job exists: a restart can
         // end before RestartUnit's reply reaches us.
         let removed = manager
@@ -364,16 +371,7 @@ pub async fn restart(address: &zbus::Address, unit: &str, timeout: Duration) -> 
 pub async fn reboot(address: &zbus::Address, timeout: Duration) -> Result<String, Error> {
     let shown = address.to_string();
     let queued = async {
-        let connection = zbus::connection::Builder::address(address.clone())
-            .map_err(|e| connect_error(&shown, e))?
-            .build()
-            .await
-            .map_err(|e| connect_error(&shown, e))?;
-        let manager = ManagerProxy::builder(&connection)
-            .cache_properties(zbus::proxy::CacheProperties::No)
-            .build()
-            .await
-            .map_err(|e| call_error(REBOOT_UNIT, &shown, e))?;
+        let manager = manager(address, REBOOT_UNIT).await?;
         let job = manager
             .start_unit(REBOOT_UNIT, REBOOT_MODE)
             .await

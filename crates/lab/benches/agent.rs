@@ -224,7 +224,11 @@ async fn latencies(lab: &Lab, trials: usize) -> Vec<(String, Vec<f64>)> {
             // Let the last heal's writes settle so this trial starts idle.
             tokio::time::sleep(Duration::from_millis(300)).await;
             let fault = (kind.fault)(&peers[i % peers.len()]);
-            let at = lab.break_now(node, fault).await.expect("break");
+            // The instant before the fault: the agent can see it and the
+            // watch deliver its verdict before `break_now` returns (two
+            // cores), so the lab's own timestamp would come late.
+            let at = Timestamp::now();
+            lab.break_now(node, fault).await.expect("break");
             let mut changed = None;
             let t = Instant::now();
             while changed.is_none() {

@@ -112,6 +112,20 @@ pub struct Config<'a> {
 }
 
 impl Config<'_> {
+    /// `rebootguard-lab <subcommand> --dir D --lab L <node>`, as a TOML argv.
+    fn lab_command(&self, subcommand: &str) -> toml::Value {
+        let argv = [
+            self.exe.to_string_lossy().into_owned(),
+            subcommand.to_owned(),
+            "--dir".into(),
+            self.base_dir.to_string_lossy().into_owned(),
+            "--lab".into(),
+            self.lab.to_owned(),
+            self.node.to_owned(),
+        ];
+        toml::Value::Array(argv.into_iter().map(toml::Value::String).collect())
+    }
+
     /// The TOML text: `node-name`, and the `[agent]` table with the taint
     /// on, the k3s restart and reboot commands (argvs that ask this lab to
     /// restart the node's k3s, or to power-cycle the node) and the time
@@ -119,33 +133,10 @@ impl Config<'_> {
     pub fn render(&self) -> String {
         let mut agent = toml::Table::new();
         agent.insert("taint".into(), true.into());
-        let argv: Vec<toml::Value> = [
-            self.exe.to_string_lossy().into_owned(),
-            "k3s-restart".into(),
-            "--dir".into(),
-            self.base_dir.to_string_lossy().into_owned(),
-            "--lab".into(),
-            self.lab.to_owned(),
-            self.node.to_owned(),
-        ]
-        .into_iter()
-        .map(toml::Value::String)
-        .collect();
-        agent.insert("restart-command".into(), toml::Value::Array(argv));
-        // A reboot asked through the Node power-cycles this lab node.
-        let reboot: Vec<toml::Value> = [
-            self.exe.to_string_lossy().into_owned(),
-            "node-reboot".into(),
-            "--dir".into(),
-            self.base_dir.to_string_lossy().into_owned(),
-            "--lab".into(),
-            self.lab.to_owned(),
-            self.node.to_owned(),
-        ]
-        .into_iter()
-        .map(toml::Value::String)
-        .collect();
-        agent.insert("reboot-command".into(), toml::Value::Array(reboot));
+        // A k3s restart, and a reboot asked through the Node, are asked of
+        // this lab for this node: `k3s-restart` and `node-reboot`.
+        agent.insert("restart-command".into(), self.lab_command("k3s-restart"));
+        agent.insert("reboot-command".into(), self.lab_command("node-reboot"));
         for (key, real) in TIMES {
             let scaled = real.div_f64(self.time_scale.max(1.0));
             agent.insert(key.into(), duration_text(scaled).into());
