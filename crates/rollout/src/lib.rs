@@ -11,5 +11,6 @@
 
 pub mod gates;
 pub mod machine;
+pub mod phase;
 pub mod plan;
 pub mod progress;

@@ -10,7 +10,7 @@
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use crate::machine::Phase;
+use crate::phase::Phase;
 
 /// The annotation key, on Nodes ([`Progress`]) and on the Lease ([`Plan`]).
 pub const ANNOTATION: &str = "rebootguard.io/rollout";
