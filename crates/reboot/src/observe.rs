@@ -12,7 +12,8 @@ use k8s_openapi::api::core::v1::{Event, Node, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use kube::{Api, Client};
-use rebootguard_cluster::reboot::{ACCEPTED, REQUEST, Request};
+use rebootguard_cluster::condition;
+use rebootguard_cluster::reboot::{Handshake, Request};
 use rebootguard_rollout::gates::{self, Role};
 use rebootguard_rollout::machine::{NodeSeen, PodNetwork};
 use serde_json::Value;
@@ -53,22 +54,9 @@ pub fn role(node: &Node) -> Role {
     }
 }
 
-fn condition<'a>(
-    node: &'a Node,
-    kind: &str,
-) -> Option<&'a k8s_openapi::api::core::v1::NodeCondition> {
-    node.status
-        .as_ref()?
-        .conditions
-        .as_ref()?
-        .iter()
-        .find(|c| c.type_ == kind)
-}
-
 /// The Node as the state machine sees it (`refused` is filled separately).
 pub fn node_seen(node: &Node) -> NodeSeen {
-    let annotations = node.metadata.annotations.as_ref();
-    let get = |k: &str| annotations.and_then(|a| a.get(k)).cloned();
+    let handshake = Handshake::of(node);
     NodeSeen {
         boot_id: node
             .status
@@ -76,13 +64,9 @@ pub fn node_seen(node: &Node) -> NodeSeen {
             .and_then(|s| s.node_info.as_ref())
             .map(|i| i.boot_id.clone())
             .unwrap_or_default(),
-        ready: condition(node, "Ready").is_some_and(|c| c.status == "True"),
-        cordoned: node
-            .spec
-            .as_ref()
-            .and_then(|s| s.unschedulable)
-            .unwrap_or(false),
-        pod_network: condition(node, POD_NETWORK_READY).map(|c| PodNetwork {
+        ready: condition::find(node, "Ready").is_some_and(|c| c.status == "True"),
+        cordoned: handshake.cordoned,
+        pod_network: condition::find(node, POD_NETWORK_READY).map(|c| PodNetwork {
             ready: c.status == "True",
             heartbeat: c
                 .last_heartbeat_time
@@ -95,10 +79,11 @@ pub fn node_seen(node: &Node) -> NodeSeen {
                 c.message.as_deref().unwrap_or("")
             ),
         }),
-        requested: get(REQUEST)
+        requested: handshake
+            .request
             .and_then(|r| Request::parse(&r).ok())
             .map(|r| r.id),
-        accepted: get(ACCEPTED),
+        accepted: handshake.accepted,
         refused: None,
     }
 }
