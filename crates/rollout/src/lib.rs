@@ -14,3 +14,4 @@ pub mod machine;
 pub mod phase;
 pub mod plan;
 pub mod progress;
+pub mod window;
