@@ -4,6 +4,7 @@
 
 mod agent;
 mod cli;
+mod controller;
 mod diagnose;
 mod install;
 mod node;
@@ -28,12 +29,14 @@ pub const CANNOT: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.log, cli.log_json);
+    let json_logs = cli.log_json || matches!(&cli.command, Command::Controller(a) if a.json);
+    init_logging(&cli.log, json_logs);
     let code = match cli.command {
         Command::Node(node) => node::run(node),
         Command::Agent(args) => agent::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Reboot(args) => reboot::run(&args),
+        Command::Controller(args) => controller::run(&args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -25,7 +25,8 @@
 //!    (the agent's `rebootguard.io/reboot-required`, or another), unless the
 //!    controller rebooted the node after the annotation's time
 //!    ([`Node::rebooted`]): a sentinel that survives the reboot would
-//!    otherwise reboot the node in a loop. Such a node is skipped, and so
+//!    otherwise reboot the node in a loop. Such a node is skipped (silently
+//!    for [`SETTLE`], while its agent may not have looked yet), and so
 //!    is one cordoned outside any rollout (someone's maintenance; it is not
 //!    ours to uncordon). None left: [`Decision::Idle`].
 //! 3. **The window**: outside every configured window,
@@ -35,7 +36,7 @@
 //!    asked by [`admit`] before it really starts ([`Decision::Blocked`]
 //!    while one is closed: waiting is not a stop).
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
 use crate::gates::{Gate, Role};
@@ -72,6 +73,11 @@ pub struct Lease {
     /// The holder renews it (see [`crate::progress::holder`]).
     pub alive: bool,
 }
+
+/// How long after the controller rebooted a node a mark older than the
+/// reboot is taken for one its agent has not withdrawn yet (it looks at
+/// the sentinel on its next full check), rather than one that survived.
+pub const SETTLE: SignedDuration = SignedDuration::from_mins(10);
 
 /// What the controller is asked to decide from.
 #[derive(Debug, Clone)]
@@ -183,7 +189,7 @@ pub fn decide(input: &Input<'_>) -> Schedule {
             skipped: Vec::new(),
         };
     }
-    let (mut wanted, skipped) = wanted(input.nodes);
+    let (mut wanted, skipped) = wanted(input.nodes, input.now);
     let decision = if wanted.is_empty() {
         Decision::Idle
     } else if window::open(input.windows, input.now) == Some(false) {
@@ -245,7 +251,7 @@ fn unfinished(input: &Input<'_>) -> Option<Decision> {
 }
 
 /// Rule 2: the nodes that need a reboot, in order, and those skipped.
-fn wanted(nodes: &[Node]) -> (Vec<String>, Vec<Skipped>) {
+fn wanted(nodes: &[Node], now: Timestamp) -> (Vec<String>, Vec<Skipped>) {
     let mut skipped = Vec::new();
     let mut wanted: Vec<&Node> = Vec::new();
     for n in nodes {
@@ -254,6 +260,10 @@ fn wanted(nodes: &[Node]) -> (Vec<String>, Vec<Skipped>) {
         if let Some(rebooted) = n.rebooted
             && since.is_none_or(|s| s <= rebooted)
         {
+            if now.duration_since(rebooted) < SETTLE {
+                // Its agent has yet to look at the new boot's sentinel.
+                continue;
+            }
             skipped.push(Skipped {
                 node: n.name.clone(),
                 why: format!(
@@ -483,6 +493,12 @@ mod tests {
     fn a_sentinel_that_survived_our_reboot_is_not_rebooted_again() {
         let mut nodes = cluster();
         nodes[1] = needs(nodes[1].clone(), "2026-12-01T00:00:00Z");
+        // Just rebooted: its agent has not withdrawn the mark yet.
+        nodes[1].rebooted = Some(at("2026-12-02T02:55:00Z"));
+        let s = decide_with(&nodes, &Lease::default(), &[]);
+        assert_eq!(s.decision, Decision::Idle);
+        assert!(s.skipped.is_empty());
+        // Long enough after: it survived, and is said so.
         nodes[1].rebooted = Some(at("2026-12-01T01:00:00Z"));
         let s = decide_with(&nodes, &Lease::default(), &[]);
         assert_eq!(s.decision, Decision::Idle);
