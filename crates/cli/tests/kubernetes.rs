@@ -1236,3 +1236,91 @@ async fn the_controller_leads_once_asks_for_the_reboot_and_makes_no_call_its_rba
         "the shipped Leases are used, not created"
     );
 }
+
+/// `rebootguard controller --once ARGS` against `sim`: (exit code, log).
+async fn controller_once(sim: &KubeSim, args: &[&str]) -> (Option<i32>, String) {
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_rebootguard"))
+            .args(["controller", "--once", "--identity", "cron"])
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(sim.kubeconfig_path())
+            .env_remove("KUBECONFIG")
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .stdin(Stdio::null())
+            .output(),
+    )
+    .await
+    .expect("--once returns")
+    .expect("ran");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_rollout_holds_every_reboot_and_dry_run_changes_nothing() {
+    use rebootguard_cluster::reboot::REQUIRED;
+    let sim = KubeSim::start().await.expect("kubesim");
+    sim.create(
+        &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "rebootguard"}}),
+    )
+    .expect("the leader Lease's namespace");
+    sim.create(&lab_node("boromir", true, json!({})))
+        .expect("node");
+    sim.create(&lab_node(
+        "theoden",
+        false,
+        json!({REQUIRED: "2026-12-01T00:00:00Z"}),
+    ))
+    .expect("node");
+
+    // Dry run: it says what it would do, and does nothing.
+    let (code, log) = controller_once(&sim, &["--dry-run"]).await;
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        log.contains("dry run: would act: rebooting theoden"),
+        "{log}"
+    );
+    let theoden = sim.get("v1", "Node", "", "theoden").expect("node");
+    assert_ne!(theoden["spec"]["unschedulable"], true);
+    assert!(theoden["metadata"]["annotations"]["rebootguard.io/rollout"].is_null());
+
+    // A rollout that stopped at samwise (cordoned, its progress at the
+    // network phase; the rollout Lease released with the plan on it).
+    let mut samwise = lab_node(
+        "samwise",
+        false,
+        json!({"rebootguard.io/rollout": r#"{"rollout":"rollout-1","phase":"network","agent":true}"#}),
+    );
+    samwise["spec"] = json!({"unschedulable": true});
+    sim.create(&samwise).expect("node");
+    sim.create(&json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "rebootguard-reboot", "namespace": "kube-system",
+            "annotations": {"rebootguard.io/rollout": r#"{"id":"rollout-1","nodes":["samwise"]}"#}},
+        "spec": {}
+    }))
+    .expect("lease");
+    let (code, log) = controller_once(&sim, &[]).await;
+    assert_eq!(code, Some(1), "a held rollout needs a human: {log}");
+    for part in [
+        "rollout rollout-1 is unfinished at samwise (phase network), left cordoned",
+        "rebootguard reboot",
+    ] {
+        assert!(log.contains(part), "{part}:\n{log}");
+    }
+    let theoden = sim.get("v1", "Node", "", "theoden").expect("node");
+    assert_ne!(
+        theoden["spec"]["unschedulable"], true,
+        "nothing else rebooted"
+    );
+    let held = sim
+        .list("events.k8s.io/v1", "Event", Some("default"))
+        .into_iter()
+        .filter(|e| e["reason"] == "RebootHeld" && e["regarding"]["name"] == "samwise")
+        .count();
+    assert_eq!(held, 1, "a Warning Event on the held node");
+}

@@ -4,8 +4,9 @@
 //! `rebootguard.io/reboot-required`) is cordoned, rebooted through the
 //! agent handshake, verified and uncordoned, and the mark is gone with the
 //! reboot's fresh `/run`; no other node is touched; a second controller
-//! stands by while the first leads. Outside the window nothing happens and
-//! the log says when it opens. Needs root and Debian's CNI plugins; prints
+//! stands by while the first leads. A leader stopped in the middle of the
+//! rollout leaves it whole, and the next one finishes it with one reboot.
+//! Outside the window nothing happens and the log says when it opens. Needs root and Debian's CNI plugins; prints
 //! why it skips otherwise.
 
 use std::collections::BTreeSet;
@@ -194,6 +195,7 @@ async fn the_controller_reboots_only_the_marked_node_verified_while_a_second_sta
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let log_a = a.log();
+    eprintln!("--- replica-a:\n{log_a}");
     // Only the marked node, once, through the agent's handshake.
     assert_eq!(
         ever_cordoned,
@@ -253,6 +255,72 @@ async fn the_controller_reboots_only_the_marked_node_verified_while_a_second_sta
     assert_eq!(b.stop().await, Some(0));
     assert_eq!(a.stop().await, Some(0));
     assert_eq!(leader(&lab), None, "leadership released");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn a_leader_stopped_mid_rollout_hands_it_over_and_the_node_reboots_once() {
+    if !ready("a_leader_stopped_mid_rollout_hands_it_over_and_the_node_reboots_once") {
+        return;
+    }
+    let base = tempfile::tempdir().expect("tempdir");
+    let lab = agent_lab(EXE, base.path(), 2).await;
+    mark(&lab, "theoden").await;
+    let before = boot_id(&lab, "theoden");
+    let a = Controller::start(&lab, base.path(), "replica-a", &[]);
+    // SIGTERM as soon as the rollout has cordoned the node.
+    wait(&lab, "theoden cordoned by the rollout", 60, |l| {
+        cordoned(l, "theoden")
+    })
+    .await;
+    let log_a = a.log.clone();
+    assert_eq!(a.stop().await, Some(0), "a clean stop");
+    let log_a = std::fs::read_to_string(log_a).unwrap_or_default();
+    assert!(
+        log_a.contains("interrupting the rollout after the API call in flight"),
+        "{log_a}"
+    );
+    assert_eq!(leader(&lab), None, "leadership released on SIGTERM");
+    assert!(
+        annotation(&lab, "theoden", "rebootguard.io/rollout").is_some(),
+        "the node keeps its progress"
+    );
+    let rollout_holder = lab
+        .ctx
+        .api
+        .sim
+        .get(
+            "coordination.k8s.io/v1",
+            "Lease",
+            "kube-system",
+            "rebootguard-reboot",
+        )
+        .and_then(|l| l["spec"]["holderIdentity"].as_str().map(str::to_owned));
+    assert_eq!(
+        rollout_holder.as_deref(),
+        Some("rebootguard-controller"),
+        "the rollout stays the controller's"
+    );
+
+    let b = Controller::start(&lab, base.path(), "replica-b", &[]);
+    wait(
+        &lab,
+        "theoden rebooted, verified and uncordoned by replica-b",
+        120,
+        |l| {
+            boot_id(l, "theoden") != before
+                && !cordoned(l, "theoden")
+                && annotation(l, "theoden", REBOOTED).is_some()
+        },
+    )
+    .await;
+    let log_b = b.log();
+    assert!(log_b.contains("resuming the unfinished rollout"), "{log_b}");
+    assert_eq!(
+        events(&lab, "theoden", "Rebooting").len(),
+        1,
+        "one reboot, whoever asked:\n{log_b}"
+    );
+    assert_eq!(b.stop().await, Some(0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
