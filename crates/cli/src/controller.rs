@@ -12,7 +12,7 @@ use rebootguard_reboot::controller::{self, Clients, Metrics, Options};
 use rebootguard_rollout::window::Window;
 
 use crate::reboot::duration;
-use crate::{CANNOT, OK, PROBLEM, USAGE};
+use crate::{CANNOT, OK, PROBLEM};
 
 /// `rebootguard controller`'s arguments.
 #[derive(Debug, clap::Args)]
@@ -148,15 +148,8 @@ pub fn options(args: &Args) -> Result<(Options, Option<SocketAddr>), String> {
 
 /// `rebootguard controller`.
 pub fn run(args: &Args) -> u8 {
-    let (options, listen) = match options(args) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return USAGE;
-        }
-    };
-    let runtime = match crate::runtime() {
-        Ok(r) => r,
+    let ((options, listen), runtime) = match crate::prepare(options(args)) {
+        Ok(ready) => ready,
         Err(code) => return code,
     };
     let result = runtime.block_on(async {

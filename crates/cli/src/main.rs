@@ -90,6 +90,16 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
+/// The checked arguments and a runtime to act on them, or the exit code
+/// after saying why not (bad arguments: [`USAGE`]).
+pub(crate) fn prepare<T>(checked: Result<T, String>) -> Result<(T, tokio::runtime::Runtime), u8> {
+    let checked = checked.map_err(|e| {
+        eprintln!("error: {e}");
+        USAGE
+    })?;
+    Ok((checked, runtime()?))
+}
+
 /// A single-threaded runtime for one command, or the exit code after
 /// saying why there is none.
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, u8> {

@@ -731,6 +731,53 @@ fn granted(roles: &[&Value], verb: &str, counted: &str) -> bool {
     })
 }
 
+/// SIGTERM to `child`, then its output; it must stop within 30 s.
+async fn terminated(child: tokio::process::Child, what: &str) -> std::process::Output {
+    if let Some(pid) = child.id() {
+        // SAFETY: signalling a child this test started and still owns.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+    }
+    tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("{what} stops on SIGTERM"))
+        .expect("its output")
+}
+
+/// A request kubesim served: (user agent, verb, resource, count).
+type Call = (String, String, String, u64);
+
+/// The requests `sim` served to user agents starting with one of
+/// `agents`: each granted by the roles `base` renders, those in `made`
+/// among them, and no Lease created (the bases ship theirs).
+fn granted_calls(sim: &KubeSim, base: &str, agents: &[&str], made: &[(&str, &str)]) -> Vec<Call> {
+    let rendered = documents(&kustomize(base));
+    let roles = roles(&rendered);
+    let calls: Vec<Call> = sim
+        .requests_by_agent()
+        .into_iter()
+        .filter(|(ua, ..)| agents.iter().any(|a| ua.starts_with(a)))
+        .collect();
+    for (ua, verb, resource, _) in &calls {
+        assert!(
+            granted(&roles, verb, resource),
+            "{ua} made a call the RBAC of {base} does not grant: {verb} {resource}\n{calls:?}"
+        );
+    }
+    for (verb, resource) in made {
+        assert!(
+            calls.iter().any(|(_, v, r, _)| v == verb && r == resource),
+            "{agents:?} did {verb} {resource}: {calls:?}"
+        );
+    }
+    assert!(
+        !calls
+            .iter()
+            .any(|(_, v, r, _)| v == "create" && r == "leases.coordination.k8s.io"),
+        "the shipped Leases are used, not created"
+    );
+    calls
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_agent_makes_no_call_its_rbac_does_not_grant() {
     // The real agent, run against kubesim with the base applied, on a copy
@@ -818,62 +865,33 @@ async fn the_agent_makes_no_call_its_rbac_does_not_grant() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    if let Some(pid) = agent.id() {
-        // SAFETY: signalling a child this test started and still owns.
-        unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
-    }
-    let out = tokio::time::timeout(Duration::from_secs(20), agent.wait_with_output())
-        .await
-        .expect("the agent stops on SIGTERM")
-        .expect("its output");
+    let out = terminated(agent, "the agent").await;
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(
         done,
         "the agent did not write everything within 90s:\n{log}"
     );
 
-    let rendered = documents(&kustomize(AGENT_BASE));
-    let roles: Vec<&Value> = rendered
-        .iter()
-        .filter(|o| o["kind"] == "Role" || o["kind"] == "ClusterRole")
-        .collect();
     // The agent's requests (its own user agent) and those of the restore
     // it runs (the node commands' user agent); not kubectl's.
-    let calls: Vec<(String, String, String, u64)> = sim
-        .requests_by_agent()
-        .into_iter()
-        .filter(|(ua, ..)| ua.starts_with("rebootguard-agent/") || ua.starts_with("rebootguard/"))
-        .collect();
+    let calls = granted_calls(
+        &sim,
+        AGENT_BASE,
+        &["rebootguard-agent/", "rebootguard/"],
+        &[
+            ("patch", "nodes/status"),
+            ("patch", "nodes"),
+            ("update", "leases.coordination.k8s.io"),
+            ("create", "events.events.k8s.io"),
+            ("watch", "pods"),
+            ("watch", "events"),
+        ],
+    );
     assert!(
         calls
             .iter()
             .any(|(ua, ..)| ua.starts_with("rebootguard-agent/")),
         "{calls:?}"
-    );
-    for (ua, verb, resource, _) in &calls {
-        assert!(
-            granted(&roles, verb, resource),
-            "{ua} made a call the RBAC does not grant: {verb} {resource}\n{calls:?}"
-        );
-    }
-    for (verb, resource) in [
-        ("patch", "nodes/status"),
-        ("patch", "nodes"),
-        ("update", "leases.coordination.k8s.io"),
-        ("create", "events.events.k8s.io"),
-        ("watch", "pods"),
-        ("watch", "events"),
-    ] {
-        assert!(
-            calls.iter().any(|(_, v, r, _)| v == verb && r == resource),
-            "the agent did {verb} {resource}: {calls:?}"
-        );
-    }
-    assert!(
-        !calls
-            .iter()
-            .any(|(_, v, r, _)| v == "create" && r == "leases.coordination.k8s.io"),
-        "the shipped Lease is used, not created"
     );
 }
 
@@ -1088,6 +1106,17 @@ fn lab_node(name: &str, server: bool, annotations: Value) -> Value {
     })
 }
 
+/// A server, boromir, and an agent node, theoden, marked as needing a
+/// reboot since 2026-12-01.
+fn seed_marked(sim: &KubeSim) {
+    use rebootguard_cluster::reboot::REQUIRED;
+    sim.create(&lab_node("boromir", true, json!({})))
+        .expect("node");
+    let marked = json!({REQUIRED: "2026-12-01T00:00:00Z"});
+    sim.create(&lab_node("theoden", false, marked))
+        .expect("node");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_controller_leads_once_asks_for_the_reboot_and_makes_no_call_its_rbac_does_not_grant() {
     // The real controller against kubesim with its base applied: it leads,
@@ -1100,18 +1129,11 @@ async fn the_controller_leads_once_asks_for_the_reboot_and_makes_no_call_its_rba
     ) {
         return;
     }
-    use rebootguard_cluster::reboot::{REQUEST, REQUIRED};
+    use rebootguard_cluster::reboot::REQUEST;
     let sim = KubeSim::start().await.expect("kubesim");
     let cache = tempfile::tempdir().expect("cache dir");
     apply(&sim, cache.path(), CONTROLLER_BASE).await;
-    sim.create(&lab_node("boromir", true, json!({})))
-        .expect("node");
-    sim.create(&lab_node(
-        "theoden",
-        false,
-        json!({REQUIRED: "2026-12-01T00:00:00Z"}),
-    ))
-    .expect("node");
+    seed_marked(&sim);
     sim.create(&json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "web", "namespace": "default"},
@@ -1162,14 +1184,7 @@ async fn the_controller_leads_once_asks_for_the_reboot_and_makes_no_call_its_rba
         .await
         .expect("the second replica ran");
     let second_log = String::from_utf8_lossy(&second.stderr).into_owned();
-    if let Some(pid) = leader.id() {
-        // SAFETY: signalling a child this test started and still owns.
-        unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
-    }
-    let out = tokio::time::timeout(Duration::from_secs(30), leader.wait_with_output())
-        .await
-        .expect("the controller stops on SIGTERM")
-        .expect("its output");
+    let out = terminated(leader, "the controller").await;
     let log = String::from_utf8_lossy(&out.stderr);
     let node = asked.unwrap_or_else(|| panic!("no reboot asked of theoden within 60s:\n{log}"));
     assert_eq!(out.status.code(), Some(0), "{log}");
@@ -1203,37 +1218,18 @@ async fn the_controller_leads_once_asks_for_the_reboot_and_makes_no_call_its_rba
         "waiting for the new boot: {progress}"
     );
 
-    let objects = documents(&kustomize(CONTROLLER_BASE));
-    let granted_roles = roles(&objects);
-    let calls: Vec<(String, String, String, u64)> = sim
-        .requests_by_agent()
-        .into_iter()
-        .filter(|(ua, ..)| ua.starts_with("rebootguard/"))
-        .collect();
-    for (ua, verb, resource, _) in &calls {
-        assert!(
-            granted(&granted_roles, verb, resource),
-            "{ua} made a call the RBAC does not grant: {verb} {resource}\n{calls:?}"
-        );
-    }
-    for (verb, resource) in [
-        ("list", "nodes"),
-        ("patch", "nodes"),
-        ("create", "pods/eviction"),
-        ("update", "leases.coordination.k8s.io"),
-        ("patch", "leases.coordination.k8s.io"),
-        ("create", "events.events.k8s.io"),
-    ] {
-        assert!(
-            calls.iter().any(|(_, v, r, _)| v == verb && r == resource),
-            "the controller did {verb} {resource}: {calls:?}"
-        );
-    }
-    assert!(
-        !calls
-            .iter()
-            .any(|(_, v, r, _)| v == "create" && r == "leases.coordination.k8s.io"),
-        "the shipped Leases are used, not created"
+    granted_calls(
+        &sim,
+        CONTROLLER_BASE,
+        &["rebootguard/"],
+        &[
+            ("list", "nodes"),
+            ("patch", "nodes"),
+            ("create", "pods/eviction"),
+            ("update", "leases.coordination.k8s.io"),
+            ("patch", "leases.coordination.k8s.io"),
+            ("create", "events.events.k8s.io"),
+        ],
     );
 }
 
@@ -1262,20 +1258,12 @@ async fn controller_once(sim: &KubeSim, args: &[&str]) -> (Option<i32>, String) 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stopped_rollout_holds_every_reboot_and_dry_run_changes_nothing() {
-    use rebootguard_cluster::reboot::REQUIRED;
     let sim = KubeSim::start().await.expect("kubesim");
     sim.create(
         &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "rebootguard"}}),
     )
     .expect("the leader Lease's namespace");
-    sim.create(&lab_node("boromir", true, json!({})))
-        .expect("node");
-    sim.create(&lab_node(
-        "theoden",
-        false,
-        json!({REQUIRED: "2026-12-01T00:00:00Z"}),
-    ))
-    .expect("node");
+    seed_marked(&sim);
 
     // Dry run: it says what it would do, and does nothing.
     let (code, log) = controller_once(&sim, &["--dry-run"]).await;

@@ -121,12 +121,7 @@ fn get(port: u16, path: &str) -> (String, String) {
 }
 
 fn leader(lab: &Lab) -> Option<String> {
-    lab.ctx.api.sim.get(
-        "coordination.k8s.io/v1",
-        "Lease",
-        "rebootguard",
-        "rebootguard-controller",
-    )?["spec"]["holderIdentity"]
+    common::lease(lab, "rebootguard", "rebootguard-controller")?["spec"]["holderIdentity"]
         .as_str()
         .map(str::to_owned)
 }
@@ -284,16 +279,7 @@ async fn a_leader_stopped_mid_rollout_hands_it_over_and_the_node_reboots_once() 
         annotation(&lab, "theoden", "rebootguard.io/rollout").is_some(),
         "the node keeps its progress"
     );
-    let rollout_holder = lab
-        .ctx
-        .api
-        .sim
-        .get(
-            "coordination.k8s.io/v1",
-            "Lease",
-            "kube-system",
-            "rebootguard-reboot",
-        )
+    let rollout_holder = common::lease(&lab, "kube-system", "rebootguard-reboot")
         .and_then(|l| l["spec"]["holderIdentity"].as_str().map(str::to_owned));
     assert_eq!(
         rollout_holder.as_deref(),

@@ -527,17 +527,9 @@ async fn rollout_lease(
     let Some(lease) = current else {
         return Ok(schedule::Lease::default());
     };
-    let spec = lease.spec.as_ref();
-    let holder = spec
-        .and_then(|s| s.holder_identity.clone())
-        .filter(|h| !h.is_empty());
-    let renewed = spec
-        .and_then(|s| s.renew_time.as_ref().or(s.acquire_time.as_ref()))
-        .map(|t| t.0);
-    let ttl = SignedDuration::from_secs(
-        spec.and_then(|s| s.lease_duration_seconds)
-            .map_or(0, i64::from),
-    );
+    let state = rebootguard_cluster::lease::state(&lease);
+    let holder = state.holder.filter(|h| !h.is_empty());
+    let ttl = SignedDuration::try_from(state.duration).unwrap_or(SignedDuration::ZERO);
     Ok(schedule::Lease {
         plan: lease
             .metadata
@@ -545,7 +537,7 @@ async fn rollout_lease(
             .as_ref()
             .and_then(|a| a.get(ANNOTATION))
             .and_then(|v| Plan::parse(v).ok()),
-        alive: holder.is_some() && progress::holder(renewed, ttl, now) == Holder::Alive,
+        alive: holder.is_some() && progress::holder(state.renewed, ttl, now) == Holder::Alive,
         holder,
     })
 }
@@ -781,15 +773,9 @@ fn describe_windows(windows: &[Window]) -> String {
         .join(", ")
 }
 
+/// An error with its causes, on one line.
 fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
+    crate::rebootguard_diagnose_chain(e)
 }
 
 #[cfg(test)]

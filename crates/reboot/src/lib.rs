@@ -694,7 +694,7 @@ async fn execute(
     }
 }
 
-fn rebootguard_diagnose_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn rebootguard_diagnose_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

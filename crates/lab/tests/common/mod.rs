@@ -152,3 +152,11 @@ pub fn annotation(lab: &Lab, node: &str, key: &str) -> Option<String> {
         .as_str()
         .map(str::to_owned)
 }
+
+/// The Lease `namespace/name` as the lab's API stores it.
+pub fn lease(lab: &Lab, namespace: &str, name: &str) -> Option<serde_json::Value> {
+    lab.ctx
+        .api
+        .sim
+        .get("coordination.k8s.io/v1", "Lease", namespace, name)
+}
