@@ -1257,7 +1257,8 @@ async fn controller_once(sim: &KubeSim, args: &[&str]) -> (Option<i32>, String) 
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_stopped_rollout_holds_every_reboot_and_dry_run_changes_nothing() {
+async fn a_stopped_rollout_holds_every_reboot_until_its_node_is_deleted_and_dry_run_changes_nothing()
+ {
     let sim = KubeSim::start().await.expect("kubesim");
     sim.create(
         &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "rebootguard"}}),
@@ -1311,4 +1312,28 @@ async fn a_stopped_rollout_holds_every_reboot_and_dry_run_changes_nothing() {
         .filter(|e| e["reason"] == "RebootHeld" && e["regarding"]["name"] == "samwise")
         .count();
     assert_eq!(held, 1, "a Warning Event on the held node");
+
+    // The held node is deleted: the rollout is closed, and the others go on.
+    sim.delete("v1", "Node", "", "samwise").expect("deleted");
+    let (code, log) = controller_once(&sim, &[]).await;
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        log.contains("its node samwise is gone from the cluster"),
+        "{log}"
+    );
+    let lease = sim
+        .get(
+            "coordination.k8s.io/v1",
+            "Lease",
+            "kube-system",
+            "rebootguard-reboot",
+        )
+        .expect("lease");
+    assert!(lease["metadata"]["annotations"]["rebootguard.io/rollout"].is_null());
+    let (code, log) = controller_once(&sim, &["--dry-run"]).await;
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        log.contains("dry run: would act: rebooting theoden"),
+        "{log}"
+    );
 }

@@ -382,7 +382,9 @@ pub async fn run(
                 Ok(Turned::Decided(..)) => {}
                 Ok(Turned::Cut(Cut::Shutdown)) => break,
                 Ok(Turned::Cut(Cut::Lost(why))) => {
-                    tracing::warn!("stepping down mid-rollout: {why}; the next leader resumes it");
+                    tracing::warn!(
+                        "stepping down: {why}; the next leader takes over (and resumes a rollout left unfinished)"
+                    );
                     leading = false;
                     metrics.leader.set(0);
                 }
@@ -482,6 +484,23 @@ async fn turn(
     let events = act::Events::new(client.clone(), &options.identity);
     say(&decision, &skipped, options.dry_run, said, &events).await;
 
+    if let (Decision::Close { .. }, false) = (&decision, options.dry_run) {
+        let (namespace, name) = &options.rollout.lease;
+        let leases: Api<LeaseObject> = Api::namespaced(client.clone(), namespace);
+        crate::write_plan(&leases, name, None, bound).await?;
+        let ours = Lock::new(
+            client.clone(),
+            namespace,
+            name,
+            &options.rollout.holder,
+            options.rollout.lease_ttl,
+            bound,
+        );
+        if let Err(e) = ours.release().await {
+            tracing::warn!("failed to release the rollout Lease: {}", chain(&e));
+        }
+        return Ok(Turned::Decided(Box::new(decision), None));
+    }
     let nodes = match &decision {
         _ if options.dry_run => None,
         Decision::Start { node, .. } => Some(vec![node.clone()]),
@@ -491,6 +510,22 @@ async fn turn(
     let Some(nodes) = nodes else {
         return Ok(Turned::Decided(Box::new(decision), None));
     };
+    // The reads may have been slow: make sure this replica still leads
+    // (and has just renewed) before it touches a node.
+    match lock.acquire().await {
+        Ok(LockOutcome::Held { .. }) => {}
+        Ok(LockOutcome::Busy { holder, .. }) => {
+            return Ok(Turned::Cut(Cut::Lost(format!(
+                "{holder} took the leader Lease"
+            ))));
+        }
+        Err(e) => {
+            return Err(Error::Cluster {
+                what: "leader Lease".into(),
+                source: e,
+            });
+        }
+    }
     let mut rollout = options.rollout.clone();
     rollout.nodes = nodes;
     match roll(clients, &rollout, options, lock, metrics, shutdown).await {

@@ -510,7 +510,7 @@ async fn take_lease(
 }
 
 /// Writes (or removes) the plan on the Lease.
-async fn write_plan(
+pub(crate) async fn write_plan(
     leases: &Api<LeaseObject>,
     name: &str,
     plan: Option<&Plan>,

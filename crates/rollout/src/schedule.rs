@@ -21,6 +21,9 @@
 //!      come back, a network that did not work) needs someone to look.
 //!    - Every node of the plan already done: [`Decision::Resume`] (the
 //!      rollout only has to be closed).
+//!    - The node it is at gone from the cluster (deleted while cordoned or
+//!      down): [`Decision::Close`], unless someone else is working on it. A
+//!      deleted node never holds the others back (kured's lesson).
 //! 2. **Which nodes need a reboot**: the sentinel annotation is present
 //!    (the agent's `rebootguard.io/reboot-required`, or another), unless the
 //!    controller rebooted the node after the annotation's time
@@ -135,6 +138,15 @@ pub enum Decision {
         /// Who held it, when someone still does (a vanished operator).
         holder: Option<String>,
     },
+    /// The node an unfinished rollout is at is gone from the cluster:
+    /// close that rollout (remove its plan), so a deleted node never holds
+    /// the others back.
+    Close {
+        /// The rollout.
+        rollout: String,
+        /// The node that is gone.
+        gone: String,
+    },
     /// Nodes need a reboot; the window is closed.
     Wait {
         /// When the next window opens.
@@ -224,6 +236,15 @@ fn unfinished(input: &Input<'_>) -> Option<Decision> {
         .iter()
         .find(|n| progress(n).is_none_or(|p| p.phase != Phase::Done));
     let holder = lease.holder.as_deref().filter(|h| !h.is_empty());
+    let someone_else = lease.alive && holder.is_some_and(|h| h != input.me);
+    if let Some(gone) = open.filter(|name| !input.nodes.iter().any(|n| &&n.name == name))
+        && !someone_else
+    {
+        return Some(Decision::Close {
+            rollout: plan.id.clone(),
+            gone: gone.clone(),
+        });
+    }
     let resume = Decision::Resume {
         rollout: plan.id.clone(),
         nodes: plan.nodes.clone(),
@@ -340,6 +361,9 @@ impl Decision {
                     "rollout {rollout} is unfinished{at}{state}: {why}. Rebooting nothing else until a human finishes it (fix what stopped it, then `rebootguard reboot` resumes it) or drops it (remove the rebootguard.io/rollout annotation from the rollout Lease, uncordon the node)"
                 )
             }
+            Decision::Close { rollout, gone } => format!(
+                "closing the unfinished rollout {rollout}: its node {gone} is gone from the cluster (deleted), so nothing is left to finish there"
+            ),
             Decision::Wait { until, nodes } => format!(
                 "{} need(s) a reboot; outside the maintenance window until {until}",
                 nodes.join(", ")
@@ -620,6 +644,32 @@ mod tests {
             matches!(s.decision, Decision::Hold { node: Some(ref n), phase: None, cordoned: false, .. } if n == "merry")
         );
         assert!(s.decision.describe().contains("at merry:"));
+    }
+
+    #[test]
+    fn a_rollout_at_a_deleted_node_is_closed_not_held() {
+        let nodes = cluster();
+        let mut lease = Lease {
+            plan: Some(plan("r1", &["gone"])),
+            holder: None,
+            alive: false,
+        };
+        let close = Decision::Close {
+            rollout: "r1".into(),
+            gone: "gone".into(),
+        };
+        assert_eq!(decide_with(&nodes, &lease, &[]).decision, close);
+        assert!(close.describe().contains("gone from the cluster"));
+        // Ours, interrupted: the same.
+        lease.holder = Some(ME.into());
+        lease.alive = true;
+        assert_eq!(decide_with(&nodes, &lease, &[]).decision, close);
+        // Someone else still working on it: theirs to finish.
+        lease.holder = Some("reboot/op@laptop/7".into());
+        assert!(matches!(
+            decide_with(&nodes, &lease, &[]).decision,
+            Decision::Busy { .. }
+        ));
     }
 
     #[test]
