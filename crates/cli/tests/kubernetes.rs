@@ -391,18 +391,16 @@ fn check_base(objects: &[Value]) {
     assert_eq!(volume("alerts")["secret"]["optional"], true);
 }
 
-#[test]
-fn agent_base_renders_as_committed() {
-    if !have_kubectl("agent_base_renders_as_committed") {
-        return;
-    }
-    let rendered = kustomize(AGENT_BASE);
-    let golden = repo().join(GOLDEN);
+/// `base` rendered as the committed `golden` says (refreshed with
+/// `REBOOTGUARD_UPDATE_FIXTURES=1`); the rendering.
+fn renders_as_committed(base: &str, golden: &str) -> String {
+    let rendered = kustomize(base);
+    let path = repo().join(golden);
     if std::env::var_os("REBOOTGUARD_UPDATE_FIXTURES").is_some() {
-        std::fs::create_dir_all(golden.parent().expect("dir")).expect("mkdir");
-        std::fs::write(&golden, &rendered).expect("write golden");
+        std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
+        std::fs::write(&path, &rendered).expect("write golden");
     }
-    let committed = std::fs::read_to_string(&golden).expect("the committed rendering");
+    let committed = std::fs::read_to_string(&path).expect("the committed rendering");
     // Compared as objects, not text: kustomize versions differ in layout.
     let by_key = |text: &str| {
         let mut docs: Vec<(_, Value)> = documents(text).into_iter().map(|d| (key(&d), d)).collect();
@@ -416,14 +414,23 @@ fn agent_base_renders_as_committed() {
     assert_eq!(
         names(&now),
         names(&then),
-        "objects differ from {GOLDEN}; if intended, rerun with REBOOTGUARD_UPDATE_FIXTURES=1"
+        "objects differ from {golden}; if intended, rerun with REBOOTGUARD_UPDATE_FIXTURES=1"
     );
     for ((k, a), (_, b)) in now.iter().zip(&then) {
         assert_eq!(
             a, b,
-            "{k:?} differs from {GOLDEN}; if intended, rerun with REBOOTGUARD_UPDATE_FIXTURES=1"
+            "{k:?} differs from {golden}; if intended, rerun with REBOOTGUARD_UPDATE_FIXTURES=1"
         );
     }
+    rendered
+}
+
+#[test]
+fn agent_base_renders_as_committed() {
+    if !have_kubectl("agent_base_renders_as_committed") {
+        return;
+    }
+    let rendered = renders_as_committed(AGENT_BASE, GOLDEN);
     check_base(&documents(&rendered));
 }
 
@@ -897,6 +904,7 @@ async fn the_agent_makes_no_call_its_rbac_does_not_grant() {
 
 const CONTROLLER_BASE: &str = "deploy/kubernetes/controller";
 const OPERATOR_BASE: &str = "deploy/kubernetes/reboot-operator";
+const CONTROLLER_GOLDEN: &str = "crates/cli/tests/golden/kubernetes-controller.yaml";
 
 /// The controller's ClusterRole: every call `rebootguard_reboot` makes
 /// for a rollout, no more.
@@ -931,7 +939,7 @@ fn controller_base_is_a_locked_down_deployment_with_exactly_its_rbac() {
     if !have_kubectl("controller_base_is_a_locked_down_deployment_with_exactly_its_rbac") {
         return;
     }
-    let objects = documents(&kustomize(CONTROLLER_BASE));
+    let objects = documents(&renders_as_committed(CONTROLLER_BASE, CONTROLLER_GOLDEN));
     let deployment = find(&objects, "Deployment", "rebootguard-controller");
     let namespace = deployment["metadata"]["namespace"].as_str().expect("ns");
     find(&objects, "Namespace", namespace);
