@@ -362,7 +362,7 @@ pub async fn run(
                     });
                 }
                 tracing::warn!("failed to renew the leader Lease: {}", chain(&e));
-                if leading && last_renewal.elapsed() >= options.leader_ttl * 2 / 3 {
+                if leading && !still_leads(last_renewal.elapsed(), options.leader_ttl) {
                     tracing::warn!("stepping down: the leader Lease could not be renewed in time");
                     leading = false;
                     metrics.leader.set(0);
@@ -416,6 +416,14 @@ pub async fn run(
         tracing::info!("stopped");
     }
     Ok(Exit::Shutdown)
+}
+
+/// Whether a leader whose last renewal was `since` ago may go on acting:
+/// for two thirds of the TTL. Another replica may take the Lease only
+/// after the whole TTL, so the two never act at once (clocks agreeing
+/// within the last third).
+fn still_leads(since: Duration, ttl: Duration) -> bool {
+    since < ttl * 2 / 3
 }
 
 async fn release(lock: &Lock) {
@@ -731,7 +739,7 @@ async fn keep_leading(lock: &Lock, ttl: Duration, metrics: &Metrics) -> String {
             Err(e) => {
                 metrics.errors.inc();
                 tracing::warn!("failed to renew the leader Lease: {}", chain(&e));
-                if last.elapsed() >= ttl * 2 / 3 {
+                if !still_leads(last.elapsed(), ttl) {
                     return format!(
                         "the leader Lease could not be renewed for {:?}",
                         last.elapsed()
@@ -860,6 +868,14 @@ mod tests {
             node(&n, rebootguard_cluster::reboot::REQUIRED).required,
             None
         );
+    }
+
+    #[test]
+    fn a_leader_that_cannot_renew_steps_down_before_the_lease_expires() {
+        let ttl = Duration::from_secs(15);
+        assert!(still_leads(Duration::from_secs(9), ttl));
+        assert!(!still_leads(Duration::from_secs(10), ttl));
+        assert!(!still_leads(ttl, ttl));
     }
 
     #[test]
