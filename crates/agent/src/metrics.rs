@@ -237,14 +237,28 @@ pub async fn serve(
     metrics: Arc<Metrics>,
     stale: Duration,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    serve_with(addr, move |path| answer(&metrics, path, stale)).await
+}
+
+/// A page: its HTTP status, content type and body.
+pub type Page = (u16, &'static str, String);
+
+/// Serves GET answers from `answer` (the path in, the page out) on
+/// `addr` until the task is dropped: the small HTTP endpoint the agent and
+/// the controller share for `/metrics` and `/healthz`.
+pub async fn serve_with(
+    addr: SocketAddr,
+    answer: impl Fn(&str) -> Page + Send + Sync + 'static,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
+    let answer = Arc::new(answer);
     Ok(tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            let metrics = metrics.clone();
+            let answer = answer.clone();
             tokio::spawn(async move {
                 let service =
                     hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                        let response = answer(&metrics, req.uri().path(), stale);
+                        let response = respond(answer(req.uri().path()));
                         async move { Ok::<_, std::convert::Infallible>(response) }
                     });
                 let _ = hyper::server::conn::http1::Builder::new()
@@ -255,30 +269,28 @@ pub async fn serve(
     }))
 }
 
-fn answer(metrics: &Metrics, path: &str, stale: Duration) -> Response<Full<Bytes>> {
-    let (status, content_type, body) = match path {
-        "/metrics" => (
-            StatusCode::OK,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            metrics.encode(),
-        ),
-        "/healthz" if metrics.healthy(stale) => (StatusCode::OK, "text/plain", "ok\n".into()),
-        "/healthz" => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "text/plain",
-            "the agent's loop has stalled\n".into(),
-        ),
-        _ => (
-            StatusCode::NOT_FOUND,
-            "text/plain",
-            "not found: try /metrics or /healthz\n".into(),
-        ),
-    };
+fn respond((status, content_type, body): Page) -> Response<Full<Bytes>> {
     Response::builder()
-        .status(status)
+        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
         .header(hyper::header::CONTENT_TYPE, content_type)
         .body(Full::new(Bytes::from(body)))
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+}
+
+/// The OpenMetrics content type.
+pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+fn answer(metrics: &Metrics, path: &str, stale: Duration) -> Page {
+    match path {
+        "/metrics" => (200, OPENMETRICS, metrics.encode()),
+        "/healthz" if metrics.healthy(stale) => (200, "text/plain", "ok\n".into()),
+        "/healthz" => (503, "text/plain", "the agent's loop has stalled\n".into()),
+        _ => (
+            404,
+            "text/plain",
+            "not found: try /metrics or /healthz\n".into(),
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -308,15 +320,9 @@ mod tests {
     #[test]
     fn healthz_follows_the_loop() {
         let m = Metrics::new();
-        assert_eq!(
-            answer(&m, "/healthz", Duration::from_secs(60)).status(),
-            503
-        );
+        assert_eq!(answer(&m, "/healthz", Duration::from_secs(60)).0, 503);
         m.alive();
-        assert_eq!(
-            answer(&m, "/healthz", Duration::from_secs(60)).status(),
-            200
-        );
-        assert_eq!(answer(&m, "/nope", Duration::from_secs(60)).status(), 404);
+        assert_eq!(answer(&m, "/healthz", Duration::from_secs(60)).0, 200);
+        assert_eq!(answer(&m, "/nope", Duration::from_secs(60)).0, 404);
     }
 }

@@ -154,6 +154,17 @@ pub enum Command {
     /// Exit 0 done (or --dry-run printed), 1 stopped at a node, 2 could not run
     /// (bad arguments, API unreachable, another rollout holds the Lease).
     Reboot(crate::reboot::Args),
+    /// Reboot, in the cluster, the nodes that need it: one at a time, in a maintenance window, verified.
+    ///
+    /// Runs as a Deployment (deploy/kubernetes/controller): replicas elect a
+    /// leader with a Lease; the leader looks at the Nodes every --poll and
+    /// reboots the ones marked as needing it (the agent writes
+    /// rebootguard.io/reboot-required while /var/run/reboot-required exists),
+    /// agents first, inside a --window, each through the same gates, agent
+    /// handshake and verification as `rebootguard reboot`. A stopped rollout
+    /// holds every further reboot until a human finishes or drops it.
+    /// Runs until SIGTERM (exit 0); --once decides and acts once.
+    Controller(crate::controller::Args),
     /// Install the systemd units for k3s: restore before k3s, back up subnet.env, and (--agent) the node agent.
     ///
     /// Writes rebootguard-restore.service, rebootguard-backup.path and

@@ -4,6 +4,7 @@
 
 mod agent;
 mod cli;
+mod controller;
 mod diagnose;
 mod install;
 mod node;
@@ -28,12 +29,14 @@ pub const CANNOT: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.log, cli.log_json);
+    let json_logs = cli.log_json || matches!(&cli.command, Command::Controller(a) if a.json);
+    init_logging(&cli.log, json_logs);
     let code = match cli.command {
         Command::Node(node) => node::run(node),
         Command::Agent(args) => agent::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Reboot(args) => reboot::run(&args),
+        Command::Controller(args) => controller::run(&args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -85,6 +88,16 @@ fn main() -> ExitCode {
         }
     };
     ExitCode::from(code)
+}
+
+/// The checked arguments and a runtime to act on them, or the exit code
+/// after saying why not (bad arguments: [`USAGE`]).
+pub(crate) fn prepare<T>(checked: Result<T, String>) -> Result<(T, tokio::runtime::Runtime), u8> {
+    let checked = checked.map_err(|e| {
+        eprintln!("error: {e}");
+        USAGE
+    })?;
+    Ok((checked, runtime()?))
 }
 
 /// A single-threaded runtime for one command, or the exit code after

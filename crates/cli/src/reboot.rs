@@ -104,7 +104,7 @@ pub enum OrderArg {
     AsGiven,
 }
 
-fn duration(flag: &str, text: &str) -> Result<Duration, String> {
+pub(crate) fn duration(flag: &str, text: &str) -> Result<Duration, String> {
     parse_duration(text)
         .ok_or_else(|| format!("--{flag} {text:?} is not a duration (e.g. 30s, 5m)"))
 }

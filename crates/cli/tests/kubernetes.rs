@@ -5,7 +5,10 @@
 //! kubectl's kustomize, compared with a committed rendering, applied to
 //! kubesim and read back; the RBAC is exactly the API calls the agent
 //! makes; the config, arguments, Lease, metrics and condition they name are
-//! the ones the agent's code uses.
+//! the ones the agent's code uses. The controller's Deployment
+//! (`deploy/kubernetes/controller`) and the operator's roles
+//! (`deploy/kubernetes/reboot-operator`) the same way: their RBAC is what
+//! the real controller, run against kubesim, asks for.
 //!
 //! Needs kubectl on PATH (it needs no network for a local kustomization);
 //! skipped with a printed reason otherwise, unless `KUBESIM_REQUIRE_KUBECTL`
@@ -388,18 +391,16 @@ fn check_base(objects: &[Value]) {
     assert_eq!(volume("alerts")["secret"]["optional"], true);
 }
 
-#[test]
-fn agent_base_renders_as_committed() {
-    if !have_kubectl("agent_base_renders_as_committed") {
-        return;
-    }
-    let rendered = kustomize(AGENT_BASE);
-    let golden = repo().join(GOLDEN);
+/// `base` rendered as the committed `golden` says (refreshed with
+/// `REBOOTGUARD_UPDATE_FIXTURES=1`); the rendering.
+fn renders_as_committed(base: &str, golden: &str) -> String {
+    let rendered = kustomize(base);
+    let path = repo().join(golden);
     if std::env::var_os("REBOOTGUARD_UPDATE_FIXTURES").is_some() {
-        std::fs::create_dir_all(golden.parent().expect("dir")).expect("mkdir");
-        std::fs::write(&golden, &rendered).expect("write golden");
+        std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
+        std::fs::write(&path, &rendered).expect("write golden");
     }
-    let committed = std::fs::read_to_string(&golden).expect("the committed rendering");
+    let committed = std::fs::read_to_string(&path).expect("the committed rendering");
     // Compared as objects, not text: kustomize versions differ in layout.
     let by_key = |text: &str| {
         let mut docs: Vec<(_, Value)> = documents(text).into_iter().map(|d| (key(&d), d)).collect();
@@ -413,19 +414,28 @@ fn agent_base_renders_as_committed() {
     assert_eq!(
         names(&now),
         names(&then),
-        "objects differ from {GOLDEN}; if intended, rerun with REBOOTGUARD_UPDATE_FIXTURES=1"
+        "objects differ from {golden}; if intended, rerun with REBOOTGUARD_UPDATE_FIXTURES=1"
     );
     for ((k, a), (_, b)) in now.iter().zip(&then) {
         assert_eq!(
             a, b,
-            "{k:?} differs from {GOLDEN}; if intended, rerun with REBOOTGUARD_UPDATE_FIXTURES=1"
+            "{k:?} differs from {golden}; if intended, rerun with REBOOTGUARD_UPDATE_FIXTURES=1"
         );
     }
+    rendered
+}
+
+#[test]
+fn agent_base_renders_as_committed() {
+    if !have_kubectl("agent_base_renders_as_committed") {
+        return;
+    }
+    let rendered = renders_as_committed(AGENT_BASE, GOLDEN);
     check_base(&documents(&rendered));
 }
 
-/// `kubectl apply -k` of the agent base to kubesim; what kubectl said.
-async fn apply_base(sim: &KubeSim, cache: &Path) -> String {
+/// `kubectl apply -k` of `base` to kubesim; what kubectl said.
+async fn apply(sim: &KubeSim, cache: &Path, base: &str) -> String {
     let out = tokio::time::timeout(
         Duration::from_secs(60),
         tokio::process::Command::new("kubectl")
@@ -435,7 +445,7 @@ async fn apply_base(sim: &KubeSim, cache: &Path) -> String {
             .arg(cache)
             // kubesim serves no OpenAPI documents to validate against.
             .args(["apply", "--validate=false", "-k"])
-            .arg(repo().join(AGENT_BASE))
+            .arg(repo().join(base))
             .env_remove("KUBECONFIG")
             .stdin(Stdio::null())
             .output(),
@@ -449,6 +459,11 @@ async fn apply_base(sim: &KubeSim, cache: &Path) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `kubectl apply -k` of the agent base to kubesim; what kubectl said.
+async fn apply_base(sim: &KubeSim, cache: &Path) -> String {
+    apply(sim, cache, AGENT_BASE).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -723,6 +738,53 @@ fn granted(roles: &[&Value], verb: &str, counted: &str) -> bool {
     })
 }
 
+/// SIGTERM to `child`, then its output; it must stop within 30 s.
+async fn terminated(child: tokio::process::Child, what: &str) -> std::process::Output {
+    if let Some(pid) = child.id() {
+        // SAFETY: signalling a child this test started and still owns.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+    }
+    tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("{what} stops on SIGTERM"))
+        .expect("its output")
+}
+
+/// A request kubesim served: (user agent, verb, resource, count).
+type Call = (String, String, String, u64);
+
+/// The requests `sim` served to user agents starting with one of
+/// `agents`: each granted by the roles `base` renders, those in `made`
+/// among them, and no Lease created (the bases ship theirs).
+fn granted_calls(sim: &KubeSim, base: &str, agents: &[&str], made: &[(&str, &str)]) -> Vec<Call> {
+    let rendered = documents(&kustomize(base));
+    let roles = roles(&rendered);
+    let calls: Vec<Call> = sim
+        .requests_by_agent()
+        .into_iter()
+        .filter(|(ua, ..)| agents.iter().any(|a| ua.starts_with(a)))
+        .collect();
+    for (ua, verb, resource, _) in &calls {
+        assert!(
+            granted(&roles, verb, resource),
+            "{ua} made a call the RBAC of {base} does not grant: {verb} {resource}\n{calls:?}"
+        );
+    }
+    for (verb, resource) in made {
+        assert!(
+            calls.iter().any(|(_, v, r, _)| v == verb && r == resource),
+            "{agents:?} did {verb} {resource}: {calls:?}"
+        );
+    }
+    assert!(
+        !calls
+            .iter()
+            .any(|(_, v, r, _)| v == "create" && r == "leases.coordination.k8s.io"),
+        "the shipped Leases are used, not created"
+    );
+    calls
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_agent_makes_no_call_its_rbac_does_not_grant() {
     // The real agent, run against kubesim with the base applied, on a copy
@@ -810,61 +872,476 @@ async fn the_agent_makes_no_call_its_rbac_does_not_grant() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    if let Some(pid) = agent.id() {
-        // SAFETY: signalling a child this test started and still owns.
-        unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
-    }
-    let out = tokio::time::timeout(Duration::from_secs(20), agent.wait_with_output())
-        .await
-        .expect("the agent stops on SIGTERM")
-        .expect("its output");
+    let out = terminated(agent, "the agent").await;
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(
         done,
         "the agent did not write everything within 90s:\n{log}"
     );
 
-    let rendered = documents(&kustomize(AGENT_BASE));
-    let roles: Vec<&Value> = rendered
-        .iter()
-        .filter(|o| o["kind"] == "Role" || o["kind"] == "ClusterRole")
-        .collect();
     // The agent's requests (its own user agent) and those of the restore
     // it runs (the node commands' user agent); not kubectl's.
-    let calls: Vec<(String, String, String, u64)> = sim
-        .requests_by_agent()
-        .into_iter()
-        .filter(|(ua, ..)| ua.starts_with("rebootguard-agent/") || ua.starts_with("rebootguard/"))
-        .collect();
+    let calls = granted_calls(
+        &sim,
+        AGENT_BASE,
+        &["rebootguard-agent/", "rebootguard/"],
+        &[
+            ("patch", "nodes/status"),
+            ("patch", "nodes"),
+            ("update", "leases.coordination.k8s.io"),
+            ("create", "events.events.k8s.io"),
+            ("watch", "pods"),
+            ("watch", "events"),
+        ],
+    );
     assert!(
         calls
             .iter()
             .any(|(ua, ..)| ua.starts_with("rebootguard-agent/")),
         "{calls:?}"
     );
-    for (ua, verb, resource, _) in &calls {
-        assert!(
-            granted(&roles, verb, resource),
-            "{ua} made a call the RBAC does not grant: {verb} {resource}\n{calls:?}"
-        );
+}
+
+const CONTROLLER_BASE: &str = "deploy/kubernetes/controller";
+const OPERATOR_BASE: &str = "deploy/kubernetes/reboot-operator";
+const CONTROLLER_GOLDEN: &str = "crates/cli/tests/golden/kubernetes-controller.yaml";
+
+/// The controller's ClusterRole: every call `rebootguard_reboot` makes
+/// for a rollout, no more.
+const CONTROLLER_CLUSTER: &[(&str, &str, &str, &[&str])] = &[
+    // observe::nodes (list), observe::node (get); act::cordon,
+    // act::progress, act::request, controller::REBOOTED (merge patches).
+    ("", "nodes", "*", &["get", "list", "patch"]),
+    // observe::view, observe::pods_on (list); act::clean_stale and
+    // act::evict with --force (delete).
+    ("", "pods", "*", &["list", "delete"]),
+    // act::evict.
+    ("", "pods/eviction", "*", &["create"]),
+    // observe::refusal: the agent's RebootRefused/RebootFailed Events.
+    ("", "events", "*", &["list"]),
+    // observe::view.
+    ("policy", "poddisruptionbudgets", "*", &["list"]),
+    // observe::volumes, observe::storage.
+    ("longhorn.io", "volumes", "*", &["list"]),
+    ("longhorn.io", "replicas", "*", &["list"]),
+];
+
+/// A base's Roles and ClusterRoles.
+fn roles(objects: &[Value]) -> Vec<&Value> {
+    objects
+        .iter()
+        .filter(|o| o["kind"] == "Role" || o["kind"] == "ClusterRole")
+        .collect()
+}
+
+#[test]
+fn controller_base_is_a_locked_down_deployment_with_exactly_its_rbac() {
+    if !have_kubectl("controller_base_is_a_locked_down_deployment_with_exactly_its_rbac") {
+        return;
     }
-    for (verb, resource) in [
-        ("patch", "nodes/status"),
-        ("patch", "nodes"),
-        ("update", "leases.coordination.k8s.io"),
-        ("create", "events.events.k8s.io"),
-        ("watch", "pods"),
-        ("watch", "events"),
-    ] {
-        assert!(
-            calls.iter().any(|(_, v, r, _)| v == verb && r == resource),
-            "the agent did {verb} {resource}: {calls:?}"
-        );
-    }
+    let objects = documents(&renders_as_committed(CONTROLLER_BASE, CONTROLLER_GOLDEN));
+    let deployment = find(&objects, "Deployment", "rebootguard-controller");
+    let namespace = deployment["metadata"]["namespace"].as_str().expect("ns");
+    find(&objects, "Namespace", namespace);
+    let spec = &deployment["spec"];
+    assert_eq!(spec["replicas"], 2, "a leader and a stand-by");
+    let pod = &spec["template"]["spec"];
+    let account = pod["serviceAccountName"].as_str().expect("account");
+    find(&objects, "ServiceAccount", account);
+    assert_ne!(pod["hostNetwork"], true);
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    let container = &pod["containers"][0];
+    let security = &container["securityContext"];
+    assert_eq!(security["readOnlyRootFilesystem"], true);
+    assert_eq!(security["allowPrivilegeEscalation"], false);
+    assert_eq!(security["capabilities"]["drop"], json!(["ALL"]));
+    assert!(container["resources"]["limits"]["memory"].is_string());
+    assert_eq!(
+        container["image"],
+        format!(
+            "ghcr.io/rebootguard/rebootguard:{}",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+    // The probes ask /healthz on the port the controller listens on.
+    let args = strings(&container["args"]);
+    assert_eq!(args[0], "controller");
+    let port = container["ports"][0]["containerPort"]
+        .as_u64()
+        .expect("port");
     assert!(
-        !calls
-            .iter()
-            .any(|(_, v, r, _)| v == "create" && r == "leases.coordination.k8s.io"),
-        "the shipped Lease is used, not created"
+        args.contains(&format!("--listen=0.0.0.0:{port}")),
+        "{args:?}"
+    );
+    for probe in ["readinessProbe", "livenessProbe"] {
+        assert_eq!(container[probe]["httpGet"]["path"], "/healthz", "{probe}");
+        assert_eq!(
+            container[probe]["httpGet"]["port"],
+            container["ports"][0]["name"]
+        );
+    }
+    // Each replica has its own name in the leader Lease: the pod's.
+    let identity = container["env"]
+        .as_array()
+        .and_then(|e| {
+            e.iter()
+                .find(|v| v["name"] == "REBOOTGUARD_CONTROLLER_IDENTITY")
+        })
+        .expect("identity env");
+    assert_eq!(
+        identity["valueFrom"]["fieldRef"]["fieldPath"],
+        "metadata.name"
+    );
+    // The arguments are the binary's (clap refuses an unknown flag before --help).
+    let out = Command::new(env!("CARGO_BIN_EXE_rebootguard"))
+        .args(&args)
+        .arg("--help")
+        .output()
+        .expect("run rebootguard");
+    assert_eq!(out.status.code(), Some(0), "{args:?}");
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains("[env: REBOOTGUARD_CONTROLLER_IDENTITY"),
+        "{help}"
+    );
+
+    // RBAC: exactly the controller's calls, the Leases by the names its
+    // defaults use, shipped (so no `create`), each bound to its account.
+    let defaults = rebootguard_reboot::controller::Options::new("x".into());
+    assert_eq!(
+        grants(find(&objects, "ClusterRole", "rebootguard-controller")),
+        expect(CONTROLLER_CLUSTER),
+        "ClusterRole"
+    );
+    let (leader_ns, leader) = &defaults.leader;
+    let (rollout_ns, rollout) = &defaults.rollout.lease;
+    for (role, ns, lease, verbs) in [
+        // lease::Lock: get, update (a PUT).
+        (
+            "rebootguard-controller-leader",
+            leader_ns,
+            leader,
+            &["get", "update"][..],
+        ),
+        // lease::Lock, and the plan written on the Lease (a merge patch).
+        (
+            "rebootguard-controller-rollout",
+            rollout_ns,
+            rollout,
+            &["get", "update", "patch"][..],
+        ),
+    ] {
+        let r = find(&objects, "Role", role);
+        assert_eq!(r["metadata"]["namespace"], ns.as_str(), "{role}");
+        assert_eq!(
+            grants(r),
+            expect(&[("coordination.k8s.io", "leases", lease.as_str(), verbs)]),
+            "{role}"
+        );
+        let shipped = find(&objects, "Lease", lease);
+        assert_eq!(shipped["metadata"]["namespace"], ns.as_str());
+        assert!(shipped["spec"].is_null(), "shipped with no holder");
+    }
+    let events = find(&objects, "Role", "rebootguard-controller-events");
+    assert_eq!(events["metadata"]["namespace"], "default");
+    assert_eq!(
+        grants(events),
+        expect(&[("events.k8s.io", "events", "*", &["create", "patch"])])
+    );
+    let all = roles(&objects);
+    assert_eq!(all.len(), 4, "no other roles");
+    for role in &all {
+        for (group, resource, _, verb) in grants(role) {
+            assert!(
+                ![&group, &resource, &verb].contains(&&"*".to_owned()),
+                "no wildcards"
+            );
+            assert_ne!(resource, "secrets");
+        }
+        let (kind, ns, name) = key(role);
+        let binding = find(&objects, &format!("{kind}Binding"), &name);
+        assert_eq!(binding["metadata"]["namespace"].as_str().unwrap_or(""), ns);
+        assert_eq!(
+            binding["subjects"],
+            json!([{"kind": "ServiceAccount", "name": account, "namespace": namespace}])
+        );
+    }
+
+    // The operator's roles grant the same calls, for people.
+    let operator = documents(&kustomize(OPERATOR_BASE));
+    assert_eq!(
+        grants(find(
+            &operator,
+            "ClusterRole",
+            "rebootguard-reboot-operator"
+        )),
+        expect(CONTROLLER_CLUSTER)
+    );
+    let lease_role = find(&operator, "Role", "rebootguard-reboot-operator");
+    assert_eq!(lease_role["metadata"]["namespace"], rollout_ns.as_str());
+    assert_eq!(
+        grants(lease_role),
+        expect(&[(
+            "coordination.k8s.io",
+            "leases",
+            rollout.as_str(),
+            &["get", "update", "patch"]
+        )])
+    );
+    find(&operator, "Lease", rollout);
+    for role in roles(&operator) {
+        let (kind, _, name) = key(role);
+        let binding = find(&operator, &format!("{kind}Binding"), &name);
+        assert_eq!(binding["subjects"][0]["kind"], "Group");
+    }
+}
+
+/// A Node as k3s shows it: Ready, with a boot ID and a role.
+fn lab_node(name: &str, server: bool, annotations: Value) -> Value {
+    let mut labels = json!({"kubernetes.io/hostname": name});
+    if server {
+        labels["node-role.kubernetes.io/control-plane"] = json!("true");
+    }
+    json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name, "labels": labels, "annotations": annotations},
+        "status": {
+            "conditions": [{"type": "Ready", "status": "True",
+                "lastHeartbeatTime": jiff::Timestamp::now().to_string(),
+                "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+            "nodeInfo": {"bootID": format!("boot-{name}-1")}
+        }
+    })
+}
+
+/// A server, boromir, and an agent node, theoden, marked as needing a
+/// reboot since 2026-12-01.
+fn seed_marked(sim: &KubeSim) {
+    use rebootguard_cluster::reboot::REQUIRED;
+    sim.create(&lab_node("boromir", true, json!({})))
+        .expect("node");
+    let marked = json!({REQUIRED: "2026-12-01T00:00:00Z"});
+    sim.create(&lab_node("theoden", false, marked))
+        .expect("node");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_controller_leads_once_asks_for_the_reboot_and_makes_no_call_its_rbac_does_not_grant() {
+    // The real controller against kubesim with its base applied: it leads,
+    // picks the marked node (not the other), cordons and drains it and asks
+    // its agent to reboot it; a second replica stands by; SIGTERM releases
+    // leadership and leaves the rollout for the next leader to resume.
+    // Every request it made must be one the base's roles grant.
+    if !have_kubectl(
+        "the_controller_leads_once_asks_for_the_reboot_and_makes_no_call_its_rbac_does_not_grant",
+    ) {
+        return;
+    }
+    use rebootguard_cluster::reboot::REQUEST;
+    let sim = KubeSim::start().await.expect("kubesim");
+    let cache = tempfile::tempdir().expect("cache dir");
+    apply(&sim, cache.path(), CONTROLLER_BASE).await;
+    seed_marked(&sim);
+    sim.create(&json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"nodeName": "theoden", "containers": [{"name": "web", "image": "web"}]},
+        "status": {"phase": "Running"}
+    }))
+    .expect("pod");
+    let controller = |identity: &str, once: bool| {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_rebootguard"));
+        cmd.arg("controller")
+            .args([
+                "--identity",
+                identity,
+                "--poll",
+                "300ms",
+                "--rollout-poll",
+                "200ms",
+            ])
+            .args(["--lease-ttl", "6s", "--json"])
+            .arg("--kubeconfig")
+            .arg(sim.kubeconfig_path())
+            .env_remove("KUBECONFIG")
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        if once {
+            cmd.arg("--once");
+        }
+        cmd.spawn().expect("start the controller")
+    };
+    let leader = controller("replica-a", false);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let asked = loop {
+        let node = sim.get("v1", "Node", "", "theoden").expect("node");
+        if node["metadata"]["annotations"][REQUEST].is_string() {
+            break Some(node);
+        }
+        if tokio::time::Instant::now() > deadline {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // A second replica, once: it finds the Lease held and does nothing.
+    let second = controller("replica-b", true)
+        .wait_with_output()
+        .await
+        .expect("the second replica ran");
+    let second_log = String::from_utf8_lossy(&second.stderr).into_owned();
+    let out = terminated(leader, "the controller").await;
+    let log = String::from_utf8_lossy(&out.stderr);
+    let node = asked.unwrap_or_else(|| panic!("no reboot asked of theoden within 60s:\n{log}"));
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    assert!(log.contains("leadership released"), "{log}");
+    assert_eq!(
+        node["spec"]["unschedulable"], true,
+        "cordoned before asking"
+    );
+    assert!(sim.get("v1", "Pod", "default", "web").is_none(), "drained");
+    let boromir = sim.get("v1", "Node", "", "boromir").expect("node");
+    assert_ne!(
+        boromir["spec"]["unschedulable"], true,
+        "only the marked node"
+    );
+    assert_eq!(second.status.code(), Some(0), "{second_log}");
+    assert!(second_log.contains("replica-a leads"), "{second_log}");
+    // Leadership given back; the rollout kept for the next leader.
+    let lease = |ns: &str, name: &str| {
+        sim.get("coordination.k8s.io/v1", "Lease", ns, name)
+            .unwrap_or_else(|| panic!("Lease {ns}/{name}"))
+    };
+    assert!(lease("rebootguard", "rebootguard-controller")["spec"]["holderIdentity"].is_null());
+    let rollout = lease("kube-system", "rebootguard-reboot");
+    assert_eq!(rollout["spec"]["holderIdentity"], "rebootguard-controller");
+    assert!(rollout["metadata"]["annotations"]["rebootguard.io/rollout"].is_string());
+    let progress = node["metadata"]["annotations"]["rebootguard.io/rollout"]
+        .as_str()
+        .expect("progress on the node");
+    assert!(
+        progress.contains(r#""phase":"down""#),
+        "waiting for the new boot: {progress}"
+    );
+
+    granted_calls(
+        &sim,
+        CONTROLLER_BASE,
+        &["rebootguard/"],
+        &[
+            ("list", "nodes"),
+            ("patch", "nodes"),
+            ("create", "pods/eviction"),
+            ("update", "leases.coordination.k8s.io"),
+            ("patch", "leases.coordination.k8s.io"),
+            ("create", "events.events.k8s.io"),
+        ],
+    );
+}
+
+/// `rebootguard controller --once ARGS` against `sim`: (exit code, log).
+async fn controller_once(sim: &KubeSim, args: &[&str]) -> (Option<i32>, String) {
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_rebootguard"))
+            .args(["controller", "--once", "--identity", "cron"])
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(sim.kubeconfig_path())
+            .env_remove("KUBECONFIG")
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .stdin(Stdio::null())
+            .output(),
+    )
+    .await
+    .expect("--once returns")
+    .expect("ran");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_rollout_holds_every_reboot_until_its_node_is_deleted_and_dry_run_changes_nothing()
+ {
+    let sim = KubeSim::start().await.expect("kubesim");
+    sim.create(
+        &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "rebootguard"}}),
+    )
+    .expect("the leader Lease's namespace");
+    seed_marked(&sim);
+
+    // Dry run: it says what it would do, and does nothing.
+    let (code, log) = controller_once(&sim, &["--dry-run"]).await;
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        log.contains("dry run: would act: rebooting theoden"),
+        "{log}"
+    );
+    let theoden = sim.get("v1", "Node", "", "theoden").expect("node");
+    assert_ne!(theoden["spec"]["unschedulable"], true);
+    assert!(theoden["metadata"]["annotations"]["rebootguard.io/rollout"].is_null());
+
+    // A rollout that stopped at samwise (cordoned, its progress at the
+    // network phase; the rollout Lease released with the plan on it).
+    let mut samwise = lab_node(
+        "samwise",
+        false,
+        json!({"rebootguard.io/rollout": r#"{"rollout":"rollout-1","phase":"network","agent":true}"#}),
+    );
+    samwise["spec"] = json!({"unschedulable": true});
+    sim.create(&samwise).expect("node");
+    sim.create(&json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "rebootguard-reboot", "namespace": "kube-system",
+            "annotations": {"rebootguard.io/rollout": r#"{"id":"rollout-1","nodes":["samwise"]}"#}},
+        "spec": {}
+    }))
+    .expect("lease");
+    let (code, log) = controller_once(&sim, &[]).await;
+    assert_eq!(code, Some(1), "a held rollout needs a human: {log}");
+    for part in [
+        "rollout rollout-1 is unfinished at samwise (phase network), left cordoned",
+        "rebootguard reboot",
+    ] {
+        assert!(log.contains(part), "{part}:\n{log}");
+    }
+    let theoden = sim.get("v1", "Node", "", "theoden").expect("node");
+    assert_ne!(
+        theoden["spec"]["unschedulable"], true,
+        "nothing else rebooted"
+    );
+    let held = sim
+        .list("events.k8s.io/v1", "Event", Some("default"))
+        .into_iter()
+        .filter(|e| e["reason"] == "RebootHeld" && e["regarding"]["name"] == "samwise")
+        .count();
+    assert_eq!(held, 1, "a Warning Event on the held node");
+
+    // The held node is deleted: the rollout is closed, and the others go on.
+    sim.delete("v1", "Node", "", "samwise").expect("deleted");
+    let (code, log) = controller_once(&sim, &[]).await;
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        log.contains("its node samwise is gone from the cluster"),
+        "{log}"
+    );
+    let lease = sim
+        .get(
+            "coordination.k8s.io/v1",
+            "Lease",
+            "kube-system",
+            "rebootguard-reboot",
+        )
+        .expect("lease");
+    assert!(lease["metadata"]["annotations"]["rebootguard.io/rollout"].is_null());
+    let (code, log) = controller_once(&sim, &["--dry-run"]).await;
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        log.contains("dry run: would act: rebooting theoden"),
+        "{log}"
     );
 }

@@ -197,14 +197,20 @@ pub async fn load(discovery: &Discovery) -> Result<(Config, Source), Error> {
 
 /// A client from `config`, identifying itself as `user_agent` (or as
 /// [`USER_AGENT`] when that is not a valid header value).
-pub fn build(mut config: Config, source: &Source, user_agent: &str) -> Result<Client, Error> {
-    let value = http::HeaderValue::from_str(user_agent)
-        .unwrap_or_else(|_| http::HeaderValue::from_static(USER_AGENT));
-    config.headers.push((http::header::USER_AGENT, value));
-    Client::try_from(config).map_err(|cause| Error::Client {
+pub fn build(config: Config, source: &Source, user_agent: &str) -> Result<Client, Error> {
+    Client::try_from(identified(config, user_agent)).map_err(|cause| Error::Client {
         source_name: source.to_string(),
         cause,
     })
+}
+
+/// `config` sending `user_agent` (or [`USER_AGENT`] when that is not a
+/// valid header value), for callers that build their own client stack.
+pub fn identified(mut config: Config, user_agent: &str) -> Config {
+    let value = http::HeaderValue::from_str(user_agent)
+        .unwrap_or_else(|_| http::HeaderValue::from_static(USER_AGENT));
+    config.headers.push((http::header::USER_AGENT, value));
+    config
 }
 
 #[cfg(test)]

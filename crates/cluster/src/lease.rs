@@ -278,7 +278,8 @@ impl Lock {
     }
 }
 
-fn state(lease: &Lease) -> State {
+/// The lease as far as locking is concerned.
+pub fn state(lease: &Lease) -> State {
     let spec = lease.spec.as_ref();
     State {
         holder: spec.and_then(|s| s.holder_identity.clone()),

@@ -260,6 +260,17 @@ impl Node {
             time_scale: ctx.scenario.time_scale,
         };
         write(&self.path(crate::agent::CONFIG), &config.render())?;
+        // /var/run is /run, as on Debian and every systemd distribution:
+        // what is written there (the reboot-required sentinel) goes with
+        // /run's tmpfs on a reboot.
+        let var_run = self.path("var/run");
+        if !var_run.is_symlink() {
+            std::fs::create_dir_all(self.path("var"))
+                .map_err(|e| Error::Write(var_run.clone(), e))?;
+            let _ = std::fs::remove_dir_all(&var_run);
+            std::os::unix::fs::symlink("../run", &var_run)
+                .map_err(|e| Error::Write(var_run.clone(), e))?;
+        }
         // k3s extracts its CNI plugins into its data dir.
         let bin = self.path(paths::CNI_BIN);
         for plugin in PLUGINS {

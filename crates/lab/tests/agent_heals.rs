@@ -19,71 +19,11 @@ use rebootguard_lab::runtime::RuntimeFault;
 use rebootguard_lab::{Fault, Lab, api, node};
 
 mod common;
-use common::ready;
+use common::{agent_lab, annotation, boot_id, events, ready, status, wait};
 
 const EXE: &str = env!("CARGO_BIN_EXE_rebootguard-lab");
 const CONDITION: &str = "PodNetworkReady";
 const TAINT: &str = "rebootguard.io/pod-network-unready";
-
-async fn agent_lab(base: &Path, nodes: usize) -> Lab {
-    let s = common::echo_scenario(nodes, 30.0);
-    let mut o = common::options(EXE, base);
-    o.agent = true;
-    o.rebootguard = Some(common::rebootguard(EXE));
-    let lab = Lab::up(s, o).await.expect("lab up");
-    let names: Vec<String> = lab.ctx.nodes.iter().map(|n| n.name.clone()).collect();
-    wait(
-        &lab,
-        "every node's PodNetworkReady True and every pod running",
-        60,
-        |l| {
-            names
-                .iter()
-                .all(|n| status(l, n).is_some_and(|(s, _)| s == "True"))
-                && l.ctx.api.pods().iter().all(api::pod_running)
-        },
-    )
-    .await;
-    lab
-}
-
-async fn wait(lab: &Lab, what: &str, secs: u64, mut done: impl FnMut(&Lab) -> bool) {
-    let t = Instant::now();
-    while !done(lab) {
-        if t.elapsed() > Duration::from_secs(secs) {
-            let logs: Vec<String> = lab
-                .ctx
-                .nodes
-                .iter()
-                .map(|n| {
-                    let log = std::fs::read_to_string(n.root.join("agent.log")).unwrap_or_default();
-                    let tail: Vec<&str> = log.lines().rev().take(15).collect();
-                    format!(
-                        "--- {}:\n{}",
-                        n.name,
-                        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-                    )
-                })
-                .collect();
-            panic!("timed out waiting for {what}\n{}", logs.join("\n"));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// `PodNetworkReady`'s (status, reason) on a node.
-fn status(lab: &Lab, node: &str) -> Option<(String, String)> {
-    let n = lab.ctx.api.node(node)?;
-    let c = n["status"]["conditions"]
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == CONDITION)?
-        .clone();
-    Some((
-        c["status"].as_str()?.to_owned(),
-        c["reason"].as_str().unwrap_or_default().to_owned(),
-    ))
-}
 
 fn tainted(lab: &Lab, node: &str) -> bool {
     lab.ctx.api.node(node).is_some_and(|n| {
@@ -105,17 +45,6 @@ fn restarts(lab: &Lab, node: &str) -> Vec<f64> {
                 && e.text.starts_with("k3s restarted (asked by rebootguard")
         })
         .map(|e| e.t)
-        .collect()
-}
-
-/// The agent's Events on `node` with `reason`, messages in order.
-fn events(lab: &Lab, node: &str, reason: &str) -> Vec<String> {
-    lab.ctx
-        .api
-        .events_with_reason(reason)
-        .iter()
-        .filter(|e| e["involvedObject"]["name"] == node)
-        .filter_map(|e| e["message"].as_str().map(str::to_owned))
         .collect()
 }
 
@@ -193,7 +122,7 @@ async fn the_incident_with_no_backup_is_healed_and_alerted() {
         return;
     }
     let base = tempfile::tempdir().expect("tempdir");
-    let lab = agent_lab(base.path(), 3).await;
+    let lab = agent_lab(EXE, base.path(), 3).await;
     let seen = Seen::start(&lab).await;
 
     // A webhook receiver on samwise (a node that stays up), reached by
@@ -322,7 +251,7 @@ async fn every_runtime_fault_is_reported_and_healed() {
         return;
     }
     let base = tempfile::tempdir().expect("tempdir");
-    let lab = agent_lab(base.path(), 3).await;
+    let lab = agent_lab(EXE, base.path(), 3).await;
     let seen = Seen::start(&lab).await;
     let cases: [(RuntimeFault, &str, usize); 4] = [
         (RuntimeFault::DeleteSubnetEnv, "SubnetEnvMissing", 0),
@@ -416,7 +345,7 @@ async fn the_api_going_away_or_misbehaving_ends_with_the_right_condition() {
         return;
     }
     let base = tempfile::tempdir().expect("tempdir");
-    let lab = agent_lab(base.path(), 2).await;
+    let lab = agent_lab(EXE, base.path(), 2).await;
     let sim = &lab.ctx.api.sim;
     let boromir = lab.node("boromir").expect("boromir");
     let env = boromir.path(node::paths::SUBNET_ENV);
@@ -511,7 +440,7 @@ async fn two_nodes_failing_at_once_restart_one_after_the_other() {
         return;
     }
     let base = tempfile::tempdir().expect("tempdir");
-    let lab = agent_lab(base.path(), 3).await;
+    let lab = agent_lab(EXE, base.path(), 3).await;
     let seen = Seen::start(&lab).await;
     // Who holds the restart Lease, as a watch sees it.
     let holders = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -592,7 +521,7 @@ async fn an_agent_restarted_while_broken_never_shows_true() {
         return;
     }
     let base = tempfile::tempdir().expect("tempdir");
-    let lab = agent_lab(base.path(), 2).await;
+    let lab = agent_lab(EXE, base.path(), 2).await;
     let seen = Seen::start(&lab).await;
     let boromir = lab.node("boromir").expect("boromir");
     // A missing plugin that a k3s restart does not bring back (the lab's k3s
@@ -641,18 +570,6 @@ fn agent_pid(root: &Path) -> i32 {
         .unwrap_or(0)
 }
 
-fn boot_id(lab: &Lab, node: &str) -> Option<String> {
-    lab.ctx.api.node(node)?["status"]["nodeInfo"]["bootID"]
-        .as_str()
-        .map(str::to_owned)
-}
-
-fn annotation(lab: &Lab, node: &str, key: &str) -> Option<String> {
-    lab.ctx.api.node(node)?["metadata"]["annotations"][key]
-        .as_str()
-        .map(str::to_owned)
-}
-
 /// The reboot handshake end to end: the agent reports the sentinel,
 /// refuses a request on an uncordoned node, reboots a cordoned one once
 /// (the lab power-cycles it through the agent's `reboot-command`), and the
@@ -665,7 +582,7 @@ async fn a_reboot_asked_through_the_node_happens_once_and_only_when_cordoned() {
     use rebootguard_cluster::reboot::{ACCEPTED, REQUEST, REQUIRED, Request};
     let base = tempfile::tempdir().expect("tempdir");
     // theoden is an agent node: rebooting it leaves the API up.
-    let lab = agent_lab(base.path(), 2).await;
+    let lab = agent_lab(EXE, base.path(), 2).await;
     let theoden = lab.node("theoden").expect("theoden");
 
     let sentinel = theoden.path("var/run/reboot-required");

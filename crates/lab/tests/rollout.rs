@@ -254,17 +254,7 @@ async fn a_rolling_reboot_takes_one_node_at_a_time_and_verifies_each() {
         reasons.iter().any(|r| r == "RolloutNodeDone"),
         "{reasons:?}"
     );
-    let lease = lab
-        .ctx
-        .api
-        .sim
-        .get(
-            "coordination.k8s.io/v1",
-            "Lease",
-            "kube-system",
-            "rebootguard-reboot",
-        )
-        .expect("lease");
+    let lease = common::lease(&lab, "kube-system", "rebootguard-reboot").expect("lease");
     assert!(
         lease["spec"]["holderIdentity"]
             .as_str()

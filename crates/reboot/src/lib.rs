@@ -12,6 +12,7 @@
 //! only until its Lease expires.
 
 pub mod act;
+pub mod controller;
 pub mod observe;
 pub mod verify;
 
@@ -509,7 +510,7 @@ async fn take_lease(
 }
 
 /// Writes (or removes) the plan on the Lease.
-async fn write_plan(
+pub(crate) async fn write_plan(
     leases: &Api<LeaseObject>,
     name: &str,
     plan: Option<&Plan>,
@@ -693,7 +694,7 @@ async fn execute(
     }
 }
 
-fn rebootguard_diagnose_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn rebootguard_diagnose_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
