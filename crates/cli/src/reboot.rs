@@ -12,6 +12,7 @@ use rebootguard_node::settings::parse_duration;
 use rebootguard_reboot::{Options, Outcome, Update};
 use rebootguard_rollout::machine::{How, Timeouts, show};
 use rebootguard_rollout::plan::Order;
+use rebootguard_rollout::window::Window;
 
 use crate::{CANNOT, OK, PROBLEM, USAGE};
 
@@ -23,6 +24,8 @@ use crate::{CANNOT, OK, PROBLEM, USAGE};
   rebootguard reboot -l node-role.kubernetes.io/control-plane!=true
   rebootguard reboot n1 n2 --order as-given --reboot-command ssh {node} sudo systemctl reboot
   rebootguard reboot --json | jq .                  # one JSON object per event
+  rebootguard reboot --window 'sat,sun 02:00-06:00 Europe/Berlin' --timeout-gates 30m
+  rebootguard reboot --window 'mon-fri 22:00-05:00' --window 'sun 00:00-24:00' --dry-run
 
 Exit codes: 0 every node rebooted and verified (or --dry-run printed), 1 the rollout
 stopped at a node (left cordoned; rerun to resume there), 2 could not run.
@@ -48,7 +51,11 @@ pub struct Args {
     /// Wait for an operator to reboot each drained node.
     #[arg(long)]
     pub manual: bool,
-    /// Gates may stay closed this long before the rollout stops.
+    /// A maintenance window, `[DAYS] HH:MM-HH:MM [ZONE]`; repeatable, any open one will do.
+    /// A node starts only inside one; a node already going finishes.
+    #[arg(long = "window", value_name = "SPEC")]
+    pub windows: Vec<String>,
+    /// Gates may stay closed this long before the rollout stops (a window opening later stops it at once).
     #[arg(long, default_value = "2m")]
     pub timeout_gates: String,
     /// Evictions (PDBs answering 429 included) may take this long.
@@ -155,6 +162,11 @@ pub fn options(args: &Args) -> Result<Options, String> {
     if let Some(h) = &args.holder {
         o.holder.clone_from(h);
     }
+    o.windows = args
+        .windows
+        .iter()
+        .map(|w| w.parse::<Window>().map_err(|e| format!("--window: {e}")))
+        .collect::<Result<_, _>>()?;
     o.poll = duration("poll", &args.poll)?;
     o.bound = duration("timeout", &args.timeout)?;
     if !args.nodes.is_empty() && args.selector.is_some() {
@@ -380,5 +392,31 @@ mod tests {
         );
         assert!(parse(&["rebootguard", "reboot", "--manual", "--reboot-command", "x"]).is_err());
         assert!(parse(&["rebootguard", "reboot", "--lease-ttl", "1s"]).is_err());
+        let e = parse(&["rebootguard", "reboot", "--window", "mon-fri 2am-5am"]).expect_err("bad");
+        assert!(
+            e.starts_with("--window: ") && e.contains("HH:MM-HH:MM"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn windows_are_repeatable() {
+        let o = parse(&[
+            "rebootguard",
+            "reboot",
+            "--window",
+            "sat,sun 02:00-06:00",
+            "--window",
+            "wed 22:00-01:00 +02:00",
+        ])
+        .expect("ok");
+        let shown: Vec<String> = o.windows.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["sat,sun 02:00-06:00 UTC", "wed 22:00-01:00 +02:00"]);
+        assert!(
+            parse(&["rebootguard", "reboot"])
+                .expect("ok")
+                .windows
+                .is_empty()
+        );
     }
 }

@@ -29,6 +29,7 @@ use rebootguard_rollout::machine::{
 };
 use rebootguard_rollout::plan::{self, Order};
 use rebootguard_rollout::progress::{self, ANNOTATION, Holder, Plan, Progress};
+use rebootguard_rollout::window::Window;
 use serde::Serialize;
 
 pub use verify::Verifier;
@@ -112,6 +113,10 @@ pub struct Options {
     pub bound: Duration,
     /// Print the plan and every gate's answer; change nothing.
     pub dry_run: bool,
+    /// Maintenance windows: a node starts only while one is open (none:
+    /// any time). A node already past its gates finishes even if the
+    /// window closes meanwhile.
+    pub windows: Vec<Window>,
 }
 
 impl Options {
@@ -132,6 +137,7 @@ impl Options {
             poll: Duration::from_millis(500),
             bound: Duration::from_secs(15),
             dry_run: false,
+            windows: Vec::new(),
         }
     }
 }
@@ -281,7 +287,7 @@ pub async fn run(
         return Err(Error::Empty);
     }
     if options.dry_run {
-        let view = observe::view(client, bound).await?;
+        let view = gate_view(client, options).await?;
         let plan: Vec<(String, Vec<Gate>)> = order
             .iter()
             .map(|n| (n.clone(), gates::all(&view, n)))
@@ -508,6 +514,14 @@ async fn take_lease(
     }
 }
 
+/// The gates' view of the cluster now, with what the options add: the
+/// maintenance windows at this instant.
+async fn gate_view(client: &Client, options: &Options) -> Result<gates::View, Error> {
+    let mut view = observe::view(client, options.bound).await?;
+    view.window = gates::Windows::new(&options.windows, Timestamp::now());
+    Ok(view)
+}
+
 /// Writes (or removes) the plan on the Lease.
 async fn write_plan(
     leases: &Api<LeaseObject>,
@@ -574,13 +588,14 @@ async fn drive(
                 .flatten();
         }
         match node.phase {
-            Phase::Gates => match observe::view(client, bound).await {
+            Phase::Gates => match gate_view(client, options).await {
                 Ok(view) => seen.gates = gates::all(&view, &name),
                 Err(e) => {
                     seen.gates = vec![Gate {
                         name: "api",
                         open: false,
                         detail: format!("cannot read the cluster: {e}"),
+                        opens_at: None,
                     }];
                 }
             },

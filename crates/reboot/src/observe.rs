@@ -320,6 +320,6 @@ pub async fn view(client: &Client, bound: Duration) -> Result<gates::View, Error
         volumes,
         verify_failed: BTreeMap::new(),
         firing: None,
-        in_window: None,
+        window: None,
     })
 }

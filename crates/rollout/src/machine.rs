@@ -360,17 +360,31 @@ impl Node {
         match self.phase {
             Phase::Gates => {
                 let closed: Vec<&Gate> = seen.gates.iter().filter(|g| !g.open).collect();
+                // A gate known to open only after the gates' timeout (the
+                // next maintenance window) is not waited for in vain.
+                let deadline = self.since.checked_add(t.gates).unwrap_or(self.since);
+                let too_late = closed
+                    .iter()
+                    .find(|g| g.opens_at.is_some_and(|at| at > deadline));
                 if closed.is_empty() {
                     self.mark(Mark::Started, now);
                     self.enter(Phase::Lease, now);
                     out.push(Action::Lease);
-                } else if elapsed >= t.gates {
-                    let what = closed
+                } else if elapsed >= t.gates || too_late.is_some() {
+                    let mut what = closed
                         .iter()
                         .map(|g| format!("gate {} closed: {}", g.name, g.detail))
                         .collect::<Vec<_>>()
                         .join("; ");
-                    self.stop(&mut out, what, gate_hint(closed[0].name));
+                    if let Some(g) = too_late {
+                        what.push_str(&format!(
+                            " (after --timeout-gates {}: not waited for)",
+                            show(t.gates)
+                        ));
+                        self.stop(&mut out, what, gate_hint(g.name));
+                    } else {
+                        self.stop(&mut out, what, gate_hint(closed[0].name));
+                    }
                 } else {
                     let what = format!("gate {} closed: {}", closed[0].name, closed[0].detail);
                     self.wait(&mut out, what);
@@ -818,7 +832,9 @@ fn gate_hint(gate: &str) -> &'static str {
             "scale the workload up or relax its PodDisruptionBudget, then rerun"
         }
         "alerts" => "resolve the firing alerts, then rerun",
-        "window" => "rerun inside the maintenance window",
+        "window" => {
+            "rerun when the window opens (e.g. from a systemd timer or a CronJob), or raise --timeout-gates to wait for it"
+        }
         _ => "fix what the gate says, then rerun",
     }
 }

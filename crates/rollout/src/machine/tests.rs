@@ -57,6 +57,7 @@ fn open_gate() -> Gate {
         name: "quorum",
         open: true,
         detail: "fine".into(),
+        opens_at: None,
     }
 }
 
@@ -65,6 +66,7 @@ fn closed_gate() -> Gate {
         name: "storage",
         open: false,
         detail: "1 volume(s) would lose their last healthy replica: pvc-scratch".into(),
+        opens_at: None,
     }
 }
 
@@ -231,6 +233,63 @@ fn a_closed_gate_waits_then_stops_with_the_gate_named() {
     assert_eq!(stop.phase, Phase::Gates);
     assert!(stop.what.contains("gate storage closed") && stop.what.contains("pvc-scratch"));
     assert!(stop.hint.contains("rebuild"));
+}
+
+/// The window gate as `gates::window` closes it, opening at `opens`.
+fn window_closed_until(opens: Timestamp) -> Gate {
+    Gate {
+        name: "window",
+        open: false,
+        detail: format!(
+            "outside the maintenance window (02:00-05:00 UTC): the next one opens at {opens}"
+        ),
+        opens_at: Some(opens),
+    }
+}
+
+#[test]
+fn a_window_opening_within_the_gates_timeout_is_waited_for() {
+    let cfg = config(How::Agent);
+    let mut n = Node::new("theoden", t0());
+    let mut s = seen(up("b0"));
+    // Opens at +8 s, the gates wait up to 10 s.
+    s.gates = vec![open_gate(), window_closed_until(at(8))];
+    let a = n.step(at(0), &s, &cfg);
+    assert_eq!(notes(&a)[0].reason, "RolloutWaiting");
+    assert!(notes(&a)[0].message.contains("gate window closed"));
+    n.step(at(5), &s, &cfg);
+    assert!(n.stopped.is_none() && n.phase == Phase::Gates);
+    s.gates = vec![open_gate()];
+    n.step(at(8), &s, &cfg);
+    assert_eq!(n.phase, Phase::Lease);
+    assert_eq!(n.timeline[0], (Mark::Started, at(8)));
+}
+
+#[test]
+fn a_window_opening_after_the_gates_timeout_stops_at_once_with_its_time() {
+    let cfg = config(How::Agent);
+    let mut n = Node::new("theoden", t0());
+    let mut s = seen(up("b0"));
+    s.gates = vec![open_gate(), window_closed_until(at(11))];
+    n.step(at(0), &s, &cfg);
+    let stop = n.stopped.as_ref().expect("stopped at once, not after 10 s");
+    assert_eq!(stop.phase, Phase::Gates);
+    assert!(
+        stop.what
+            .contains(&format!("the next one opens at {}", at(11)))
+            && stop.what.contains("after --timeout-gates 10s"),
+        "{}",
+        stop.what
+    );
+    assert!(stop.hint.contains("--timeout-gates"), "{}", stop.hint);
+    // Another gate closed first still names the window's hint: waiting
+    // would not help either way.
+    let mut n = Node::new("theoden", t0());
+    s.gates = vec![closed_gate(), window_closed_until(at(3600))];
+    n.step(at(0), &s, &cfg);
+    let stop = n.stopped.as_ref().expect("stopped");
+    assert!(stop.what.contains("gate storage closed") && stop.what.contains("gate window closed"));
+    assert!(stop.hint.contains("window opens"), "{}", stop.hint);
 }
 
 #[test]
