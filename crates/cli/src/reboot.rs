@@ -26,6 +26,7 @@ use crate::{CANNOT, OK, PROBLEM, USAGE};
   rebootguard reboot --json | jq .                  # one JSON object per event
   rebootguard reboot --window 'sat,sun 02:00-06:00 Europe/Berlin' --timeout-gates 30m
   rebootguard reboot --window 'mon-fri 22:00-05:00' --window 'sun 00:00-24:00' --dry-run
+  rebootguard reboot --prometheus http://prometheus.monitoring:9090 --ignore-alert Watchdog --ignore-alert CPUThrottlingHigh
 
 Exit codes: 0 every node rebooted and verified (or --dry-run printed), 1 the rollout
 stopped at a node (left cordoned; rerun to resume there), 2 could not run.
@@ -55,6 +56,13 @@ pub struct Args {
     /// A node starts only inside one; a node already going finishes.
     #[arg(long = "window", value_name = "SPEC")]
     pub windows: Vec<String>,
+    /// A Prometheus (base URL): a node starts only while no alert fires there; unreachable is closed.
+    #[arg(long, value_name = "URL")]
+    pub prometheus: Option<String>,
+    /// An alert that does not count; repeatable [default: Watchdog, InfoInhibitor]
+    /// (giving any replaces the defaults; `--ignore-alert ''` ignores none).
+    #[arg(long = "ignore-alert", value_name = "NAME")]
+    pub ignore_alerts: Vec<String>,
     /// Gates may stay closed this long before the rollout stops (a window opening later stops it at once).
     #[arg(long, default_value = "2m")]
     pub timeout_gates: String,
@@ -167,6 +175,22 @@ pub fn options(args: &Args) -> Result<Options, String> {
         .iter()
         .map(|w| w.parse::<Window>().map_err(|e| format!("--window: {e}")))
         .collect::<Result<_, _>>()?;
+    if let Some(url) = &args.prometheus {
+        if rebootguard_alert::http::uri(url).is_none() {
+            return Err(format!(
+                "--prometheus {url:?} is not an http(s) URL (e.g. http://prometheus.monitoring:9090)"
+            ));
+        }
+        o.prometheus = Some(url.clone());
+    }
+    if !args.ignore_alerts.is_empty() {
+        o.ignore_alerts = args
+            .ignore_alerts
+            .iter()
+            .filter(|a| !a.is_empty())
+            .cloned()
+            .collect();
+    }
     o.poll = duration("poll", &args.poll)?;
     o.bound = duration("timeout", &args.timeout)?;
     if !args.nodes.is_empty() && args.selector.is_some() {
@@ -397,6 +421,32 @@ mod tests {
             e.starts_with("--window: ") && e.contains("HH:MM-HH:MM"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn prometheus_and_ignored_alerts() {
+        let o = parse(&["rebootguard", "reboot"]).expect("ok");
+        assert_eq!(o.prometheus, None);
+        assert_eq!(o.ignore_alerts, ["Watchdog", "InfoInhibitor"]);
+        let o = parse(&[
+            "rebootguard",
+            "reboot",
+            "--prometheus",
+            "http://prometheus.monitoring:9090",
+            "--ignore-alert",
+            "CPUThrottlingHigh",
+        ])
+        .expect("ok");
+        assert_eq!(
+            o.prometheus.as_deref(),
+            Some("http://prometheus.monitoring:9090")
+        );
+        assert_eq!(o.ignore_alerts, ["CPUThrottlingHigh"]);
+        let o = parse(&["rebootguard", "reboot", "--ignore-alert", ""]).expect("ok");
+        assert!(o.ignore_alerts.is_empty());
+        let e =
+            parse(&["rebootguard", "reboot", "--prometheus", "prometheus:9090"]).expect_err("bad");
+        assert!(e.contains("not an http(s) URL"), "{e}");
     }
 
     #[test]

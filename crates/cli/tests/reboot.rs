@@ -170,3 +170,181 @@ async fn a_window_opening_after_the_gates_timeout_stops_at_once_untouched() {
         assert_eq!(n["spec"].get("unschedulable"), None, "untouched: {n}");
     }
 }
+
+/// A loopback HTTP server answering every request with `status` and
+/// `body`; records each request's head and body.
+async fn http_server(
+    status: u16,
+    body: &'static str,
+) -> (
+    u16,
+    Arc<std::sync::Mutex<Vec<String>>>,
+    tokio::task::JoinHandle<()>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let record = record.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                // The head, then as much body as content-length says.
+                loop {
+                    let Ok(n) = socket.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        break;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&request).into_owned();
+                    if let Some((head, rest)) = text.split_once("\r\n\r\n") {
+                        let length = head
+                            .lines()
+                            .find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.eq_ignore_ascii_case("content-length")
+                                    .then(|| v.trim().parse::<usize>().ok())?
+                            })
+                            .unwrap_or(0);
+                        if rest.len() >= length {
+                            break;
+                        }
+                    }
+                }
+                record
+                    .lock()
+                    .expect("lock")
+                    .push(String::from_utf8_lossy(&request).into_owned());
+                let reason = if status == 200 { "OK" } else { "Error" };
+                let answer = format!(
+                    "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    (port, seen, task)
+}
+
+const ALERTS: &str = r#"{"status":"success","data":{"alerts":[
+    {"labels":{"alertname":"Watchdog","severity":"none"},"state":"firing","activeAt":"2026-12-01T00:00:00Z","value":"1e+00"},
+    {"labels":{"alertname":"InfoInhibitor","severity":"none"},"state":"firing"},
+    {"labels":{"alertname":"KubePodCrashLooping","namespace":"apps","pod":"web-1","severity":"warning"},"state":"pending"},
+    {"labels":{"alertname":"KubeNodeNotReady","node":"theoden","severity":"warning"},"state":"firing"}
+]}}"#;
+
+const QUIET: &str = r#"{"status":"success","data":{"alerts":[
+    {"labels":{"alertname":"Watchdog","severity":"none"},"state":"firing"},
+    {"labels":{"alertname":"KubePodCrashLooping","namespace":"apps","pod":"web-1"},"state":"pending"}
+]}}"#;
+
+/// The alerts gate's line of a `--dry-run` against a Prometheus answering
+/// `status` and `body`, with the requests it got.
+async fn alerts_gate(status: u16, body: &'static str, extra: &[&str]) -> (String, Vec<String>) {
+    let sim = sim(&["boromir", "theoden"]).await;
+    let (port, seen, server) = http_server(status, body).await;
+    let url = format!("http://127.0.0.1:{port}");
+    let mut args = vec!["--dry-run", "--prometheus", &url, "boromir"];
+    args.extend_from_slice(extra);
+    let out = reboot(&sim, &args).await;
+    server.abort();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.contains(" alerts "))
+        .unwrap_or_else(|| panic!("no alerts gate: {}", text(&out)))
+        .to_owned();
+    let requests = seen.lock().expect("lock").clone();
+    (line, requests)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firing_alerts_close_the_gate_pending_and_ignored_ones_do_not() {
+    let (line, requests) = alerts_gate(200, ALERTS, &[]).await;
+    assert!(line.contains("CLOSED"), "{line}");
+    assert!(
+        line.ends_with(r#"firing: KubeNodeNotReady{severity="warning", node="theoden"}"#),
+        "{line}"
+    );
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.starts_with("GET /api/v1/alerts HTTP/1.1")),
+        "{requests:?}"
+    );
+    let (line, _) = alerts_gate(200, QUIET, &[]).await;
+    assert!(
+        line.contains("open") && line.ends_with("no alert firing"),
+        "{line}"
+    );
+    // Ignoring another name replaces the defaults: Watchdog counts again.
+    let (line, _) = alerts_gate(200, ALERTS, &["--ignore-alert", "KubeNodeNotReady"]).await;
+    assert!(
+        line.contains("CLOSED") && line.contains("Watchdog") && line.contains("InfoInhibitor"),
+        "{line}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unanswering_prometheus_closes_the_gate_saying_why() {
+    let (line, _) = alerts_gate(500, "{\"error\":\"overloaded\"}", &[]).await;
+    assert!(line.contains("CLOSED"), "{line}");
+    assert!(
+        line.contains("alerts unknown: Prometheus at http://127.0.0.1:")
+            && line.contains("/api/v1/alerts answered 500: {\"error\":\"overloaded\"}"),
+        "{line}"
+    );
+    let (line, _) = alerts_gate(200, "<html>please sign in</html>", &[]).await;
+    assert!(
+        line.contains("CLOSED") && line.contains("is not Prometheus's alerts API"),
+        "{line}"
+    );
+    // Nobody listening.
+    let sim = sim(&["boromir"]).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let out = reboot(&sim, &["--dry-run", "--json", "--prometheus", &url]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let events = events(&out);
+    let plan = &events.last().expect("result")["outcome"]["plan"];
+    let gate = plan[0][1]
+        .as_array()
+        .and_then(|g| g.iter().find(|g| g["name"] == "alerts"))
+        .unwrap_or_else(|| panic!("no alerts gate: {plan}"));
+    assert_eq!(gate["open"], false);
+    assert!(
+        gate["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("alerts unknown: cannot reach Prometheus")),
+        "{gate}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_prometheus_url_is_refused_before_anything() {
+    let sim = sim(&["boromir"]).await;
+    let out = reboot(&sim, &["--prometheus", "prometheus:9090"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("--prometheus \"prometheus:9090\" is not an http(s) URL"),
+        "{}",
+        text(&out)
+    );
+}

@@ -80,6 +80,9 @@ pub enum Error {
     /// Nothing to reboot.
     #[error("no node matches the selection")]
     Empty,
+    /// No HTTP client for Prometheus.
+    #[error("cannot set up the HTTP client for --prometheus")]
+    Http(#[source] std::io::Error),
 }
 
 /// What the rollout does and how long it waits.
@@ -113,6 +116,11 @@ pub struct Options {
     pub bound: Duration,
     /// Print the plan and every gate's answer; change nothing.
     pub dry_run: bool,
+    /// A Prometheus (its base URL): a node starts only while no alert
+    /// fires there.
+    pub prometheus: Option<String>,
+    /// Alert names that do not count (they fire on purpose).
+    pub ignore_alerts: Vec<String>,
     /// Maintenance windows: a node starts only while one is open (none:
     /// any time). A node already past its gates finishes even if the
     /// window closes meanwhile.
@@ -138,6 +146,11 @@ impl Options {
             bound: Duration::from_secs(15),
             dry_run: false,
             windows: Vec::new(),
+            prometheus: None,
+            ignore_alerts: rebootguard_alert::prometheus::DEFAULT_IGNORED
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
         }
     }
 }
@@ -286,8 +299,13 @@ pub async fn run(
     if order.is_empty() {
         return Err(Error::Empty);
     }
+    let http = match &options.prometheus {
+        Some(_) => Some(rebootguard_alert::http::client().map_err(Error::Http)?),
+        None => None,
+    };
+    let http = http.as_ref();
     if options.dry_run {
-        let view = gate_view(client, options).await?;
+        let view = gate_view(client, options, http).await?;
         let plan: Vec<(String, Vec<Gate>)> = order
             .iter()
             .map(|n| (n.clone(), gates::all(&view, n)))
@@ -388,7 +406,7 @@ pub async fn run(
             None => Node::new(name, now),
         };
         drive(
-            client, options, verifier, &config, &lock, &events, &mut node, emit,
+            client, options, http, verifier, &config, &lock, &events, &mut node, emit,
         )
         .await;
         if let Some(stop) = node.stopped.clone() {
@@ -516,11 +534,29 @@ async fn take_lease(
 
 /// The gates' view of the cluster now, with what the options add: the
 /// maintenance windows at this instant.
-async fn gate_view(client: &Client, options: &Options) -> Result<gates::View, Error> {
+async fn gate_view(
+    client: &Client,
+    options: &Options,
+    http: Option<&rebootguard_alert::http::Client>,
+) -> Result<gates::View, Error> {
     let mut view = observe::view(client, options.bound).await?;
     view.window = gates::Windows::new(&options.windows, Timestamp::now());
+    if let (Some(url), Some(http)) = (&options.prometheus, http) {
+        let alerts = rebootguard_alert::prometheus::alerts(
+            http,
+            url,
+            &options.ignore_alerts,
+            USER_AGENT,
+            options.bound,
+        )
+        .await;
+        view.firing = Some(alerts.map_err(|e| e.to_string()));
+    }
     Ok(view)
 }
+
+/// The `User-Agent` of the rollout's own HTTP requests (Prometheus, webhooks).
+pub const USER_AGENT: &str = concat!("rebootguard-reboot/", env!("CARGO_PKG_VERSION"));
 
 /// Writes (or removes) the plan on the Lease.
 async fn write_plan(
@@ -545,6 +581,7 @@ async fn write_plan(
 async fn drive(
     client: &Client,
     options: &Options,
+    http: Option<&rebootguard_alert::http::Client>,
     verifier: Option<&dyn Verifier>,
     config: &Config,
     lock: &Lock,
@@ -588,7 +625,7 @@ async fn drive(
                 .flatten();
         }
         match node.phase {
-            Phase::Gates => match gate_view(client, options).await {
+            Phase::Gates => match gate_view(client, options, http).await {
                 Ok(view) => seen.gates = gates::all(&view, &name),
                 Err(e) => {
                     seen.gates = vec![Gate {

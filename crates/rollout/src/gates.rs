@@ -91,8 +91,9 @@ pub struct View {
     pub volumes: Vec<Volume>,
     /// Nodes whose last `verify` failed, with why.
     pub verify_failed: BTreeMap<String, String>,
-    /// Alerts firing now, when a Prometheus was asked (`None`: not asked).
-    pub firing: Option<Vec<String>>,
+    /// Alerts firing now, when a Prometheus was asked (`None`: not asked;
+    /// `Err`: why its answer is unknown).
+    pub firing: Option<Result<Vec<String>, String>>,
     /// The maintenance windows at the time of the view (`None`: none configured).
     pub window: Option<Windows>,
 }
@@ -311,13 +312,15 @@ pub fn disruption_budgets(view: &View, node: &str) -> Gate {
     }
 }
 
-/// No alert fires (when a Prometheus was asked).
+/// No alert fires (when a Prometheus was asked). A Prometheus that does
+/// not answer closes the gate: an unknown is never taken for a yes.
 pub fn alerts(view: &View) -> Gate {
     let name = "alerts";
     match &view.firing {
         None => Gate::open(name, "not asked (no --prometheus)"),
-        Some(firing) if firing.is_empty() => Gate::open(name, "no alert firing"),
-        Some(firing) => Gate::closed(name, format!("firing: {}", firing.join(", "))),
+        Some(Ok(firing)) if firing.is_empty() => Gate::open(name, "no alert firing"),
+        Some(Ok(firing)) => Gate::closed(name, format!("firing: {}", firing.join(", "))),
+        Some(Err(e)) => Gate::closed(name, format!("alerts unknown: {e}")),
     }
 }
 
@@ -490,8 +493,21 @@ mod tests {
         let mut view = three_servers();
         assert!(alerts(&view).open && window(&view).open);
         assert_eq!(window(&view).detail, "no maintenance window configured");
-        view.firing = Some(vec!["KubeNodeNotReady".into()]);
+        assert_eq!(alerts(&view).detail, "not asked (no --prometheus)");
+        view.firing = Some(Ok(vec![]));
+        assert!(alerts(&view).open);
+        view.firing = Some(Ok(vec!["KubeNodeNotReady".into()]));
         assert_eq!(alerts(&view).detail, "firing: KubeNodeNotReady");
+        assert!(!alerts(&view).open);
+        view.firing = Some(Err(
+            "cannot reach Prometheus at http://p/api/v1/alerts".into()
+        ));
+        let gate = alerts(&view);
+        assert!(!gate.open, "unknown is closed");
+        assert_eq!(
+            gate.detail,
+            "alerts unknown: cannot reach Prometheus at http://p/api/v1/alerts"
+        );
         assert_eq!(
             Windows::new(&[], "2026-12-02T12:00:00Z".parse().expect("t")),
             None

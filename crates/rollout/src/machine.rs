@@ -831,7 +831,9 @@ fn gate_hint(gate: &str) -> &'static str {
         "disruption-budgets" => {
             "scale the workload up or relax its PodDisruptionBudget, then rerun"
         }
-        "alerts" => "resolve the firing alerts, then rerun",
+        "alerts" => {
+            "resolve the firing alerts (or make --prometheus reachable; --ignore-alert for one that always fires), then rerun"
+        }
         "window" => {
             "rerun when the window opens (e.g. from a systemd timer or a CronJob), or raise --timeout-gates to wait for it"
         }
