@@ -153,7 +153,7 @@ pub enum Command {
     /// Rerun to resume: the state lives in the Lease and Node annotations.
     /// Exit 0 done (or --dry-run printed), 1 stopped at a node, 2 could not run
     /// (bad arguments, API unreachable, another rollout holds the Lease).
-    Reboot(crate::reboot::Args),
+    Reboot(Box<crate::reboot::Args>),
     /// Install the systemd units for k3s: restore before k3s, back up subnet.env, and (--agent) the node agent.
     ///
     /// Writes rebootguard-restore.service, rebootguard-backup.path and

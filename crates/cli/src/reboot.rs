@@ -27,6 +27,7 @@ use crate::{CANNOT, OK, PROBLEM, USAGE};
   rebootguard reboot --window 'sat,sun 02:00-06:00 Europe/Berlin' --timeout-gates 30m
   rebootguard reboot --window 'mon-fri 22:00-05:00' --window 'sun 00:00-24:00' --dry-run
   rebootguard reboot --prometheus http://prometheus.monitoring:9090 --ignore-alert Watchdog --ignore-alert CPUThrottlingHigh
+  rebootguard reboot --verify --verify-image registry.example/rebootguard:0.1.0
 
 Exit codes: 0 every node rebooted and verified (or --dry-run printed), 1 the rollout
 stopped at a node (left cordoned; rerun to resume there), 2 could not run.
@@ -63,6 +64,21 @@ pub struct Args {
     /// (giving any replaces the defaults; `--ignore-alert ''` ignores none).
     #[arg(long = "ignore-alert", value_name = "NAME")]
     pub ignore_alerts: Vec<String>,
+    /// Verify with probe pods (as `rebootguard verify`): every other node before each node, the node after its reboot.
+    #[arg(long)]
+    pub verify: bool,
+    /// The probe's image (with --verify): any image with `rebootguard` on its PATH.
+    #[arg(long, default_value = rebootguard_verify::DEFAULT_IMAGE, requires = "verify")]
+    pub verify_image: String,
+    /// Namespace for the probe pods (with --verify; must exist).
+    #[arg(long, default_value = rebootguard_verify::DEFAULT_NAMESPACE, requires = "verify")]
+    pub verify_namespace: String,
+    /// Bound on one verify run (with --verify).
+    #[arg(long, default_value = "60s", requires = "verify")]
+    pub verify_timeout: String,
+    /// TCP port the probes reach each other at (with --verify).
+    #[arg(long, default_value_t = rebootguard_verify::DEFAULT_PORT, requires = "verify")]
+    pub verify_port: u16,
     /// Gates may stay closed this long before the rollout stops (a window opening later stops it at once).
     #[arg(long, default_value = "2m")]
     pub timeout_gates: String,
@@ -127,6 +143,25 @@ fn duration(flag: &str, text: &str) -> Result<Duration, String> {
 fn signed(flag: &str, text: &str) -> Result<SignedDuration, String> {
     duration(flag, text)
         .and_then(|d| SignedDuration::try_from(d).map_err(|e| format!("--{flag}: {e}")))
+}
+
+/// `--verify`'s settings for verify's run, checked (`None` without it).
+pub fn verify_options(args: &Args) -> Result<Option<rebootguard_verify::run::Options>, String> {
+    if !args.verify {
+        return Ok(None);
+    }
+    let timeout = duration("verify-timeout", &args.verify_timeout)?;
+    if timeout < Duration::from_secs(5) {
+        return Err("--verify-timeout must be at least 5s (probes need time to start)".into());
+    }
+    Ok(Some(rebootguard_verify::run::Options {
+        namespace: args.verify_namespace.clone(),
+        image: args.verify_image.clone(),
+        nodes: Vec::new(),
+        selector: None,
+        timeout,
+        port: args.verify_port,
+    }))
 }
 
 /// The arguments checked into the rollout's options.
@@ -201,7 +236,7 @@ pub fn options(args: &Args) -> Result<Options, String> {
 
 /// `rebootguard reboot`.
 pub fn run(args: &Args) -> u8 {
-    let options = match options(args) {
+    let (options, verify) = match options(args).and_then(|o| Ok((o, verify_options(args)?))) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("error: {e}");
@@ -228,7 +263,9 @@ pub fn run(args: &Args) -> u8 {
                 eprintln!("{}", progress_line(&u, colour));
             }
         };
-        let run = rebootguard_reboot::run(&client, &options, None, &mut emit);
+        let probes = verify.map(|v| rebootguard_reboot::Probes::new(client.clone(), v));
+        let verifier = probes.as_ref().map(|p| p as &dyn rebootguard_reboot::Verifier);
+        let run = rebootguard_reboot::run(&client, &options, verifier, &mut emit);
         tokio::select! {
             r = run => r.map_err(|e| rebootguard_node::observe::error_chain(&e)),
             _ = tokio::signal::ctrl_c() => Err("interrupted: the node in progress keeps its state; rerun to resume (the Lease expires after --lease-ttl)".into()),
@@ -447,6 +484,37 @@ mod tests {
         let e =
             parse(&["rebootguard", "reboot", "--prometheus", "prometheus:9090"]).expect_err("bad");
         assert!(e.contains("not an http(s) URL"), "{e}");
+    }
+
+    #[test]
+    fn verify_is_opt_in_with_verify_s_defaults() {
+        let args = |argv: &[&str]| {
+            let cli = crate::cli::Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
+            match cli.command {
+                crate::cli::Command::Reboot(args) => verify_options(&args),
+                _ => Err("not reboot".into()),
+            }
+        };
+        assert!(args(&["rebootguard", "reboot"]).expect("ok").is_none());
+        let v = args(&["rebootguard", "reboot", "--verify"])
+            .expect("ok")
+            .expect("on");
+        assert_eq!(v.image, rebootguard_verify::DEFAULT_IMAGE);
+        assert_eq!(v.namespace, "rebootguard");
+        assert_eq!(v.timeout, Duration::from_secs(60));
+        assert_eq!(v.port, rebootguard_verify::DEFAULT_PORT);
+        let e =
+            args(&["rebootguard", "reboot", "--verify-image", "x"]).expect_err("needs --verify");
+        assert!(e.contains("--verify"), "{e}");
+        let e = args(&[
+            "rebootguard",
+            "reboot",
+            "--verify",
+            "--verify-timeout",
+            "1s",
+        ])
+        .expect_err("short");
+        assert!(e.contains("at least 5s"), "{e}");
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! flags add (maintenance windows, Prometheus alerts) as `--dry-run` shows
 //! them and as a rollout obeys them, and the webhook notifications of a
 //! rollout the test plays the nodes of (`--manual`: the test "reboots" a
-//! drained node by giving it a new boot ID).
+//! drained node by giving it a new boot ID), with `--verify` (the test
+//! plays the kubelet of the probe pods).
 
 use std::process::{Output, Stdio};
 use std::sync::Arc;
@@ -11,8 +12,17 @@ use std::time::Duration;
 use kubesim::KubeSim;
 use serde_json::{Value, json};
 
+#[path = "common/probes.rs"]
+mod probes;
+use probes::{Kubelet, NS, kubelet, nodes, ours};
+
 async fn sim(nodes: &[&str]) -> Arc<KubeSim> {
-    let sim = KubeSim::start().await.expect("kubesim");
+    let sim = KubeSim::with_options(kubesim::Options {
+        namespaces: ["default", "kube-system", NS].map(String::from).to_vec(),
+        ..kubesim::Options::default()
+    })
+    .await
+    .expect("kubesim");
     for (i, n) in nodes.iter().enumerate() {
         sim.create(&json!({
             "apiVersion": "v1", "kind": "Node",
@@ -347,4 +357,110 @@ async fn a_bad_prometheus_url_is_refused_before_anything() {
         "{}",
         text(&out)
     );
+}
+
+/// Plays the operator of a `--manual` rollout: a node whose progress says
+/// `down` gets a new boot ID (it "rebooted").
+fn operator(sim: &Arc<KubeSim>) -> tokio::task::JoinHandle<()> {
+    let sim = sim.clone();
+    tokio::spawn(async move {
+        loop {
+            for n in sim.list("v1", "Node", None) {
+                let name = n["metadata"]["name"].as_str().unwrap_or_default();
+                let progress = n["metadata"]["annotations"]["rebootguard.io/rollout"]
+                    .as_str()
+                    .and_then(|p| serde_json::from_str::<Value>(p).ok());
+                let boot = n["status"]["nodeInfo"]["bootID"]
+                    .as_str()
+                    .unwrap_or_default();
+                if progress.is_some_and(|p| p["phase"] == "down") && boot.ends_with("-boot-0") {
+                    let _ = sim.patch_status(
+                        "v1",
+                        "Node",
+                        "",
+                        name,
+                        kubesim::patch::Kind::Merge,
+                        &json!({"status": {"nodeInfo": {"bootID": format!("{name}-boot-1")}}}),
+                    );
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+}
+
+const FAST: [&str; 6] = ["--manual", "--poll", "200ms", "--lease-ttl", "6s", "--json"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_verify_each_node_waits_for_its_probes_and_nothing_is_left() {
+    let sim = sim(&["boromir", "theoden"]).await;
+    let (probes, seen) = kubelet(
+        &sim,
+        nodes(&[("boromir", Kubelet::Works), ("theoden", Kubelet::Works)]),
+    );
+    let operator = operator(&sim);
+    let mut args = FAST.to_vec();
+    args.extend(["--verify", "--verify-timeout", "20s"]);
+    let out = reboot(&sim, &args).await;
+    probes.abort();
+    operator.abort();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let events = events(&out);
+    assert_eq!(events.last().expect("result")["outcome"]["result"], "done");
+    // Two runs per node (its gates, its network), each a probe on every node.
+    let runs: std::collections::BTreeSet<String> = seen
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter_map(|p| {
+            p["metadata"]["labels"]["rebootguard.io/verify-run"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(runs.len(), 4, "{runs:?}");
+    assert!(ours(&sim, "Pod").is_empty() && ours(&sim, "Service").is_empty());
+    for n in sim.list("v1", "Node", None) {
+        assert!(
+            n["status"]["nodeInfo"]["bootID"]
+                .as_str()
+                .is_some_and(|b| b.ends_with("-boot-1")),
+            "{n}"
+        );
+        assert_eq!(n["spec"].get("unschedulable"), None, "uncordoned: {n}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_node_failing_verify_closes_the_gates() {
+    let sim = sim(&["boromir", "theoden"]).await;
+    let (probes, _) = kubelet(
+        &sim,
+        nodes(&[("boromir", Kubelet::Works), ("theoden", Kubelet::NoSandbox)]),
+    );
+    let mut args = FAST.to_vec();
+    args.extend([
+        "--verify",
+        "--verify-timeout",
+        "6s",
+        "--timeout-gates",
+        "3s",
+        "boromir",
+    ]);
+    let out = reboot(&sim, &args).await;
+    probes.abort();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let events = events(&out);
+    let stopped = events
+        .iter()
+        .find(|e| e["event"] == "stopped")
+        .unwrap_or_else(|| panic!("no stop: {}", text(&out)));
+    let what = stopped["data"]["stop"]["what"].as_str().unwrap_or_default();
+    assert!(
+        what.contains("gate others-healthy closed: theoden failed verify: sandbox failed: no pod network: flannel subnet.env missing"),
+        "{what}"
+    );
+    let boromir = sim.get("v1", "Node", "", "boromir").expect("node");
+    assert_eq!(boromir["spec"].get("unschedulable"), None, "untouched");
+    assert!(ours(&sim, "Pod").is_empty(), "probes deleted");
 }

@@ -32,7 +32,7 @@ use rebootguard_rollout::progress::{self, ANNOTATION, Holder, Plan, Progress};
 use rebootguard_rollout::window::Window;
 use serde::Serialize;
 
-pub use verify::Verifier;
+pub use verify::{Probes, Verifier};
 
 /// Why a rollout could not run (exit 2), as opposed to stopping at a node.
 #[derive(Debug, thiserror::Error)]
@@ -370,6 +370,7 @@ pub async fn run(
         renew_every: SignedDuration::try_from(options.lease_ttl / 3)
             .unwrap_or(SignedDuration::from_secs(20)),
         request_ttl: options.timeouts.down,
+        verify: verifier.is_some(),
     };
     let events = act::Events::new(client.clone(), &options.holder);
     let mut done = Vec::new();
@@ -555,6 +556,10 @@ async fn gate_view(
     Ok(view)
 }
 
+/// A failed verify is asked again after this long (each run creates a
+/// probe pod on every node).
+const VERIFY_AGAIN: Duration = Duration::from_secs(10);
+
 /// The `User-Agent` of the rollout's own HTTP requests (Prometheus, webhooks).
 pub const USER_AGENT: &str = concat!("rebootguard-reboot/", env!("CARGO_PKG_VERSION"));
 
@@ -594,6 +599,11 @@ async fn drive(
     let mut seen = Seen::default();
     let mut tick: u64 = 0;
     let mut api_down: Option<String> = None;
+    // The last failing verify answers (at the gates, after the reboot)
+    // and when they were asked: asked again only after VERIFY_AGAIN,
+    // never on every poll.
+    let mut gates_verified: Option<(std::time::Instant, verify::Failing)> = None;
+    let mut network_verified: Option<(std::time::Instant, verify::Answer)> = None;
     while !node.finished() {
         tick += 1;
         let raw = match observe::node(client, &name, bound).await {
@@ -626,7 +636,30 @@ async fn drive(
         }
         match node.phase {
             Phase::Gates => match gate_view(client, options, http).await {
-                Ok(view) => seen.gates = gates::all(&view, &name),
+                Ok(mut view) => {
+                    seen.gates = gates::all(&view, &name);
+                    // The costly gate last: the others verified (probe
+                    // pods on every node) only once every cheaper gate is
+                    // open, and then once per look, not per poll.
+                    if let Some(v) = verifier
+                        && seen.gates.iter().all(|g| g.open)
+                    {
+                        let failing = match gates_verified.take() {
+                            Some((at, last)) if at.elapsed() < VERIFY_AGAIN => last,
+                            _ => v.failing().await,
+                        };
+                        match &failing {
+                            Ok(bad) => view.verify_failed.clone_from(bad),
+                            Err(e) => view.verify_error = Some(e.clone()),
+                        }
+                        seen.gates = gates::all(&view, &name);
+                        // A pass is used once (the next look verifies
+                        // anew); a failure is kept until VERIFY_AGAIN.
+                        if seen.gates.iter().any(|g| !g.open) {
+                            gates_verified = Some((std::time::Instant::now(), failing));
+                        }
+                    }
+                }
                 Err(e) => {
                     seen.gates = vec![Gate {
                         name: "api",
@@ -637,8 +670,17 @@ async fn drive(
                 }
             },
             Phase::Network => {
-                if let Some(v) = verifier {
-                    seen.verify = Some(v.verify(&name).await);
+                // Verified once the node is Ready (probes need a kubelet),
+                // again every VERIFY_AGAIN while it fails.
+                if let Some(v) = verifier
+                    && seen.node.as_ref().is_some_and(|n| n.ready)
+                {
+                    let answer = match network_verified.take() {
+                        Some((at, last)) if at.elapsed() < VERIFY_AGAIN => (at, last),
+                        _ => (std::time::Instant::now(), v.verify(&name).await),
+                    };
+                    seen.verify = Some(answer.1.clone());
+                    network_verified = Some(answer);
                 }
             }
             Phase::Storage => {
@@ -678,7 +720,7 @@ async fn execute(
 ) {
     let bound = options.bound;
     let failed = |seen: &mut Seen, e: Error| {
-        seen.failed = Some(rebootguard_diagnose_chain(&e));
+        seen.failed = Some(error_chain(&e));
     };
     match action {
         Action::Lease => {
@@ -745,7 +787,8 @@ async fn execute(
     }
 }
 
-fn rebootguard_diagnose_chain(e: &dyn std::error::Error) -> String {
+/// An error with its causes, one line.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -319,6 +319,7 @@ pub async fn view(client: &Client, bound: Duration) -> Result<gates::View, Error
             .collect(),
         volumes,
         verify_failed: BTreeMap::new(),
+        verify_error: None,
         firing: None,
         window: None,
     })

@@ -91,6 +91,8 @@ pub struct View {
     pub volumes: Vec<Volume>,
     /// Nodes whose last `verify` failed, with why.
     pub verify_failed: BTreeMap<String, String>,
+    /// Why verify could not run at all, when it was asked to.
+    pub verify_error: Option<String>,
     /// Alerts firing now, when a Prometheus was asked (`None`: not asked;
     /// `Err`: why its answer is unknown).
     pub firing: Option<Result<Vec<String>, String>>,
@@ -188,6 +190,9 @@ pub fn others_healthy(view: &View, node: &str) -> Gate {
         } else if n.cordoned {
             broken.push(format!("{} is cordoned (another maintenance?)", n.name));
         }
+    }
+    if let Some(e) = &view.verify_error {
+        broken.push(format!("the other nodes could not be verified: {e}"));
     }
     if broken.is_empty() {
         Gate::open(
@@ -406,6 +411,15 @@ mod tests {
             others_healthy(&view, "boromir")
                 .detail
                 .contains("samwise failed verify")
+        );
+        // Its own failure does not hold it back; could not verify does.
+        assert!(others_healthy(&view, "samwise").open);
+        view.verify_error = Some("namespace \"rebootguard\" does not exist".into());
+        let gate = others_healthy(&view, "samwise");
+        assert!(!gate.open);
+        assert_eq!(
+            gate.detail,
+            "the other nodes could not be verified: namespace \"rebootguard\" does not exist"
         );
     }
 

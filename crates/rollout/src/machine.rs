@@ -82,6 +82,9 @@ pub struct Config {
     pub renew_every: SignedDuration,
     /// A reboot request is void after this long.
     pub request_ttl: SignedDuration,
+    /// A verifier is plugged in: the network phase needs its pass (no
+    /// answer yet is no pass).
+    pub verify: bool,
 }
 
 /// `PodNetworkReady` as the Node shows it.
@@ -726,8 +729,10 @@ impl Node {
                 .push("PodNetworkReady missing (the agent reported it before the reboot)".into()),
             (None, false) => {}
         }
-        if let Some(Err(e)) = &seen.verify {
-            problems.push(format!("verify failed: {e}"));
+        match &seen.verify {
+            Some(Err(e)) => problems.push(format!("verify failed: {e}")),
+            None if config.verify => problems.push("verify has not passed yet".into()),
+            Some(Ok(())) | None => {}
         }
         if !node.ready {
             problems.push(format!("{} is not Ready", self.name));

@@ -28,6 +28,7 @@ fn config(how: How) -> Config {
         },
         renew_every: s(10),
         request_ttl: s(300),
+        verify: false,
     }
 }
 
@@ -598,6 +599,36 @@ fn the_verify_hook_must_pass_too() {
     s.verify = Some(Ok(()));
     n.step(at(13), &s, &cfg);
     assert_eq!(n.phase, Phase::Clean);
+}
+
+#[test]
+fn with_a_verifier_no_answer_yet_is_no_pass() {
+    let mut cfg = config(How::Agent);
+    cfg.verify = true;
+    let mut n = to_down(&cfg);
+    let mut s = seen(up("b1"));
+    s.node.as_mut().expect("node").pod_network = Some(PodNetwork {
+        ready: true,
+        heartbeat: Some(at(30)),
+        why: String::new(),
+    });
+    n.step(at(10), &s, &cfg);
+    n.step(at(11), &s, &cfg);
+    let a = n.step(at(12), &s, &cfg);
+    assert_eq!(n.phase, Phase::Network);
+    assert!(
+        notes(&a)
+            .iter()
+            .any(|n| n.message.contains("verify has not passed yet")),
+        "{a:?}"
+    );
+    n.step(at(12 + 30), &s, &cfg);
+    let stop = n.stopped.as_ref().expect("times out without an answer");
+    assert!(
+        stop.what.contains("verify has not passed yet"),
+        "{}",
+        stop.what
+    );
 }
 
 #[test]
