@@ -11,3 +11,4 @@
 
 pub mod http;
 pub mod prometheus;
+pub mod webhook;

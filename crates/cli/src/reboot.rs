@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jiff::SignedDuration;
+use rebootguard_alert::webhook::{Format, Secret, Target, read};
 use rebootguard_cluster::Discovery;
 use rebootguard_node::settings::parse_duration;
 use rebootguard_reboot::{Options, Outcome, Update};
@@ -28,6 +29,8 @@ use crate::{CANNOT, OK, PROBLEM, USAGE};
   rebootguard reboot --window 'mon-fri 22:00-05:00' --window 'sun 00:00-24:00' --dry-run
   rebootguard reboot --prometheus http://prometheus.monitoring:9090 --ignore-alert Watchdog --ignore-alert CPUThrottlingHigh
   rebootguard reboot --verify --verify-image registry.example/rebootguard:0.1.0
+  rebootguard reboot --webhook-file /etc/rebootguard/slack-url --webhook-format slack
+  REBOOTGUARD_WEBHOOK=https://ntfy.example/reboots rebootguard reboot --webhook-format ntfy
 
 Exit codes: 0 every node rebooted and verified (or --dry-run printed), 1 the rollout
 stopped at a node (left cordoned; rerun to resume there), 2 could not run.
@@ -115,6 +118,24 @@ pub struct Args {
     /// How often the cluster is looked at.
     #[arg(long, default_value = "1s")]
     pub poll: String,
+    /// Notify this webhook: rollout started, each node done, stopped, done. Put a URL
+    /// with a secret in REBOOTGUARD_WEBHOOK or --webhook-file, not on the command line.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "REBOOTGUARD_WEBHOOK",
+        hide_env_values = true
+    )]
+    pub webhook: Option<String>,
+    /// Read the webhook's URL from this file's first line (a Slack webhook URL is a secret).
+    #[arg(long, value_name = "FILE", conflicts_with = "webhook")]
+    pub webhook_file: Option<PathBuf>,
+    /// The webhook's payload: generic JSON, Slack-compatible `{"text"}`, or ntfy.
+    #[arg(long, value_enum, default_value = "generic")]
+    pub webhook_format: WebhookFormat,
+    /// A bearer token for the webhook, from this file's first line [or env REBOOTGUARD_WEBHOOK_TOKEN].
+    #[arg(long, value_name = "FILE")]
+    pub webhook_token_file: Option<PathBuf>,
     /// Events as JSON, one object per line, on stdout.
     #[arg(long)]
     pub json: bool,
@@ -124,6 +145,57 @@ pub struct Args {
     /// Bound on each API request.
     #[arg(long, default_value = "15s")]
     pub timeout: String,
+}
+
+/// `--webhook-format`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum WebhookFormat {
+    /// `{"source", "event", "node", "message", "time", "data"}`.
+    #[value(alias = "json")]
+    Generic,
+    /// Slack incoming webhook (and compatibles: Mattermost, Rocket.Chat).
+    Slack,
+    /// ntfy: the details as the body, title/priority/tags as headers.
+    Ntfy,
+}
+
+/// The environment variable a webhook's bearer token may come from.
+pub const TOKEN_ENV: &str = "REBOOTGUARD_WEBHOOK_TOKEN";
+
+/// The webhook the flags name, if any (its secrets not read yet).
+pub fn webhook(args: &Args) -> Option<Target> {
+    let url = match (&args.webhook, &args.webhook_file) {
+        (Some(u), _) => Secret::Plain(u.clone()),
+        (None, Some(f)) => Secret::File(f.clone()),
+        (None, None) => return None,
+    };
+    let token = match &args.webhook_token_file {
+        Some(f) => Some(Secret::File(f.clone())),
+        None => std::env::var_os(TOKEN_ENV).map(|_| Secret::Env(TOKEN_ENV.into())),
+    };
+    Some(Target {
+        kind: match args.webhook_format {
+            WebhookFormat::Generic => Format::Json,
+            WebhookFormat::Slack => Format::Slack,
+            WebhookFormat::Ntfy => Format::Ntfy,
+        },
+        url,
+        token,
+    })
+}
+
+/// Reads the webhook's secrets once before anything happens, so a missing
+/// file stops the command at once (exit 2), not at the first notice.
+fn check_webhook(target: &Target) -> Result<(), String> {
+    let url = read(&target.url, "url").map_err(|e| format!("--webhook: {e}"))?;
+    if rebootguard_alert::http::uri(&url).is_none() {
+        // Never print the URL: it may hold a token.
+        return Err("--webhook: the URL is not an http(s) URL".into());
+    }
+    if let Some(t) = &target.token {
+        read(t, "token").map_err(|e| format!("--webhook-token-file: {e}"))?;
+    }
+    Ok(())
 }
 
 /// `--order`.
@@ -243,6 +315,11 @@ pub fn run(args: &Args) -> u8 {
             return USAGE;
         }
     };
+    let hook = webhook(args);
+    if let Some(Err(e)) = hook.as_ref().map(check_webhook) {
+        eprintln!("error: {e}");
+        return USAGE;
+    }
     let runtime = match crate::runtime() {
         Ok(r) => r,
         Err(code) => return code,
@@ -254,7 +331,17 @@ pub fn run(args: &Args) -> u8 {
         let (client, _) = rebootguard_cluster::connect(&discovery, options.bound)
             .await
             .map_err(|e| rebootguard_node::observe::error_chain(&e))?;
+        let notifier = match hook {
+            Some(t) => Some(
+                rebootguard_reboot::notify::Notifier::spawn(vec![t])
+                    .map_err(|e| format!("cannot set up the webhook's HTTP client: {e}"))?,
+            ),
+            None => None,
+        };
         let mut emit = |u: Update| {
+            if let Some(n) = &notifier {
+                n.send(&u);
+            }
             if json {
                 if let Ok(line) = serde_json::to_string(&u) {
                     let _ = writeln!(std::io::stdout().lock(), "{line}");
@@ -266,10 +353,14 @@ pub fn run(args: &Args) -> u8 {
         let probes = verify.map(|v| rebootguard_reboot::Probes::new(client.clone(), v));
         let verifier = probes.as_ref().map(|p| p as &dyn rebootguard_reboot::Verifier);
         let run = rebootguard_reboot::run(&client, &options, verifier, &mut emit);
-        tokio::select! {
+        let result = tokio::select! {
             r = run => r.map_err(|e| rebootguard_node::observe::error_chain(&e)),
             _ = tokio::signal::ctrl_c() => Err("interrupted: the node in progress keeps its state; rerun to resume (the Lease expires after --lease-ttl)".into()),
+        };
+        if let Some(n) = notifier {
+            n.finish().await;
         }
+        result
     });
     match result {
         Err(e) => {

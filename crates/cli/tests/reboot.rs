@@ -464,3 +464,140 @@ async fn another_node_failing_verify_closes_the_gates() {
     assert_eq!(boromir["spec"].get("unschedulable"), None, "untouched");
     assert!(ours(&sim, "Pod").is_empty(), "probes deleted");
 }
+
+/// The JSON bodies of the POSTs a receiver got, with their heads.
+fn posts(requests: &[String]) -> Vec<(String, String)> {
+    requests
+        .iter()
+        .filter(|r| r.starts_with("POST / HTTP/1.1"))
+        .filter_map(|r| {
+            let (head, body) = r.split_once("\r\n\r\n")?;
+            Some((head.to_ascii_lowercase(), body.to_owned()))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_hear_of_the_start_each_node_and_the_end() {
+    let sim = sim(&["boromir", "theoden"]).await;
+    let (port, seen, server) = http_server(200, "{}").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = dir.path().join("token");
+    std::fs::write(&token, "s3cret\n").expect("token");
+    let operator = operator(&sim);
+    let url = format!("http://127.0.0.1:{port}/");
+    let mut args = FAST.to_vec();
+    args.extend([
+        "--webhook",
+        &url,
+        "--webhook-token-file",
+        token.to_str().expect("utf-8"),
+    ]);
+    let out = reboot(&sim, &args).await;
+    operator.abort();
+    server.abort();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let posts = posts(&seen.lock().expect("lock"));
+    let bodies: Vec<Value> = posts
+        .iter()
+        .map(|(_, b)| serde_json::from_str(b).expect("json body"))
+        .collect();
+    let said: Vec<(String, String)> = bodies
+        .iter()
+        .map(|b| {
+            (
+                b["event"].as_str().unwrap_or("").to_owned(),
+                b["node"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let order: Vec<&str> = said.iter().map(|(e, _)| e.as_str()).collect();
+    assert_eq!(
+        order,
+        ["started", "node-done", "node-done", "done"],
+        "{bodies:?}"
+    );
+    let mut nodes: Vec<&str> = said[1..3].iter().map(|(_, n)| n.as_str()).collect();
+    nodes.sort_unstable();
+    assert_eq!(nodes, ["boromir", "theoden"]);
+    // The node's timeline rides along.
+    assert!(
+        bodies[1]["message"].as_str().is_some_and(|m| m
+            .contains("rebooted and verified: started +")
+            && m.contains("uncordoned +")),
+        "{}",
+        bodies[1]
+    );
+    assert_eq!(bodies[0]["source"], "rebootguard-reboot");
+    for (head, _) in &posts {
+        assert!(head.contains("authorization: bearer s3cret"), "{head}");
+        assert!(head.contains("content-type: application/json"), "{head}");
+    }
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("s3cret"),
+        "the token is never printed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_is_notified_with_what_failed_and_what_to_do() {
+    let sim = sim(&["boromir"]).await;
+    let (port, seen, server) = http_server(200, "ok").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url_file = dir.path().join("url");
+    std::fs::write(&url_file, format!("http://127.0.0.1:{port}/\n")).expect("url");
+    let (closed, _) = window_in(3);
+    let out = reboot(
+        &sim,
+        &[
+            "--manual",
+            "--window",
+            &closed,
+            "--webhook-file",
+            url_file.to_str().expect("utf-8"),
+            "--webhook-format",
+            "slack",
+        ],
+    )
+    .await;
+    server.abort();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let posts = posts(&seen.lock().expect("lock"));
+    assert_eq!(posts.len(), 2, "started and stopped: {posts:?}");
+    let stopped: Value = serde_json::from_str(&posts[1].1).expect("json");
+    let text = stopped["text"].as_str().unwrap_or_default();
+    assert!(
+        text.starts_with(":rotating_light: rollout stopped at boromir (gates): gate window closed"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_webhook_secret_stops_before_anything() {
+    let sim = sim(&["boromir"]).await;
+    let out = reboot(
+        &sim,
+        &["--manual", "--webhook-file", "/nonexistent/rebootguard-url"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--webhook: cannot read the webhook's url: /nonexistent/rebootguard-url"),
+        "{stderr}"
+    );
+    let mut c = command(&sim, &["--manual", "--webhook", "hooks.example/x"]);
+    let out = c.output().await.expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--webhook: the URL is not an http(s) URL")
+            && !stderr.contains("hooks.example"),
+        "{stderr}"
+    );
+    assert!(sim.list("v1", "Node", None).iter().all(|n| {
+        n["metadata"]["annotations"]
+            .get("rebootguard.io/rollout")
+            .is_none()
+    }));
+}

@@ -12,6 +12,7 @@
 //! only until its Lease expires.
 
 pub mod act;
+pub mod notify;
 pub mod observe;
 pub mod verify;
 
