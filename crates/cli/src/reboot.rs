@@ -2,7 +2,7 @@
 //! rollout from `rebootguard-reboot`, presented as progress lines, a
 //! per-node timeline and a report, or as a JSON event stream.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use rebootguard_rollout::machine::{How, Timeouts, show};
 use rebootguard_rollout::plan::Order;
 use rebootguard_rollout::window::Window;
 
+use crate::status::{Status, TICK};
 use crate::{CANNOT, OK, PROBLEM, USAGE};
 
 /// `rebootguard reboot`'s arguments.
@@ -338,6 +339,25 @@ pub fn run(args: &Args) -> u8 {
             ),
             None => None,
         };
+        // On a terminal, a status line (node i/N, phase, time in it)
+        // redrawn every second below the progress lines.
+        let status = (!json && std::io::stderr().is_terminal())
+            .then(|| std::sync::Arc::new(std::sync::Mutex::new(Status::default())));
+        let ticker = status.clone().map(|status| {
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(TICK);
+                loop {
+                    every.tick().await;
+                    let text = status
+                        .lock()
+                        .map(|s| s.tick(std::time::Instant::now()))
+                        .unwrap_or_default();
+                    let mut err = std::io::stderr().lock();
+                    let _ = err.write_all(text.as_bytes());
+                    let _ = err.flush();
+                }
+            })
+        });
         let mut emit = |u: Update| {
             if let Some(n) = &notifier {
                 n.send(&u);
@@ -346,7 +366,15 @@ pub fn run(args: &Args) -> u8 {
                 if let Ok(line) = serde_json::to_string(&u) {
                     let _ = writeln!(std::io::stdout().lock(), "{line}");
                 }
-            } else {
+            } else if let Some(status) = &status {
+                let line = progress_line(&u, colour);
+                if let Ok(mut s) = status.lock() {
+                    let text = s.update(&u, &line, std::time::Instant::now());
+                    let mut err = std::io::stderr().lock();
+                    let _ = err.write_all(text.as_bytes());
+                    let _ = err.flush();
+                }
+            } else if u.event != "phase" {
                 eprintln!("{}", progress_line(&u, colour));
             }
         };
@@ -357,6 +385,15 @@ pub fn run(args: &Args) -> u8 {
             r = run => r.map_err(|e| rebootguard_node::observe::error_chain(&e)),
             _ = tokio::signal::ctrl_c() => Err("interrupted: the node in progress keeps its state; rerun to resume (the Lease expires after --lease-ttl)".into()),
         };
+        if let Some(t) = ticker {
+            t.abort();
+            let _ = t.await;
+        }
+        if let Some(status) = &status
+            && let Ok(s) = status.lock()
+        {
+            eprint!("{}", s.clear());
+        }
         if let Some(n) = notifier {
             n.finish().await;
         }

@@ -171,7 +171,8 @@ pub fn default_holder() -> String {
 pub struct Update {
     /// When.
     pub at: Timestamp,
-    /// `plan`, `gate`, `note`, `timeline`, `stopped`, `done`, `lease`.
+    /// `plan`, `lease`, `phase` (a node entered a phase), `note`,
+    /// `timeline`, `stopped`, `done`.
     pub event: &'static str,
     /// The node, when about one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -700,6 +701,15 @@ async fn drive(
                 client, options, lock, events, &name, action, &mut seen, emit, before,
             )
             .await;
+        }
+        if node.phase != before && node.stopped.is_none() {
+            let mut u = update(
+                "phase",
+                Some(&name),
+                format!("{name}: {}", node.phase.name()),
+            );
+            u.phase = Some(node.phase.name());
+            emit(u);
         }
         if !node.finished() {
             tokio::time::sleep(options.poll).await;
