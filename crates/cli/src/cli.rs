@@ -142,12 +142,15 @@ pub enum Command {
     ///
     /// Per node: the gates (every other node healthy, server quorum kept,
     /// no Longhorn volume losing its last healthy replica, PodDisruptionBudgets,
-    /// optional alerts/window) → the rollout Lease → cordon → drain through the
+    /// no alert firing (--prometheus), inside a --window, every other node
+    /// passing verify (--verify)) → the rollout Lease → cordon → drain through the
     /// eviction API (DaemonSet and mirror pods stay; a budget answering 429 is
     /// retried until --timeout-drain, then reported, never forced unless
     /// --force) → the reboot (the node's agent, through the Node; or
     /// --reboot-command; or --manual) → a new boot ID → Ready → PodNetworkReady
-    /// from the new boot → its stale pods deleted → storage healthy → uncordon.
+    /// from the new boot (and verify, with --verify) → its stale pods deleted →
+    /// storage healthy → uncordon. --webhook hears of the start, each node,
+    /// a stop and the end.
     /// A failed gate or timeout stops the rollout with that node left
     /// cordoned, what failed, the first domino (diagnose) and what to do.
     /// Rerun to resume: the state lives in the Lease and Node annotations.
