@@ -124,16 +124,7 @@ mod tests {
     use super::*;
 
     fn update(event: &'static str, node: Option<&str>, message: &str) -> Update {
-        Update {
-            at: jiff::Timestamp::UNIX_EPOCH,
-            event,
-            node: node.map(str::to_owned),
-            phase: None,
-            reason: None,
-            message: message.into(),
-            warning: false,
-            data: serde_json::Value::Null,
-        }
+        Update::new(event, node, message)
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! drained node by giving it a new boot ID), with `--verify` (the test
 //! plays the kubelet of the probe pods).
 
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,45 +14,14 @@ use serde_json::{Value, json};
 
 #[path = "common/probes.rs"]
 mod probes;
-use probes::{Kubelet, NS, kubelet, nodes, ours};
+use probes::{Kubelet, kubelet, nodes, ours, text};
 
 async fn sim(nodes: &[&str]) -> Arc<KubeSim> {
-    let sim = KubeSim::with_options(kubesim::Options {
-        namespaces: ["default", "kube-system", NS].map(String::from).to_vec(),
-        ..kubesim::Options::default()
-    })
-    .await
-    .expect("kubesim");
-    for (i, n) in nodes.iter().enumerate() {
-        sim.create(&json!({
-            "apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": n, "labels": {"index": i.to_string()}},
-            "spec": {"podCIDR": format!("10.42.{i}.0/24"), "podCIDRs": [format!("10.42.{i}.0/24")]},
-            "status": {
-                "conditions": [{"type": "Ready", "status": "True"}],
-                "nodeInfo": {"bootID": format!("{n}-boot-0")},
-            },
-        }))
-        .expect("node");
-    }
-    Arc::new(sim)
+    probes::cluster(nodes).await
 }
 
 fn command(sim: &KubeSim, args: &[&str]) -> tokio::process::Command {
-    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_rebootguard"));
-    c.arg("reboot")
-        .args(args)
-        .arg("--kubeconfig")
-        .arg(sim.kubeconfig_path())
-        .env("NO_COLOR", "1")
-        .env_remove("KUBECONFIG")
-        .env_remove("REBOOTGUARD_WEBHOOK")
-        .env_remove("REBOOTGUARD_WEBHOOK_TOKEN")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    c
+    probes::rebootguard(sim, "reboot", args)
 }
 
 async fn reboot(sim: &KubeSim, args: &[&str]) -> Output {
@@ -62,12 +31,15 @@ async fn reboot(sim: &KubeSim, args: &[&str]) -> Output {
         .expect("run rebootguard")
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+/// The `stopped` event among `events` and what failed.
+fn stopped<'a>(events: &'a [Value], out: &Output) -> (&'a Value, &'a str) {
+    let stopped = events
+        .iter()
+        .find(|e| e["event"] == "stopped")
+        .unwrap_or_else(|| panic!("no stop: {}", text(out)));
+    (
+        stopped,
+        stopped["data"]["stop"]["what"].as_str().unwrap_or_default(),
     )
 }
 
@@ -162,11 +134,7 @@ async fn a_window_opening_after_the_gates_timeout_stops_at_once_untouched() {
         "no waiting for the window"
     );
     let events = events(&out);
-    let stopped = events
-        .iter()
-        .find(|e| e["event"] == "stopped")
-        .unwrap_or_else(|| panic!("no stop: {}", text(&out)));
-    let what = stopped["data"]["stop"]["what"].as_str().unwrap_or_default();
+    let (stopped, what) = stopped(&events, &out);
     assert!(
         what.contains(&format!("the next one opens at {opens}"))
             && what.contains("after --timeout-gates 10m"),
@@ -451,11 +419,7 @@ async fn another_node_failing_verify_closes_the_gates() {
     probes.abort();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let events = events(&out);
-    let stopped = events
-        .iter()
-        .find(|e| e["event"] == "stopped")
-        .unwrap_or_else(|| panic!("no stop: {}", text(&out)));
-    let what = stopped["data"]["stop"]["what"].as_str().unwrap_or_default();
+    let (_, what) = stopped(&events, &out);
     assert!(
         what.contains("gate others-healthy closed: theoden failed verify: sandbox failed: no pod network: flannel subnet.env missing"),
         "{what}"

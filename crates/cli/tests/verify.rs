@@ -4,7 +4,7 @@
 //! deletes what it made on success, failure, timeout and SIGINT, removes a
 //! killed run's leftovers, and says clearly when it cannot verify.
 
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,52 +14,18 @@ use serde_json::{Value, json};
 
 #[path = "common/probes.rs"]
 mod probes;
-use probes::{EVENT, Kubelet, NS, kubelet, nodes, ours};
+use probes::{EVENT, Kubelet, NS, kubelet, nodes, ours, text};
 
 async fn sim(nodes: &[&str]) -> Arc<KubeSim> {
-    let sim = KubeSim::with_options(kubesim::Options {
-        namespaces: ["default", "kube-system", NS].map(String::from).to_vec(),
-        ..kubesim::Options::default()
-    })
-    .await
-    .expect("kubesim");
-    for (i, n) in nodes.iter().enumerate() {
-        sim.create(&json!({
-            "apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": n, "labels": {"index": i.to_string()}},
-            "spec": {"podCIDR": format!("10.42.{i}.0/24"), "podCIDRs": [format!("10.42.{i}.0/24")],
-                     "taints": [{"key": "rebootguard.io/pod-network-unready", "effect": "NoSchedule"}]},
-            "status": {"conditions": [{"type": "Ready", "status": "True"}]},
-        }))
-        .expect("node");
-    }
-    Arc::new(sim)
+    probes::cluster(nodes).await
 }
 
 fn command(sim: &KubeSim, args: &[&str]) -> tokio::process::Command {
-    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_rebootguard"));
-    c.arg("verify")
-        .args(args)
-        .arg("--kubeconfig")
-        .arg(sim.kubeconfig_path())
-        .env("NO_COLOR", "1")
-        .env_remove("KUBECONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    c
+    probes::rebootguard(sim, "verify", args)
 }
 
 async fn verify(sim: &KubeSim, args: &[&str]) -> Output {
     command(sim, args).output().await.expect("run rebootguard")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -193,17 +193,24 @@ pub struct Update {
     pub data: serde_json::Value,
 }
 
-fn update(event: &'static str, node: Option<&str>, message: String) -> Update {
-    Update {
-        at: Timestamp::now(),
-        event,
-        node: node.map(str::to_owned),
-        phase: None,
-        reason: None,
-        message,
-        warning: false,
-        data: serde_json::Value::Null,
+impl Update {
+    /// An update now, without phase, reason or data.
+    pub fn new(event: &'static str, node: Option<&str>, message: impl Into<String>) -> Update {
+        Update {
+            at: Timestamp::now(),
+            event,
+            node: node.map(str::to_owned),
+            phase: None,
+            reason: None,
+            message: message.into(),
+            warning: false,
+            data: serde_json::Value::Null,
+        }
     }
+}
+
+fn update(event: &'static str, node: Option<&str>, message: String) -> Update {
+    Update::new(event, node, message)
 }
 
 /// One node's timeline entry.

@@ -159,16 +159,9 @@ mod tests {
     use super::*;
 
     fn update(event: &'static str, node: Option<&str>, message: &str, data: Value) -> Update {
-        Update {
-            at: "2026-12-02T03:00:00Z".parse().expect("time"),
-            event,
-            node: node.map(str::to_owned),
-            phase: None,
-            reason: None,
-            message: message.into(),
-            warning: false,
-            data,
-        }
+        let mut u = Update::new(event, node, message);
+        u.data = data;
+        u
     }
 
     #[test]

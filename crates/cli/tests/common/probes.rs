@@ -1,11 +1,13 @@
-//! A fake kubelet for `rebootguard verify`'s probe pods in kubesim, shared
-//! by the tests of `verify` and of `reboot --verify`: it gives each probe
-//! an address and the result a real probe would write, or the incident's
-//! sandbox failure.
+//! kubesim as the tests of `verify` and `reboot` need it, shared by both:
+//! a cluster of Ready nodes with podCIDRs and boot IDs, the real binary
+//! pointed at it, and a fake kubelet for verify's probe pods (it gives
+//! each probe an address and the result a real probe would write, or the
+//! incident's sandbox failure).
 
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::process::{Output, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +17,61 @@ use serde_json::{Value, json};
 
 /// The namespace the probes run in.
 pub const NS: &str = "rebootguard";
+/// kubesim with the probes' namespace and `nodes`, each Ready, with a
+/// podCIDR (`10.42.<index>.0/24`), a boot ID (`<node>-boot-0`) and the
+/// agent's readiness taint.
+pub async fn cluster(nodes: &[&str]) -> Arc<KubeSim> {
+    let sim = KubeSim::with_options(kubesim::Options {
+        namespaces: ["default", "kube-system", NS].map(String::from).to_vec(),
+        ..kubesim::Options::default()
+    })
+    .await
+    .expect("kubesim");
+    for (i, n) in nodes.iter().enumerate() {
+        sim.create(&json!({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": n, "labels": {"index": i.to_string()}},
+            "spec": {"podCIDR": format!("10.42.{i}.0/24"), "podCIDRs": [format!("10.42.{i}.0/24")],
+                     "taints": [{"key": "rebootguard.io/pod-network-unready", "effect": "NoSchedule"}]},
+            "status": {
+                "conditions": [{"type": "Ready", "status": "True"}],
+                "nodeInfo": {"bootID": format!("{n}-boot-0")},
+            },
+        }))
+        .expect("node");
+    }
+    Arc::new(sim)
+}
+
+/// `rebootguard <subcommand> ARGS --kubeconfig <sim>`, output captured,
+/// nothing inherited that would change it.
+pub fn rebootguard(sim: &KubeSim, subcommand: &str, args: &[&str]) -> tokio::process::Command {
+    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_rebootguard"));
+    c.arg(subcommand)
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(sim.kubeconfig_path())
+        .env("NO_COLOR", "1")
+        .env_remove("KUBECONFIG")
+        .env_remove("REBOOTGUARD_WEBHOOK")
+        .env_remove("REBOOTGUARD_WEBHOOK_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    c
+}
+
+/// A finished command's status and output, for assertion messages.
+pub fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 /// The incident's sandbox failure, as the kubelet reports it.
 pub const EVENT: &str = "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox \"0123\": plugin type=\"flannel\" failed (add): loadFlannelSubnetEnv failed: open /run/flannel/subnet.env: no such file or directory";
 

@@ -581,18 +581,25 @@ fn a_broken_pod_network_stops_with_the_agents_reason() {
     );
 }
 
-#[test]
-fn the_verify_hook_must_pass_too() {
-    let cfg = config(How::Agent);
-    let mut n = to_down(&cfg);
+/// From [`to_down`] to the network phase (entered at 11 s), this boot's
+/// PodNetworkReady True: only verify is left to answer.
+fn to_network(cfg: &Config) -> (Node, Seen) {
+    let mut n = to_down(cfg);
     let mut s = seen(up("b1"));
     s.node.as_mut().expect("node").pod_network = Some(PodNetwork {
         ready: true,
         heartbeat: Some(at(30)),
         why: String::new(),
     });
-    n.step(at(10), &s, &cfg);
-    n.step(at(11), &s, &cfg);
+    n.step(at(10), &s, cfg);
+    n.step(at(11), &s, cfg);
+    (n, s)
+}
+
+#[test]
+fn the_verify_hook_must_pass_too() {
+    let cfg = config(How::Agent);
+    let (mut n, mut s) = to_network(&cfg);
     s.verify = Some(Err("DNS: kubernetes.default: no answer".into()));
     n.step(at(12), &s, &cfg);
     assert_eq!(n.phase, Phase::Network);
@@ -605,15 +612,7 @@ fn the_verify_hook_must_pass_too() {
 fn with_a_verifier_no_answer_yet_is_no_pass() {
     let mut cfg = config(How::Agent);
     cfg.verify = true;
-    let mut n = to_down(&cfg);
-    let mut s = seen(up("b1"));
-    s.node.as_mut().expect("node").pod_network = Some(PodNetwork {
-        ready: true,
-        heartbeat: Some(at(30)),
-        why: String::new(),
-    });
-    n.step(at(10), &s, &cfg);
-    n.step(at(11), &s, &cfg);
+    let (mut n, s) = to_network(&cfg);
     let a = n.step(at(12), &s, &cfg);
     assert_eq!(n.phase, Phase::Network);
     assert!(
