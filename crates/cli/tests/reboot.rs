@@ -565,3 +565,43 @@ async fn an_unreadable_webhook_secret_stops_before_anything() {
             .is_none()
     }));
 }
+
+/// A verify run outlasting the Lease's renewal interval renews it
+/// meanwhile: a second rollout started during the run finds the holder
+/// alive and is refused (exit 2), rather than seeing a silent holder and
+/// waiting to take over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lease_stays_renewed_during_a_long_verify_run() {
+    let sim = sim(&["boromir", "theoden"]).await;
+    let (probes, _) = kubelet(
+        &sim,
+        nodes(&[("boromir", Kubelet::Works), ("theoden", Kubelet::NoSandbox)]),
+    );
+    let mut args = FAST.to_vec();
+    args.extend([
+        "--verify",
+        "--verify-timeout",
+        "12s",
+        "--timeout-gates",
+        "3s",
+        "boromir",
+    ]);
+    let first = command(&sim, &args).spawn().expect("first rollout");
+    // The first probe run settles only after the probes' wait (9 s): at
+    // 6 s the first rollout last renewed its Lease at most 2 s ago.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(!ours(&sim, "Pod").is_empty(), "the verify run is going on");
+    let second = reboot(&sim, &["--manual", "--lease-ttl", "6s", "boromir"]).await;
+    assert_eq!(second.status.code(), Some(2), "{}", text(&second));
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("another rollout is running"),
+        "{}",
+        text(&second)
+    );
+    let first = tokio::time::timeout(Duration::from_secs(60), first.wait_with_output())
+        .await
+        .expect("first finished")
+        .expect("first ran");
+    probes.abort();
+    assert_eq!(first.status.code(), Some(1), "{}", text(&first));
+}

@@ -565,6 +565,26 @@ async fn gate_view(
     Ok(view)
 }
 
+/// Awaits `work` (a verify run, which may outlast a renewal interval)
+/// while renewing the rollout Lease every `every`.
+async fn renewing<T>(
+    lock: &Lock,
+    every: Duration,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    let mut work = std::pin::pin!(work);
+    loop {
+        tokio::select! {
+            r = &mut work => return r,
+            () = tokio::time::sleep(every) => {
+                if let Err(e) = lock.acquire().await {
+                    tracing::warn!("failed to renew the rollout Lease during verify: {e}");
+                }
+            }
+        }
+    }
+}
+
 /// A failed verify is asked again after this long (each run creates a
 /// probe pod on every node).
 const VERIFY_AGAIN: Duration = Duration::from_secs(10);
@@ -655,7 +675,7 @@ async fn drive(
                     {
                         let failing = match gates_verified.take() {
                             Some((at, last)) if at.elapsed() < VERIFY_AGAIN => last,
-                            _ => v.failing().await,
+                            _ => renewing(lock, options.lease_ttl / 3, v.failing()).await,
                         };
                         match &failing {
                             Ok(bad) => view.verify_failed.clone_from(bad),
@@ -686,7 +706,11 @@ async fn drive(
                 {
                     let answer = match network_verified.take() {
                         Some((at, last)) if at.elapsed() < VERIFY_AGAIN => (at, last),
-                        _ => (std::time::Instant::now(), v.verify(&name).await),
+                        _ => {
+                            let answer =
+                                renewing(lock, options.lease_ttl / 3, v.verify(&name)).await;
+                            (std::time::Instant::now(), answer)
+                        }
                     };
                     seen.verify = Some(answer.1.clone());
                     network_verified = Some(answer);

@@ -346,7 +346,10 @@ impl Node {
             Some(Lease::Held) => self.lease_renewed = Some(now),
             Some(Lease::Failed(_)) | None => {}
         }
-        if self.phase > Phase::Lease
+        // The rollout holds its Lease from the start (the first node's
+        // gates included: a long wait for a maintenance window must not
+        // let it lapse); the Lease phase asks for it itself.
+        if self.phase != Phase::Lease
             && self
                 .lease_renewed
                 .is_none_or(|t| now.duration_since(t) >= config.renew_every)
@@ -372,7 +375,9 @@ impl Node {
                 if closed.is_empty() {
                     self.mark(Mark::Started, now);
                     self.enter(Phase::Lease, now);
-                    out.push(Action::Lease);
+                    if !out.contains(&Action::Lease) {
+                        out.push(Action::Lease);
+                    }
                 } else if elapsed >= t.gates || too_late.is_some() {
                     let mut what = closed
                         .iter()

@@ -338,6 +338,32 @@ fn the_lease_is_renewed_every_interval() {
 }
 
 #[test]
+fn the_lease_is_renewed_while_the_gates_wait_too() {
+    let mut cfg = config(How::Agent);
+    cfg.timeouts.gates = SignedDuration::from_hours(12);
+    let mut n = Node::new("theoden", t0());
+    let mut s = seen(up("b0"));
+    s.gates = vec![window_closed_until(at(3600))];
+    assert!(n.step(at(0), &s, &cfg).contains(&Action::Lease));
+    assert!(!n.step(at(5), &s, &cfg).contains(&Action::Lease));
+    assert!(n.step(at(10), &s, &cfg).contains(&Action::Lease));
+    s.lease = Some(Lease::Held);
+    n.step(at(11), &s, &cfg);
+    s.lease = None;
+    assert!(!n.step(at(20), &s, &cfg).contains(&Action::Lease));
+    assert!(n.step(at(21), &s, &cfg).contains(&Action::Lease));
+    // The gates open: asked once, not twice.
+    s.gates = vec![open_gate()];
+    let a = n.step(at(3600), &s, &cfg);
+    assert_eq!(
+        a.iter().filter(|a| **a == Action::Lease).count(),
+        1,
+        "{a:?}"
+    );
+    assert_eq!(n.phase, Phase::Lease);
+}
+
+#[test]
 fn cordon_and_uncordon_stop_when_the_api_refuses() {
     let cfg = config(How::Agent);
     let mut n = Node::new("theoden", t0());
