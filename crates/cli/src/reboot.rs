@@ -486,9 +486,10 @@ pub fn report(outcome: &Outcome) -> String {
         } => {
             timelines(&mut out, nodes);
             out.push_str(&format!(
-                "rollout {rollout} STOPPED at {} ({}), left cordoned\n  what failed: {}\n  what to do:  {}\n",
+                "rollout {rollout} STOPPED at {} ({}), {}\n  what failed: {}\n  what to do:  {}\n",
                 stop.node,
                 stop.phase.name(),
+                rebootguard_reboot::notify::left(stop.phase.name()),
                 stop.what,
                 stop.hint
             ));

@@ -213,6 +213,13 @@ fn update(event: &'static str, node: Option<&str>, message: String) -> Update {
     Update::new(event, node, message)
 }
 
+/// `node` entered `phase`.
+fn entered(node: &str, phase: Phase) -> Update {
+    let mut u = update("phase", Some(node), format!("{node}: {}", phase.name()));
+    u.phase = Some(phase.name());
+    u
+}
+
 /// One node's timeline entry.
 #[derive(Debug, Clone, Serialize)]
 pub struct Milestone {
@@ -633,6 +640,8 @@ async fn drive(
     // never on every poll.
     let mut gates_verified: Option<(std::time::Instant, verify::Failing)> = None;
     let mut network_verified: Option<(std::time::Instant, verify::Answer)> = None;
+    // Where the node starts (its gates, or where a rerun resumes it).
+    emit(entered(&name, node.phase));
     while !node.finished() {
         tick += 1;
         let raw = match observe::node(client, &name, bound).await {
@@ -734,13 +743,7 @@ async fn drive(
             .await;
         }
         if node.phase != before && node.stopped.is_none() {
-            let mut u = update(
-                "phase",
-                Some(&name),
-                format!("{name}: {}", node.phase.name()),
-            );
-            u.phase = Some(node.phase.name());
-            emit(u);
+            emit(entered(&name, node.phase));
         }
         if !node.finished() {
             tokio::time::sleep(options.poll).await;

@@ -55,7 +55,7 @@ pub fn notice(update: &Update) -> Option<Notice> {
             (
                 "stopped",
                 Severity::Critical,
-                format!("rollout stopped at {node} ({phase}), left cordoned"),
+                format!("rollout stopped at {node} ({phase}), {}", left(phase)),
                 format!("rollout stopped at {node} ({phase}): {what}"),
                 body,
             )
@@ -88,6 +88,14 @@ pub fn notice(update: &Update) -> Option<Notice> {
         body,
         json: object,
     })
+}
+
+/// What a stop in `phase` left on its node: before the cordon, nothing.
+pub fn left(phase: &str) -> &'static str {
+    match phase {
+        "gates" | "lease" => "the node untouched",
+        _ => "left cordoned",
+    }
 }
 
 /// `started +0s, drained +3s, ...` from a timeline's JSON.
@@ -227,6 +235,11 @@ mod tests {
         assert_eq!(
             n.body,
             "what failed: PodNetworkReady=False: SubnetEnvMissing\nfirst domino: flannel subnet.env missing on theoden\nwhat to do: follow the first domino below; rerun the same command to resume at theoden"
+        );
+        u.phase = Some("gates");
+        assert_eq!(
+            notice(&u).expect("stopped").title,
+            "rollout stopped at theoden (gates), the node untouched"
         );
         u.data["firstDomino"] = Value::Null;
         assert!(
