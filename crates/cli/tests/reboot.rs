@@ -399,8 +399,11 @@ async fn with_verify_each_node_waits_for_its_probes_and_nothing_is_left() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn another_node_failing_verify_closes_the_gates() {
+/// Two nodes whose probes pass on boromir and get no sandbox on theoden,
+/// and a `--verify` rollout of boromir with `--verify-timeout timeout`.
+async fn theoden_without_sandbox(
+    timeout: &'static str,
+) -> (Arc<KubeSim>, tokio::task::JoinHandle<()>, Vec<&'static str>) {
     let sim = sim(&["boromir", "theoden"]).await;
     let (probes, _) = kubelet(
         &sim,
@@ -410,11 +413,17 @@ async fn another_node_failing_verify_closes_the_gates() {
     args.extend([
         "--verify",
         "--verify-timeout",
-        "6s",
+        timeout,
         "--timeout-gates",
         "3s",
         "boromir",
     ]);
+    (sim, probes, args)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_node_failing_verify_closes_the_gates() {
+    let (sim, probes, args) = theoden_without_sandbox("6s").await;
     let out = reboot(&sim, &args).await;
     probes.abort();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -572,20 +581,7 @@ async fn an_unreadable_webhook_secret_stops_before_anything() {
 /// waiting to take over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lease_stays_renewed_during_a_long_verify_run() {
-    let sim = sim(&["boromir", "theoden"]).await;
-    let (probes, _) = kubelet(
-        &sim,
-        nodes(&[("boromir", Kubelet::Works), ("theoden", Kubelet::NoSandbox)]),
-    );
-    let mut args = FAST.to_vec();
-    args.extend([
-        "--verify",
-        "--verify-timeout",
-        "12s",
-        "--timeout-gates",
-        "3s",
-        "boromir",
-    ]);
+    let (sim, probes, args) = theoden_without_sandbox("12s").await;
     let first = command(&sim, &args).spawn().expect("first rollout");
     // The first probe run settles only after the probes' wait (9 s): at
     // 6 s the first rollout last renewed its Lease at most 2 s ago.
