@@ -81,40 +81,7 @@ pub struct AlertFile {
     pub token_env: Option<String>,
 }
 
-/// The payload a webhook gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum AlertKind {
-    /// `{"node", "status", "reason", "message", ...}`.
-    #[default]
-    Json,
-    /// Slack incoming webhook (`{"text": ...}`).
-    Slack,
-    /// ntfy: the message as the body, title/priority/tags as headers.
-    Ntfy,
-}
-
-/// Where a secret comes from; read at send time, never logged.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Secret {
-    /// Written in the config file (not secret).
-    Plain(String),
-    /// A file's first line.
-    File(PathBuf),
-    /// An environment variable.
-    Env(String),
-}
-
-/// A webhook.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AlertTarget {
-    /// Payload format.
-    pub kind: AlertKind,
-    /// Its URL.
-    pub url: Secret,
-    /// A bearer token, if any.
-    pub token: Option<Secret>,
-}
+pub use rebootguard_alert::webhook::{Format as AlertKind, Secret, Target as AlertTarget};
 
 /// How k3s is restarted.
 #[derive(Debug, Clone, PartialEq, Eq)]

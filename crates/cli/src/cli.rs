@@ -142,18 +142,21 @@ pub enum Command {
     ///
     /// Per node: the gates (every other node healthy, server quorum kept,
     /// no Longhorn volume losing its last healthy replica, PodDisruptionBudgets,
-    /// optional alerts/window) → the rollout Lease → cordon → drain through the
+    /// no alert firing (--prometheus), inside a --window, every other node
+    /// passing verify (--verify)) → the rollout Lease → cordon → drain through the
     /// eviction API (DaemonSet and mirror pods stay; a budget answering 429 is
     /// retried until --timeout-drain, then reported, never forced unless
     /// --force) → the reboot (the node's agent, through the Node; or
     /// --reboot-command; or --manual) → a new boot ID → Ready → PodNetworkReady
-    /// from the new boot → its stale pods deleted → storage healthy → uncordon.
+    /// from the new boot (and verify, with --verify) → its stale pods deleted →
+    /// storage healthy → uncordon. --webhook hears of the start, each node,
+    /// a stop and the end.
     /// A failed gate or timeout stops the rollout with that node left
     /// cordoned, what failed, the first domino (diagnose) and what to do.
     /// Rerun to resume: the state lives in the Lease and Node annotations.
     /// Exit 0 done (or --dry-run printed), 1 stopped at a node, 2 could not run
     /// (bad arguments, API unreachable, another rollout holds the Lease).
-    Reboot(crate::reboot::Args),
+    Reboot(Box<crate::reboot::Args>),
     /// Reboot, in the cluster, the nodes that need it: one at a time, in a maintenance window, verified.
     ///
     /// Runs as a Deployment (deploy/kubernetes/controller): replicas elect a

@@ -9,6 +9,7 @@ mod diagnose;
 mod install;
 mod node;
 mod reboot;
+mod status;
 mod verify;
 
 use std::process::ExitCode;

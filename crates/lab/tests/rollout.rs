@@ -407,3 +407,60 @@ async fn a_killed_rollout_resumes_at_the_same_node() {
     );
     assert_ne!(boot_ids(&lab)[2].1, theoden_boot);
 }
+
+/// With `--verify`, real probe pods (the lab's kubelet runs `rebootguard
+/// verify probe` in each pod's namespace) prove each node: the first
+/// passes after its reboot; the second, rebooted into flannel's silent
+/// skip without protection or agent, is stopped in its network phase by
+/// its own probe's sandbox failure, before storage or anything else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn with_verify_a_node_without_pod_network_stops_at_its_network() {
+    if !ready("with_verify_a_node_without_pod_network_stops_at_its_network") {
+        return;
+    }
+    let base = tempfile::tempdir().unwrap();
+    let lab = lab_of(base.path(), false, false).await;
+    lab.inject("theoden", Fault::FlannelSilentSkip)
+        .expect("armed");
+    let run = rollout(
+        &lab,
+        base.path(),
+        &[
+            "boromir",
+            "theoden",
+            "samwise",
+            "--order",
+            "as-given",
+            "--verify",
+            "--verify-timeout",
+            "20s",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(run.code, Some(1), "{:#?}", run.lines.last());
+    assert!(run.most_disturbed.len() <= 1, "{:?}", run.most_disturbed);
+    let timelines = events(&run, "timeline");
+    assert_eq!(timelines.len(), 1, "boromir done");
+    assert_eq!(timelines[0]["node"], "boromir");
+    let stopped = events(&run, "stopped");
+    assert_eq!(stopped.len(), 1);
+    assert_eq!(stopped[0]["node"], "theoden");
+    assert_eq!(stopped[0]["phase"], "network");
+    let what = stopped[0]["data"]["stop"]["what"].as_str().unwrap_or("");
+    assert!(
+        what.contains("verify failed: sandbox failed: no pod network")
+            && what.contains("subnet.env"),
+        "{what}"
+    );
+    // No probe pod or Service left behind.
+    let left: Vec<Value> = lab
+        .ctx
+        .api
+        .sim
+        .list("v1", "Pod", None)
+        .into_iter()
+        .filter(|p| p["metadata"]["labels"]["app.kubernetes.io/name"] == "rebootguard-verify")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -35,7 +35,7 @@ use rebootguard_rollout::machine::Note;
 use rebootguard_rollout::plan::Order;
 use rebootguard_rollout::progress::{self, ANNOTATION, Holder, Plan, Progress};
 use rebootguard_rollout::schedule::{self, Decision, Schedule};
-use rebootguard_rollout::window::{self, Window};
+use rebootguard_rollout::window::Window;
 use tokio::sync::watch;
 
 pub use valve::{Valve, Valved};
@@ -471,7 +471,7 @@ async fn turn(
     let decision = match decision {
         Decision::Start { ref node, .. } => {
             let mut view = observe::view(client, bound).await?;
-            view.in_window = window::open(&options.windows, now);
+            view.window = gates::Windows::new(&options.windows, now);
             let gates = gates::all(&view, node);
             schedule::admit(decision, &gates)
         }
@@ -818,7 +818,7 @@ fn describe_windows(windows: &[Window]) -> String {
 
 /// An error with its causes, on one line.
 fn chain(e: &dyn std::error::Error) -> String {
-    crate::rebootguard_diagnose_chain(e)
+    crate::error_chain(e)
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 
 pub mod act;
 pub mod controller;
+pub mod notify;
 pub mod observe;
 pub mod verify;
 
@@ -30,9 +31,10 @@ use rebootguard_rollout::machine::{
 };
 use rebootguard_rollout::plan::{self, Order};
 use rebootguard_rollout::progress::{self, ANNOTATION, Holder, Plan, Progress};
+use rebootguard_rollout::window::Window;
 use serde::Serialize;
 
-pub use verify::Verifier;
+pub use verify::{Probes, Verifier};
 
 /// Why a rollout could not run (exit 2), as opposed to stopping at a node.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +82,9 @@ pub enum Error {
     /// Nothing to reboot.
     #[error("no node matches the selection")]
     Empty,
+    /// No HTTP client for Prometheus.
+    #[error("cannot set up the HTTP client for --prometheus")]
+    Http(#[source] std::io::Error),
 }
 
 /// What the rollout does and how long it waits.
@@ -113,6 +118,15 @@ pub struct Options {
     pub bound: Duration,
     /// Print the plan and every gate's answer; change nothing.
     pub dry_run: bool,
+    /// A Prometheus (its base URL): a node starts only while no alert
+    /// fires there.
+    pub prometheus: Option<String>,
+    /// Alert names that do not count (they fire on purpose).
+    pub ignore_alerts: Vec<String>,
+    /// Maintenance windows: a node starts only while one is open (none:
+    /// any time). A node already past its gates finishes even if the
+    /// window closes meanwhile.
+    pub windows: Vec<Window>,
 }
 
 impl Options {
@@ -133,6 +147,12 @@ impl Options {
             poll: Duration::from_millis(500),
             bound: Duration::from_secs(15),
             dry_run: false,
+            windows: Vec::new(),
+            prometheus: None,
+            ignore_alerts: rebootguard_alert::prometheus::DEFAULT_IGNORED
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
         }
     }
 }
@@ -152,7 +172,8 @@ pub fn default_holder() -> String {
 pub struct Update {
     /// When.
     pub at: Timestamp,
-    /// `plan`, `gate`, `note`, `timeline`, `stopped`, `done`, `lease`.
+    /// `plan`, `lease`, `phase` (a node entered a phase), `note`,
+    /// `timeline`, `stopped`, `done`.
     pub event: &'static str,
     /// The node, when about one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -173,17 +194,31 @@ pub struct Update {
     pub data: serde_json::Value,
 }
 
-fn update(event: &'static str, node: Option<&str>, message: String) -> Update {
-    Update {
-        at: Timestamp::now(),
-        event,
-        node: node.map(str::to_owned),
-        phase: None,
-        reason: None,
-        message,
-        warning: false,
-        data: serde_json::Value::Null,
+impl Update {
+    /// An update now, without phase, reason or data.
+    pub fn new(event: &'static str, node: Option<&str>, message: impl Into<String>) -> Update {
+        Update {
+            at: Timestamp::now(),
+            event,
+            node: node.map(str::to_owned),
+            phase: None,
+            reason: None,
+            message: message.into(),
+            warning: false,
+            data: serde_json::Value::Null,
+        }
     }
+}
+
+fn update(event: &'static str, node: Option<&str>, message: String) -> Update {
+    Update::new(event, node, message)
+}
+
+/// `node` entered `phase`.
+fn entered(node: &str, phase: Phase) -> Update {
+    let mut u = update("phase", Some(node), format!("{node}: {}", phase.name()));
+    u.phase = Some(phase.name());
+    u
 }
 
 /// One node's timeline entry.
@@ -281,8 +316,13 @@ pub async fn run(
     if order.is_empty() {
         return Err(Error::Empty);
     }
+    let http = match &options.prometheus {
+        Some(_) => Some(rebootguard_alert::http::client().map_err(Error::Http)?),
+        None => None,
+    };
+    let http = http.as_ref();
     if options.dry_run {
-        let view = observe::view(client, bound).await?;
+        let view = gate_view(client, options, http).await?;
         let plan: Vec<(String, Vec<Gate>)> = order
             .iter()
             .map(|n| (n.clone(), gates::all(&view, n)))
@@ -347,6 +387,7 @@ pub async fn run(
         renew_every: SignedDuration::try_from(options.lease_ttl / 3)
             .unwrap_or(SignedDuration::from_secs(20)),
         request_ttl: options.timeouts.down,
+        verify: verifier.is_some(),
     };
     let events = act::Events::new(client.clone(), &options.holder);
     let mut done = Vec::new();
@@ -383,7 +424,7 @@ pub async fn run(
             None => Node::new(name, now),
         };
         drive(
-            client, options, verifier, &config, &lock, &events, &mut node, emit,
+            client, options, http, verifier, &config, &lock, &events, &mut node, emit,
         )
         .await;
         if let Some(stop) = node.stopped.clone() {
@@ -509,6 +550,56 @@ async fn take_lease(
     }
 }
 
+/// The gates' view of the cluster now, with what the options add: the
+/// maintenance windows at this instant.
+async fn gate_view(
+    client: &Client,
+    options: &Options,
+    http: Option<&rebootguard_alert::http::Client>,
+) -> Result<gates::View, Error> {
+    let mut view = observe::view(client, options.bound).await?;
+    view.window = gates::Windows::new(&options.windows, Timestamp::now());
+    if let (Some(url), Some(http)) = (&options.prometheus, http) {
+        let alerts = rebootguard_alert::prometheus::alerts(
+            http,
+            url,
+            &options.ignore_alerts,
+            USER_AGENT,
+            options.bound,
+        )
+        .await;
+        view.firing = Some(alerts.map_err(|e| e.to_string()));
+    }
+    Ok(view)
+}
+
+/// Awaits `work` (a verify run, which may outlast a renewal interval)
+/// while renewing the rollout Lease every `every`.
+async fn renewing<T>(
+    lock: &Lock,
+    every: Duration,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    let mut work = std::pin::pin!(work);
+    loop {
+        tokio::select! {
+            r = &mut work => return r,
+            () = tokio::time::sleep(every) => {
+                if let Err(e) = lock.acquire().await {
+                    tracing::warn!("failed to renew the rollout Lease during verify: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// A failed verify is asked again after this long (each run creates a
+/// probe pod on every node).
+const VERIFY_AGAIN: Duration = Duration::from_secs(10);
+
+/// The `User-Agent` of the rollout's own HTTP requests (Prometheus, webhooks).
+pub const USER_AGENT: &str = concat!("rebootguard-reboot/", env!("CARGO_PKG_VERSION"));
+
 /// Writes (or removes) the plan on the Lease.
 pub(crate) async fn write_plan(
     leases: &Api<LeaseObject>,
@@ -532,6 +623,7 @@ pub(crate) async fn write_plan(
 async fn drive(
     client: &Client,
     options: &Options,
+    http: Option<&rebootguard_alert::http::Client>,
     verifier: Option<&dyn Verifier>,
     config: &Config,
     lock: &Lock,
@@ -544,6 +636,13 @@ async fn drive(
     let mut seen = Seen::default();
     let mut tick: u64 = 0;
     let mut api_down: Option<String> = None;
+    // The last failing verify answers (at the gates, after the reboot)
+    // and when they were asked: asked again only after VERIFY_AGAIN,
+    // never on every poll.
+    let mut gates_verified: Option<(std::time::Instant, verify::Failing)> = None;
+    let mut network_verified: Option<(std::time::Instant, verify::Answer)> = None;
+    // Where the node starts (its gates, or where a rerun resumes it).
+    emit(entered(&name, node.phase));
     while !node.finished() {
         tick += 1;
         let raw = match observe::node(client, &name, bound).await {
@@ -575,19 +674,56 @@ async fn drive(
                 .flatten();
         }
         match node.phase {
-            Phase::Gates => match observe::view(client, bound).await {
-                Ok(view) => seen.gates = gates::all(&view, &name),
+            Phase::Gates => match gate_view(client, options, http).await {
+                Ok(mut view) => {
+                    seen.gates = gates::all(&view, &name);
+                    // The costly gate last: the others verified (probe
+                    // pods on every node) only once every cheaper gate is
+                    // open, and then once per look, not per poll.
+                    if let Some(v) = verifier
+                        && seen.gates.iter().all(|g| g.open)
+                    {
+                        let failing = match gates_verified.take() {
+                            Some((at, last)) if at.elapsed() < VERIFY_AGAIN => last,
+                            _ => renewing(lock, options.lease_ttl / 3, v.failing()).await,
+                        };
+                        match &failing {
+                            Ok(bad) => view.verify_failed.clone_from(bad),
+                            Err(e) => view.verify_error = Some(e.clone()),
+                        }
+                        seen.gates = gates::all(&view, &name);
+                        // A pass is used once (the next look verifies
+                        // anew); a failure is kept until VERIFY_AGAIN.
+                        if seen.gates.iter().any(|g| !g.open) {
+                            gates_verified = Some((std::time::Instant::now(), failing));
+                        }
+                    }
+                }
                 Err(e) => {
                     seen.gates = vec![Gate {
                         name: "api",
                         open: false,
                         detail: format!("cannot read the cluster: {e}"),
+                        opens_at: None,
                     }];
                 }
             },
             Phase::Network => {
-                if let Some(v) = verifier {
-                    seen.verify = Some(v.verify(&name).await);
+                // Verified once the node is Ready (probes need a kubelet),
+                // again every VERIFY_AGAIN while it fails.
+                if let Some(v) = verifier
+                    && seen.node.as_ref().is_some_and(|n| n.ready)
+                {
+                    let answer = match network_verified.take() {
+                        Some((at, last)) if at.elapsed() < VERIFY_AGAIN => (at, last),
+                        _ => {
+                            let answer =
+                                renewing(lock, options.lease_ttl / 3, v.verify(&name)).await;
+                            (std::time::Instant::now(), answer)
+                        }
+                    };
+                    seen.verify = Some(answer.1.clone());
+                    network_verified = Some(answer);
                 }
             }
             Phase::Storage => {
@@ -606,6 +742,9 @@ async fn drive(
                 client, options, lock, events, &name, action, &mut seen, emit, before,
             )
             .await;
+        }
+        if node.phase != before && node.stopped.is_none() {
+            emit(entered(&name, node.phase));
         }
         if !node.finished() {
             tokio::time::sleep(options.poll).await;
@@ -627,7 +766,7 @@ async fn execute(
 ) {
     let bound = options.bound;
     let failed = |seen: &mut Seen, e: Error| {
-        seen.failed = Some(rebootguard_diagnose_chain(&e));
+        seen.failed = Some(error_chain(&e));
     };
     match action {
         Action::Lease => {
@@ -694,7 +833,8 @@ async fn execute(
     }
 }
 
-pub(crate) fn rebootguard_diagnose_chain(e: &dyn std::error::Error) -> String {
+/// An error with its causes, one line.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

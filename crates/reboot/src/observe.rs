@@ -319,7 +319,8 @@ pub async fn view(client: &Client, bound: Duration) -> Result<gates::View, Error
             .collect(),
         volumes,
         verify_failed: BTreeMap::new(),
+        verify_error: None,
         firing: None,
-        in_window: None,
+        window: None,
     })
 }

@@ -10,7 +10,10 @@
 
 use std::collections::BTreeMap;
 
+use jiff::Timestamp;
 use serde::Serialize;
+
+use crate::window::{self, Window};
 
 /// A node's role in a k3s cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -88,10 +91,40 @@ pub struct View {
     pub volumes: Vec<Volume>,
     /// Nodes whose last `verify` failed, with why.
     pub verify_failed: BTreeMap<String, String>,
-    /// Alerts firing now, when a Prometheus was asked (`None`: not asked).
-    pub firing: Option<Vec<String>>,
-    /// Inside the maintenance window (`None`: no window configured).
-    pub in_window: Option<bool>,
+    /// Why verify could not run at all, when it was asked to.
+    pub verify_error: Option<String>,
+    /// Alerts firing now, when a Prometheus was asked (`None`: not asked;
+    /// `Err`: why its answer is unknown).
+    pub firing: Option<Result<Vec<String>, String>>,
+    /// The maintenance windows at the time of the view (`None`: none configured).
+    pub window: Option<Windows>,
+}
+
+/// The maintenance windows as seen at one instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Windows {
+    /// Each window as written (normalised), for the gate's detail.
+    pub spec: Vec<String>,
+    /// When they were looked at.
+    pub at: Timestamp,
+    /// When one is open next: `at` itself while one is open.
+    pub next_open: Timestamp,
+}
+
+impl Windows {
+    /// `windows` seen at `at`; `None` when there are none.
+    pub fn new(windows: &[Window], at: Timestamp) -> Option<Windows> {
+        Some(Windows {
+            spec: windows.iter().map(ToString::to_string).collect(),
+            at,
+            next_open: window::next_open(windows, at)?,
+        })
+    }
+
+    /// One of them is open.
+    pub fn open(&self) -> bool {
+        self.next_open <= self.at
+    }
 }
 
 /// One gate's answer.
@@ -103,6 +136,10 @@ pub struct Gate {
     pub open: bool,
     /// Why (evidence when closed, what was checked when open).
     pub detail: String,
+    /// When a closed gate opens by itself (the next maintenance window);
+    /// `None` when nobody knows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opens_at: Option<Timestamp>,
 }
 
 impl Gate {
@@ -111,6 +148,7 @@ impl Gate {
             name,
             open: true,
             detail: detail.into(),
+            opens_at: None,
         }
     }
 
@@ -119,6 +157,7 @@ impl Gate {
             name,
             open: false,
             detail: detail.into(),
+            opens_at: None,
         }
     }
 }
@@ -151,6 +190,9 @@ pub fn others_healthy(view: &View, node: &str) -> Gate {
         } else if n.cordoned {
             broken.push(format!("{} is cordoned (another maintenance?)", n.name));
         }
+    }
+    if let Some(e) = &view.verify_error {
+        broken.push(format!("the other nodes could not be verified: {e}"));
     }
     if broken.is_empty() {
         Gate::open(
@@ -275,24 +317,38 @@ pub fn disruption_budgets(view: &View, node: &str) -> Gate {
     }
 }
 
-/// No alert fires (when a Prometheus was asked).
+/// No alert fires (when a Prometheus was asked). A Prometheus that does
+/// not answer closes the gate: an unknown is never taken for a yes.
 pub fn alerts(view: &View) -> Gate {
     let name = "alerts";
     match &view.firing {
         None => Gate::open(name, "not asked (no --prometheus)"),
-        Some(firing) if firing.is_empty() => Gate::open(name, "no alert firing"),
-        Some(firing) => Gate::closed(name, format!("firing: {}", firing.join(", "))),
+        Some(Ok(firing)) if firing.is_empty() => Gate::open(name, "no alert firing"),
+        Some(Ok(firing)) => Gate::closed(name, format!("firing: {}", firing.join(", "))),
+        Some(Err(e)) => Gate::closed(name, format!("alerts unknown: {e}")),
     }
 }
 
-/// Inside the maintenance window (when one is configured).
+/// Inside a maintenance window (when any is configured). Closed, it says
+/// when the next one opens, so the rollout can wait for it or stop at once.
 pub fn window(view: &View) -> Gate {
     let name = "window";
-    match view.in_window {
-        None => Gate::open(name, "no maintenance window configured"),
-        Some(true) => Gate::open(name, "inside the maintenance window"),
-        Some(false) => Gate::closed(name, "outside the maintenance window"),
+    let Some(w) = &view.window else {
+        return Gate::open(name, "no maintenance window configured");
+    };
+    let spec = w.spec.join(" or ");
+    if w.open() {
+        return Gate::open(name, format!("inside the maintenance window ({spec})"));
     }
+    let mut gate = Gate::closed(
+        name,
+        format!(
+            "outside the maintenance window ({spec}): the next one opens at {}",
+            w.next_open
+        ),
+    );
+    gate.opens_at = Some(w.next_open);
+    gate
 }
 
 #[cfg(test)]
@@ -355,6 +411,15 @@ mod tests {
             others_healthy(&view, "boromir")
                 .detail
                 .contains("samwise failed verify")
+        );
+        // Its own failure does not hold it back; could not verify does.
+        assert!(others_healthy(&view, "samwise").open);
+        view.verify_error = Some("namespace \"rebootguard\" does not exist".into());
+        let gate = others_healthy(&view, "samwise");
+        assert!(!gate.open);
+        assert_eq!(
+            gate.detail,
+            "the other nodes could not be verified: namespace \"rebootguard\" does not exist"
         );
     }
 
@@ -441,9 +506,54 @@ mod tests {
     fn alerts_and_windows_only_when_configured() {
         let mut view = three_servers();
         assert!(alerts(&view).open && window(&view).open);
-        view.firing = Some(vec!["KubeNodeNotReady".into()]);
-        view.in_window = Some(false);
+        assert_eq!(window(&view).detail, "no maintenance window configured");
+        assert_eq!(alerts(&view).detail, "not asked (no --prometheus)");
+        view.firing = Some(Ok(vec![]));
+        assert!(alerts(&view).open);
+        view.firing = Some(Ok(vec!["KubeNodeNotReady".into()]));
         assert_eq!(alerts(&view).detail, "firing: KubeNodeNotReady");
-        assert!(!window(&view).open);
+        assert!(!alerts(&view).open);
+        view.firing = Some(Err(
+            "cannot reach Prometheus at http://p/api/v1/alerts".into()
+        ));
+        let gate = alerts(&view);
+        assert!(!gate.open, "unknown is closed");
+        assert_eq!(
+            gate.detail,
+            "alerts unknown: cannot reach Prometheus at http://p/api/v1/alerts"
+        );
+        assert_eq!(
+            Windows::new(&[], "2026-12-02T12:00:00Z".parse().expect("t")),
+            None
+        );
+    }
+
+    #[test]
+    fn a_closed_window_says_when_the_next_opens() {
+        let windows: Vec<Window> = ["sat 02:00-05:00", "wed 10:00-11:00 +01:00"]
+            .iter()
+            .map(|w| w.parse().expect("window"))
+            .collect();
+        let mut view = three_servers();
+        // Wednesday 2026-12-02, 12:00 UTC: both closed.
+        view.window = Windows::new(&windows, "2026-12-02T12:00:00Z".parse().expect("t"));
+        let gate = window(&view);
+        assert!(!gate.open);
+        assert_eq!(
+            gate.detail,
+            "outside the maintenance window (sat 02:00-05:00 UTC or wed 10:00-11:00 +01:00): the next one opens at 2026-12-05T02:00:00Z"
+        );
+        assert_eq!(
+            gate.opens_at,
+            Some("2026-12-05T02:00:00Z".parse().expect("t"))
+        );
+        // 09:30 UTC is 10:30 at +01:00: open, no opening time.
+        view.window = Windows::new(&windows, "2026-12-02T09:30:00Z".parse().expect("t"));
+        let gate = window(&view);
+        assert!(gate.open && gate.opens_at.is_none(), "{gate:?}");
+        assert!(
+            gate.detail
+                .starts_with("inside the maintenance window (sat")
+        );
     }
 }

@@ -82,6 +82,9 @@ pub struct Config {
     pub renew_every: SignedDuration,
     /// A reboot request is void after this long.
     pub request_ttl: SignedDuration,
+    /// A verifier is plugged in: the network phase needs its pass (no
+    /// answer yet is no pass).
+    pub verify: bool,
 }
 
 /// `PodNetworkReady` as the Node shows it.
@@ -343,7 +346,10 @@ impl Node {
             Some(Lease::Held) => self.lease_renewed = Some(now),
             Some(Lease::Failed(_)) | None => {}
         }
-        if self.phase > Phase::Lease
+        // The rollout holds its Lease from the start (the first node's
+        // gates included: a long wait for a maintenance window must not
+        // let it lapse); the Lease phase asks for it itself.
+        if self.phase != Phase::Lease
             && self
                 .lease_renewed
                 .is_none_or(|t| now.duration_since(t) >= config.renew_every)
@@ -360,17 +366,33 @@ impl Node {
         match self.phase {
             Phase::Gates => {
                 let closed: Vec<&Gate> = seen.gates.iter().filter(|g| !g.open).collect();
+                // A gate known to open only after the gates' timeout (the
+                // next maintenance window) is not waited for in vain.
+                let deadline = self.since.checked_add(t.gates).unwrap_or(self.since);
+                let too_late = closed
+                    .iter()
+                    .find(|g| g.opens_at.is_some_and(|at| at > deadline));
                 if closed.is_empty() {
                     self.mark(Mark::Started, now);
                     self.enter(Phase::Lease, now);
-                    out.push(Action::Lease);
-                } else if elapsed >= t.gates {
-                    let what = closed
+                    if !out.contains(&Action::Lease) {
+                        out.push(Action::Lease);
+                    }
+                } else if elapsed >= t.gates || too_late.is_some() {
+                    let mut what = closed
                         .iter()
                         .map(|g| format!("gate {} closed: {}", g.name, g.detail))
                         .collect::<Vec<_>>()
                         .join("; ");
-                    self.stop(&mut out, what, gate_hint(closed[0].name));
+                    if let Some(g) = too_late {
+                        what.push_str(&format!(
+                            " (after --timeout-gates {}: not waited for)",
+                            show(t.gates)
+                        ));
+                        self.stop(&mut out, what, gate_hint(g.name));
+                    } else {
+                        self.stop(&mut out, what, gate_hint(closed[0].name));
+                    }
                 } else {
                     let what = format!("gate {} closed: {}", closed[0].name, closed[0].detail);
                     self.wait(&mut out, what);
@@ -712,8 +734,10 @@ impl Node {
                 .push("PodNetworkReady missing (the agent reported it before the reboot)".into()),
             (None, false) => {}
         }
-        if let Some(Err(e)) = &seen.verify {
-            problems.push(format!("verify failed: {e}"));
+        match &seen.verify {
+            Some(Err(e)) => problems.push(format!("verify failed: {e}")),
+            None if config.verify => problems.push("verify has not passed yet".into()),
+            Some(Ok(())) | None => {}
         }
         if !node.ready {
             problems.push(format!("{} is not Ready", self.name));
@@ -817,8 +841,12 @@ fn gate_hint(gate: &str) -> &'static str {
         "disruption-budgets" => {
             "scale the workload up or relax its PodDisruptionBudget, then rerun"
         }
-        "alerts" => "resolve the firing alerts, then rerun",
-        "window" => "rerun inside the maintenance window",
+        "alerts" => {
+            "resolve the firing alerts (or make --prometheus reachable; --ignore-alert for one that always fires), then rerun"
+        }
+        "window" => {
+            "rerun when the window opens (e.g. from a systemd timer or a CronJob), or raise --timeout-gates to wait for it"
+        }
         _ => "fix what the gate says, then rerun",
     }
 }

@@ -710,11 +710,13 @@ mod tests {
             name: "quorum",
             open: true,
             detail: "fine".into(),
+            opens_at: None,
         };
         let closed = Gate {
             name: "others-healthy",
             open: false,
             detail: "merry is not Ready".into(),
+            opens_at: None,
         };
         let start = Decision::Start {
             node: "theoden".into(),

@@ -28,6 +28,7 @@ fn config(how: How) -> Config {
         },
         renew_every: s(10),
         request_ttl: s(300),
+        verify: false,
     }
 }
 
@@ -57,6 +58,7 @@ fn open_gate() -> Gate {
         name: "quorum",
         open: true,
         detail: "fine".into(),
+        opens_at: None,
     }
 }
 
@@ -65,6 +67,7 @@ fn closed_gate() -> Gate {
         name: "storage",
         open: false,
         detail: "1 volume(s) would lose their last healthy replica: pvc-scratch".into(),
+        opens_at: None,
     }
 }
 
@@ -233,6 +236,63 @@ fn a_closed_gate_waits_then_stops_with_the_gate_named() {
     assert!(stop.hint.contains("rebuild"));
 }
 
+/// The window gate as `gates::window` closes it, opening at `opens`.
+fn window_closed_until(opens: Timestamp) -> Gate {
+    Gate {
+        name: "window",
+        open: false,
+        detail: format!(
+            "outside the maintenance window (02:00-05:00 UTC): the next one opens at {opens}"
+        ),
+        opens_at: Some(opens),
+    }
+}
+
+#[test]
+fn a_window_opening_within_the_gates_timeout_is_waited_for() {
+    let cfg = config(How::Agent);
+    let mut n = Node::new("theoden", t0());
+    let mut s = seen(up("b0"));
+    // Opens at +8 s, the gates wait up to 10 s.
+    s.gates = vec![open_gate(), window_closed_until(at(8))];
+    let a = n.step(at(0), &s, &cfg);
+    assert_eq!(notes(&a)[0].reason, "RolloutWaiting");
+    assert!(notes(&a)[0].message.contains("gate window closed"));
+    n.step(at(5), &s, &cfg);
+    assert!(n.stopped.is_none() && n.phase == Phase::Gates);
+    s.gates = vec![open_gate()];
+    n.step(at(8), &s, &cfg);
+    assert_eq!(n.phase, Phase::Lease);
+    assert_eq!(n.timeline[0], (Mark::Started, at(8)));
+}
+
+#[test]
+fn a_window_opening_after_the_gates_timeout_stops_at_once_with_its_time() {
+    let cfg = config(How::Agent);
+    let mut n = Node::new("theoden", t0());
+    let mut s = seen(up("b0"));
+    s.gates = vec![open_gate(), window_closed_until(at(11))];
+    n.step(at(0), &s, &cfg);
+    let stop = n.stopped.as_ref().expect("stopped at once, not after 10 s");
+    assert_eq!(stop.phase, Phase::Gates);
+    assert!(
+        stop.what
+            .contains(&format!("the next one opens at {}", at(11)))
+            && stop.what.contains("after --timeout-gates 10s"),
+        "{}",
+        stop.what
+    );
+    assert!(stop.hint.contains("--timeout-gates"), "{}", stop.hint);
+    // Another gate closed first still names the window's hint: waiting
+    // would not help either way.
+    let mut n = Node::new("theoden", t0());
+    s.gates = vec![closed_gate(), window_closed_until(at(3600))];
+    n.step(at(0), &s, &cfg);
+    let stop = n.stopped.as_ref().expect("stopped");
+    assert!(stop.what.contains("gate storage closed") && stop.what.contains("gate window closed"));
+    assert!(stop.hint.contains("window opens"), "{}", stop.hint);
+}
+
 #[test]
 fn a_busy_lease_or_a_lost_node_stops() {
     let cfg = config(How::Agent);
@@ -275,6 +335,32 @@ fn the_lease_is_renewed_every_interval() {
     held.lease = Some(Lease::Held);
     n.step(at(15), &held, &cfg);
     assert!(!n.step(at(16), &s, &cfg).contains(&Action::Lease));
+}
+
+#[test]
+fn the_lease_is_renewed_while_the_gates_wait_too() {
+    let mut cfg = config(How::Agent);
+    cfg.timeouts.gates = SignedDuration::from_hours(12);
+    let mut n = Node::new("theoden", t0());
+    let mut s = seen(up("b0"));
+    s.gates = vec![window_closed_until(at(3600))];
+    assert!(n.step(at(0), &s, &cfg).contains(&Action::Lease));
+    assert!(!n.step(at(5), &s, &cfg).contains(&Action::Lease));
+    assert!(n.step(at(10), &s, &cfg).contains(&Action::Lease));
+    s.lease = Some(Lease::Held);
+    n.step(at(11), &s, &cfg);
+    s.lease = None;
+    assert!(!n.step(at(20), &s, &cfg).contains(&Action::Lease));
+    assert!(n.step(at(21), &s, &cfg).contains(&Action::Lease));
+    // The gates open: asked once, not twice.
+    s.gates = vec![open_gate()];
+    let a = n.step(at(3600), &s, &cfg);
+    assert_eq!(
+        a.iter().filter(|a| **a == Action::Lease).count(),
+        1,
+        "{a:?}"
+    );
+    assert_eq!(n.phase, Phase::Lease);
 }
 
 #[test]
@@ -521,24 +607,53 @@ fn a_broken_pod_network_stops_with_the_agents_reason() {
     );
 }
 
-#[test]
-fn the_verify_hook_must_pass_too() {
-    let cfg = config(How::Agent);
-    let mut n = to_down(&cfg);
+/// From [`to_down`] to the network phase (entered at 11 s), this boot's
+/// PodNetworkReady True: only verify is left to answer.
+fn to_network(cfg: &Config) -> (Node, Seen) {
+    let mut n = to_down(cfg);
     let mut s = seen(up("b1"));
     s.node.as_mut().expect("node").pod_network = Some(PodNetwork {
         ready: true,
         heartbeat: Some(at(30)),
         why: String::new(),
     });
-    n.step(at(10), &s, &cfg);
-    n.step(at(11), &s, &cfg);
+    n.step(at(10), &s, cfg);
+    n.step(at(11), &s, cfg);
+    (n, s)
+}
+
+#[test]
+fn the_verify_hook_must_pass_too() {
+    let cfg = config(How::Agent);
+    let (mut n, mut s) = to_network(&cfg);
     s.verify = Some(Err("DNS: kubernetes.default: no answer".into()));
     n.step(at(12), &s, &cfg);
     assert_eq!(n.phase, Phase::Network);
     s.verify = Some(Ok(()));
     n.step(at(13), &s, &cfg);
     assert_eq!(n.phase, Phase::Clean);
+}
+
+#[test]
+fn with_a_verifier_no_answer_yet_is_no_pass() {
+    let mut cfg = config(How::Agent);
+    cfg.verify = true;
+    let (mut n, s) = to_network(&cfg);
+    let a = n.step(at(12), &s, &cfg);
+    assert_eq!(n.phase, Phase::Network);
+    assert!(
+        notes(&a)
+            .iter()
+            .any(|n| n.message.contains("verify has not passed yet")),
+        "{a:?}"
+    );
+    n.step(at(12 + 30), &s, &cfg);
+    let stop = n.stopped.as_ref().expect("times out without an answer");
+    assert!(
+        stop.what.contains("verify has not passed yet"),
+        "{}",
+        stop.what
+    );
 }
 
 #[test]
