@@ -20,6 +20,7 @@ use crate::{CANNOT, OK, PROBLEM};
   rebootguard controller --window 'mon-fri 02:00-05:00 Europe/Berlin' --listen 0.0.0.0:9479
   rebootguard controller --once --dry-run           # what the leader would do now, changing nothing
   rebootguard controller --once --window 'sat,sun 22:00-06:00'    # cron-like: one decision, one rollout
+  rebootguard controller --prometheus http://prometheus.monitoring:9090 --verify --webhook-file /etc/rebootguard/webhook
 
 What needs a reboot: a node whose agent found /var/run/reboot-required writes
 rebootguard.io/reboot-required on its Node (--sentinel-annotation names another).
@@ -74,6 +75,9 @@ pub struct Args {
     /// Serve /metrics and /healthz on this address (e.g. 0.0.0.0:9479) [default: not served].
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+    /// Alerts, verification and notifications, as for `rebootguard reboot`.
+    #[command(flatten)]
+    pub checks: crate::reboot::Checks,
     /// Kubeconfig [default: KUBECONFIG, ~/.kube/config, in-cluster].
     #[arg(long, env = "REBOOTGUARD_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
@@ -134,6 +138,7 @@ pub fn options(args: &Args) -> Result<(Options, Option<SocketAddr>), String> {
     o.rollout.bound = duration("timeout", &args.timeout)?;
     o.once = args.once;
     o.dry_run = args.dry_run;
+    args.checks.apply(&mut o.rollout)?;
     let listen = args
         .listen
         .as_deref()
@@ -148,7 +153,15 @@ pub fn options(args: &Args) -> Result<(Options, Option<SocketAddr>), String> {
 
 /// `rebootguard controller`.
 pub fn run(args: &Args) -> u8 {
-    let ((options, listen), runtime) = match crate::prepare(options(args)) {
+    let checked = options(args).and_then(|(o, listen)| {
+        let verify = crate::reboot::verify_options(&args.checks)?;
+        let hook = crate::reboot::webhook(&args.checks);
+        if let Some(t) = &hook {
+            crate::reboot::check_webhook(t)?;
+        }
+        Ok((o, listen, verify, hook))
+    });
+    let ((options, listen, verify, hook), runtime) = match crate::prepare(checked) {
         Ok(ready) => ready,
         Err(code) => return code,
     };
@@ -190,9 +203,27 @@ pub fn run(args: &Args) -> u8 {
             // Keep the sender: a dropped one reads as a stop too.
             std::future::pending::<()>().await;
         });
-        controller::run(&clients, &options, &metrics, shutdown)
+        let notifier = match hook {
+            Some(t) => Some(
+                rebootguard_reboot::notify::Notifier::spawn(vec![t])
+                    .map_err(|e| format!("cannot set up the webhook's HTTP client: {e}"))?,
+            ),
+            None => None,
+        };
+        let probes = verify.map(|v| rebootguard_reboot::Probes::new(clients.acting.clone(), v));
+        let hooks = controller::Hooks {
+            verifier: probes
+                .as_ref()
+                .map(|p| p as &dyn rebootguard_reboot::Verifier),
+            notifier: notifier.as_ref(),
+        };
+        let result = controller::run(&clients, &options, &metrics, &hooks, shutdown)
             .await
-            .map_err(|e| rebootguard_node::observe::error_chain(&e))
+            .map_err(|e| rebootguard_node::observe::error_chain(&e));
+        if let Some(n) = notifier {
+            n.finish().await;
+        }
+        result
     });
     match result {
         Err(e) => {

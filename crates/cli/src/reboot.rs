@@ -61,28 +61,9 @@ pub struct Args {
     /// A node starts only inside one; a node already going finishes.
     #[arg(long = "window", value_name = "SPEC")]
     pub windows: Vec<String>,
-    /// A Prometheus (base URL): a node starts only while no alert fires there; unreachable is closed.
-    #[arg(long, value_name = "URL")]
-    pub prometheus: Option<String>,
-    /// An alert that does not count; repeatable [default: Watchdog, InfoInhibitor]
-    /// (giving any replaces the defaults; `--ignore-alert ''` ignores none).
-    #[arg(long = "ignore-alert", value_name = "NAME")]
-    pub ignore_alerts: Vec<String>,
-    /// Verify with probe pods (as `rebootguard verify`): every other node before each node, the node after its reboot.
-    #[arg(long)]
-    pub verify: bool,
-    /// The probe's image (with --verify): any image with `rebootguard` on its PATH.
-    #[arg(long, default_value = rebootguard_verify::DEFAULT_IMAGE, requires = "verify")]
-    pub verify_image: String,
-    /// Namespace for the probe pods (with --verify; must exist).
-    #[arg(long, default_value = rebootguard_verify::DEFAULT_NAMESPACE, requires = "verify")]
-    pub verify_namespace: String,
-    /// Bound on one verify run (with --verify).
-    #[arg(long, default_value = "60s", requires = "verify")]
-    pub verify_timeout: String,
-    /// TCP port the probes reach each other at (with --verify).
-    #[arg(long, default_value_t = rebootguard_verify::DEFAULT_PORT, requires = "verify")]
-    pub verify_port: u16,
+    /// Alerts, verification and notifications.
+    #[command(flatten)]
+    pub checks: Checks,
     /// Gates may stay closed this long before the rollout stops (a window opening later stops it at once).
     #[arg(long, default_value = "2m")]
     pub timeout_gates: String,
@@ -119,6 +100,43 @@ pub struct Args {
     /// How often the cluster is looked at.
     #[arg(long, default_value = "1s")]
     pub poll: String,
+    /// Events as JSON, one object per line, on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Kubeconfig [default: KUBECONFIG, ~/.kube/config, in-cluster].
+    #[arg(long, env = "REBOOTGUARD_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Bound on each API request.
+    #[arg(long, default_value = "15s")]
+    pub timeout: String,
+}
+
+/// The gates and notices `rebootguard reboot` and `rebootguard controller`
+/// share: Prometheus's alerts, probe pods, a webhook.
+#[derive(Debug, clap::Args)]
+pub struct Checks {
+    /// A Prometheus (base URL): a node starts only while no alert fires there; unreachable is closed.
+    #[arg(long, value_name = "URL")]
+    pub prometheus: Option<String>,
+    /// An alert that does not count; repeatable [default: Watchdog, InfoInhibitor]
+    /// (giving any replaces the defaults; `--ignore-alert ''` ignores none).
+    #[arg(long = "ignore-alert", value_name = "NAME")]
+    pub ignore_alerts: Vec<String>,
+    /// Verify with probe pods (as `rebootguard verify`): every other node before each node, the node after its reboot.
+    #[arg(long)]
+    pub verify: bool,
+    /// The probe's image (with --verify): any image with `rebootguard` on its PATH.
+    #[arg(long, default_value = rebootguard_verify::DEFAULT_IMAGE, requires = "verify")]
+    pub verify_image: String,
+    /// Namespace for the probe pods (with --verify; must exist).
+    #[arg(long, default_value = rebootguard_verify::DEFAULT_NAMESPACE, requires = "verify")]
+    pub verify_namespace: String,
+    /// Bound on one verify run (with --verify).
+    #[arg(long, default_value = "60s", requires = "verify")]
+    pub verify_timeout: String,
+    /// TCP port the probes reach each other at (with --verify).
+    #[arg(long, default_value_t = rebootguard_verify::DEFAULT_PORT, requires = "verify")]
+    pub verify_port: u16,
     /// Notify this webhook: rollout started, each node done, stopped, done. Put a URL
     /// with a secret in REBOOTGUARD_WEBHOOK or --webhook-file, not on the command line.
     #[arg(
@@ -137,15 +155,29 @@ pub struct Args {
     /// A bearer token for the webhook, from this file's first line [or env REBOOTGUARD_WEBHOOK_TOKEN].
     #[arg(long, value_name = "FILE")]
     pub webhook_token_file: Option<PathBuf>,
-    /// Events as JSON, one object per line, on stdout.
-    #[arg(long)]
-    pub json: bool,
-    /// Kubeconfig [default: KUBECONFIG, ~/.kube/config, in-cluster].
-    #[arg(long, env = "REBOOTGUARD_KUBECONFIG")]
-    pub kubeconfig: Option<PathBuf>,
-    /// Bound on each API request.
-    #[arg(long, default_value = "15s")]
-    pub timeout: String,
+}
+
+impl Checks {
+    /// The alert gate's settings into the rollout's options.
+    pub fn apply(&self, o: &mut Options) -> Result<(), String> {
+        if let Some(url) = &self.prometheus {
+            if rebootguard_alert::http::uri(url).is_none() {
+                return Err(format!(
+                    "--prometheus {url:?} is not an http(s) URL (e.g. http://prometheus.monitoring:9090)"
+                ));
+            }
+            o.prometheus = Some(url.clone());
+        }
+        if !self.ignore_alerts.is_empty() {
+            o.ignore_alerts = self
+                .ignore_alerts
+                .iter()
+                .filter(|a| !a.is_empty())
+                .cloned()
+                .collect();
+        }
+        Ok(())
+    }
 }
 
 /// `--webhook-format`.
@@ -164,7 +196,7 @@ pub enum WebhookFormat {
 pub const TOKEN_ENV: &str = "REBOOTGUARD_WEBHOOK_TOKEN";
 
 /// The webhook the flags name, if any (its secrets not read yet).
-pub fn webhook(args: &Args) -> Option<Target> {
+pub fn webhook(args: &Checks) -> Option<Target> {
     let url = match (&args.webhook, &args.webhook_file) {
         (Some(u), _) => Secret::Plain(u.clone()),
         (None, Some(f)) => Secret::File(f.clone()),
@@ -187,7 +219,7 @@ pub fn webhook(args: &Args) -> Option<Target> {
 
 /// Reads the webhook's secrets once before anything happens, so a missing
 /// file stops the command at once (exit 2), not at the first notice.
-fn check_webhook(target: &Target) -> Result<(), String> {
+pub(crate) fn check_webhook(target: &Target) -> Result<(), String> {
     let url = read(&target.url, "url").map_err(|e| format!("--webhook: {e}"))?;
     if rebootguard_alert::http::uri(&url).is_none() {
         // Never print the URL: it may hold a token.
@@ -219,7 +251,7 @@ fn signed(flag: &str, text: &str) -> Result<SignedDuration, String> {
 }
 
 /// `--verify`'s settings for verify's run, checked (`None` without it).
-pub fn verify_options(args: &Args) -> Result<Option<rebootguard_verify::run::Options>, String> {
+pub fn verify_options(args: &Checks) -> Result<Option<rebootguard_verify::run::Options>, String> {
     if !args.verify {
         return Ok(None);
     }
@@ -283,22 +315,7 @@ pub fn options(args: &Args) -> Result<Options, String> {
         .iter()
         .map(|w| w.parse::<Window>().map_err(|e| format!("--window: {e}")))
         .collect::<Result<_, _>>()?;
-    if let Some(url) = &args.prometheus {
-        if rebootguard_alert::http::uri(url).is_none() {
-            return Err(format!(
-                "--prometheus {url:?} is not an http(s) URL (e.g. http://prometheus.monitoring:9090)"
-            ));
-        }
-        o.prometheus = Some(url.clone());
-    }
-    if !args.ignore_alerts.is_empty() {
-        o.ignore_alerts = args
-            .ignore_alerts
-            .iter()
-            .filter(|a| !a.is_empty())
-            .cloned()
-            .collect();
-    }
+    args.checks.apply(&mut o)?;
     o.poll = duration("poll", &args.poll)?;
     o.bound = duration("timeout", &args.timeout)?;
     if !args.nodes.is_empty() && args.selector.is_some() {
@@ -309,14 +326,15 @@ pub fn options(args: &Args) -> Result<Options, String> {
 
 /// `rebootguard reboot`.
 pub fn run(args: &Args) -> u8 {
-    let (options, verify) = match options(args).and_then(|o| Ok((o, verify_options(args)?))) {
+    let (options, verify) = match options(args).and_then(|o| Ok((o, verify_options(&args.checks)?)))
+    {
         Ok(o) => o,
         Err(e) => {
             eprintln!("error: {e}");
             return USAGE;
         }
     };
-    let hook = webhook(args);
+    let hook = webhook(&args.checks);
     if let Some(Err(e)) = hook.as_ref().map(check_webhook) {
         eprintln!("error: {e}");
         return USAGE;
@@ -620,7 +638,7 @@ mod tests {
         let args = |argv: &[&str]| {
             let cli = crate::cli::Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
             match cli.command {
-                crate::cli::Command::Reboot(args) => verify_options(&args),
+                crate::cli::Command::Reboot(args) => verify_options(&args.checks),
                 _ => Err("not reboot".into()),
             }
         };

@@ -601,3 +601,83 @@ async fn the_lease_stays_renewed_during_a_long_verify_run() {
     probes.abort();
     assert_eq!(first.status.code(), Some(1), "{}", text(&first));
 }
+
+/// `rebootguard controller --once ARGS`: a replica deciding once.
+async fn controller_once(sim: &KubeSim, args: &[&str]) -> Output {
+    let mut all = vec!["--once", "--identity", "cron"];
+    all.extend_from_slice(args);
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        probes::rebootguard(sim, "controller", &all).output(),
+    )
+    .await
+    .expect("--once returns")
+    .expect("run rebootguard")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_controller_waits_while_an_alert_fires_instead_of_starting() {
+    // The controller asks the rollout's gates, alerts included, before it
+    // starts one: a firing alert keeps the marked node waiting (not a
+    // rollout that would stop on its gates and hold everything).
+    let sim = sim(&["boromir", "theoden"]).await;
+    let marked = json!({"metadata": {"annotations": {
+        rebootguard_cluster::reboot::REQUIRED: "2026-12-01T00:00:00Z"}}});
+    sim.patch(
+        "v1",
+        "Node",
+        "",
+        "theoden",
+        kubesim::patch::Kind::Merge,
+        &marked,
+    )
+    .expect("mark theoden");
+    let (port, seen, server) = http_server(200, ALERTS).await;
+    let url = format!("http://127.0.0.1:{port}");
+    let out = controller_once(&sim, &["--prometheus", &url]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let log = text(&out);
+    assert!(
+        log.contains("theoden") && log.contains("KubeNodeNotReady"),
+        "{log}"
+    );
+    assert!(!log.contains("Watchdog"), "ignored by default: {log}");
+    let theoden = sim.get("v1", "Node", "", "theoden").expect("node");
+    assert_ne!(theoden["spec"]["unschedulable"], true, "untouched");
+    assert!(
+        seen.lock()
+            .expect("lock")
+            .iter()
+            .any(|r| r.starts_with("GET /api/v1/alerts")),
+        "Prometheus was asked"
+    );
+    server.abort();
+
+    // Quiet: it would go.
+    let (port, _, server) = http_server(200, QUIET).await;
+    let url = format!("http://127.0.0.1:{port}");
+    let out = controller_once(&sim, &["--dry-run", "--prometheus", &url]).await;
+    server.abort();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("dry run: would act: rebooting theoden"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_controller_refuses_an_unreadable_webhook_secret_before_anything() {
+    let sim = sim(&["boromir"]).await;
+    let out = controller_once(
+        &sim,
+        &["--webhook-file", "/nonexistent/rebootguard-webhook-url"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--webhook"), "{}", text(&out));
+    assert!(
+        sim.list("coordination.k8s.io/v1", "Lease", None).is_empty(),
+        "no Lease taken"
+    );
+}

@@ -286,6 +286,16 @@ enum Cut {
     Shutdown,
 }
 
+/// What a rollout may use besides the API: probe pods (`--verify`) and a
+/// webhook (`--webhook`).
+#[derive(Default, Clone, Copy)]
+pub struct Hooks<'a> {
+    /// Checks each rebooted node, and the others at the gates.
+    pub verifier: Option<&'a dyn crate::Verifier>,
+    /// Told every rollout update.
+    pub notifier: Option<&'a crate::notify::Notifier>,
+}
+
 /// Runs the controller until `shutdown` turns true (or one turn with
 /// [`Options::once`]). Errors end it only with `once`; otherwise they are
 /// logged and the next turn tries again.
@@ -293,9 +303,19 @@ pub async fn run(
     clients: &Clients,
     options: &Options,
     metrics: &Metrics,
+    hooks: &Hooks<'_>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<Exit, Error> {
     let bound = options.rollout.bound;
+    // For the alerts gate at admission, as the rollout asks it.
+    let http = match &options.rollout.prometheus {
+        Some(_) => Some(rebootguard_alert::http::client().map_err(Error::Http)?),
+        None => None,
+    };
+    let looks = Looks {
+        http: http.as_ref(),
+        hooks,
+    };
     let (namespace, name) = &options.leader;
     let lock = Lock::new(
         clients.spare.clone(),
@@ -371,7 +391,17 @@ pub async fn run(
         }
         if leading && Instant::now() >= next_look {
             next_look = Instant::now() + options.every;
-            match turn(clients, options, metrics, &lock, &mut said, &mut shutdown).await {
+            match turn(
+                clients,
+                options,
+                metrics,
+                &looks,
+                &lock,
+                &mut said,
+                &mut shutdown,
+            )
+            .await
+            {
                 Ok(Turned::Decided(decision, outcome)) if options.once => {
                     release(&lock).await;
                     return Ok(Exit::Once {
@@ -446,11 +476,18 @@ struct Said {
     events: BTreeMap<String, &'static str>,
 }
 
+/// What a turn uses besides the API clients.
+struct Looks<'a> {
+    http: Option<&'a rebootguard_alert::http::Client>,
+    hooks: &'a Hooks<'a>,
+}
+
 /// One look: read, decide, say, act.
 async fn turn(
     clients: &Clients,
     options: &Options,
     metrics: &Metrics,
+    looks: &Looks<'_>,
     lock: &Lock,
     said: &mut Said,
     shutdown: &mut watch::Receiver<bool>,
@@ -470,7 +507,9 @@ async fn turn(
     });
     let decision = match decision {
         Decision::Start { ref node, .. } => {
-            let mut view = observe::view(client, bound).await?;
+            // The gates the rollout asks first (alerts included), so a
+            // closed one waits here instead of stopping the rollout.
+            let mut view = crate::gate_view(client, &options.rollout, looks.http).await?;
             view.window = gates::Windows::new(&options.windows, now);
             let gates = gates::all(&view, node);
             schedule::admit(decision, &gates)
@@ -536,7 +575,17 @@ async fn turn(
     }
     let mut rollout = options.rollout.clone();
     rollout.nodes = nodes;
-    match roll(clients, &rollout, options, lock, metrics, shutdown).await {
+    match roll(
+        clients,
+        &rollout,
+        options,
+        looks.hooks,
+        lock,
+        metrics,
+        shutdown,
+    )
+    .await
+    {
         Rolled::Ended(Ok(outcome)) => {
             conclude(client, &outcome, metrics, bound).await;
             *said = Said::default();
@@ -692,13 +741,24 @@ async fn roll(
     clients: &Clients,
     rollout: &crate::Options,
     options: &Options,
+    hooks: &Hooks<'_>,
     lock: &Lock,
     metrics: &Metrics,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Rolled {
-    let mut emit = |u: Update| log_update(&u);
+    let mut emit = |u: Update| {
+        log_update(&u);
+        if let Some(n) = hooks.notifier {
+            n.send(&u);
+        }
+    };
     // Boxed, so it can be dropped (and what it holds with it) once cut.
-    let mut run = Box::pin(crate::run(&clients.acting, rollout, None, &mut emit));
+    let mut run = Box::pin(crate::run(
+        &clients.acting,
+        rollout,
+        hooks.verifier,
+        &mut emit,
+    ));
     let keep = keep_leading(lock, options.leader_ttl, metrics);
     tokio::pin!(keep);
     let cut = tokio::select! {

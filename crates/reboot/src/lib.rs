@@ -552,7 +552,7 @@ async fn take_lease(
 
 /// The gates' view of the cluster now, with what the options add: the
 /// maintenance windows at this instant.
-async fn gate_view(
+pub(crate) async fn gate_view(
     client: &Client,
     options: &Options,
     http: Option<&rebootguard_alert::http::Client>,
