@@ -27,14 +27,7 @@ use jiff::Timestamp;
 use rebootguard_lab::{Lab, Options, Scenario, api};
 use serde_json::{Value, json};
 
-fn target_dir() -> PathBuf {
-    // Benches sit in target/<profile>/deps; the binaries one level up.
-    let me = std::env::current_exe().expect("bench path");
-    me.parent()
-        .and_then(|d| d.parent())
-        .expect("target dir")
-        .to_path_buf()
-}
+mod common;
 
 fn scenario() -> Scenario {
     let mut s = Scenario::parse(include_str!("../../../scenarios/rolling-reboot.toml"))
@@ -174,33 +167,15 @@ async fn round(lab: &Lab, rebootguard: &PathBuf) -> Result<Round, String> {
 }
 
 fn main() -> ExitCode {
-    if std::env::args().any(|a| a == "--list") {
-        return ExitCode::SUCCESS;
-    }
-    if let Err(reason) = rebootguard_hostnet::netns::privileged() {
-        eprintln!("skipping the rollout benchmark: {reason}");
-        return ExitCode::SUCCESS;
-    }
-    let dir = target_dir();
-    let (lab_exe, rebootguard) = (dir.join("rebootguard-lab"), dir.join("rebootguard"));
-    for exe in [&lab_exe, &rebootguard] {
-        if !exe.is_file() {
-            eprintln!(
-                "build the binaries first: cargo build --release -p rebootguard -p rebootguard-lab ({} is missing)",
-                exe.display()
-            );
-            return ExitCode::FAILURE;
-        }
-    }
+    let (lab_exe, rebootguard) = match common::binaries("rollout") {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
     let rounds: usize = std::env::var("ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(8)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = common::runtime();
     let mut o = Options::new(lab_exe.clone());
     o.base_dir = std::env::temp_dir().join("rebootguard-lab-bench");
     o.rebootguard = Some(rebootguard.clone());

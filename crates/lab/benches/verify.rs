@@ -15,14 +15,7 @@ use std::time::{Duration, Instant};
 use rebootguard_lab::scenario::{Behaviour, Workload};
 use rebootguard_lab::{Lab, Options, Scenario};
 
-fn target_dir() -> PathBuf {
-    // Benches sit in target/<profile>/deps; the binaries one level up.
-    let me = std::env::current_exe().expect("bench path");
-    me.parent()
-        .and_then(|d| d.parent())
-        .expect("target dir")
-        .to_path_buf()
-}
+mod common;
 
 /// What `TRIALS` runs of verify on one lab took.
 struct Trials {
@@ -97,29 +90,11 @@ async fn verify(
 }
 
 fn main() -> ExitCode {
-    if std::env::args().any(|a| a == "--list") {
-        return ExitCode::SUCCESS;
-    }
-    if let Err(reason) = rebootguard_hostnet::netns::privileged() {
-        eprintln!("skipping the verify benchmark: {reason}");
-        return ExitCode::SUCCESS;
-    }
-    let dir = target_dir();
-    let (lab_exe, rebootguard) = (dir.join("rebootguard-lab"), dir.join("rebootguard"));
-    for exe in [&lab_exe, &rebootguard] {
-        if !exe.is_file() {
-            eprintln!(
-                "build the binaries first: cargo build --release -p rebootguard -p rebootguard-lab ({} is missing)",
-                exe.display()
-            );
-            return ExitCode::FAILURE;
-        }
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(8)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let (lab_exe, rebootguard) = match common::binaries("verify") {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    let runtime = common::runtime();
     let base = std::env::temp_dir().join("rebootguard-lab-bench");
     let options = || {
         let mut o = Options::new(lab_exe.clone());
