@@ -203,13 +203,7 @@ pub fn run(args: &Args) -> u8 {
             // Keep the sender: a dropped one reads as a stop too.
             std::future::pending::<()>().await;
         });
-        let notifier = match hook {
-            Some(t) => Some(
-                rebootguard_reboot::notify::Notifier::spawn(vec![t])
-                    .map_err(|e| format!("cannot set up the webhook's HTTP client: {e}"))?,
-            ),
-            None => None,
-        };
+        let notifier = crate::reboot::notifier(hook)?;
         let probes = verify.map(|v| rebootguard_reboot::Probes::new(clients.acting.clone(), v));
         let hooks = controller::Hooks {
             verifier: probes

@@ -217,6 +217,17 @@ pub fn webhook(args: &Checks) -> Option<Target> {
     })
 }
 
+/// Starts the webhook's sender (inside the runtime), when one is named.
+pub(crate) fn notifier(
+    hook: Option<Target>,
+) -> Result<Option<rebootguard_reboot::notify::Notifier>, String> {
+    hook.map(|t| {
+        rebootguard_reboot::notify::Notifier::spawn(vec![t])
+            .map_err(|e| format!("cannot set up the webhook's HTTP client: {e}"))
+    })
+    .transpose()
+}
+
 /// Reads the webhook's secrets once before anything happens, so a missing
 /// file stops the command at once (exit 2), not at the first notice.
 pub(crate) fn check_webhook(target: &Target) -> Result<(), String> {
@@ -350,13 +361,7 @@ pub fn run(args: &Args) -> u8 {
         let (client, _) = rebootguard_cluster::connect(&discovery, options.bound)
             .await
             .map_err(|e| rebootguard_node::observe::error_chain(&e))?;
-        let notifier = match hook {
-            Some(t) => Some(
-                rebootguard_reboot::notify::Notifier::spawn(vec![t])
-                    .map_err(|e| format!("cannot set up the webhook's HTTP client: {e}"))?,
-            ),
-            None => None,
-        };
+        let notifier = notifier(hook)?;
         // On a terminal, a status line (node i/N, phase, time in it)
         // redrawn every second below the progress lines.
         let status = (!json && std::io::stderr().is_terminal())
