@@ -386,3 +386,32 @@ fn install_writes_units_that_systemd_accepts() {
     }
     assert!(!verify(&broken).status.success());
 }
+
+#[test]
+fn commands_that_only_look_leave_no_store_behind() {
+    // A node that never had a backup: looking (status, a regeneration
+    // preview, a restore dry run, the checks) must not create the store.
+    let node = Node::new();
+    let store = node.root.join("var/lib/rebootguard");
+    std::fs::remove_dir_all(&store).expect("no store yet");
+    assert!(
+        !node.subnet_env().exists(),
+        "the example is the incident's node"
+    );
+    for args in [
+        &["node", "status", "--json"][..],
+        &["node", "regenerate"],
+        &["node", "restore", "--dry-run"],
+        &["node", "check", "--json"],
+    ] {
+        let out = node.run(args);
+        assert_ne!(out.status.code(), None, "{args:?} ran");
+        assert!(
+            !store.exists(),
+            "{args:?} created {}: {}",
+            store.display(),
+            stderr(&out)
+        );
+    }
+    assert!(!node.subnet_env().exists(), "and wrote no subnet.env");
+}

@@ -107,9 +107,12 @@ pub async fn observe_with_client(
 ) -> (Observation, Option<kube::Client>) {
     let mut store_problems = Vec::new();
     let mut generations = Vec::new();
-    match Store::open(&settings.paths.store) {
+    // Looking never creates the store: status, dry runs and checks leave
+    // no trace on the node.
+    match Store::open_existing(&settings.paths.store) {
         Err(e) => store_problems.push(e.to_string()),
-        Ok(store) => match store.load(validate) {
+        Ok(None) => {}
+        Ok(Some(store)) => match store.load(validate) {
             Err(e) => store_problems.push(e.to_string()),
             Ok(inventory) => {
                 store_problems.extend(

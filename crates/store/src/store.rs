@@ -106,6 +106,22 @@ impl Store {
         })
     }
 
+    /// Opens the store at `dir` for reading only: `None` when the directory
+    /// does not exist (nothing saved yet), never creating it, so a command
+    /// that only looks leaves no trace.
+    pub fn open_existing(dir: impl Into<PathBuf>) -> Result<Option<Store>, OpenError> {
+        let dir = dir.into();
+        match fs::metadata(&dir) {
+            Ok(meta) if meta.is_dir() => Ok(Some(Store {
+                dir,
+                keep: DEFAULT_KEEP,
+            })),
+            Ok(_) => Err(OpenError::NotADirectory { path: dir }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(OpenError::Inspect { path: dir, source }),
+        }
+    }
+
     /// Keeps the newest `n` generations (all nodes together); older ones are
     /// removed by the next successful save, after the new one is durable.
     pub fn keep(mut self, n: NonZeroUsize) -> Store {
@@ -236,6 +252,24 @@ mod tests {
         assert_eq!(classify(OsStr::new(".subnet-env.tmp.1.2")), Name::Temp);
         assert_eq!(classify(OsStr::new(".subnet-env.lock")), Name::Lock);
         assert_eq!(classify(OsStr::new("agent-state.json")), Name::Other);
+    }
+
+    #[test]
+    fn open_existing_never_creates() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("var/lib/rebootguard");
+        assert!(
+            Store::open_existing(&dir)
+                .expect("missing is fine")
+                .is_none()
+        );
+        assert!(!tmp.path().join("var").exists(), "nothing created");
+        fs::create_dir_all(&dir).expect("mkdir");
+        assert!(Store::open_existing(&dir).expect("open").is_some());
+        let file = tmp.path().join("file");
+        fs::write(&file, "x").expect("file");
+        let err = Store::open_existing(&file).expect_err("a file").to_string();
+        assert!(err.contains("not a directory"), "{err}");
     }
 
     #[test]

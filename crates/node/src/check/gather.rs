@@ -78,7 +78,7 @@ fn node_path(root: &Path, path: &Path) -> String {
 }
 
 fn backup_pod_cidrs(settings: &Settings) -> Option<Vec<ipnet::IpNet>> {
-    let store = Store::open(&settings.paths.store).ok()?;
+    let store = Store::open_existing(&settings.paths.store).ok()??;
     let inventory = store.load(observe::validate).ok()?;
     let newest = inventory
         .valid
