@@ -28,8 +28,33 @@ pub const USAGE: u8 = 2;
 /// nothing was learnt about the node or cluster).
 pub const CANNOT: u8 = 2;
 
+/// Commands that print a report and exit end quietly when their reader
+/// goes away (`rebootguard node status | head -3`), as `cat` does: the
+/// default action of SIGPIPE, which Rust's runtime sets to ignore (so a
+/// print to a closed pipe would panic). Not for the agent, the controller,
+/// a rollout or verify, which must finish their work (cleanups, a node
+/// mid-reboot) whoever reads their output; their sockets are not
+/// affected either way (std sends with MSG_NOSIGNAL).
+fn die_quietly_on_closed_stdout() {
+    // SAFETY: setting a signal's disposition to its default, before any
+    // thread is started; no handler runs.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(
+        cli.command,
+        Command::Node(_)
+            | Command::Diagnose { .. }
+            | Command::Snapshot { .. }
+            | Command::Completions { .. }
+            | Command::Man { .. }
+    ) {
+        die_quietly_on_closed_stdout();
+    }
     let json_logs = cli.log_json || matches!(&cli.command, Command::Controller(a) if a.json);
     init_logging(&cli.log, json_logs);
     let code = match cli.command {

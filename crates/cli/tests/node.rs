@@ -415,3 +415,40 @@ fn commands_that_only_look_leave_no_store_behind() {
     }
     assert!(!node.subnet_env().exists(), "and wrote no subnet.env");
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_reports_quietly() {
+    // `rebootguard ... | head -1`: the pipe closes early; the command ends
+    // by SIGPIPE like cat, never with a panic on stderr.
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let node = Node::new();
+    for args in [&["completions", "bash"][..], &["node", "status", "--root"]] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rebootguard"));
+        cmd.args(args);
+        if args.last() == Some(&"--root") {
+            cmd.arg(&node.root).env_remove("KUBECONFIG");
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        // The reader goes away at once.
+        drop(child.stdout.take());
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .expect("stderr")
+            .read_to_string(&mut err)
+            .expect("stderr");
+        let status = child.wait().expect("wait");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(
+            status.success() || status.signal() == Some(libc::SIGPIPE),
+            "{args:?}: {status:?} {err}"
+        );
+    }
+}
