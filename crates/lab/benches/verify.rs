@@ -17,6 +17,28 @@ use rebootguard_lab::{Lab, Options, Scenario};
 
 mod common;
 
+/// One `rebootguard verify` of every node of `lab`: `Ok(Err(report))` when
+/// it ran and did not pass.
+async fn run_verify(lab: &Lab, rebootguard: &PathBuf) -> Result<Result<(), String>, String> {
+    let run = tokio::process::Command::new(rebootguard)
+        .args(["verify", "--timeout", "60s", "--kubeconfig"])
+        .arg(lab.ctx.api.sim.kubeconfig_path())
+        .env_remove("KUBECONFIG")
+        .output()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(if run.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "verify exited {:?}:\n{}{}",
+            run.status.code(),
+            String::from_utf8_lossy(&run.stdout),
+            String::from_utf8_lossy(&run.stderr)
+        ))
+    })
+}
+
 /// What `TRIALS` runs of verify on one lab took.
 struct Trials {
     /// Wall times, sorted.
@@ -24,6 +46,8 @@ struct Trials {
     /// API requests per run from the verify CLI (user agent
     /// `rebootguard/`), as kubesim counted them.
     requests: Vec<u64>,
+    /// From CoreDNS up to the first passing run.
+    settled: Duration,
 }
 
 /// Boots an `n`-node lab with CoreDNS, runs verify on every node `trials`
@@ -51,29 +75,30 @@ async fn verify(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The lab's emulated flannel programs every peer (n × (n-1) FDB,
+    // neighbour and route entries) after boot, as a real cluster does
+    // before it is steady: verify is timed on the steady cluster, after a
+    // first passing run (whose wait is reported).
+    let settle = Instant::now();
+    loop {
+        match run_verify(&lab, rebootguard).await? {
+            Ok(()) => break,
+            Err(why) if settle.elapsed() > Duration::from_secs(300) => {
+                return Err(format!("never passed within 300 s of boot: {why}"));
+            }
+            Err(_) => tokio::time::sleep(Duration::from_secs(2)).await,
+        }
+    }
     let mut out = Trials {
         took: Vec::new(),
         requests: Vec::new(),
+        settled: settle.elapsed(),
     };
     for _ in 0..trials {
         lab.ctx.api.sim.reset_requests();
         let t = Instant::now();
-        let run = tokio::process::Command::new(rebootguard)
-            .args(["verify", "--timeout", "60s", "--kubeconfig"])
-            .arg(lab.ctx.api.sim.kubeconfig_path())
-            .env_remove("KUBECONFIG")
-            .output()
-            .await
-            .map_err(|e| e.to_string())?;
+        run_verify(&lab, rebootguard).await??;
         out.took.push(t.elapsed());
-        if !run.status.success() {
-            return Err(format!(
-                "verify exited {:?}:\n{}{}",
-                run.status.code(),
-                String::from_utf8_lossy(&run.stdout),
-                String::from_utf8_lossy(&run.stderr)
-            ));
-        }
         out.requests.push(
             lab.ctx
                 .api
@@ -113,12 +138,13 @@ fn main() -> ExitCode {
                 let median = t.took[t.took.len() / 2];
                 let max = t.took[t.took.len() - 1];
                 println!(
-                    "verify, {n}-node lab, {trials} runs (every check passed): median {:.2} s, min {:.2} s, max {:.2} s (target <= {} s); API requests per run {:?}",
+                    "verify, {n}-node lab, {trials} runs (every check passed): median {:.2} s, min {:.2} s, max {:.2} s (target <= {} s); API requests per run {:?}; first pass {:.1} s after CoreDNS ran",
                     median.as_secs_f64(),
                     t.took[0].as_secs_f64(),
                     max.as_secs_f64(),
                     target.as_secs(),
                     t.requests,
+                    t.settled.as_secs_f64(),
                 );
                 ok &= max <= target;
             }
