@@ -9,7 +9,7 @@
 //! without its Longhorn volumes (their emulated rebuild is Longhorn's time,
 //! not ours), with the real agent in every node: each reboot goes through
 //! the agent's handshake, and the network step waits for the new boot's
-//! `PodNetworkReady`. The rollout runs with its defaults (poll 500 ms).
+//! `PodNetworkReady`. The rollout runs with its defaults (it looks every `--poll`, 1 s).
 //!
 //! Per node, from the previous node's uncordon (or the plan) to this
 //! node's uncordon: drain = started → drained (the Lease, the cordon and
