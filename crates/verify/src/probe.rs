@@ -267,6 +267,35 @@ pub fn dns(answers: &[(String, Result<Vec<IpAddr>, String>)]) -> Outcome {
     }
 }
 
+/// Connects to every one of `peers` at once, each bounded by
+/// [`CONNECT_TIMEOUT`]: a round costs one timeout whatever the number of
+/// peers not up yet (one after the other, 49 of them would take 49 s and
+/// leave no time to try again once they come up).
+fn connect_all(peers: &[IpAddr], port: u16) -> Vec<(IpAddr, Result<(), String>)> {
+    std::thread::scope(|scope| {
+        let attempts: Vec<_> = peers
+            .iter()
+            .map(|&ip| {
+                scope.spawn(move || {
+                    TcpStream::connect_timeout(&SocketAddr::new(ip, port), CONNECT_TIMEOUT)
+                        .map(drop)
+                        .map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        peers
+            .iter()
+            .zip(attempts)
+            .map(|(&ip, attempt)| {
+                let result = attempt
+                    .join()
+                    .unwrap_or_else(|_| Err("the connect attempt failed".into()));
+                (ip, result)
+            })
+            .collect()
+    })
+}
+
 /// Check 3: find the peers through the Service, connect to each; wait
 /// until every one is reached and has reached us, or `deadline`.
 fn reach_peers(
@@ -307,15 +336,14 @@ fn reach_peers(
                 Err(e) => lookup_error = Some(e),
             }
             let todo: Vec<IpAddr> = found.difference(&reached).copied().collect();
-            for ip in todo {
-                match TcpStream::connect_timeout(&SocketAddr::new(ip, config.port), CONNECT_TIMEOUT)
-                {
-                    Ok(_) => {
+            for (ip, result) in connect_all(&todo, config.port) {
+                match result {
+                    Ok(()) => {
                         failed.remove(&ip);
                         reached.insert(ip);
                     }
                     Err(e) => {
-                        failed.insert(ip, e.to_string());
+                        failed.insert(ip, e);
                     }
                 }
             }
@@ -345,6 +373,31 @@ fn reach_peers(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn peers_are_tried_at_once_not_one_after_the_other() {
+        // Addresses that never answer (TEST-NET-1, documentation only):
+        // each attempt runs into its timeout, together.
+        let silent: Vec<std::net::IpAddr> = (1..=8)
+            .map(|i| std::net::IpAddr::from([192, 0, 2, i]))
+            .collect();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut peers = silent.clone();
+        peers.push(std::net::IpAddr::from([127, 0, 0, 1]));
+        let t = std::time::Instant::now();
+        let results = super::connect_all(&peers, port);
+        // One timeout for all, where one after the other would take eight.
+        assert!(
+            t.elapsed() < super::CONNECT_TIMEOUT * 4,
+            "{:?}",
+            t.elapsed()
+        );
+        assert_eq!(results.len(), peers.len());
+        for (ip, result) in &results {
+            assert_eq!(result.is_ok(), ip.is_loopback(), "{ip}: {result:?}");
+        }
+    }
+
     use super::*;
 
     fn addr(s: &str) -> (String, IpAddr) {
