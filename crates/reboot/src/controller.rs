@@ -381,7 +381,10 @@ pub async fn run(
                         source: e,
                     });
                 }
-                tracing::warn!("failed to renew the leader Lease: {}", chain(&e));
+                tracing::warn!(
+                    "failed to renew the leader Lease: {}",
+                    crate::error_chain(&e)
+                );
                 if leading && !still_leads(last_renewal.elapsed(), options.leader_ttl) {
                     tracing::warn!("stepping down: the leader Lease could not be renewed in time");
                     leading = false;
@@ -424,7 +427,7 @@ pub async fn run(
                         release(&lock).await;
                         return Err(e);
                     }
-                    tracing::warn!("this turn failed, trying again: {}", chain(&e));
+                    tracing::warn!("this turn failed, trying again: {}", crate::error_chain(&e));
                 }
             }
         }
@@ -458,7 +461,10 @@ fn still_leads(since: Duration, ttl: Duration) -> bool {
 
 async fn release(lock: &Lock) {
     if let Err(e) = lock.release().await {
-        tracing::warn!("failed to release the leader Lease: {}", chain(&e));
+        tracing::warn!(
+            "failed to release the leader Lease: {}",
+            crate::error_chain(&e)
+        );
     }
 }
 
@@ -544,7 +550,10 @@ async fn turn(
             bound,
         );
         if let Err(e) = ours.release().await {
-            tracing::warn!("failed to release the rollout Lease: {}", chain(&e));
+            tracing::warn!(
+                "failed to release the rollout Lease: {}",
+                crate::error_chain(&e)
+            );
         }
         return Ok(Turned::Decided(Box::new(decision), None));
     }
@@ -798,7 +807,10 @@ async fn keep_leading(lock: &Lock, ttl: Duration, metrics: &Metrics) -> String {
             }
             Err(e) => {
                 metrics.errors.inc();
-                tracing::warn!("failed to renew the leader Lease: {}", chain(&e));
+                tracing::warn!(
+                    "failed to renew the leader Lease: {}",
+                    crate::error_chain(&e)
+                );
                 if !still_leads(last.elapsed(), ttl) {
                     return format!(
                         "the leader Lease could not be renewed for {:?}",
@@ -821,7 +833,7 @@ async fn conclude(client: &Client, outcome: &Outcome, metrics: &Metrics, bound: 
                 if let Err(e) =
                     rebootguard_cluster::reboot::annotate(client, node, &mark, bound).await
                 {
-                    tracing::warn!(node = %node, "failed to mark {node} as rebooted: {}", chain(&e));
+                    tracing::warn!(node = %node, "failed to mark {node} as rebooted: {}", crate::error_chain(&e));
                 }
             }
             let names: Vec<&str> = nodes.iter().map(|(n, _)| n.as_str()).collect();
@@ -874,11 +886,6 @@ fn describe_windows(windows: &[Window]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// An error with its causes, on one line.
-fn chain(e: &dyn std::error::Error) -> String {
-    crate::error_chain(e)
 }
 
 #[cfg(test)]
