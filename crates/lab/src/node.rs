@@ -156,6 +156,9 @@ pub struct Node {
     pub public_ip: Ipv4Addr,
     /// The VtepMAC this node's flannel starts with.
     pub mac: [u8; 6],
+    /// `eth0`'s MAC: fixed, so every other node can know it without ARP
+    /// (see [`boot`]).
+    pub underlay_mac: [u8; 6],
     /// podCIDR the scenario pins, if any.
     pub pinned_cidr: Option<Ipv4Net>,
     /// k3s server or agent.
@@ -188,6 +191,7 @@ impl Node {
             root,
             public_ip: Ipv4Addr::new(172, 31, hi, i + 1),
             mac: [0x0a, 0x58, 0xac, 0x1f, hi, i + 1],
+            underlay_mac: [0x02, 0x52, 0xac, 0x1f, hi, i + 1],
             pinned_cidr,
             role,
             etcd,
@@ -356,10 +360,27 @@ pub async fn boot(ctx: &Arc<Ctx>, node: &Arc<Node>) -> Result<(), Error> {
         })
         .await;
     }
+    // Every node knows every other node's underlay MAC, as if each had
+    // ARPed it on a host of its own. Learned entries would all land in the
+    // kernel's one ARP table shared by every namespace: at 50 nodes the
+    // all-to-all traffic of `verify` wants ~2,500 of them, past the
+    // default gc_thresh3 (1,024), and the kernel drops packets ("neighbor
+    // table overflow"). Permanent entries do not count against it.
+    let underlay: Vec<(Ipv4Addr, [u8; 6])> = ctx
+        .nodes
+        .iter()
+        .filter(|n| n.name != node.name)
+        .map(|n| (n.public_ip, n.underlay_mac))
+        .collect();
+    let mac = node.underlay_mac;
     {
         let port = port.clone();
         netlink(ns.clone(), move |nl| async move {
             nl.add_veth("eth0", &port, Some(&switch)).await?;
+            nl.set_mac("eth0", &mac).await?;
+            for (ip, mac) in underlay {
+                nl.add_neighbour("eth0", IpAddr::V4(ip), &mac).await?;
+            }
             nl.add_address(
                 "eth0",
                 IpNet::new(IpAddr::V4(public), 16).unwrap_or_default(),
