@@ -136,7 +136,7 @@ fn load_config(path: Option<&Path>) -> Result<Config, Failed> {
     };
     let text = std::fs::read_to_string(path)
         .map_err(|e| Failed(format!("cannot read {}: {e}", path.display())))?;
-    serde_yaml::from_str(&text).map_err(|e| Failed(format!("{} is invalid: {e}", path.display())))
+    serde_saphyr::from_str(&text).map_err(|e| Failed(format!("{} is invalid: {e}", path.display())))
 }
 
 /// `rebootguard diagnose`.

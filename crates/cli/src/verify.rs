@@ -135,7 +135,7 @@ fn dry_run(plan: &rebootguard_verify::spec::Run) -> u8 {
     let mut out = String::new();
     for d in docs {
         out.push_str("---\n");
-        out.push_str(&serde_yaml::to_string(&d).unwrap_or_default());
+        out.push_str(&serde_saphyr::to_string(&d).unwrap_or_default());
     }
     if crate::diagnose::write_stdout(out.as_bytes()).is_err() {
         return PROBLEM;

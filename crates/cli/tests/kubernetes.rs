@@ -71,14 +71,8 @@ fn kustomize(dir: &str) -> String {
 
 /// The documents of a multi-document YAML stream, as JSON.
 fn documents(yaml: &str) -> Vec<Value> {
-    serde_yaml::Deserializer::from_str(yaml)
-        .map(|doc| {
-            let value: serde_yaml::Value =
-                serde::Deserialize::deserialize(doc).expect("a YAML document");
-            serde_json::to_value(value).expect("JSON-compatible")
-        })
-        .filter(|v| !v.is_null())
-        .collect()
+    let docs: Vec<Value> = serde_saphyr::from_multiple(yaml).expect("YAML documents");
+    docs.into_iter().filter(|v| !v.is_null()).collect()
 }
 
 fn key(object: &Value) -> (String, String, String) {

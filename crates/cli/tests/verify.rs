@@ -232,9 +232,7 @@ async fn dry_run_prints_the_objects_and_creates_nothing() {
     let sim = sim(&["boromir", "samwise"]).await;
     let out = verify(&sim, &["--dry-run", "--image", "example/rg:1"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let docs: Vec<Value> = serde_yaml::Deserializer::from_slice(&out.stdout)
-        .map(|d| serde::Deserialize::deserialize(d).expect("yaml"))
-        .collect();
+    let docs: Vec<Value> = serde_saphyr::from_slice_multiple(&out.stdout).expect("yaml");
     assert_eq!(docs.len(), 3);
     assert_eq!(docs[0]["kind"], "Service");
     assert_eq!(docs[1]["spec"]["nodeName"], "boromir");

@@ -62,9 +62,9 @@ pub enum Error {
     ParseYaml {
         /// 1-based document number.
         document: usize,
-        /// serde_yaml's error, with its location.
+        /// The YAML parser's error, with its location.
         #[source]
-        source: serde_yaml::Error,
+        source: serde_saphyr::Error,
     },
     /// A document is valid JSON/YAML but not a Kubernetes object or List.
     #[error(
@@ -253,12 +253,31 @@ pub(crate) fn push_log(
     });
 }
 
+/// The YAML parser's limits, sized to the input: the defaults are made
+/// for configuration files (250,000 nodes, 1,024 documents) and a `kubectl
+/// get -A -o yaml` of a big cluster has millions. Every node, event and
+/// document costs at least one byte of input, so `len` bounds them all;
+/// alias expansion keeps its default caps (the "billion laughs").
+fn yaml_options(len: usize) -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_reader_input_bytes: None,
+            max_events: len.max(1_000_000),
+            max_nodes: len.max(250_000),
+            max_documents: len.max(1_024),
+            max_total_scalar_bytes: len.max(64 << 20),
+        },
+    }
+}
+
 fn load_yaml(body: &[u8]) -> Result<Snapshot, Error> {
     let mut snap = Snapshot::default();
-    for (i, doc) in serde_yaml::Deserializer::from_slice(body).enumerate() {
+    let mut reader = body;
+    for (i, value) in
+        serde_saphyr::read_with_options(&mut reader, yaml_options(body.len())).enumerate()
+    {
         let document = i + 1;
-        let value =
-            Value::deserialize(doc).map_err(|source| Error::ParseYaml { document, source })?;
+        let value: Value = value.map_err(|source| Error::ParseYaml { document, source })?;
         if value.is_null() {
             continue; // empty document between `---` separators
         }

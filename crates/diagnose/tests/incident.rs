@@ -212,7 +212,7 @@ fn incident_from_kubectl_list_and_yaml() {
     let from_list = load(&list).expect("List loads");
     let now = incident::COLLECTED_AT.parse().expect("now");
     check_incident(&analyse(&from_list, now, &Config::default()));
-    let yaml = serde_yaml::to_string(&common::kube::list_doc(&objects)).expect("yaml");
+    let yaml = serde_saphyr::to_string(&common::kube::list_doc(&objects)).expect("yaml");
     let from_yaml = load(yaml.as_bytes()).expect("YAML loads");
     assert_eq!(from_yaml.pods.len(), from_list.pods.len());
     assert_eq!(from_yaml.events.len(), from_list.events.len());

@@ -133,8 +133,8 @@ fn concatenated_lists_single_objects_and_typed_lists() {
 
 #[test]
 fn multi_document_yaml_with_empty_documents() {
-    let p = serde_yaml::to_string(&pod("a")).expect("yaml");
-    let l = serde_yaml::to_string(&kube::list_doc(&[pod("b")])).expect("yaml");
+    let p = serde_saphyr::to_string(&pod("a")).expect("yaml");
+    let l = serde_saphyr::to_string(&kube::list_doc(&[pod("b")])).expect("yaml");
     let text = format!("---\n{p}---\n---\n{l}");
     let snap = load::load(text.as_bytes()).expect("loads");
     assert_eq!(snap.pods.len(), 2);
@@ -390,4 +390,152 @@ fn every_collected_kind_is_kept() {
         let snap = b.build();
         assert_eq!(snap.len(), 1, "{k:?} was dropped");
     }
+}
+
+/// `kubectl get nodes,pods,events -A -o yaml` as kubectl prints it: quoted
+/// timestamps and label values, a block-scalar annotation holding JSON,
+/// `{}` and `[]` in flow style, integers, booleans and a `null`.
+const KUBECTL_YAML: &str = r#"apiVersion: v1
+items:
+- apiVersion: v1
+  kind: Node
+  metadata:
+    annotations:
+      flannel.alpha.coreos.com/backend-data: '{"VNI":1,"VtepMAC":"4a:7e:0b:22:31:9c"}'
+      node.alpha.kubernetes.io/ttl: "0"
+    creationTimestamp: "2026-01-12T08:00:00Z"
+    labels:
+      kubernetes.io/hostname: boromir
+      node-role.kubernetes.io/control-plane: "true"
+    name: boromir
+    resourceVersion: "901233"
+    uid: 4f1c2c9e-0a61-4e0e-9d9b-1f9b7d6e8a01
+  spec:
+    podCIDR: 10.42.0.0/24
+    podCIDRs:
+    - 10.42.0.0/24
+  status:
+    conditions:
+    - lastHeartbeatTime: "2026-01-31T09:14:00Z"
+      lastTransitionTime: "2026-01-31T09:03:41Z"
+      message: kubelet is posting ready status
+      reason: KubeletReady
+      status: "True"
+      type: Ready
+    nodeInfo:
+      bootID: 0c1b8a52-44f9-4a1b-9d0e-2b7f4f3e9a77
+      kubeletVersion: v1.31.4+k3s1
+- apiVersion: v1
+  kind: Pod
+  metadata:
+    annotations:
+      kubectl.kubernetes.io/last-applied-configuration: |
+        {"apiVersion":"v1","kind":"Pod","metadata":{"name":"web-0"}}
+    creationTimestamp: "2026-01-31T09:05:10Z"
+    labels:
+      app: web
+    name: web-0
+    namespace: shop
+    ownerReferences:
+    - apiVersion: apps/v1
+      blockOwnerDeletion: true
+      controller: true
+      kind: StatefulSet
+      name: web
+      uid: 7d3f0b1e-2c4a-4f6e-8a9b-0c1d2e3f4a5b
+    resourceVersion: "901100"
+    uid: 0a0b0c0d-1111-2222-3333-444455556666
+  spec:
+    containers:
+    - image: nginx:1.27
+      name: web
+      resources: {}
+    nodeName: boromir
+    tolerations: []
+  status:
+    conditions: null
+    phase: Pending
+    containerStatuses:
+    - image: nginx:1.27
+      imageID: ""
+      lastState: {}
+      name: web
+      ready: false
+      restartCount: 0
+      started: false
+      state:
+        waiting:
+          reason: ContainerCreating
+- apiVersion: v1
+  count: 14
+  firstTimestamp: "2026-01-31T09:05:11Z"
+  involvedObject:
+    apiVersion: v1
+    kind: Pod
+    name: web-0
+    namespace: shop
+    uid: 0a0b0c0d-1111-2222-3333-444455556666
+  kind: Event
+  lastTimestamp: "2026-01-31T09:13:40Z"
+  message: 'Failed to create pod sandbox: rpc error: code = Unknown desc = failed
+    to setup network for sandbox "9f2c": plugin type="flannel" failed (add): failed
+    to load flannel ''subnet.env'' file: open /run/flannel/subnet.env: no such file
+    or directory. Check the flannel pod log for this node.'
+  metadata:
+    creationTimestamp: "2026-01-31T09:05:11Z"
+    name: web-0.181f3a2b4c5d6e7f
+    namespace: shop
+  reason: FailedCreatePodSandBox
+  source:
+    component: kubelet
+    host: boromir
+  type: Warning
+kind: List
+metadata:
+  resourceVersion: ""
+"#;
+
+#[test]
+fn kubectl_yaml_output_loads_like_its_json() {
+    let snap = load::load(KUBECTL_YAML.as_bytes()).expect("kubectl's YAML loads");
+    assert_eq!(snap.nodes.len(), 1);
+    assert_eq!(
+        snap.nodes[0].status.node_info.boot_id,
+        "0c1b8a52-44f9-4a1b-9d0e-2b7f4f3e9a77"
+    );
+    assert_eq!(snap.pods.len(), 1);
+    assert_eq!(snap.pods[0].spec.node_name, "boromir");
+    assert_eq!(snap.events.len(), 1);
+    // A folded single-quoted scalar: one line, its '' an apostrophe.
+    assert!(
+        snap.events[0]
+            .message
+            .contains("failed to load flannel 'subnet.env' file: open /run/flannel/subnet.env: no such file or directory"),
+        "{}",
+        snap.events[0].message
+    );
+    // The same objects as JSON give the same snapshot.
+    let value: serde_json::Value = serde_saphyr::from_str(KUBECTL_YAML).expect("yaml");
+    let json = serde_json::to_vec(&value).expect("json");
+    let from_json = load::load(&json).expect("the JSON loads");
+    assert_eq!(from_json.pods, snap.pods);
+    assert_eq!(from_json.nodes, snap.nodes);
+    assert_eq!(from_json.events, snap.events);
+}
+
+#[test]
+fn yaml_alias_bombs_are_refused_not_expanded() {
+    // Nine levels of ten aliases each: a billion strings if expanded.
+    let mut text = String::from(
+        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
+    for (prev, name) in ["a", "b", "c", "d", "e", "f", "g", "h"]
+        .iter()
+        .zip(["b", "c", "d", "e", "f", "g", "h", "i"])
+    {
+        let refs = vec![format!("*{prev}"); 9].join(",");
+        text.push_str(&format!("{name}: &{name} [{refs}]\n"));
+    }
+    let err = load::load(text.as_bytes()).expect_err("an alias bomb must not load");
+    assert!(matches!(err, Error::ParseYaml { .. }), "{}", chain(&err));
 }

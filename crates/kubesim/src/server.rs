@@ -321,7 +321,7 @@ fn parse_json(body: &[u8]) -> Result<Value, Status> {
 /// Server-side apply bodies are YAML (kubectl) or JSON (kube-rs).
 fn parse_apply(body: &[u8]) -> Result<Value, Status> {
     serde_json::from_slice(body).or_else(|_| {
-        serde_yaml::from_slice(body).map_err(|e| {
+        serde_saphyr::from_slice(body).map_err(|e| {
             Status::bad_request(format!(
                 "failed to decode the apply body as YAML or JSON: {e}"
             ))

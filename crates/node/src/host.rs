@@ -35,12 +35,14 @@ pub fn node_name(paths: &Paths) -> Option<String> {
 
 /// `node-name` in a k3s config file's text.
 pub fn k3s_node_name(yaml: &str) -> Option<String> {
-    let doc: serde_yaml::Value = serde_yaml::from_str(yaml).ok()?;
-    doc.get("node-name")?
-        .as_str()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
+    let doc: serde_json::Value = serde_saphyr::from_str(yaml).ok()?;
+    // k3s turns every value into a flag's text: `node-name: 1234` is "1234".
+    let name = match doc.get("node-name")? {
+        serde_json::Value::String(s) => s.trim().to_owned(),
+        serde_json::Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    (!name.is_empty()).then_some(name)
 }
 
 /// This boot's ID.
@@ -95,6 +97,40 @@ mod tests {
         std::fs::create_dir_all(&drop_ins).expect("mkdir");
         std::fs::write(drop_ins.join("50-name.yaml"), "node-name: gondor-2\n").expect("write");
         assert_eq!(node_name(&paths).as_deref(), Some("gondor-2"));
+    }
+
+    #[test]
+    fn k3s_config_files_as_users_write_them() {
+        let config = r#"# written by hand, then by Ansible
+write-kubeconfig-mode: "0644"
+tls-san:
+  - "k3s.example.internal"
+  - 192.168.1.10
+node-label:
+  - "topology.kubernetes.io/zone=a"
+node-name: "gondor-3"   # must match the DHCP name
+cluster-init: true
+disable: [traefik, servicelb]
+kubelet-arg:
+  - "max-pods=250"
+"#;
+        assert_eq!(k3s_node_name(config).as_deref(), Some("gondor-3"));
+        assert_eq!(k3s_node_name("node-name: 1234\n").as_deref(), Some("1234"));
+        assert_eq!(
+            k3s_node_name("node-name: '  rohan '\n").as_deref(),
+            Some("rohan")
+        );
+        // No name, an empty one, a list, broken YAML, an empty file.
+        for text in [
+            "token: abc\n",
+            "node-name: \"\"\n",
+            "node-name: [a, b]\n",
+            "node-name: \"unterminated\n",
+            "",
+            "---\n",
+        ] {
+            assert_eq!(k3s_node_name(text), None, "{text:?}");
+        }
     }
 
     #[test]
