@@ -1,7 +1,7 @@
 //! `rebootguard diagnose`, `snapshot` and `clean-stale`: get cluster state
 //! (files or the live API), hand it to the pure diagnose crate, present.
 
-use std::io::{BufReader, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -101,8 +101,7 @@ fn read_tree(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, Failed> {
             match entry.file_type() {
                 Ok(t) if t.is_dir() => pending.push(path),
                 Ok(t) if t.is_file() => {
-                    let bytes = std::fs::read(&path)
-                        .map_err(|e| Failed(format!("cannot read {}: {e}", path.display())))?;
+                    let bytes = read_bounded(&path)?;
                     let relative = path.strip_prefix(dir).unwrap_or(&path);
                     files.push((relative.to_string_lossy().into_owned(), bytes));
                 }
@@ -112,6 +111,22 @@ fn read_tree(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, Failed> {
     }
     files.sort();
     Ok(files)
+}
+
+/// A dump file, at most [`rebootguard_diagnose::load::MAX_INPUT`] bytes of it.
+fn read_bounded(path: &Path) -> Result<Vec<u8>, Failed> {
+    let limit = rebootguard_diagnose::load::MAX_INPUT;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
+        .map_err(|e| Failed(format!("cannot read {}: {e}", path.display())))?;
+    if bytes.len() as u64 > limit {
+        return Err(Failed(format!(
+            "{} is larger than {limit} bytes, the most diagnose reads from one file; is it part of a cluster-info dump?",
+            path.display()
+        )));
+    }
+    Ok(bytes)
 }
 
 fn chain(error: &dyn std::error::Error) -> String {

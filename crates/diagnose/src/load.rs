@@ -34,6 +34,27 @@ pub enum Error {
         "failed to load: the input is UTF-16; write it as UTF-8 (PowerShell: `kubectl get ... | Out-File -Encoding utf8 FILE`)"
     )]
     Utf16,
+    /// The input is bigger than diagnose reads (a gzip bomb, `/dev/zero`, the
+    /// wrong file).
+    #[error(
+        "failed to load: the input is larger than {limit} bytes{after}, the most diagnose reads (a gzip bomb or the wrong file?); a cluster of 5,000 nodes and 150,000 pods is about 400 MB of JSON"
+    )]
+    TooLarge {
+        /// The limit: [`Limits::input`], or [`Limits::yaml`] for YAML.
+        limit: u64,
+        /// " after decompression" when the input was gzip, else empty.
+        after: &'static str,
+    },
+    /// The input is not text.
+    #[error(
+        "failed to load: the input is binary data (byte {byte:#04x} at offset {offset}), not JSON, YAML or gzip; pass a snapshot file, `kubectl get -A -o json` output or a cluster-info dump"
+    )]
+    Binary {
+        /// The first byte that cannot start JSON or YAML.
+        byte: u8,
+        /// Its offset.
+        offset: usize,
+    },
     /// The gzip stream is corrupt or truncated.
     #[error("failed to decompress gzip input (truncated or corrupt file?)")]
     Decompress(#[source] std::io::Error),
@@ -114,6 +135,76 @@ pub enum Error {
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
+/// The most bytes read from one input (after decompression): ten times the
+/// biggest cluster diagnose is measured on, far below a gzip bomb's
+/// expansion or an endless device.
+pub const MAX_INPUT: u64 = 4 << 30;
+
+/// The most bytes of YAML: YAML is parsed whole, in memory (JSON streams).
+pub const MAX_YAML: u64 = 512 << 20;
+
+/// How much of an input [`load_reader_bounded`] reads before it gives up
+/// with [`Error::TooLarge`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes of input, and again of its decompressed form.
+    pub input: u64,
+    /// Bytes of YAML.
+    pub yaml: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            input: MAX_INPUT,
+            yaml: MAX_YAML,
+        }
+    }
+}
+
+/// A reader that fails with [`std::io::ErrorKind::FileTooLarge`] past `left`
+/// bytes.
+struct Bounded<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            // One byte more tells a file of exactly the limit from a bigger one.
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(std::io::ErrorKind::FileTooLarge.into()),
+            };
+        }
+        let want = usize::try_from(self.left)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        let n = self.inner.read(&mut buf[..want])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// A read error caused by [`Bounded`] becomes [`Error::TooLarge`].
+fn too_large(e: Error, limit: u64, after: &'static str) -> Error {
+    let hit = |io: &std::io::Error| io.kind() == std::io::ErrorKind::FileTooLarge;
+    match e {
+        Error::Read(io) | Error::Decompress(io) if hit(&io) => Error::TooLarge { limit, after },
+        other => other,
+    }
+}
+
+/// Where the first byte of `head` that no JSON, YAML or whitespace starts
+/// with sits: NUL and the other control characters.
+fn binary(head: &[u8]) -> Option<(u8, usize)> {
+    let offset = head.iter().position(|b| !b.is_ascii_whitespace())?;
+    let byte = head[offset];
+    (byte < 0x20 || byte == 0x7f).then_some((byte, offset))
+}
+
 /// Loads a snapshot from any supported input held in memory (see the
 /// module docs). The result is deduplicated.
 pub fn load(bytes: &[u8]) -> Result<Snapshot, Error> {
@@ -123,13 +214,22 @@ pub fn load(bytes: &[u8]) -> Result<Snapshot, Error> {
 /// Loads a snapshot from a reader (a file, stdin, a decompressor), reading it
 /// once, in chunks: a big snapshot is never held whole in memory. The
 /// reader is the caller's; this crate does no I/O of its own.
-pub fn load_reader<R: Read>(mut reader: R) -> Result<Snapshot, Error> {
-    let mut snap = load_inner(&mut reader)?;
+pub fn load_reader<R: Read>(reader: R) -> Result<Snapshot, Error> {
+    load_reader_bounded(reader, Limits::default())
+}
+
+/// [`load_reader`] with other [`Limits`] than the documented defaults.
+pub fn load_reader_bounded<R: Read>(reader: R, limits: Limits) -> Result<Snapshot, Error> {
+    let mut bounded = Bounded {
+        inner: reader,
+        left: limits.input,
+    };
+    let mut snap = load_inner(&mut bounded, limits).map_err(|e| too_large(e, limits.input, ""))?;
     snap.dedup();
     Ok(snap)
 }
 
-fn load_inner(reader: &mut dyn Read) -> Result<Snapshot, Error> {
+fn load_inner(reader: &mut dyn Read, limits: Limits) -> Result<Snapshot, Error> {
     // Sniff the start: gzip, JSON or YAML.
     let mut head = vec![0u8; 64 << 10];
     let mut n = 0;
@@ -143,11 +243,18 @@ fn load_inner(reader: &mut dyn Read) -> Result<Snapshot, Error> {
     }
     head.truncate(n);
     if head.starts_with(&GZIP_MAGIC) {
-        let mut gz = flate2::read::MultiGzDecoder::new(std::io::Cursor::new(head).chain(reader));
-        // Any read error from here on is the decoder's (corrupt or truncated gzip).
-        return load_inner(&mut gz).map_err(|e| match e {
-            Error::Read(io) => Error::Decompress(io),
-            other => other,
+        let gz = flate2::read::MultiGzDecoder::new(std::io::Cursor::new(head).chain(reader));
+        let mut gz = Bounded {
+            inner: gz,
+            left: limits.input,
+        };
+        // Any read error from here on is the decoder's (corrupt or truncated
+        // gzip), or the bound's.
+        return load_inner(&mut gz, limits).map_err(|e| {
+            match too_large(e, limits.input, " after decompression") {
+                Error::Read(io) => Error::Decompress(io),
+                other => other,
+            }
         });
     }
     if head.starts_with(&[0xff, 0xfe]) || head.starts_with(&[0xfe, 0xff]) {
@@ -155,6 +262,9 @@ fn load_inner(reader: &mut dyn Read) -> Result<Snapshot, Error> {
     }
     if head.starts_with(&[0xef, 0xbb, 0xbf]) {
         head.drain(..3); // UTF-8 byte order mark
+    }
+    if let Some((byte, offset)) = binary(&head) {
+        return Err(Error::Binary { byte, offset });
     }
     let first = head.iter().find(|b| !b.is_ascii_whitespace()).copied();
     match first {
@@ -166,7 +276,19 @@ fn load_inner(reader: &mut dyn Read) -> Result<Snapshot, Error> {
         }
         Some(_) => {
             let mut all = head;
-            reader.read_to_end(&mut all).map_err(Error::Read)?;
+            let too_large_yaml = Error::TooLarge {
+                limit: limits.yaml,
+                after: "",
+            };
+            let Some(rest) = limits.yaml.checked_sub(all.len() as u64) else {
+                return Err(too_large_yaml);
+            };
+            Bounded {
+                inner: reader,
+                left: rest,
+            }
+            .read_to_end(&mut all)
+            .map_err(|e| too_large(Error::Read(e), limits.yaml, ""))?;
             load_yaml(&all)
         }
     }
@@ -186,7 +308,7 @@ pub fn dump<'a, P: AsRef<str>>(
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let part = load_inner(&mut &bytes[..]).map_err(|e| Error::File {
+            let part = load_inner(&mut &bytes[..], Limits::default()).map_err(|e| Error::File {
                 path: path.to_string(),
                 source: Box::new(e),
             })?;

@@ -539,3 +539,101 @@ fn yaml_alias_bombs_are_refused_not_expanded() {
     let err = load::load(text.as_bytes()).expect_err("an alias bomb must not load");
     assert!(matches!(err, Error::ParseYaml { .. }), "{}", chain(&err));
 }
+
+#[test]
+fn an_endless_device_is_binary_not_a_snapshot() {
+    let zero = std::fs::File::open("/dev/zero").expect("/dev/zero");
+    let err = load::load_reader(zero).expect_err("/dev/zero is no snapshot");
+    assert!(
+        matches!(err, Error::Binary { byte: 0, offset: 0 }),
+        "{}",
+        chain(&err)
+    );
+    assert!(err.to_string().contains("binary data"), "{err}");
+    // Text that starts well and turns to NULs is caught by the parser.
+    let mut text = b"  \n".to_vec();
+    text.extend([0u8; 16]);
+    assert!(matches!(
+        load::load(&text),
+        Err(Error::Binary { offset: 3, .. })
+    ));
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(bytes).expect("gzip");
+    gz.finish().expect("gzip")
+}
+
+#[test]
+fn a_gzip_bomb_stops_at_the_limit() {
+    // 8 MiB of JSON whitespace around an empty List, compressed to a few KiB.
+    let mut json = vec![b' '; 8 << 20];
+    json.extend_from_slice(br#"{"apiVersion":"v1","kind":"List","items":[]}"#);
+    let bomb = gzip(&json);
+    assert!(bomb.len() < 64 << 10, "{} bytes", bomb.len());
+    let limits = load::Limits {
+        input: 1 << 20,
+        yaml: 1 << 20,
+    };
+    let err = load::load_reader_bounded(&bomb[..], limits).expect_err("past the limit");
+    assert!(
+        matches!(
+            err,
+            Error::TooLarge {
+                limit: 1_048_576,
+                after: " after decompression"
+            }
+        ),
+        "{}",
+        chain(&err)
+    );
+    assert!(err.to_string().contains("gzip bomb"), "{err}");
+    // Within the limit the same input is just an (empty) List.
+    let roomy = load::Limits {
+        input: 16 << 20,
+        yaml: 1 << 20,
+    };
+    assert!(!matches!(
+        load::load_reader_bounded(&bomb[..], roomy),
+        Err(Error::TooLarge { .. })
+    ));
+}
+
+#[test]
+fn yaml_is_bounded_on_its_own_and_an_input_of_exactly_the_limit_loads() {
+    let doc = serde_saphyr::to_string(&pod("a")).expect("yaml");
+    let mut yaml = doc.clone();
+    yaml.push_str(&"# padding\n".repeat(4096));
+    let limits = load::Limits {
+        input: 1 << 30,
+        yaml: 4096,
+    };
+    let err = load::load_reader_bounded(yaml.as_bytes(), limits).expect_err("YAML limit");
+    assert!(
+        matches!(
+            err,
+            Error::TooLarge {
+                limit: 4096,
+                after: ""
+            }
+        ),
+        "{}",
+        chain(&err)
+    );
+    let exact = load::Limits {
+        input: doc.len() as u64,
+        yaml: doc.len() as u64,
+    };
+    let snap = load::load_reader_bounded(doc.as_bytes(), exact).expect("exactly the limit loads");
+    assert_eq!(snap.pods.len(), 1);
+    let short = load::Limits {
+        input: doc.len() as u64 - 1,
+        yaml: 1 << 30,
+    };
+    assert!(matches!(
+        load::load_reader_bounded(doc.as_bytes(), short),
+        Err(Error::TooLarge { .. })
+    ));
+}
