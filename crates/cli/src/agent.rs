@@ -10,7 +10,7 @@ pub fn run(args: AgentArgs) -> u8 {
     let settings = match crate::node::resolve(&args.opts, None) {
         Ok(settings) => settings,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", rebootguard_node::observe::error_chain(&e));
             return USAGE;
         }
     };

@@ -20,7 +20,7 @@ pub fn run(node: Node) -> u8 {
     let settings = match resolve(&node.opts, timeout) {
         Ok(settings) => settings,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", rebootguard_node::observe::error_chain(&e));
             return USAGE;
         }
     };

@@ -452,3 +452,96 @@ fn a_reader_that_goes_away_ends_reports_quietly() {
         );
     }
 }
+
+#[test]
+fn restore_never_writes_through_a_symlinked_directory_out_of_the_root() {
+    // `<root>/run/flannel` is a link to a directory outside the root (an
+    // absolute link written for the host, or planted): the restore must
+    // neither write there nor report success.
+    let node = Node::new();
+    let outside = tempfile::tempdir().expect("tempdir");
+    fs::write(outside.path().join("subnet.env"), "precious\n").expect("write");
+    fs::create_dir_all(node.root.join("run")).expect("mkdir");
+    std::os::unix::fs::symlink(outside.path(), node.root.join("run/flannel")).expect("symlink");
+    let out = node.run(&["node", "restore", "--json"]);
+    assert_eq!(
+        fs::read_to_string(outside.path().join("subnet.env")).expect("read"),
+        "precious\n",
+        "{}",
+        stderr(&out)
+    );
+    let names: Vec<_> = fs::read_dir(outside.path())
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "nothing new outside the root: {names:?}");
+    let outcome = json(&out);
+    assert_eq!(outcome["applied"], false, "{outcome}");
+    assert!(
+        stderr(&out).contains("run/flannel"),
+        "the message names the path: {}",
+        stderr(&out)
+    );
+}
+
+/// Runs `rebootguard ARGS --root ROOT`, killed after `bound`: `None` when
+/// it had to be killed.
+fn run_bounded(node: &Node, args: &[&str], bound: std::time::Duration) -> Option<Output> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rebootguard"))
+        .args(args)
+        .arg("--root")
+        .arg(&node.root)
+        .env_remove("KUBECONFIG")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env("HOME", &node.root)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let start = std::time::Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if start.elapsed() > bound {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Some(child.wait_with_output().expect("output"))
+}
+
+#[test]
+fn a_fifo_in_place_of_any_input_never_hangs_a_command() {
+    // Each input the node commands read, replaced by a FIFO nobody writes:
+    // opened blocking, it would hang restore before k3s forever.
+    let inputs = [
+        "var/lib/rancher/k3s/agent/etc/flannel/net-conf.json",
+        "etc/rebootguard/config.toml",
+        "proc/stat",
+        "proc/sys/kernel/random/boot_id",
+        "etc/rancher/k3s/config.yaml",
+        "run/flannel/subnet.env",
+        "etc/rancher/k3s/k3s.yaml",
+    ];
+    for input in inputs {
+        let node = Node::new();
+        let path = node.root.join(input);
+        fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        let _ = fs::remove_file(&path);
+        let made = Command::new("mkfifo").arg(&path).status().expect("mkfifo");
+        assert!(made.success());
+        for args in [
+            &["node", "restore", "--json", "--timeout", "5s"][..],
+            &["node", "backup", "--json"],
+            &["node", "status", "--json"],
+        ] {
+            let out = run_bounded(&node, args, std::time::Duration::from_secs(60));
+            let out = out.unwrap_or_else(|| panic!("{args:?} hung on a FIFO at {input}"));
+            assert!(
+                !stderr(&out).contains("panicked"),
+                "{args:?} with a FIFO at {input}: {}",
+                stderr(&out)
+            );
+        }
+    }
+}

@@ -158,6 +158,13 @@ pub async fn connect(discovery: &Discovery, timeout: Duration) -> Result<(Client
     Ok((client, source))
 }
 
+/// kube's own reader, after checking that `path` is a regular file: a
+/// FIFO or device there would block the read forever.
+fn read_kubeconfig(path: &std::path::Path) -> Result<Kubeconfig, String> {
+    rebootguard_rootfs::check_regular(path).map_err(|e| format!("{} {e}", path.display()))?;
+    Kubeconfig::read_from(path).map_err(|e| e.to_string())
+}
+
 /// The client configuration from the first usable source, for callers that
 /// set their own timeouts (a watch must not have a short read timeout).
 pub async fn load(discovery: &Discovery) -> Result<(Config, Source), Error> {
@@ -171,7 +178,7 @@ pub async fn load(discovery: &Discovery) -> Result<(Config, Source), Error> {
         Source::Env(paths) => {
             let mut merged: Option<Kubeconfig> = None;
             for path in paths {
-                let next = Kubeconfig::read_from(path).map_err(|e| load(e.to_string()))?;
+                let next = read_kubeconfig(path).map_err(load)?;
                 merged = Some(match merged {
                     None => next,
                     Some(prev) => prev.merge(next).map_err(|e| load(e.to_string()))?,
@@ -186,7 +193,7 @@ pub async fn load(discovery: &Discovery) -> Result<(Config, Source), Error> {
         | Source::Home(path)
         | Source::K3sServer(path)
         | Source::K3sAgent(path) => {
-            let file = Kubeconfig::read_from(path).map_err(|e| load(e.to_string()))?;
+            let file = read_kubeconfig(path).map_err(load)?;
             Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
                 .await
                 .map_err(|e| load(e.to_string()))?

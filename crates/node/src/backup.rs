@@ -65,7 +65,7 @@ pub enum Error {
 /// Stores the live file if it is valid and differs from the newest backup.
 pub fn run(settings: &Settings) -> Result<Outcome, Error> {
     let path = settings.paths.subnet_env.display().to_string();
-    let (bytes, parsed) = match live::read(&settings.paths.subnet_env) {
+    let (bytes, parsed) = match live::read(&settings.paths.root, &settings.paths.subnet_env) {
         Live::Missing => return Err(Error::Missing(path)),
         Live::Unusable(why) => return Err(Error::Unusable { path, why }),
         Live::Present { bytes, parsed } => (bytes, parsed),

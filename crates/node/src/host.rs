@@ -1,15 +1,49 @@
 //! Facts read from the host's files: its node name, boot ID and boot time,
 //! all under the host root given by [`Paths`].
 
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use crate::paths::Paths;
+
+/// The most bytes read from one host file (`/proc/stat` on a big machine
+/// is a few hundred KiB; config files far less).
+pub const FILE_LIMIT: u64 = 4 << 20;
+
+/// Reads the host file `path` (under `root`, resolved inside it), at most
+/// [`FILE_LIMIT`] bytes; a FIFO or device there is an error, never a hang.
+pub fn read_file(root: &Path, path: &Path) -> std::io::Result<Vec<u8>> {
+    let root = rebootguard_rootfs::Root::open(root)?;
+    Ok(root.read(path, FILE_LIMIT)?)
+}
+
+/// [`read_file`] as text.
+pub fn read_text(root: &Path, path: &Path) -> std::io::Result<String> {
+    String::from_utf8(read_file(root, path)?)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+/// A kernel-wide file (`/proc/...`) as the root gives it, or, when the root
+/// does not (a pod with the host's `/` mounted at `/host` but not its
+/// `/proc`), from this kernel's own `/proc`: boot ID and boot time are
+/// the same in every container.
+fn read_kernel(paths: &Paths, path: &Path) -> std::io::Result<String> {
+    match read_text(&paths.root, path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && paths.root != Path::new("/") => {
+            let own = Path::new("/").join(path.strip_prefix(&paths.root).unwrap_or(path));
+            let bytes = rebootguard_rootfs::read_regular(&own, FILE_LIMIT)?;
+            String::from_utf8(bytes)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        }
+        other => other,
+    }
+}
 
 /// The node name k3s would use: `node-name` from its config file (drop-ins in
 /// `config.yaml.d/` override it, in name order), else the hostname, lower-cased
 /// as the kubelet does.
 pub fn node_name(paths: &Paths) -> Option<String> {
-    let mut name = k3s_node_name(&std::fs::read_to_string(&paths.k3s_config).unwrap_or_default());
+    let mut name = k3s_node_name(&read_text(&paths.root, &paths.k3s_config).unwrap_or_default());
     let drop_ins = paths.k3s_config.with_extension("yaml.d");
     if let Ok(entries) = std::fs::read_dir(&drop_ins) {
         let mut files: Vec<_> = entries
@@ -19,14 +53,14 @@ pub fn node_name(paths: &Paths) -> Option<String> {
             .collect();
         files.sort();
         for file in files {
-            if let Some(n) = k3s_node_name(&std::fs::read_to_string(&file).unwrap_or_default()) {
+            if let Some(n) = k3s_node_name(&read_text(&paths.root, &file).unwrap_or_default()) {
                 name = Some(n);
             }
         }
     }
     name.or_else(|| {
-        let hostname = std::fs::read_to_string(&paths.hostname)
-            .or_else(|_| std::fs::read_to_string("/proc/sys/kernel/hostname"))
+        let hostname = read_text(&paths.root, &paths.hostname)
+            .or_else(|_| read_text(Path::new("/"), Path::new("/proc/sys/kernel/hostname")))
             .ok()?;
         let hostname = hostname.trim().to_ascii_lowercase();
         (!hostname.is_empty()).then_some(hostname)
@@ -47,12 +81,12 @@ pub fn k3s_node_name(yaml: &str) -> Option<String> {
 
 /// This boot's ID.
 pub fn boot_id(paths: &Paths) -> std::io::Result<String> {
-    Ok(std::fs::read_to_string(&paths.boot_id)?.trim().to_owned())
+    Ok(read_kernel(paths, &paths.boot_id)?.trim().to_owned())
 }
 
 /// When this boot started, from `btime` in `/proc/stat`.
 pub fn boot_time(paths: &Paths) -> std::io::Result<SystemTime> {
-    let stat = std::fs::read_to_string(&paths.proc_stat)?;
+    let stat = read_kernel(paths, &paths.proc_stat)?;
     parse_btime(&stat).ok_or_else(|| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidData,

@@ -104,12 +104,15 @@ pub fn scan(dir: &Path) -> (Vec<Lease>, Vec<String>) {
             let Ok(modified) = meta.modified() else {
                 continue;
             };
-            let container = std::fs::read_to_string(&path).ok().and_then(|text| {
-                text.lines()
-                    .next()
-                    .map(|l| l.trim().to_owned())
-                    .filter(|l| !l.is_empty())
-            });
+            let container = rebootguard_rootfs::read_regular(&path, 4096)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .and_then(|text| {
+                    text.lines()
+                        .next()
+                        .map(|l| l.trim().to_owned())
+                        .filter(|l| !l.is_empty())
+                });
             leases.push(Lease {
                 network: name.clone(),
                 ip,

@@ -1,10 +1,10 @@
 //! The live `subnet.env`: read without trusting what sits at the path, write
 //! the way flanneld does (temp file in the same directory, fsync, rename).
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
+
+use rebootguard_rootfs::{Dir, Entry, Kind, ReadError, Root};
 
 use rebootguard_flannel::subnet_env::{self, Parsed};
 
@@ -51,42 +51,50 @@ impl Live {
     }
 }
 
-/// Reads the live file at `path` without following a symlink there.
-pub fn read(path: &Path) -> Live {
-    let meta = match fs::symlink_metadata(path) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Live::Missing,
-        Err(e) => return Live::Unusable(Unusable::Unreadable(e.to_string())),
+/// Reads the live file at `path`, under the host `root`, without following
+/// a symlink there; a symlink on the way is resolved inside the root.
+pub fn read(root: &Path, path: &Path) -> Live {
+    let unreadable = |e: std::io::Error| Live::Unusable(Unusable::Unreadable(e.to_string()));
+    let root = match Root::open(root) {
+        Ok(root) => root,
+        Err(e) => return unreadable(e),
     };
-    let kind = meta.file_type();
-    if kind.is_symlink() {
-        let target = fs::read_link(path)
-            .map(|t| t.display().to_string())
-            .unwrap_or_else(|_| "?".into());
-        return Live::Unusable(Unusable::Symlink(target));
+    let (dir, name) = match root.parent(path, None) {
+        Ok(found) => found,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Live::Missing,
+        Err(e) => return unreadable(e),
+    };
+    match dir.entry(name) {
+        Ok(Entry::Missing) => return Live::Missing,
+        Ok(Entry::Other(kind)) => return Live::Unusable(unusable(kind, &dir, name)),
+        Ok(Entry::Regular { len, .. }) if len > subnet_env::MAX_SIZE => {
+            return Live::Unusable(Unusable::TooLarge(len));
+        }
+        Ok(Entry::Regular { .. }) => {}
+        Err(e) => return unreadable(e),
     }
-    if kind.is_dir() {
-        return Live::Unusable(Unusable::Directory);
-    }
-    if !kind.is_file() {
-        return Live::Unusable(Unusable::Special);
-    }
-    if meta.len() > subnet_env::MAX_SIZE {
-        return Live::Unusable(Unusable::TooLarge(meta.len()));
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    // O_NOFOLLOW closes the race with a symlink swapped in after the lstat.
-    let opened = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path);
-    match opened.and_then(|f| f.take(subnet_env::MAX_SIZE + 1).read_to_end(&mut bytes)) {
-        Ok(_) => {
+    // Opened without following a symlink swapped in after the stat.
+    match dir.read(name, subnet_env::MAX_SIZE) {
+        Ok(bytes) => {
             let parsed = subnet_env::parse(&bytes);
             Live::Present { bytes, parsed }
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Live::Missing,
-        Err(e) => Live::Unusable(Unusable::Unreadable(e.to_string())),
+        Err(ReadError::Missing) => Live::Missing,
+        Err(ReadError::NotRegular(kind)) => Live::Unusable(unusable(kind, &dir, name)),
+        Err(ReadError::TooLarge(limit)) => Live::Unusable(Unusable::TooLarge(limit)),
+        Err(ReadError::Io(e)) => unreadable(e),
+    }
+}
+
+fn unusable(kind: Kind, dir: &Dir, name: &OsStr) -> Unusable {
+    match kind {
+        Kind::Symlink => Unusable::Symlink(
+            dir.link_target(name)
+                .map(|t| t.display().to_string())
+                .unwrap_or_else(|| "?".into()),
+        ),
+        Kind::Directory => Unusable::Directory,
+        _ => Unusable::Special,
     }
 }
 
@@ -116,11 +124,13 @@ pub enum WriteError {
     },
 }
 
-/// Writes `bytes` to `path` atomically: `<dir>/.<name>.rebootguard` is
-/// written and fsynced, renamed over `path`, and the directory fsynced.
-/// The parent is created 0755; the file gets 0644, or the mode of the file
-/// it replaces (as k3s does). A symlink or directory at `path` is refused.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+/// Writes `bytes` to `path`, under the host `root`, atomically:
+/// `<dir>/.<name>.rebootguard` is written and fsynced, renamed over `path`,
+/// and the directory fsynced. The parent is created 0755; the file gets
+/// 0644, or the mode of the file it replaces (as k3s does). A symlink,
+/// directory or special file at `path` is refused; a symlink on the way
+/// is resolved inside the root, so the write never lands outside it.
+pub fn write_atomic(root: &Path, path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     let io = |step, path: &Path| {
         let path = path.to_path_buf();
         move |cause: std::io::Error| WriteError::Io {
@@ -130,66 +140,28 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
             cause,
         }
     };
-    let mode = match read_kind(path) {
-        Ok(mode) => mode.unwrap_or(0o644),
-        Err(why) => {
+    let parent = path.parent().unwrap_or(Path::new("/"));
+    let root = Root::open(root).map_err(io("open the root", root))?;
+    let (dir, name) = root
+        .parent(path, Some(0o755))
+        .map_err(io("create directory", parent))?;
+    let mode = match dir.entry(name).map_err(io("inspect", path))? {
+        Entry::Regular { mode, .. } => mode,
+        Entry::Missing => 0o644,
+        Entry::Other(kind) => {
             return Err(WriteError::Refused {
                 path: path.to_path_buf(),
-                why,
+                why: unusable(kind, &dir, name),
             });
         }
     };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    if !dir.exists() {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(dir)
-            .map_err(io("create directory", dir))?;
-    }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "subnet.env".into());
-    let temp = dir.join(format!(".{name}.rebootguard"));
-    let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&temp)
-            .map_err(io("create", &temp))?;
-        file.set_permissions(fs::Permissions::from_mode(mode))
-            .map_err(io("set the mode of", &temp))?;
-        file.write_all(bytes).map_err(io("write", &temp))?;
-        file.sync_all().map_err(io("fsync", &temp))?;
-        fs::rename(&temp, path).map_err(io("rename into place", path))?;
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io("fsync directory", dir))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    result
-}
-
-/// The mode of a regular file at `path` (None when absent), or why it must not be replaced.
-fn read_kind(path: &Path) -> Result<Option<u32>, Unusable> {
-    match fs::symlink_metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Unusable::Unreadable(e.to_string())),
-        Ok(meta) if meta.file_type().is_symlink() => Err(Unusable::Symlink(
-            fs::read_link(path)
-                .map(|t| t.display().to_string())
-                .unwrap_or_default(),
-        )),
-        Ok(meta) if meta.is_dir() => Err(Unusable::Directory),
-        Ok(meta) if !meta.is_file() => Err(Unusable::Special),
-        Ok(meta) => Ok(Some(meta.permissions().mode() & 0o7777)),
-    }
+    dir.write_atomic(name, bytes, mode).map_err(|e| match e {
+        rebootguard_rootfs::WriteError::Refused(kind) => WriteError::Refused {
+            path: path.to_path_buf(),
+            why: unusable(kind, &dir, name),
+        },
+        rebootguard_rootfs::WriteError::Io { step, cause } => io(step, path)(cause),
+    })
 }
 
 fn hint(cause: &std::io::Error) -> &'static str {
@@ -204,6 +176,8 @@ fn hint(cause: &std::io::Error) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
 
     const VALID: &[u8] = b"FLANNEL_NETWORK=10.42.0.0/16\nFLANNEL_SUBNET=10.42.0.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n";
 
@@ -211,9 +185,9 @@ mod tests {
     fn reads_every_kind_of_path() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("run/flannel/subnet.env");
-        assert!(matches!(read(&path), Live::Missing));
-        write_atomic(&path, VALID).expect("write");
-        assert!(read(&path).is_valid());
+        assert!(matches!(read(dir.path(), &path), Live::Missing));
+        write_atomic(dir.path(), &path, VALID).expect("write");
+        assert!(read(dir.path(), &path).is_valid());
         let mode = fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode, 0o644);
         let parent = fs::metadata(path.parent().expect("parent")).expect("meta");
@@ -221,24 +195,33 @@ mod tests {
 
         let link = dir.path().join("link.env");
         std::os::unix::fs::symlink(&path, &link).expect("symlink");
-        assert!(matches!(read(&link), Live::Unusable(Unusable::Symlink(_))));
         assert!(matches!(
-            write_atomic(&link, VALID),
+            read(dir.path(), &link),
+            Live::Unusable(Unusable::Symlink(_))
+        ));
+        assert!(matches!(
+            write_atomic(dir.path(), &link, VALID),
             Err(WriteError::Refused { .. })
         ));
         assert_eq!(fs::read(&path).expect("target untouched"), VALID);
 
         let sub = dir.path().join("dir.env");
         fs::create_dir(&sub).expect("mkdir");
-        assert!(matches!(read(&sub), Live::Unusable(Unusable::Directory)));
         assert!(matches!(
-            write_atomic(&sub, VALID),
+            read(dir.path(), &sub),
+            Live::Unusable(Unusable::Directory)
+        ));
+        assert!(matches!(
+            write_atomic(dir.path(), &sub, VALID),
             Err(WriteError::Refused { .. })
         ));
 
         let big = dir.path().join("big.env");
         fs::write(&big, vec![b'x'; (subnet_env::MAX_SIZE + 10) as usize]).expect("write");
-        assert!(matches!(read(&big), Live::Unusable(Unusable::TooLarge(_))));
+        assert!(matches!(
+            read(dir.path(), &big),
+            Live::Unusable(Unusable::TooLarge(_))
+        ));
     }
 
     #[test]
@@ -247,11 +230,54 @@ mod tests {
         let path = dir.path().join("subnet.env");
         fs::write(&path, "old").expect("write");
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod");
-        write_atomic(&path, VALID).expect("write");
+        write_atomic(dir.path(), &path, VALID).expect("write");
         assert_eq!(
             fs::metadata(&path).expect("meta").permissions().mode() & 0o777,
             0o600
         );
         assert!(!dir.path().join(".subnet.env.rebootguard").exists());
+    }
+
+    #[test]
+    fn a_symlinked_directory_never_leads_the_write_out_of_the_root() {
+        let top = tempfile::tempdir().expect("tempdir");
+        let root = top.path().join("host");
+        let outside = top.path().join("elsewhere");
+        fs::create_dir_all(root.join("run")).expect("mkdir");
+        fs::create_dir_all(&outside).expect("mkdir");
+        fs::write(outside.join("subnet.env"), "precious\n").expect("write");
+        std::os::unix::fs::symlink(&outside, root.join("run/flannel")).expect("symlink");
+        let path = root.join("run/flannel/subnet.env");
+        // Read through the root, the absolute link names nothing.
+        assert!(matches!(read(&root, &path), Live::Missing));
+        let err = write_atomic(&root, &path, VALID).expect_err("must not write");
+        assert!(err.to_string().contains("run/flannel"), "{err}");
+        assert_eq!(
+            fs::read(outside.join("subnet.env")).expect("read"),
+            b"precious\n"
+        );
+    }
+
+    #[test]
+    fn a_fifo_at_the_live_path_is_refused_at_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("subnet.env");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .expect("mkfifo");
+        assert!(status.success());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let root = dir.path().to_path_buf();
+        std::thread::spawn(move || {
+            let _ = tx.send(matches!(
+                read(&root, &path),
+                Live::Unusable(Unusable::Special)
+            ));
+        });
+        let refused = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("reading a FIFO blocked");
+        assert!(refused);
     }
 }

@@ -78,7 +78,7 @@ pub fn validate(bytes: &[u8]) -> Result<(), String> {
 pub async fn observe(settings: &Settings, want_api: bool, deadline: Instant) -> Observation {
     observe_with(
         settings,
-        live::read(&settings.paths.subnet_env),
+        live::read(&settings.paths.root, &settings.paths.subnet_env),
         want_api,
         deadline,
     )
@@ -229,7 +229,7 @@ pub async fn read_net_conf(
     let path = &settings.paths.net_conf;
     let parse =
         |bytes: &[u8], from: &str| NetConf::parse(bytes).map_err(|e| format!("{from}: {e}"));
-    match std::fs::read(path) {
+    match crate::host::read_file(&settings.paths.root, path) {
         Ok(bytes) => return parse(&bytes, &path.display().to_string()),
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             return Err(format!("cannot read {}: {e}", path.display()));

@@ -32,6 +32,9 @@ impl std::str::FromStr for Profile {
 /// Every host path the guardian reads or writes, already under the host root.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Paths {
+    /// The host root every other path is under (`/` on a host): no path
+    /// is resolved out of it (see `rebootguard_rootfs`).
+    pub root: PathBuf,
     /// The live `subnet.env`.
     pub subnet_env: PathBuf,
     /// `net-conf.json`.
@@ -80,6 +83,7 @@ impl Paths {
             ),
         };
         Paths {
+            root: root.to_path_buf(),
             subnet_env: at("run/flannel/subnet.env"),
             net_conf: at(net_conf),
             conflist: at(conflist),

@@ -230,7 +230,7 @@ pub struct Peer {
 /// probe; a failing probe is a [`Report`] with `passed: false`.
 pub fn run(settings: &Settings, options: &Options) -> Result<Report, Error> {
     let path = settings.paths.conflist.clone();
-    let bytes = match std::fs::read(&path) {
+    let bytes = match crate::host::read_file(&settings.root, &path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(Error::NoConflist { path });
@@ -252,7 +252,7 @@ pub fn run(settings: &Settings, options: &Options) -> Result<Report, Error> {
             .filter(|p| !p.is_empty())
             .map(|p| under(&settings.root, Path::new(p)))
             .unwrap_or_else(|| settings.paths.subnet_env.clone());
-        let subnet_env = std::fs::read(&subnet_file);
+        let subnet_env = crate::host::read_file(&settings.root, &subnet_file);
         let peers = find_peers();
         flannel_expectations(&list, &path, &subnet_file, subnet_env, peers)
     } else {

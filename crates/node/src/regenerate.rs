@@ -133,7 +133,11 @@ pub async fn run(settings: &Settings, write: bool, force: bool) -> Result<Outcom
     };
     let written = not_written_because.is_none();
     if written {
-        live::write_atomic(&settings.paths.subnet_env, content.as_bytes())?;
+        live::write_atomic(
+            &settings.paths.root,
+            &settings.paths.subnet_env,
+            content.as_bytes(),
+        )?;
         tracing::info!(path = %settings.paths.subnet_env.display(), "wrote regenerated subnet.env");
     }
     Ok(Outcome {

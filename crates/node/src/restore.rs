@@ -260,7 +260,7 @@ pub struct Outcome {
 pub async fn run(settings: &Settings, dry_run: bool) -> Outcome {
     let started = Instant::now();
     let deadline = started + settings.timeout;
-    let current = live::read(&settings.paths.subnet_env);
+    let current = live::read(&settings.paths.root, &settings.paths.subnet_env);
     // The fast path asks nobody: a valid file is kept as it is, and without
     // the API nothing can be derived, so link MTUs are not needed either.
     let want_api = !current.is_valid() && settings.use_api;
@@ -271,7 +271,7 @@ pub async fn run(settings: &Settings, dry_run: bool) -> Outcome {
         if dry_run {
             return false;
         }
-        match live::write_atomic(&settings.paths.subnet_env, bytes) {
+        match live::write_atomic(&settings.paths.root, &settings.paths.subnet_env, bytes) {
             Ok(()) => true,
             Err(e) => {
                 warnings.push(crate::observe::error_chain(&e));

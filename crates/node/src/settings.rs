@@ -87,7 +87,13 @@ pub enum Error {
 impl File {
     /// Reads `path`; a missing file is an empty config.
     pub fn load(path: &Path) -> Result<File, Error> {
-        match std::fs::read_to_string(path) {
+        let read = rebootguard_rootfs::read_regular(path, crate::host::FILE_LIMIT)
+            .map_err(std::io::Error::from)
+            .and_then(|b| {
+                String::from_utf8(b)
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+            });
+        match read {
             Ok(text) => toml::from_str(&text).map_err(|e| Error::Parse {
                 path: path.to_path_buf(),
                 message: e.to_string().trim().to_owned(),

@@ -21,7 +21,7 @@ pub async fn gather(settings: &Settings) -> Facts {
     let deadline = Instant::now() + settings.api_timeout * 4;
     let (observation, client) = observe::observe_with_client(
         settings,
-        live::read(&settings.paths.subnet_env),
+        live::read(&settings.paths.root, &settings.paths.subnet_env),
         settings.use_api,
         deadline,
     )
@@ -60,7 +60,7 @@ pub async fn local(
     Local {
         node: settings.node_name.clone(),
         subnet_env_path: node_path(&settings.root, &paths.subnet_env),
-        live: live::read(&paths.subnet_env),
+        live: live::read(&paths.root, &paths.subnet_env),
         net_conf,
         backup_pod_cidrs: backup_pod_cidrs(settings),
         host: host().await,
@@ -97,7 +97,7 @@ fn backup_pod_cidrs(settings: &Settings) -> Option<Vec<ipnet::IpNet>> {
 /// Reads the conflist and looks up every plugin it needs (paths under
 /// `root`; the facts name them as the node does).
 pub fn conflist(root: &Path, path: &Path, bin_dirs: &[PathBuf]) -> Conflist {
-    let parsed = match std::fs::read(path) {
+    let parsed = match crate::host::read_file(root, path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ConflistError::Missing),
         Err(e) => Err(ConflistError::Invalid(format!("cannot read it: {e}"))),
         Ok(bytes) => rebootguard_hostnet::cni::Conflist::parse(&bytes)
