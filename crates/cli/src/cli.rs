@@ -443,7 +443,9 @@ pub enum NodeCommand {
     /// backup, cross-checked with the API when it answers in time; regenerates
     /// from the API and net-conf.json when the backup disagrees or none
     /// exists. Also frees host-local IP leases left from before this boot.
-    /// Always exits 0 (except on usage errors): it must never hold k3s back.
+    /// Exits 0 when it leaves a valid subnet.env, 3 when it could not (the
+    /// reason on its one line of output); its systemd unit ignores the
+    /// status, so k3s starts either way.
     Restore {
         /// Bound on the whole run [default: 5s].
         #[arg(long, env = "REBOOTGUARD_TIMEOUT")]

@@ -24,6 +24,9 @@ pub const OK: u8 = 0;
 pub const PROBLEM: u8 = 1;
 /// Exit code: usage or configuration error.
 pub const USAGE: u8 = 2;
+/// Exit code: `node restore` could not leave a valid subnet.env (its units
+/// ignore the status, so k3s still starts; the reason is on its one line).
+pub const NOT_RESTORED: u8 = 3;
 /// Exit code: could not check or diagnose (the same number as [`USAGE`]:
 /// nothing was learnt about the node or cluster).
 pub const CANNOT: u8 = 2;

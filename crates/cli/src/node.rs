@@ -10,7 +10,7 @@ use rebootguard_node::{Profile, backup, probe, regenerate, restore, status};
 use serde::Serialize;
 
 use crate::cli::{Node, NodeCommand, NodeOpts, ProfileArg};
-use crate::{CANNOT, OK, PROBLEM, USAGE};
+use crate::{CANNOT, NOT_RESTORED, OK, PROBLEM, USAGE};
 
 pub fn run(node: Node) -> u8 {
     let timeout = match &node.command {
@@ -36,7 +36,11 @@ pub fn run(node: Node) -> u8 {
             } else {
                 print!("{}", describe_restore(&outcome));
             }
-            OK
+            if outcome.applied || outcome.dry_run {
+                OK
+            } else {
+                NOT_RESTORED
+            }
         }
         NodeCommand::Backup { json } => match backup::run(&settings) {
             Ok(outcome) => {

@@ -134,7 +134,7 @@ fn symlink_directory_or_huge_file_at_the_path_is_left_alone() {
     fs::write(&target, "do not touch").expect("write");
     std::os::unix::fs::symlink(&target, node.subnet_env()).expect("symlink");
     let out = node.run(&["node", "restore", "--json"]);
-    assert_eq!(out.status.code(), Some(0), "never holds k3s back");
+    assert_eq!(out.status.code(), Some(3), "refused: not restored");
     assert_eq!(json(&out)["action"], "refuse");
     assert_eq!(fs::read_to_string(&target).expect("target"), "do not touch");
 
@@ -158,7 +158,7 @@ fn symlink_directory_or_huge_file_at_the_path_is_left_alone() {
 fn another_nodes_backup_is_never_restored() {
     let node = Node::new();
     let out = node.run(&["node", "--node-name", "theoden", "restore", "--json"]);
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(3), "nothing restored");
     let outcome = json(&out);
     assert_eq!(outcome["action"], "nothing");
     let warnings = outcome["warnings"].to_string();
@@ -209,13 +209,12 @@ fn store_in_the_way_is_named() {
 
 #[test]
 fn read_only_store_is_reported_not_fatal() {
-    if !rebootguard_hostnet::netns::test_privileged("read_only_store_is_reported_not_fatal") {
+    let test = "read_only_store_is_reported_not_fatal";
+    if !rebootguard_hostnet::netns::test_privileged(test) {
         return;
     }
     if Command::new("unshare").arg("--version").output().is_err() {
-        eprintln!(
-            "skipping read_only_store_is_reported_not_fatal: unshare(1) is missing (util-linux)"
-        );
+        rebootguard_hostnet::netns::test_skip(test, "unshare(1) is missing (util-linux)");
         return;
     }
     let node = Node::new();
@@ -475,6 +474,7 @@ fn restore_never_writes_through_a_symlinked_directory_out_of_the_root() {
         .map(|e| e.expect("entry").file_name())
         .collect();
     assert_eq!(names.len(), 1, "nothing new outside the root: {names:?}");
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     let outcome = json(&out);
     assert_eq!(outcome["applied"], false, "{outcome}");
     assert!(

@@ -43,18 +43,7 @@ const SUBNET_ENV: &str = "FLANNEL_NETWORK=10.42.0.0/16\nFLANNEL_SUBNET=10.42.0.1
 const MISSING: &str = "plugin type=\"flannel\" failed (add): loadFlannelSubnetEnv failed: open /run/flannel/subnet.env: no such file or directory";
 
 fn ready(test: &str) -> bool {
-    if !test_privileged(test) {
-        return false;
-    }
-    for plugin in DELEGATES {
-        if !Path::new(DEBIAN_PLUGIN_DIR).join(plugin).is_file() {
-            eprintln!(
-                "skipping {test}: {DEBIAN_PLUGIN_DIR}/{plugin} is missing (install containernetworking-plugins)"
-            );
-            return false;
-        }
-    }
-    true
+    rebootguard_hostnet::netns::test_ready(test, &DELEGATES)
 }
 
 /// The test flannel plugin, next to the rebootguard binary; built on demand.

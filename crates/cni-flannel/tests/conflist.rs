@@ -29,18 +29,7 @@ fn unique(tag: &str) -> String {
 }
 
 fn ready(test: &str) -> bool {
-    if !test_privileged(test) {
-        return false;
-    }
-    for plugin in DELEGATES {
-        if !Path::new(DEBIAN_PLUGIN_DIR).join(plugin).is_file() {
-            eprintln!(
-                "skipping {test}: {DEBIAN_PLUGIN_DIR}/{plugin} is missing (install containernetworking-plugins)"
-            );
-            return false;
-        }
-    }
-    true
+    rebootguard_hostnet::netns::test_ready(test, &DELEGATES)
 }
 
 fn cidr(text: &str) -> IpNet {
@@ -303,7 +292,10 @@ fn wiped_run_gives_the_incident_error_verbatim() {
         return;
     }
     if !Path::new("/usr/bin/unshare").is_file() {
-        eprintln!("skipping wiped_run_gives_the_incident_error_verbatim: no unshare(1)");
+        rebootguard_hostnet::netns::test_skip(
+            "wiped_run_gives_the_incident_error_verbatim",
+            "no unshare(1) (util-linux)",
+        );
         return;
     }
     let node = Node::new();

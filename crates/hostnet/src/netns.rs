@@ -444,16 +444,46 @@ pub fn privileged() -> Result<(), String> {
         .clone()
 }
 
-/// For tests: true when namespaces can be made here; otherwise prints why
-/// `test` is skipped and returns false.
+/// For tests: true when namespaces can be made here; otherwise reports why
+/// `test` cannot run ([`test_skip`]) and returns false.
 pub fn test_privileged(test: &str) -> bool {
     match privileged() {
         Ok(()) => true,
         Err(reason) => {
-            eprintln!("skipping {test}: {reason}");
+            test_skip(test, &reason.to_string());
             false
         }
     }
+}
+
+/// For tests: [`test_privileged`], and Debian's CNI `plugins` installed.
+pub fn test_ready(test: &str, plugins: &[&str]) -> bool {
+    if !test_privileged(test) {
+        return false;
+    }
+    let dir = std::path::Path::new(crate::cni::DEBIAN_PLUGIN_DIR);
+    match plugins.iter().find(|p| !dir.join(p).is_file()) {
+        None => true,
+        Some(missing) => {
+            let reason = format!(
+                "{}/{missing} is missing (install containernetworking-plugins)",
+                dir.display()
+            );
+            test_skip(test, &reason);
+            false
+        }
+    }
+}
+
+/// For tests: `test` cannot run here because of `reason`. It is skipped
+/// with the reason on stderr (shown with `--nocapture` and in failures),
+/// or fails when `REBOOTGUARD_REQUIRE_ROOT=1` says root tests must run
+/// (CI runs as root with everything installed).
+pub fn test_skip(test: &str, reason: &str) {
+    if std::env::var("REBOOTGUARD_REQUIRE_ROOT").as_deref() == Ok("1") {
+        panic!("{test} must run (REBOOTGUARD_REQUIRE_ROOT=1) but cannot: {reason}");
+    }
+    eprintln!("skipping {test}: {reason}");
 }
 
 fn check_name(name: &str) -> Result<()> {

@@ -23,18 +23,7 @@ fn unique(tag: &str) -> String {
 }
 
 fn ready(test: &str) -> bool {
-    if !test_privileged(test) {
-        return false;
-    }
-    for plugin in ["bridge", "host-local"] {
-        if !Path::new(DEBIAN_PLUGIN_DIR).join(plugin).is_file() {
-            eprintln!(
-                "skipping {test}: {DEBIAN_PLUGIN_DIR}/{plugin} is missing (install containernetworking-plugins)"
-            );
-            return false;
-        }
-    }
-    true
+    rebootguard_hostnet::netns::test_ready(test, &["bridge", "host-local"])
 }
 
 fn cidr(text: &str) -> IpNet {

@@ -156,8 +156,9 @@ fn bad_input_is_named() {
 fn non_root_stops_at_once_with_a_clear_message() {
     let setpriv = Path::new("/usr/bin/setpriv");
     if !nix_root() || !setpriv.is_file() {
-        eprintln!(
-            "skipping non_root_stops_at_once_with_a_clear_message: needs root and setpriv to drop to nobody"
+        rebootguard_hostnet::netns::test_skip(
+            "non_root_stops_at_once_with_a_clear_message",
+            "needs root and setpriv to drop to nobody",
         );
         return;
     }

@@ -36,6 +36,9 @@ pub struct MtuHints {
     pub previous: Option<u32>,
     /// The default route's interface MTU.
     pub underlay: Option<u32>,
+    /// Whether `flannel.1` and the default route were looked at (only when
+    /// a file may be derived: with the API).
+    pub links_read: bool,
 }
 
 /// Everything one run knows.
@@ -156,6 +159,7 @@ pub async fn observe_with_client(
         flannel_link,
         previous,
         underlay,
+        links_read: want_api,
     };
     let observation = Observation {
         node: settings.node_name.clone(),

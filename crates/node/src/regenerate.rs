@@ -67,9 +67,12 @@ pub fn derive_from(observation: &Observation, ipmasq: bool) -> Result<Derived, V
     };
     let mtu = pick_mtu(&observation.mtu);
     if mtu.is_none() {
-        missing.push(
-            "an MTU (no flannel.1, no previous file, no default route; pass --mtu)".to_owned(),
-        );
+        // Say only what was looked at: without the API the links are not.
+        missing.push(if observation.mtu.links_read {
+            "an MTU (no flannel.1, no previous file, no default route; pass --mtu)".to_owned()
+        } else {
+            "an MTU (no previous file; flannel.1 and the default route are only read when the API answers; pass --mtu)".to_owned()
+        });
     }
     let (Some(view), Some(net_conf), Some((mtu, mtu_from))) = (view, net_conf, mtu) else {
         return Err(missing);
@@ -207,6 +210,7 @@ mod tests {
             flannel_link: Some(1450),
             previous: Some(1440),
             underlay: Some(9000),
+            links_read: true,
         };
         assert_eq!(pick_mtu(&hints).map(|m| m.0), Some(Mtu::Overlay(1400)));
         hints.configured = None;

@@ -184,6 +184,15 @@ fn no_backup_no_api_says_exactly_what_is_missing() {
     assert!(missing[0].contains("podCIDR"));
     assert!(missing[1].contains("net-conf.json"));
     assert!(missing[2].contains("MTU"));
+    // The links were not read without the API: no claim about them.
+    assert!(!missing[2].contains("no default route"), "{}", missing[2]);
+    assert!(missing[2].contains("pass --mtu"), "{}", missing[2]);
+
+    o.mtu.links_read = true;
+    let Decision::Nothing { missing } = decide(&o, true).decision else {
+        panic!("expected nothing");
+    };
+    assert!(missing[2].contains("no default route"), "{}", missing[2]);
 }
 
 #[test]

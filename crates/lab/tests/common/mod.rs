@@ -13,18 +13,7 @@ const CONDITION: &str = "PodNetworkReady";
 /// True when this test can run a lab (root, Debian's CNI plugins); else
 /// prints why it skips.
 pub fn ready(test: &str) -> bool {
-    if !rebootguard_hostnet::netns::test_privileged(test) {
-        return false;
-    }
-    for p in ["bridge", "host-local", "portmap", "bandwidth"] {
-        if !Path::new("/usr/lib/cni").join(p).is_file() {
-            eprintln!(
-                "skipping {test}: /usr/lib/cni/{p} is missing (install containernetworking-plugins)"
-            );
-            return false;
-        }
-    }
-    true
+    rebootguard_hostnet::netns::test_ready(test, &["bridge", "host-local", "portmap", "bandwidth"])
 }
 
 /// The `rebootguard` binary next to `lab_exe`, built on demand.
