@@ -17,7 +17,7 @@ use ipnet::IpNet;
 use rebootguard_flannel::{Mtu, NetConf, derive};
 use rebootguard_hostnet::cni::{self, Args, Conflist, DEBIAN_PLUGIN_DIR, Runtime};
 use rebootguard_hostnet::link;
-use rebootguard_hostnet::netns::{self, Netns, test_privileged};
+use rebootguard_hostnet::netns::{self, Netns};
 use rebootguard_hostnet::probe;
 use serde_json::{Value, json};
 
@@ -29,7 +29,7 @@ fn unique(tag: &str) -> String {
 }
 
 fn ready(test: &str) -> bool {
-    rebootguard_hostnet::netns::test_ready(test, &DELEGATES)
+    netns::test_ready(test, &DELEGATES)
 }
 
 fn cidr(text: &str) -> IpNet {
@@ -292,7 +292,7 @@ fn wiped_run_gives_the_incident_error_verbatim() {
         return;
     }
     if !Path::new("/usr/bin/unshare").is_file() {
-        rebootguard_hostnet::netns::test_skip(
+        netns::test_skip(
             "wiped_run_gives_the_incident_error_verbatim",
             "no unshare(1) (util-linux)",
         );

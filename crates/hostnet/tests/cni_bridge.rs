@@ -14,7 +14,7 @@ use ipnet::IpNet;
 use rebootguard_flannel::{Mtu, NetConf, delegate, derive, subnet_env};
 use rebootguard_hostnet::cni::{self, Args, DEBIAN_PLUGIN_DIR, Runtime};
 use rebootguard_hostnet::link::{self, Family, Netlink};
-use rebootguard_hostnet::netns::{self, Netns, test_privileged};
+use rebootguard_hostnet::netns::{self, Netns};
 use rebootguard_hostnet::probe;
 use serde_json::{Value, json};
 
@@ -23,7 +23,7 @@ fn unique(tag: &str) -> String {
 }
 
 fn ready(test: &str) -> bool {
-    rebootguard_hostnet::netns::test_ready(test, &["bridge", "host-local"])
+    netns::test_ready(test, &["bridge", "host-local"])
 }
 
 fn cidr(text: &str) -> IpNet {
