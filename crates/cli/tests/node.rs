@@ -237,6 +237,41 @@ fn read_only_store_is_reported_not_fatal() {
 }
 
 #[test]
+fn a_read_only_run_directory_is_no_restore() {
+    // After the incident's reboot, but /run/flannel cannot be written: the
+    // journal must not say "restored", and the exit code says it failed.
+    let test = "a_read_only_run_directory_is_no_restore";
+    if !rebootguard_hostnet::netns::test_privileged(test) {
+        return;
+    }
+    if Command::new("unshare").arg("--version").output().is_err() {
+        rebootguard_hostnet::netns::test_skip(test, "unshare(1) is missing (util-linux)");
+        return;
+    }
+    let node = Node::new();
+    let run = node.root.join("run/flannel");
+    fs::create_dir_all(&run).expect("mkdir");
+    let script = format!(
+        "mount --bind {d} {d} && mount -o remount,ro,bind {d} && exec {bin} node restore --json --root {root}",
+        d = run.display(),
+        bin = env!("CARGO_BIN_EXE_rebootguard"),
+        root = node.root.display()
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .env("NO_COLOR", "1")
+        .env_remove("KUBECONFIG")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .expect("unshare");
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(json(&out)["applied"], false, "{}", stdout(&out));
+    assert!(stderr(&out).contains("read-only"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("restored"), "{}", stderr(&out));
+    assert!(!node.subnet_env().exists());
+}
+
+#[test]
 fn regenerate_without_api_lists_what_is_missing() {
     let node = Node::new();
     let out = node.run(&["node", "regenerate"]);
@@ -481,6 +516,53 @@ fn restore_never_writes_through_a_symlinked_directory_out_of_the_root() {
         stderr(&out).contains("run/flannel"),
         "the message names the path: {}",
         stderr(&out)
+    );
+}
+
+#[test]
+fn the_store_is_resolved_inside_the_root() {
+    // A store directory linked out of the root (planted, or an absolute
+    // link written for the host): backup must not follow it out.
+    let node = Node::new();
+    node.run(&["node", "restore"]);
+    fs::write(node.subnet_env(), BACKUP.replace("1450", "1400")).expect("write");
+    let store = node.root.join("var/lib/rebootguard");
+    fs::remove_dir_all(&store).expect("rm store");
+    let outside = tempfile::tempdir().expect("tempdir");
+    std::os::unix::fs::symlink(outside.path(), &store).expect("symlink");
+    let out = node.run(&["node", "backup", "--json"]);
+    let left: Vec<_> = fs::read_dir(outside.path())
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert!(left.is_empty(), "backup wrote outside the root: {left:?}");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("var/lib/rebootguard"),
+        "the message names the store: {}",
+        stderr(&out)
+    );
+
+    // The same absolute link, its target present inside the root: that
+    // is where the host would put the backups, and where they go.
+    let inside = node
+        .root
+        .join(outside.path().strip_prefix("/").expect("absolute"));
+    fs::create_dir_all(&inside).expect("mkdir");
+    let out = node.run(&["node", "backup", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json(&out)["result"], "stored", "{}", stdout(&out));
+    assert_eq!(fs::read_dir(outside.path()).expect("ls").count(), 0);
+    assert_eq!(
+        fs::read_dir(&inside).expect("ls").count(),
+        2,
+        "generation and lock"
+    );
+    let status = json(&node.run(&["node", "status", "--json"]));
+    assert_eq!(
+        status["backups"].as_array().expect("backups").len(),
+        1,
+        "{status}"
     );
 }
 

@@ -28,6 +28,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use crate::classify;
+use crate::escape::shell;
 use crate::model::{Node, Pod};
 use crate::snapshot::Snapshot;
 
@@ -291,11 +292,12 @@ pub fn plan(snapshot: &Snapshot, now: Timestamp, options: &Options) -> Plan {
                 format!("{why}; graceful delete, the kubelet confirms"),
             )
         };
+        let (q_ns, q_name) = (shell(ns), shell(name));
         let command = match action {
             Action::ForceDelete => Some(format!(
-                "kubectl delete pod -n {ns} {name} --grace-period=0 --force"
+                "kubectl delete pod -n {q_ns} {q_name} --grace-period=0 --force"
             )),
-            Action::Delete => Some(format!("kubectl delete pod -n {ns} {name}")),
+            Action::Delete => Some(format!("kubectl delete pod -n {q_ns} {q_name}")),
             Action::Keep => None,
         };
         entries.push(Entry {

@@ -18,6 +18,7 @@ pub mod analysis;
 pub mod classify;
 pub mod clean;
 pub mod config;
+pub mod escape;
 pub mod load;
 pub mod model;
 pub mod render;

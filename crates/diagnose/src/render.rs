@@ -1,5 +1,6 @@
 //! Renderers: a [`Report`] to text. All pure; the caller decides colour
 //! (honour `NO_COLOR` and whether stdout is a terminal) and where it goes.
+//! Text from the cluster is shown inert ([`Report::for_terminal`]).
 
 use std::fmt::Write as _;
 
@@ -135,6 +136,7 @@ fn fix_line(f: &Fix) -> String {
 
 /// The terminal report: first domino first, impact as a tree.
 pub fn human(report: &Report, color: bool) -> String {
+    let report = &report.for_terminal();
     let p = Paint { on: color };
     let s = &report.summary;
     let mut out = String::new();
@@ -318,6 +320,7 @@ fn human_tree(out: &mut String, imp: &Impact, prefix: &str, last: bool, p: &Pain
 
 /// Markdown for a post-mortem.
 pub fn markdown(report: &Report) -> String {
+    let report = &report.for_terminal();
     let s = &report.summary;
     let mut out = String::new();
     let _ = writeln!(out, "# Diagnosis ({})\n", report.now);
@@ -461,6 +464,7 @@ fn md_cell(s: &str) -> String {
 
 /// The causal graph as a Mermaid flowchart (cause → consequence).
 pub fn mermaid(report: &Report) -> String {
+    let report = &report.for_terminal();
     let mut out = String::from("flowchart LR\n");
     let ids: std::collections::HashMap<&str, usize> = report
         .graph
@@ -492,6 +496,7 @@ pub fn mermaid(report: &Report) -> String {
 
 /// The causal graph as Graphviz DOT.
 pub fn dot(report: &Report) -> String {
+    let report = &report.for_terminal();
     fn q(s: &str) -> String {
         format!(
             "\"{}\"",

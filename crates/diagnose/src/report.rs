@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::classify::Sandbox;
 use crate::clean;
+use crate::escape;
 use crate::model::ObjectRef;
 use crate::snapshot::Missing;
 
@@ -62,6 +63,79 @@ pub struct Report {
 }
 
 impl Report {
+    /// This report with every text that came from the cluster made inert
+    /// on a terminal ([`escape::terminal`]): what the text renderers show.
+    /// The JSON form keeps the text as it was.
+    pub fn for_terminal(&self) -> Report {
+        fn fix(s: &mut String) {
+            if let std::borrow::Cow::Owned(safe) = escape::terminal(s) {
+                *s = safe;
+            }
+        }
+        fn object(o: &mut ObjectRef) {
+            fix(&mut o.kind);
+            fix(&mut o.namespace);
+            fix(&mut o.name);
+        }
+        fn impact(i: &mut Impact) {
+            fix(&mut i.id);
+            fix(&mut i.kind);
+            fix(&mut i.title);
+            for p in &mut i.pods {
+                fix(&mut p.namespace);
+                fix(&mut p.name);
+                fix(&mut p.node);
+                fix(&mut p.status);
+            }
+            i.children.iter_mut().for_each(impact);
+        }
+        fn fixes(f: &mut Fix) {
+            fix(&mut f.description);
+            f.command.iter_mut().for_each(fix);
+            f.run_on.iter_mut().for_each(fix);
+        }
+        let mut r = self.clone();
+        fix(&mut r.source);
+        for m in &mut r.degraded {
+            fix(&mut m.kind);
+            fix(&mut m.reason);
+        }
+        r.notes.iter_mut().for_each(fix);
+        for root in &mut r.roots {
+            fix(&mut root.id);
+            fix(&mut root.title);
+            root.subjects.iter_mut().for_each(fix);
+            for e in &mut root.evidence {
+                object(&mut e.object);
+                fix(&mut e.reason);
+                fix(&mut e.message);
+            }
+            root.impact.iter_mut().for_each(impact);
+            root.fix.iter_mut().for_each(fixes);
+        }
+        for e in &mut r.stale.pods {
+            for s in [&mut e.namespace, &mut e.name, &mut e.uid, &mut e.node] {
+                fix(s);
+            }
+            fix(&mut e.status);
+            fix(&mut e.reason);
+            e.owner.iter_mut().for_each(fix);
+            e.command.iter_mut().for_each(fix);
+        }
+        r.stale.fix.iter_mut().for_each(fixes);
+        for n in &mut r.graph.nodes {
+            fix(&mut n.id);
+            fix(&mut n.kind);
+            fix(&mut n.title);
+        }
+        for e in &mut r.graph.edges {
+            fix(&mut e.from);
+            fix(&mut e.to);
+            fix(&mut e.reason);
+        }
+        r
+    }
+
     /// The process exit code for this report: 0 healthy, 1 problems found.
     pub fn exit_code(&self) -> i32 {
         match self.verdict {

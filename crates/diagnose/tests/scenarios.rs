@@ -338,11 +338,84 @@ fn webhook_without_endpoints_blocks_objects() {
         t.iter().any(|x| x.contains("HelmRelease flux-system/wiki")),
         "{t:#?}"
     );
-    assert!(r.roots[0].fix.iter().any(|f| {
-        f.command
-            .as_deref()
-            .is_some_and(|c| c.contains("failurePolicy"))
-    }));
+    // The patch names the one configuration and the webhook's index in it.
+    let patch = r.roots[0]
+        .fix
+        .iter()
+        .filter_map(|f| f.command.as_deref())
+        .find(|c| c.contains("failurePolicy"))
+        .expect("a failurePolicy patch");
+    assert!(
+        patch.starts_with(
+            "kubectl patch validatingwebhookconfiguration ingress-nginx-admission --type=json"
+        ) && patch.contains("/webhooks/0/failurePolicy"),
+        "{patch}"
+    );
+}
+
+/// Names in a snapshot are outside input: an escape sequence or newline in
+/// a node name must not reach the terminal, and the name must stay one
+/// quoted word of the suggested command.
+#[test]
+fn hostile_names_are_shown_inert_and_quoted() {
+    let node = "node4\u{1b}]0;owned\u{7}\n✓ healthy: all good";
+    let mut c = Cluster::healthy();
+    c.nodes
+        .push((node.into(), "Unknown".into(), "10.42.3.0/24".into()));
+    c.csi_registered.push(node.into());
+    let p = creating("apps", "api", "x;$(reboot)", node);
+    let pod = p.name.clone();
+    sandbox_event(
+        &mut c,
+        "apps",
+        &pod,
+        node,
+        "plugin type=\"flannel\" failed (add): loadFlannelSubnetEnv failed: open /run/flannel/subnet.env: no such file or directory",
+        3,
+    );
+    c.pod(p);
+    let r = run(&c);
+    assert_eq!(r.roots.len(), 1, "{:#?}", r.roots);
+    for text in [
+        render::human(&r, false),
+        render::human(&r, true),
+        render::markdown(&r),
+        render::mermaid(&r),
+        render::dot(&r),
+    ] {
+        assert!(
+            !text.contains("\u{7}") && !text.contains("]0;owned\u{1b}"),
+            "{text}"
+        );
+        assert!(
+            !text.lines().any(|l| l.starts_with("✓ healthy")),
+            "a forged line: {text}"
+        );
+        // Shown as visible escapes (DOT doubles the backslashes).
+        assert!(
+            text.contains("x1b]0;owned") && text.contains("x07"),
+            "{text}"
+        );
+    }
+    // Colour still works: only rebootguard's own SGR sequences remain.
+    let coloured = render::human(&r, true);
+    assert!(
+        coloured.split('\u{1b}').skip(1).all(|s| s.starts_with('[')),
+        "{coloured}"
+    );
+    // The JSON keeps the names as they are.
+    assert!(render::json(&r).contains("node4\\u001b]0;owned"));
+    let commands: Vec<&str> = r.roots[0]
+        .fix
+        .iter()
+        .filter_map(|f| f.command.as_deref())
+        .collect();
+    assert!(
+        commands
+            .iter()
+            .any(|c| c.starts_with("kubectl describe node 'node4\u{1b}]0;owned")),
+        "{commands:#?}"
+    );
 }
 
 /// A node goes NotReady (kubelet stopped): its pods and the pods that can

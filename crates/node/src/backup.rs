@@ -1,6 +1,6 @@
 //! `node backup`: keep the live subnet.env in the store when it is valid and new.
 
-use rebootguard_store::{NewGeneration, Outcome as Saved, Source, Store};
+use rebootguard_store::{NewGeneration, Outcome as Saved, Source};
 use serde::Serialize;
 
 use crate::live::{self, Live};
@@ -88,7 +88,7 @@ pub fn run(settings: &Settings) -> Result<Outcome, Error> {
         .iter()
         .map(ToString::to_string)
         .collect();
-    let store = Store::open(&settings.paths.store)?.keep(settings.keep);
+    let store = crate::host::open_store(&settings.paths)?.keep(settings.keep);
     let saved = store.save(
         &NewGeneration {
             content: &bytes,

@@ -1,8 +1,11 @@
 //! Facts read from the host's files: its node name, boot ID and boot time,
-//! all under the host root given by [`Paths`].
+//! and the backup store's directory, all under the host root given by
+//! [`Paths`] and resolved inside it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
+
+use rebootguard_store::{OpenError, Store};
 
 use crate::paths::Paths;
 
@@ -36,6 +39,44 @@ fn read_kernel(paths: &Paths, path: &Path) -> std::io::Result<String> {
                 .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
         }
         other => other,
+    }
+}
+
+/// Opens the backup store for writing, creating its directory (and the
+/// missing ones on the way) inside the root: a symlink on the way, planted
+/// or absolute as written for the host, cannot lead a write out of it.
+pub fn open_store(paths: &Paths) -> Result<Store, OpenError> {
+    match resolve_store(paths, true) {
+        Ok(dir) => Store::open(dir),
+        Err(e) => Err(store_error(paths, true, e)),
+    }
+}
+
+/// Opens the backup store for reading, resolved inside the root as
+/// [`open_store`] does: `None` when there is none yet, never creating it,
+/// so a command that only looks leaves no trace.
+pub fn find_store(paths: &Paths) -> Result<Option<Store>, OpenError> {
+    match resolve_store(paths, false) {
+        Ok(dir) => Store::open_existing(dir),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(store_error(paths, false, e)),
+    }
+}
+
+/// The store directory's real path inside the root, with no symlink left
+/// on it (the store takes a path, not a handle).
+fn resolve_store(paths: &Paths, create: bool) -> std::io::Result<PathBuf> {
+    let root = rebootguard_rootfs::Root::open(&paths.root)?;
+    root.dir(&paths.store, create.then_some(0o755))?
+        .resolved_path()
+}
+
+fn store_error(paths: &Paths, create: bool, source: std::io::Error) -> OpenError {
+    let path = paths.store.clone();
+    match source.kind() {
+        std::io::ErrorKind::NotADirectory => OpenError::NotADirectory { path },
+        _ if create => OpenError::CreateDir { path, source },
+        _ => OpenError::Inspect { path, source },
     }
 }
 

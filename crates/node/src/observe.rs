@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use rebootguard_cluster::{Discovery, NodeView};
 use rebootguard_flannel::NetConf;
 use rebootguard_hostnet::link::Netlink;
-use rebootguard_store::{Generation, Store};
+use rebootguard_store::Generation;
 use serde::Serialize;
 
 use crate::live::{self, Live};
@@ -112,7 +112,7 @@ pub async fn observe_with_client(
     let mut generations = Vec::new();
     // Looking never creates the store: status, dry runs and checks leave
     // no trace on the node.
-    match Store::open_existing(&settings.paths.store) {
+    match crate::host::find_store(&settings.paths) {
         Err(e) => store_problems.push(e.to_string()),
         Ok(None) => {}
         Ok(Some(store)) => match store.load(validate) {

@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use ipnet::IpNet;
 use rebootguard_flannel::subnet_env;
-use rebootguard_store::{NewGeneration, Source, Store};
+use rebootguard_store::{NewGeneration, Source};
 use serde::Serialize;
 
 use crate::leases;
@@ -192,7 +192,7 @@ pub fn decide(o: &Observation, ipmasq: bool) -> Plan {
                 _ => "the API was not asked".to_owned(),
             };
             warnings.push(format!(
-                "backup generation {} restored without a cross-check: {why}",
+                "backup generation {} chosen without a cross-check against the API: {why}",
                 backup.number
             ));
             plan(
@@ -359,7 +359,7 @@ fn store_regenerated(
     observation: &Observation,
     content: &str,
 ) -> Result<(), String> {
-    let store = Store::open(&settings.paths.store)
+    let store = crate::host::open_store(&settings.paths)
         .map_err(|e| e.to_string())?
         .keep(settings.keep);
     let pod_cidrs: Vec<String> = match &observation.api {

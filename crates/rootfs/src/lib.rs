@@ -22,7 +22,7 @@
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Component, Path, PathBuf};
@@ -306,7 +306,11 @@ impl Root {
                 continue;
             };
             match mkdirat(fd.as_fd(), name, mode) {
-                Ok(()) | Err(Errno::EEXIST) => {}
+                // A new entry is durable only once its parent is synced;
+                // a power cut must not take a directory and what was
+                // written into it since.
+                Ok(()) => nix::unistd::fsync(fd.as_fd()).map_err(io)?,
+                Err(Errno::EEXIST) => {}
                 Err(e) => return Err(io(e)),
             }
             at.push(name);
@@ -323,6 +327,23 @@ impl Dir {
     /// The directory's path, as given.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Where this directory really is, every symlink on the way resolved
+    /// (as the kernel names the open handle). Under [`Root::dir`] it lies
+    /// inside the root; callers that can only take a path use this one, so
+    /// no symlink is left on the way to lead them elsewhere.
+    pub fn resolved_path(&self) -> std::io::Result<PathBuf> {
+        let link = format!("/proc/self/fd/{}", self.fd.as_raw_fd());
+        let target = std::fs::read_link(link)?;
+        // An unlinked directory reads as "<path> (deleted)".
+        if !target.is_absolute() || target.as_os_str().as_bytes().ends_with(b" (deleted)") {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{} was removed while in use", self.path.display()),
+            ));
+        }
+        Ok(target)
     }
 
     /// What sits at `name` here, a final symlink not followed.
@@ -517,6 +538,31 @@ mod tests {
         std::fs::remove_file(root.join("run/flannel")).expect("rm");
         symlink("../../../outside", root.join("run/flannel")).expect("symlink");
         assert!(matches!(r.read(&target, 1024), Err(ReadError::Missing)));
+    }
+
+    #[test]
+    fn a_resolved_path_has_no_symlink_left_and_stays_in_the_root() {
+        let (_top, root, outside) = layout();
+        // Written for the host: /var/lib/rebootguard -> /data/rebootguard.
+        std::fs::create_dir_all(root.join("var/lib")).expect("mkdir");
+        std::fs::create_dir_all(root.join("data/rebootguard")).expect("mkdir");
+        symlink("/data/rebootguard", root.join("var/lib/rebootguard")).expect("symlink");
+        let r = Root::open(&root).expect("root");
+        let dir = r.dir(&root.join("var/lib/rebootguard"), None).expect("dir");
+        let real_root = std::fs::canonicalize(&root).expect("canonicalize");
+        assert_eq!(
+            dir.resolved_path().expect("resolved"),
+            real_root.join("data/rebootguard")
+        );
+
+        // A link to a directory outside names, resolved, a new one inside.
+        symlink(&outside, root.join("var/lib/elsewhere")).expect("symlink");
+        let dir = r
+            .dir(&root.join("var/lib/elsewhere/store"), Some(0o700))
+            .expect("created inside");
+        let resolved = dir.resolved_path().expect("resolved");
+        assert!(resolved.starts_with(&real_root), "{}", resolved.display());
+        assert_eq!(std::fs::read_dir(&outside).expect("ls").count(), 0);
     }
 
     #[test]

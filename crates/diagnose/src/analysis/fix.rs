@@ -3,6 +3,7 @@
 use super::{Key, workload_of};
 use crate::classify::Sandbox;
 use crate::config::Config;
+use crate::escape::shell as sh;
 use crate::model::Pod;
 use crate::report::{Cause, Fix};
 use crate::snapshot::Snapshot;
@@ -30,7 +31,7 @@ pub(super) fn sandbox_fix(cause: &Sandbox, nodes: &[String], snapshot: &Snapshot
                     )),
                     _ => fix.push(Fix::cluster(
                         format!("restart the flannel pod on {n} so it brings up flannel.1"),
-                        format!("kubectl delete pod -A -l app=flannel --field-selector spec.nodeName={n}"),
+                        format!("kubectl delete pod -A -l app=flannel --field-selector spec.nodeName={}", sh(n)),
                     )),
                 }
             }
@@ -39,7 +40,10 @@ pub(super) fn sandbox_fix(cause: &Sandbox, nodes: &[String], snapshot: &Snapshot
             for n in nodes {
                 fix.push(Fix::cluster(
                     format!("drain {n}"),
-                    format!("kubectl drain {n} --ignore-daemonsets --delete-emptydir-data"),
+                    format!(
+                        "kubectl drain {} --ignore-daemonsets --delete-emptydir-data",
+                        sh(n)
+                    ),
                 ));
                 fix.push(Fix::on_node(
                     n,
@@ -48,7 +52,7 @@ pub(super) fn sandbox_fix(cause: &Sandbox, nodes: &[String], snapshot: &Snapshot
                 ));
                 fix.push(Fix::cluster(
                     format!("uncordon {n}"),
-                    format!("kubectl uncordon {n}"),
+                    format!("kubectl uncordon {}", sh(n)),
                 ));
             }
         }
@@ -137,7 +141,7 @@ pub(super) fn own_fix(key: &Key, cause: &Cause, snapshot: &Snapshot, config: &Co
         (Key::NodeDown(n), _) => vec![
             Fix::cluster(
                 format!("see why {n} is not Ready"),
-                format!("kubectl describe node {n}"),
+                format!("kubectl describe node {}", sh(n)),
             ),
             Fix::on_node(
                 n,
@@ -148,7 +152,7 @@ pub(super) fn own_fix(key: &Key, cause: &Cause, snapshot: &Snapshot, config: &Co
         (Key::Csi { driver, node }, _) => {
             let mut fix = vec![Fix::cluster(
                 format!("see which drivers registered on {node}"),
-                format!("kubectl get csinode {node} -o yaml"),
+                format!("kubectl get csinode {} -o yaml", sh(node)),
             )];
             let plugins: Vec<&Pod> = snapshot
                 .pods
@@ -163,7 +167,8 @@ pub(super) fn own_fix(key: &Key, cause: &Cause, snapshot: &Snapshot, config: &Co
                     format!("restart the CSI node plugin on {node} so it registers {driver}"),
                     format!(
                         "kubectl -n {} delete pod {}",
-                        p.metadata.namespace, p.metadata.name
+                        sh(&p.metadata.namespace),
+                        sh(&p.metadata.name)
                     ),
                 ));
             }
@@ -184,11 +189,11 @@ pub(super) fn own_fix(key: &Key, cause: &Cause, snapshot: &Snapshot, config: &Co
             let sel = if selector.is_empty() {
                 String::new()
             } else {
-                format!(" -l {}", selector.join(","))
+                format!(" -l {}", sh(&selector.join(",")))
             };
             let mut fix = vec![Fix::cluster(
                 format!("see why {c} pods are not ready"),
-                format!("kubectl -n {ns} describe pods{sel}"),
+                format!("kubectl -n {} describe pods{sel}", sh(ns)),
             )];
             let deployment = snapshot
                 .pods
@@ -199,31 +204,58 @@ pub(super) fn own_fix(key: &Key, cause: &Cause, snapshot: &Snapshot, config: &Co
             if let Some((_, name)) = deployment {
                 fix.push(Fix::cluster(
                     format!("restart {c}"),
-                    format!("kubectl -n {ns} rollout restart deployment/{name}"),
+                    format!(
+                        "kubectl -n {} rollout restart deployment/{}",
+                        sh(ns),
+                        sh(&name)
+                    ),
                 ));
             }
             fix
         }
-        (Key::Webhook(w), _) => vec![
-            Fix::cluster(
+        (Key::Webhook(w), _) => {
+            let mut fix = vec![Fix::cluster(
                 format!("find the service behind {w} and why it has no endpoints"),
                 "kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations -o wide",
-            ),
-            Fix::cluster(
-                "as a last resort while the backend is fixed, let requests through",
-                format!(
-                    "kubectl get validatingwebhookconfiguration -o name | xargs -I{{}} kubectl patch {{}} --type=json -p '[{{\"op\":\"replace\",\"path\":\"/webhooks/0/failurePolicy\",\"value\":\"Ignore\"}}]'  # only the configuration holding {w}"
+            )];
+            // The patch names the one configuration and index holding the
+            // webhook; without them a patch would hit the wrong webhooks.
+            let holder = [
+                (
+                    "validatingwebhookconfiguration",
+                    &snapshot.validating_webhook_configurations,
                 ),
-            ),
-        ],
+                (
+                    "mutatingwebhookconfiguration",
+                    &snapshot.mutating_webhook_configurations,
+                ),
+            ]
+            .into_iter()
+            .flat_map(|(kind, configs)| configs.iter().map(move |c| (kind, c)))
+            .find_map(|(kind, c)| {
+                let at = c.webhooks.iter().position(|x| &x.name == w)?;
+                Some((kind, &c.metadata.name, at))
+            });
+            if let Some((kind, config, at)) = holder {
+                fix.push(Fix::cluster(
+                    "as a last resort while the backend is fixed, let requests through",
+                    format!(
+                        "kubectl patch {kind} {} --type=json -p '[{{\"op\":\"replace\",\"path\":\"/webhooks/{at}/failurePolicy\",\"value\":\"Ignore\"}}]'",
+                        sh(config)
+                    ),
+                ));
+            }
+            fix
+        }
         (Key::ApiService(a), _) => vec![Fix::cluster(
             format!("see why {a} is unavailable"),
-            format!("kubectl describe apiservice {a}"),
+            format!("kubectl describe apiservice {}", sh(a)),
         )],
         (Key::Longhorn(v), _) => vec![Fix::cluster(
             format!("inspect volume {v} and its replicas"),
             format!(
-                "kubectl -n longhorn-system get volumes.longhorn.io {v} -o yaml; kubectl -n longhorn-system get replicas.longhorn.io -l longhornvolume={v}"
+                "kubectl -n longhorn-system get volumes.longhorn.io {v} -o yaml; kubectl -n longhorn-system get replicas.longhorn.io -l longhornvolume={v}",
+                v = sh(v)
             ),
         )],
         (
@@ -237,15 +269,19 @@ pub(super) fn own_fix(key: &Key, cause: &Cause, snapshot: &Snapshot, config: &Co
             Fix::cluster(
                 format!("see the {kind}'s status"),
                 format!(
-                    "kubectl -n {namespace} describe {} {name}",
-                    kind.to_ascii_lowercase()
+                    "kubectl -n {} describe {} {}",
+                    sh(namespace),
+                    sh(&kind.to_ascii_lowercase()),
+                    sh(name)
                 ),
             ),
             Fix::cluster(
                 "reconcile it once fixed",
                 format!(
-                    "flux reconcile {} {name} -n {namespace} --with-source",
-                    flux_cli_kind(kind)
+                    "flux reconcile {} {} -n {} --with-source",
+                    flux_cli_kind(kind),
+                    sh(name),
+                    sh(namespace)
                 ),
             ),
         ],
@@ -253,9 +289,9 @@ pub(super) fn own_fix(key: &Key, cause: &Cause, snapshot: &Snapshot, config: &Co
             format!("retry {o} once the webhook is back"),
             format!(
                 "kubectl -n {} describe {} {}",
-                o.namespace,
-                o.kind.to_ascii_lowercase(),
-                o.name
+                sh(&o.namespace),
+                sh(&o.kind.to_ascii_lowercase()),
+                sh(&o.name)
             ),
         )],
         (
@@ -267,6 +303,7 @@ pub(super) fn own_fix(key: &Key, cause: &Cause, snapshot: &Snapshot, config: &Co
             cause,
         ) => {
             let target = format!("{}/{name}", kind.to_ascii_lowercase());
+            let (namespace, target) = (sh(namespace), sh(&target));
             match cause {
                 Cause::CrashLoop | Cause::DnsLookupFailures => vec![Fix::cluster(
                     "read the crashing container's last logs",

@@ -8,7 +8,6 @@ use std::time::Instant;
 
 use rebootguard_cluster::node as api;
 use rebootguard_hostnet::link::{Family, Netlink};
-use rebootguard_store::Store;
 
 use super::facts::{self, ApiFacts, Cluster, Conflist, ConflistError, Facts, Host, Leases, Local};
 use crate::live;
@@ -78,7 +77,7 @@ fn node_path(root: &Path, path: &Path) -> String {
 }
 
 fn backup_pod_cidrs(settings: &Settings) -> Option<Vec<ipnet::IpNet>> {
-    let store = Store::open_existing(&settings.paths.store).ok()??;
+    let store = crate::host::find_store(&settings.paths).ok()??;
     let inventory = store.load(observe::validate).ok()?;
     let newest = inventory
         .valid
