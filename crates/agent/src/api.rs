@@ -370,7 +370,7 @@ pub async fn reconcile(
                         metrics.api_error("condition");
                         tracing::warn!(
                             "failed to write the {CONDITION} condition (retrying): {}",
-                            rebootguard_node::observe::error_chain(&e)
+                            rebootguard_errors::chain(&e)
                         );
                     }
                 }
@@ -394,7 +394,7 @@ pub async fn reconcile(
                     tracing::warn!(
                         "failed to {} the taint (retrying): {}",
                         if want.taint { "put on" } else { "take off" },
-                        rebootguard_node::observe::error_chain(&e)
+                        rebootguard_errors::chain(&e)
                     );
                 }
             }

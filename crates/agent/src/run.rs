@@ -306,9 +306,7 @@ impl Context {
                                 "held by {holder}{}",
                                 until.map(|u| format!(" until {u}")).unwrap_or_default()
                             )),
-                            Err(e) => {
-                                LeaseAnswer::Failed(rebootguard_node::observe::error_chain(&e))
-                            }
+                            Err(e) => LeaseAnswer::Failed(rebootguard_errors::chain(&e)),
                         },
                     };
                     let _ = done.send(Done::Lease(answer)).await;
@@ -435,7 +433,7 @@ impl Context {
                     metrics.api_error("annotation");
                     tracing::warn!(
                         "failed to update {REQUIRED} (trying again at the next full check): {}",
-                        rebootguard_node::observe::error_chain(&e)
+                        rebootguard_errors::chain(&e)
                     );
                 }
             }
@@ -497,7 +495,7 @@ impl Context {
             Ok(_) => {}
             Err(e) => tracing::warn!(
                 "failed to back up subnet.env: {}",
-                rebootguard_node::observe::error_chain(&e)
+                rebootguard_errors::chain(&e)
             ),
         });
     }
@@ -559,7 +557,7 @@ impl Reboots {
                         let _ = done
                             .send(Err(format!(
                                 "could not record the acceptance of reboot request {id} on the Node, so did not reboot: {}",
-                                rebootguard_node::observe::error_chain(&e)
+                                rebootguard_errors::chain(&e)
                             )))
                             .await;
                         return;
@@ -619,10 +617,7 @@ async fn probe(settings: Settings, timeout: Duration) -> (bool, String) {
         Ok(Err(e)) => (false, format!("the probe crashed: {e}")),
         Ok(Ok(Err(e))) => (
             false,
-            format!(
-                "could not probe: {}",
-                rebootguard_node::observe::error_chain(&e)
-            ),
+            format!("could not probe: {}", rebootguard_errors::chain(&e)),
         ),
         Ok(Ok(Ok(report))) => (report.passed, report.summary),
     }

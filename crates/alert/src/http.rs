@@ -40,25 +40,20 @@ pub async fn exchange(
     timeout: Duration,
 ) -> Result<(hyper::StatusCode, Bytes), String> {
     let work = async {
-        let response = client.request(request).await.map_err(|e| chain(&e))?;
+        let response = client
+            .request(request)
+            .await
+            .map_err(|e| rebootguard_errors::chain(&e))?;
         let status = response.status();
         let body = response
             .into_body()
             .collect()
             .await
-            .map_err(|e| chain(&e))?
+            .map_err(|e| rebootguard_errors::chain(&e))?
             .to_bytes();
         Ok((status, body))
     };
     tokio::time::timeout(timeout, work)
         .await
         .map_err(|_| format!("no answer within {timeout:?}"))?
-}
-
-/// An error with its causes (hyper's top error alone says little).
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let causes: Vec<String> = std::iter::successors(Some(e), |e| e.source())
-        .map(ToString::to_string)
-        .collect();
-    causes.join(": ")
 }

@@ -10,7 +10,7 @@ pub fn run(args: AgentArgs) -> u8 {
     let settings = match crate::node::resolve(&args.opts, None) {
         Ok(settings) => settings,
         Err(e) => {
-            eprintln!("error: {}", rebootguard_node::observe::error_chain(&e));
+            eprintln!("error: {}", rebootguard_errors::chain(&e));
             return USAGE;
         }
     };
@@ -39,7 +39,7 @@ pub fn run(args: AgentArgs) -> u8 {
     match runtime.block_on(rebootguard_agent::run(settings, config)) {
         Ok(()) => OK,
         Err(e) => {
-            eprintln!("error: {}", rebootguard_node::observe::error_chain(&e));
+            eprintln!("error: {}", rebootguard_errors::chain(&e));
             PROBLEM
         }
     }

@@ -184,7 +184,7 @@ pub fn run(args: &Args) -> u8 {
         let discovery = Discovery::from_env(args.kubeconfig.clone(), Path::new("/"));
         let (mut config, _) = rebootguard_cluster::client::load(&discovery)
             .await
-            .map_err(|e| rebootguard_node::observe::error_chain(&e))?;
+            .map_err(|e| rebootguard_errors::chain(&e))?;
         let bound = options.rollout.bound;
         config.connect_timeout = Some(bound);
         config.read_timeout = Some(bound);
@@ -213,7 +213,7 @@ pub fn run(args: &Args) -> u8 {
         };
         let result = controller::run(&clients, &options, &metrics, &hooks, shutdown)
             .await
-            .map_err(|e| rebootguard_node::observe::error_chain(&e));
+            .map_err(|e| rebootguard_errors::chain(&e));
         if let Some(n) = notifier {
             n.finish().await;
         }

@@ -42,8 +42,13 @@ fn read(input: &Input, runtime: &tokio::runtime::Runtime) -> Result<State, Faile
         for path in &input.snapshot {
             let file = std::fs::File::open(path)
                 .map_err(|e| Failed(format!("cannot open {}: {e}", path.display())))?;
-            let part = rebootguard_diagnose::load_reader(BufReader::new(file))
-                .map_err(|e| Failed(format!("{}: {}", path.display(), chain(&e))))?;
+            let part = rebootguard_diagnose::load_reader(BufReader::new(file)).map_err(|e| {
+                Failed(format!(
+                    "{}: {}",
+                    path.display(),
+                    rebootguard_errors::chain(&e)
+                ))
+            })?;
             match &mut merged {
                 None => merged = Some(part),
                 Some(all) => all.merge(part),
@@ -62,7 +67,13 @@ fn read(input: &Input, runtime: &tokio::runtime::Runtime) -> Result<State, Faile
                 .iter()
                 .map(|(path, bytes)| (path.as_str(), bytes.as_slice())),
         )
-        .map_err(|e| Failed(format!("{}: {}", dir.display(), chain(&e))))?;
+        .map_err(|e| {
+            Failed(format!(
+                "{}: {}",
+                dir.display(),
+                rebootguard_errors::chain(&e)
+            ))
+        })?;
         return Ok(State {
             snapshot,
             client: None,
@@ -73,7 +84,7 @@ fn read(input: &Input, runtime: &tokio::runtime::Runtime) -> Result<State, Faile
     runtime.block_on(async {
         let (client, source) = rebootguard_cluster::connect(&discovery, bound)
             .await
-            .map_err(|e| Failed(chain(&e)))?;
+            .map_err(|e| Failed(rebootguard_errors::chain(&e)))?;
         let snapshot = collect::collect(&client, &source.to_string(), bound).await;
         let unreadable = |kind: &str| snapshot.missing.iter().find(|m| m.kind == kind);
         if let Some(missing) = unreadable("v1 Node").or_else(|| unreadable("v1 Pod")) {
@@ -127,10 +138,6 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, Failed> {
         )));
     }
     Ok(bytes)
-}
-
-fn chain(error: &dyn std::error::Error) -> String {
-    rebootguard_node::observe::error_chain(error)
 }
 
 fn now_for(snapshot: &Snapshot, now: Option<&str>) -> Result<jiff::Timestamp, Failed> {
@@ -218,7 +225,7 @@ pub fn snapshot(output: &Path, gzip: bool, kubeconfig: Option<PathBuf>, timeout:
     let bytes = match bytes {
         Ok(bytes) => bytes,
         Err(e) => {
-            eprintln!("error: {}", chain(&e));
+            eprintln!("error: {}", rebootguard_errors::chain(&e));
             return PROBLEM;
         }
     };
@@ -301,10 +308,10 @@ pub fn clean_stale(input: &Input, yes: bool, include_unowned: bool, json: bool) 
                 Err(e) => tracing::warn!(
                     pod = %format!("{}/{}", entry.namespace, entry.name),
                     "failed to delete stale pod: {}",
-                    chain(e)
+                    rebootguard_errors::chain(e)
                 ),
             }
-            results.push((entry, outcome.map_err(|e| chain(&e))));
+            results.push((entry, outcome.map_err(|e| rebootguard_errors::chain(&e))));
         }
     }
     let failed = results.iter().filter(|(_, r)| r.is_err()).count();

@@ -20,7 +20,7 @@ pub fn run(node: Node) -> u8 {
     let settings = match resolve(&node.opts, timeout) {
         Ok(settings) => settings,
         Err(e) => {
-            eprintln!("error: {}", rebootguard_node::observe::error_chain(&e));
+            eprintln!("error: {}", rebootguard_errors::chain(&e));
             return USAGE;
         }
     };
@@ -322,7 +322,7 @@ fn print_json(value: &impl Serialize) {
 }
 
 fn report_error(json: bool, error: &dyn std::error::Error) {
-    let text = rebootguard_node::observe::error_chain(error);
+    let text = rebootguard_errors::chain(error);
     if json {
         print_json(&serde_json::json!({ "error": text }));
     }

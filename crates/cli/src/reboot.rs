@@ -360,7 +360,7 @@ pub fn run(args: &Args) -> u8 {
         let discovery = Discovery::from_env(args.kubeconfig.clone(), Path::new("/"));
         let (client, _) = rebootguard_cluster::connect(&discovery, options.bound)
             .await
-            .map_err(|e| rebootguard_node::observe::error_chain(&e))?;
+            .map_err(|e| rebootguard_errors::chain(&e))?;
         let notifier = notifier(hook)?;
         // On a terminal, a status line (node i/N, phase, time in it)
         // redrawn every second below the progress lines.
@@ -405,7 +405,7 @@ pub fn run(args: &Args) -> u8 {
         let verifier = probes.as_ref().map(|p| p as &dyn rebootguard_reboot::Verifier);
         let run = rebootguard_reboot::run(&client, &options, verifier, &mut emit);
         let result = tokio::select! {
-            r = run => r.map_err(|e| rebootguard_node::observe::error_chain(&e)),
+            r = run => r.map_err(|e| rebootguard_errors::chain(&e)),
             _ = tokio::signal::ctrl_c() => Err("interrupted: the node in progress keeps its state; rerun to resume (the Lease expires after --lease-ttl)".into()),
         };
         if let Some(t) = ticker {

@@ -67,14 +67,17 @@ async fn verify(args: &VerifyArgs, options: &Options, api_timeout: Duration) -> 
     let (client, source) = match rebootguard_cluster::connect(&discovery, api_timeout).await {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("error: could not verify: {}", chain(&e));
+            eprintln!("error: could not verify: {}", rebootguard_errors::chain(&e));
             return CANNOT;
         }
     };
     let targets = match run::targets(&client, options).await {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("error: could not verify: {} (from {source})", chain(&e));
+            eprintln!(
+                "error: could not verify: {} (from {source})",
+                rebootguard_errors::chain(&e)
+            );
             return CANNOT;
         }
     };
@@ -105,7 +108,7 @@ async fn verify(args: &VerifyArgs, options: &Options, api_timeout: Duration) -> 
     let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("error: could not verify: {}", chain(&e));
+            eprintln!("error: could not verify: {}", rebootguard_errors::chain(&e));
             return CANNOT;
         }
     };
@@ -169,8 +172,4 @@ fn probe(p: &ProbeArgs) -> u8 {
         wait,
         message_path: p.message_path.clone(),
     })
-}
-
-fn chain(error: &dyn std::error::Error) -> String {
-    rebootguard_node::observe::error_chain(error)
 }

@@ -14,17 +14,6 @@ fn pod(name: &str) -> serde_json::Value {
     PodB::deployment("apps", name, "6d7f8c9b5", "x1", "node1", "img:1").build()
 }
 
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(x) = src {
-        s.push_str(": ");
-        s.push_str(&x.to_string());
-        src = x.source();
-    }
-    s
-}
-
 #[test]
 fn empty_and_whitespace_are_rejected() {
     assert!(matches!(load::load(b""), Err(Error::Empty)));
@@ -42,7 +31,7 @@ fn truncated_json_names_the_document_and_position() {
     let full = serde_json::to_vec(&kube::list_doc(&[pod("a"), pod("b")])).expect("json");
     let err = load::load(&full[..full.len() / 2]).expect_err("must fail");
     assert!(matches!(err, Error::Scan { .. }), "{err:?}");
-    let text = chain(&err);
+    let text = rebootguard_errors::chain(&err);
     assert!(
         text.contains("truncated") && text.contains("at byte"),
         "{text}"
@@ -77,7 +66,7 @@ fn object_with_a_wrong_field_type_names_kind_and_name() {
     p["status"]["containerStatuses"][0]["restartCount"] = json!("many");
     let err = load::load(&serde_json::to_vec(&kube::list_doc(&[p])).expect("json"))
         .expect_err("must fail");
-    let text = chain(&err);
+    let text = rebootguard_errors::chain(&err);
     assert!(matches!(err, Error::Object { .. }), "{err:?}");
     assert!(
         text.contains("Pod") && text.contains("broken-6d7f8c9b5-x1"),
@@ -229,7 +218,11 @@ fn cluster_info_dump_directory() {
         &b"{\"kind\": \"PodList\", \"items\": [{"[..],
     )])
     .expect_err("must fail");
-    assert!(chain(&err).contains("apps/pods.json"), "{}", chain(&err));
+    assert!(
+        rebootguard_errors::chain(&err).contains("apps/pods.json"),
+        "{}",
+        rebootguard_errors::chain(&err)
+    );
 }
 
 #[test]
@@ -537,7 +530,11 @@ fn yaml_alias_bombs_are_refused_not_expanded() {
         text.push_str(&format!("{name}: &{name} [{refs}]\n"));
     }
     let err = load::load(text.as_bytes()).expect_err("an alias bomb must not load");
-    assert!(matches!(err, Error::ParseYaml { .. }), "{}", chain(&err));
+    assert!(
+        matches!(err, Error::ParseYaml { .. }),
+        "{}",
+        rebootguard_errors::chain(&err)
+    );
 }
 
 #[test]
@@ -547,7 +544,7 @@ fn an_endless_device_is_binary_not_a_snapshot() {
     assert!(
         matches!(err, Error::Binary { byte: 0, offset: 0 }),
         "{}",
-        chain(&err)
+        rebootguard_errors::chain(&err)
     );
     assert!(err.to_string().contains("binary data"), "{err}");
     // Text that starts well and turns to NULs is caught by the parser.
@@ -587,7 +584,7 @@ fn a_gzip_bomb_stops_at_the_limit() {
             }
         ),
         "{}",
-        chain(&err)
+        rebootguard_errors::chain(&err)
     );
     assert!(err.to_string().contains("gzip bomb"), "{err}");
     // Within the limit the same input is just an (empty) List.
@@ -620,7 +617,7 @@ fn yaml_is_bounded_on_its_own_and_an_input_of_exactly_the_limit_loads() {
             }
         ),
         "{}",
-        chain(&err)
+        rebootguard_errors::chain(&err)
     );
     let exact = load::Limits {
         input: doc.len() as u64,

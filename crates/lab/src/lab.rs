@@ -984,7 +984,7 @@ impl Ctx {
                     };
                     (reply, Some(then))
                 }
-                Err(e) => (Reply::failed(chain(&e)), None),
+                Err(e) => (Reply::failed(rebootguard_errors::chain(&e)), None),
             },
             other => (self.serve_now(other).await, None),
         }
@@ -1013,7 +1013,7 @@ impl Ctx {
                         error: None,
                     }
                 }
-                Err(e) => Reply::failed(chain(&e)),
+                Err(e) => Reply::failed(rebootguard_errors::chain(&e)),
             },
             Request::PowerOn { node } => match self.power_on(&node).await {
                 Ok(()) => Reply {
@@ -1027,7 +1027,7 @@ impl Ctx {
                     )],
                     error: None,
                 },
-                Err(e) => Reply::failed(chain(&e)),
+                Err(e) => Reply::failed(rebootguard_errors::chain(&e)),
             },
             Request::FixManually => {
                 let _one_at_a_time = self.cluster_ops.lock().await;
@@ -1076,7 +1076,9 @@ impl Ctx {
                             ..Reply::default()
                         }
                     }
-                    Err(e) => Reply::failed(format!("reboot failed: {}", chain(&e))),
+                    Err(e) => {
+                        Reply::failed(format!("reboot failed: {}", rebootguard_errors::chain(&e)))
+                    }
                 }
             }
             Request::Break { node, fault } => match self.break_now(&node, &fault).await {
@@ -1089,7 +1091,7 @@ impl Ctx {
                     )],
                     error: None,
                 },
-                Err(e) => Reply::failed(chain(&e)),
+                Err(e) => Reply::failed(rebootguard_errors::chain(&e)),
             },
             Request::K3sRestart { node, asked_by } => match self.restart_k3s(&node, &asked_by) {
                 Ok(at) => Reply {
@@ -1101,7 +1103,7 @@ impl Ctx {
                     )],
                     error: None,
                 },
-                Err(e) => Reply::failed(chain(&e)),
+                Err(e) => Reply::failed(rebootguard_errors::chain(&e)),
             },
         }
     }
@@ -1145,18 +1147,6 @@ impl Ctx {
         publish("kubeconfig", &self.api.sim.kubeconfig_yaml());
         publish("state.json", &state.to_string());
     }
-}
-
-/// An error with its causes, `a: b: c`.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 /// The lab's request server: takes request files as they come (every

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::lab::{Ctx, Error, chain, futures_join};
+use crate::lab::{Ctx, Error, futures_join};
 use crate::node::{self, Node};
 use crate::scenario::{Fault, Role};
 
@@ -57,7 +57,7 @@ impl Then {
                         ctx,
                         Some(&node),
                         "power",
-                        &format!("reboot failed: {}", chain(&e)),
+                        &format!("reboot failed: {}", rebootguard_errors::chain(&e)),
                     );
                 }
             }

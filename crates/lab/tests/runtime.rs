@@ -315,9 +315,9 @@ async fn runtime_faults_act_at_once_and_a_k3s_restart_repairs_them() {
         .await
         .unwrap_err();
     assert!(
-        rebootguard_lab::lab::chain(&e).contains("nothing to break"),
+        rebootguard_errors::chain(&e).contains("nothing to break"),
         "{}",
-        rebootguard_lab::lab::chain(&e)
+        rebootguard_errors::chain(&e)
     );
     let l = std::sync::Arc::new(lab);
     let rebooting = {

@@ -210,7 +210,7 @@ async fn ask_api(settings: &Settings, deadline: Instant) -> (Api, Option<kube::C
             Err(rebootguard_cluster::node::Error::NotFound(name)) => {
                 Ok((Api::NoNode(name), client))
             }
-            Err(e) => Err(Api::Unavailable(error_chain(&e))),
+            Err(e) => Err(Api::Unavailable(rebootguard_errors::chain(&e))),
         }
     };
     match tokio::time::timeout(bound, attempt).await {
@@ -258,23 +258,11 @@ pub async fn read_net_conf(
         {
             Ok(Some(text)) => parse(text.as_bytes(), &from),
             Ok(None) => Err(format!("{from} has no net-conf.json")),
-            Err(e) => Err(format!("{from}: {}", error_chain(&e))),
+            Err(e) => Err(format!("{from}: {}", rebootguard_errors::chain(&e))),
         };
     }
     Err(format!(
         "{} does not exist (k3s writes it on start; it survives reboots)",
         path.display()
     ))
-}
-
-/// An error and its causes on one line.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -274,7 +274,7 @@ pub async fn run(settings: &Settings, dry_run: bool) -> Outcome {
         match live::write_atomic(&settings.paths.root, &settings.paths.subnet_env, bytes) {
             Ok(()) => true,
             Err(e) => {
-                warnings.push(crate::observe::error_chain(&e));
+                warnings.push(rebootguard_errors::chain(&e));
                 false
             }
         }

@@ -383,7 +383,7 @@ pub async fn run(
                 }
                 tracing::warn!(
                     "failed to renew the leader Lease: {}",
-                    crate::error_chain(&e)
+                    rebootguard_errors::chain(&e)
                 );
                 if leading && !still_leads(last_renewal.elapsed(), options.leader_ttl) {
                     tracing::warn!("stepping down: the leader Lease could not be renewed in time");
@@ -427,7 +427,10 @@ pub async fn run(
                         release(&lock).await;
                         return Err(e);
                     }
-                    tracing::warn!("this turn failed, trying again: {}", crate::error_chain(&e));
+                    tracing::warn!(
+                        "this turn failed, trying again: {}",
+                        rebootguard_errors::chain(&e)
+                    );
                 }
             }
         }
@@ -463,7 +466,7 @@ async fn release(lock: &Lock) {
     if let Err(e) = lock.release().await {
         tracing::warn!(
             "failed to release the leader Lease: {}",
-            crate::error_chain(&e)
+            rebootguard_errors::chain(&e)
         );
     }
 }
@@ -552,7 +555,7 @@ async fn turn(
         if let Err(e) = ours.release().await {
             tracing::warn!(
                 "failed to release the rollout Lease: {}",
-                crate::error_chain(&e)
+                rebootguard_errors::chain(&e)
             );
         }
         return Ok(Turned::Decided(Box::new(decision), None));
@@ -809,7 +812,7 @@ async fn keep_leading(lock: &Lock, ttl: Duration, metrics: &Metrics) -> String {
                 metrics.errors.inc();
                 tracing::warn!(
                     "failed to renew the leader Lease: {}",
-                    crate::error_chain(&e)
+                    rebootguard_errors::chain(&e)
                 );
                 if !still_leads(last.elapsed(), ttl) {
                     return format!(
@@ -833,7 +836,7 @@ async fn conclude(client: &Client, outcome: &Outcome, metrics: &Metrics, bound: 
                 if let Err(e) =
                     rebootguard_cluster::reboot::annotate(client, node, &mark, bound).await
                 {
-                    tracing::warn!(node = %node, "failed to mark {node} as rebooted: {}", crate::error_chain(&e));
+                    tracing::warn!(node = %node, "failed to mark {node} as rebooted: {}", rebootguard_errors::chain(&e));
                 }
             }
             let names: Vec<&str> = nodes.iter().map(|(n, _)| n.as_str()).collect();

@@ -766,7 +766,7 @@ async fn execute(
 ) {
     let bound = options.bound;
     let failed = |seen: &mut Seen, e: Error| {
-        seen.failed = Some(error_chain(&e));
+        seen.failed = Some(rebootguard_errors::chain(&e));
     };
     match action {
         Action::Lease => {
@@ -831,18 +831,6 @@ async fn execute(
             events.publish(name, &note).await;
         }
     }
-}
-
-/// An error with its causes, one line.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// diagnose's first domino concerning `node` (else the cluster's first).

@@ -57,7 +57,7 @@ impl Probes {
     pub async fn verdict(&self) -> Result<Verdict, String> {
         let targets = run::targets(&self.client, &self.options)
             .await
-            .map_err(|e| crate::error_chain(&e))?;
+            .map_err(|e| rebootguard_errors::chain(&e))?;
         let now = jiff::Timestamp::now();
         // A killed rollout's probes are deleted here, as by `verify`.
         run::sweep(&self.client, &self.options.namespace, now).await;
@@ -69,7 +69,7 @@ impl Probes {
             std::future::pending(),
         )
         .await
-        .map_err(|e| crate::error_chain(&e))?;
+        .map_err(|e| rebootguard_errors::chain(&e))?;
         for e in &outcome.cleanup_errors {
             tracing::warn!("verify left {e} behind; the next run removes it");
         }

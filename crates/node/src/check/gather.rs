@@ -136,7 +136,7 @@ fn is_executable(path: &Path) -> bool {
 
 /// Links, FDB, neighbours and routes of the namespace this process is in.
 pub async fn host() -> Result<Host, String> {
-    let netlink = Netlink::connect().map_err(|e| observe::error_chain(&e))?;
+    let netlink = Netlink::connect().map_err(|e| rebootguard_errors::chain(&e))?;
     let read = async {
         let links = netlink.links().await?;
         let fdb = netlink.fdb().await?;
@@ -150,7 +150,7 @@ pub async fn host() -> Result<Host, String> {
             routes,
         })
     };
-    read.await.map_err(|e| observe::error_chain(&e))
+    read.await.map_err(|e| rebootguard_errors::chain(&e))
 }
 
 fn leases(settings: &Settings, network: &str) -> Leases {
@@ -181,7 +181,7 @@ async fn cluster(
     let bound = settings.api_timeout;
     let nodes = match api::nodes(client, bound).await {
         Ok(nodes) => nodes,
-        Err(e) => return ApiFacts::Unavailable(observe::error_chain(&e)),
+        Err(e) => return ApiFacts::Unavailable(rebootguard_errors::chain(&e)),
     };
     let peers = nodes
         .into_iter()
@@ -194,7 +194,7 @@ async fn cluster(
     ApiFacts::Cluster(Cluster {
         me,
         peers,
-        pods: pods.map_err(|e| observe::error_chain(&e)),
-        events: events.map_err(|e| observe::error_chain(&e)),
+        pods: pods.map_err(|e| rebootguard_errors::chain(&e)),
+        events: events.map_err(|e| rebootguard_errors::chain(&e)),
     })
 }
