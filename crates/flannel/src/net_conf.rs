@@ -156,25 +156,39 @@ impl NetConf {
         })
     }
 
-    /// The file as k3s writes it, for tests and examples.
+    /// The file as k3s writes it (one `Network`, the backend's `Type`),
+    /// with what k3s leaves out written only when set: more than one
+    /// network as `Networks`, the backend's `VNI` and `Port`. Parsing the
+    /// result gives this configuration back.
     pub fn render(&self) -> String {
-        let join = |nets: &[IpNet]| nets.first().map(ToString::to_string).unwrap_or_default();
-        format!(
-            "{{\n\t\"Network\": \"{}\",\n\t\"EnableIPv6\": {},\n\t\"EnableIPv4\": {},\n\t\"IPv6Network\": \"{}\",\n\t\"Backend\": {{\n\t\"Type\": \"{}\"\n}}\n}}\n",
-            if self.networks.is_empty() {
-                "0.0.0.0/0".to_owned()
-            } else {
-                join(&self.networks)
-            },
-            self.enable_ipv6,
-            self.enable_ipv4,
-            if self.ipv6_networks.is_empty() {
-                "::/0".to_owned()
-            } else {
-                join(&self.ipv6_networks)
-            },
-            self.backend.kind,
-        )
+        let mut object = Map::new();
+        let mut networks = |one: &str, many: &str, nets: &[IpNet]| match nets {
+            [] => {}
+            [net] => {
+                object.insert(one.to_owned(), Value::from(net.to_string()));
+            }
+            nets => {
+                let list = nets.iter().map(|n| Value::from(n.to_string())).collect();
+                object.insert(many.to_owned(), Value::Array(list));
+            }
+        };
+        networks("Network", "Networks", &self.networks);
+        networks("IPv6Network", "IPv6Networks", &self.ipv6_networks);
+        object.insert("EnableIPv6".to_owned(), Value::from(self.enable_ipv6));
+        object.insert("EnableIPv4".to_owned(), Value::from(self.enable_ipv4));
+        let mut backend = Map::new();
+        backend.insert("Type".to_owned(), Value::from(self.backend.kind.clone()));
+        if let Some(vni) = self.backend.vni {
+            backend.insert("VNI".to_owned(), Value::from(vni));
+        }
+        if let Some(port) = self.backend.port {
+            backend.insert("Port".to_owned(), Value::from(port));
+        }
+        object.insert("Backend".to_owned(), Value::Object(backend));
+        let mut text = serde_json::to_string_pretty(&Value::Object(object))
+            .unwrap_or_else(|_| String::from("{}"));
+        text.push('\n');
+        text
     }
 }
 
@@ -405,6 +419,17 @@ mod tests {
     fn render_round_trips() {
         let conf = NetConf::parse(br#"{"Network":"10.42.0.0/16","Backend":{"Type":"vxlan"}}"#)
             .expect("parses");
+        assert_eq!(NetConf::parse(conf.render().as_bytes()), Ok(conf));
+    }
+
+    #[test]
+    fn render_keeps_everything_parse_reads() {
+        // Found by fuzzing: a backend type with a backslash was written
+        // unescaped, and VNI, Port and a second network were dropped.
+        let text = br#"{"Networks":["10.42.0.0/16","10.99.0.0/16"],"IPv6Network":"::/0",
+            "Backend":{"Type":"vxlan\\\"x","VNI":4097,"Port":4789}}"#;
+        let conf = NetConf::parse(text).expect("parses");
+        assert_eq!(conf.backend.kind, "vxlan\\\"x");
         assert_eq!(NetConf::parse(conf.render().as_bytes()), Ok(conf));
     }
 }
