@@ -163,41 +163,51 @@ impl<K: Ord, V: PartialEq> Fold<K, V> {
     }
 }
 
-/// Starts the three watches; `changed` hears about every change the checks
-/// care about (Nodes, pods).
-pub fn watch(client: Client, node: String, cache: Arc<Cache>, changed: mpsc::Sender<()>) {
+/// Starts the three watches, each handed to `background` so its end is
+/// never silent; `changed` hears about every change the checks care about
+/// (Nodes, pods).
+pub fn watch(
+    client: Client,
+    node: String,
+    cache: Arc<Cache>,
+    changed: mpsc::Sender<()>,
+    background: &crate::background::Registrar,
+) {
     // Nodes: the peers' flannel annotations and podCIDRs, and our own.
     {
         let (cache, changed, me) = (cache.clone(), changed.clone(), node.clone());
         let api = Api::<Node>::all(client.clone());
         let mut fold = Fold::new();
-        tokio::spawn(follow(
-            watcher::watcher(api, watcher::Config::default()),
-            cache.clone(),
-            move |event| {
-                let mut own = None;
-                let event = map(event, |n: Node| {
-                    let name = n.metadata.name.clone().unwrap_or_default();
-                    if name == me {
-                        own = Some((
-                            condition::find(&n, CONDITION).cloned(),
-                            n.metadata.uid.clone(),
-                            Handshake::of(&n),
-                        ));
+        background.forever(
+            "the Node watch",
+            tokio::spawn(follow(
+                watcher::watcher(api, watcher::Config::default()),
+                cache.clone(),
+                move |event| {
+                    let mut own = None;
+                    let event = map(event, |n: Node| {
+                        let name = n.metadata.name.clone().unwrap_or_default();
+                        if name == me {
+                            own = Some((
+                                condition::find(&n, CONDITION).cloned(),
+                                n.metadata.uid.clone(),
+                                Handshake::of(&n),
+                            ));
+                        }
+                        (name, views::view(&n).ok())
+                    });
+                    let mut state = cache.state();
+                    if let Some((c, uid, handshake)) = own {
+                        state.condition = c;
+                        state.uid = uid;
+                        state.handshake = handshake;
                     }
-                    (name, views::view(&n).ok())
-                });
-                let mut state = cache.state();
-                if let Some((c, uid, handshake)) = own {
-                    state.condition = c;
-                    state.uid = uid;
-                    state.handshake = handshake;
-                }
-                if fold.apply(&mut state.nodes, event) {
-                    let _ = changed.try_send(());
-                }
-            },
-        ));
+                    if fold.apply(&mut state.nodes, event) {
+                        let _ = changed.try_send(());
+                    }
+                },
+            )),
+        );
     }
     // The pods bound to this node.
     {
@@ -205,19 +215,22 @@ pub fn watch(client: Client, node: String, cache: Arc<Cache>, changed: mpsc::Sen
         let api = Api::<Pod>::all(client.clone());
         let config = watcher::Config::default().fields(&format!("spec.nodeName={node}"));
         let mut fold = Fold::new();
-        tokio::spawn(follow(
-            watcher::watcher(api, config),
-            cache.clone(),
-            move |event| {
-                let event = map(event, |p: Pod| {
-                    let view = views::pod_view(&p);
-                    ((view.namespace.clone(), view.name.clone()), Some(view))
-                });
-                if fold.apply(&mut cache.state().pods, event) {
-                    let _ = changed.try_send(());
-                }
-            },
-        ));
+        background.forever(
+            "the watch of this node's pods",
+            tokio::spawn(follow(
+                watcher::watcher(api, config),
+                cache.clone(),
+                move |event| {
+                    let event = map(event, |p: Pod| {
+                        let view = views::pod_view(&p);
+                        ((view.namespace.clone(), view.name.clone()), Some(view))
+                    });
+                    if fold.apply(&mut cache.state().pods, event) {
+                        let _ = changed.try_send(());
+                    }
+                },
+            )),
+        );
     }
     // Sandbox failures: one field selector for the reason; only this
     // node's are kept, and only for the checks' window.
@@ -226,31 +239,34 @@ pub fn watch(client: Client, node: String, cache: Arc<Cache>, changed: mpsc::Sen
         let config =
             watcher::Config::default().fields(&format!("reason={}", views::SANDBOX_FAILED));
         let mut fold = Fold::new();
-        tokio::spawn(follow(
-            watcher::watcher(api, config),
-            cache.clone(),
-            move |event| {
-                let mut state = cache.state();
-                let event = map(event, |e: CoreEvent| {
-                    let view = views::event_view(&e);
-                    let ours = view.host.as_deref() == Some(node.as_str())
-                        || state.pods.as_ref().is_some_and(|p| {
-                            p.contains_key(&(view.namespace.clone(), view.name.clone()))
-                        });
-                    let key = (
-                        e.metadata.namespace.clone().unwrap_or_default(),
-                        e.metadata.name.clone().unwrap_or_default(),
-                    );
-                    (key, ours.then_some(view))
-                });
-                fold.apply(&mut state.events, event);
-                let window = jiff::SignedDuration::try_from(EVENTS_WINDOW).unwrap_or_default();
-                let horizon = jiff::Timestamp::now() - window;
-                if let Some(events) = &mut state.events {
-                    events.retain(|_, e| e.last_seen.is_none_or(|t| t >= horizon));
-                }
-            },
-        ));
+        background.forever(
+            "the sandbox event watch",
+            tokio::spawn(follow(
+                watcher::watcher(api, config),
+                cache.clone(),
+                move |event| {
+                    let mut state = cache.state();
+                    let event = map(event, |e: CoreEvent| {
+                        let view = views::event_view(&e);
+                        let ours = view.host.as_deref() == Some(node.as_str())
+                            || state.pods.as_ref().is_some_and(|p| {
+                                p.contains_key(&(view.namespace.clone(), view.name.clone()))
+                            });
+                        let key = (
+                            e.metadata.namespace.clone().unwrap_or_default(),
+                            e.metadata.name.clone().unwrap_or_default(),
+                        );
+                        (key, ours.then_some(view))
+                    });
+                    fold.apply(&mut state.events, event);
+                    let window = jiff::SignedDuration::try_from(EVENTS_WINDOW).unwrap_or_default();
+                    let horizon = jiff::Timestamp::now() - window;
+                    if let Some(events) = &mut state.events {
+                        events.retain(|_, e| e.last_seen.is_none_or(|t| t >= horizon));
+                    }
+                },
+            )),
+        );
     }
 }
 

@@ -9,6 +9,7 @@
 
 pub mod alert;
 pub mod api;
+pub mod background;
 pub mod config;
 pub mod files;
 pub mod machine;

@@ -22,6 +22,7 @@ use rebootguard_node::check::{self, Facts, Status};
 use tokio::sync::{mpsc, watch};
 
 use crate::api::{self, Cache};
+use crate::background::Background;
 use crate::config::Config;
 use crate::machine::{Action, Alert, Event, Input, LeaseAnswer, Machine, Truth};
 use crate::metrics::Metrics;
@@ -43,6 +44,15 @@ pub enum Error {
     /// Netlink notifications cannot be had.
     #[error("failed to subscribe to netlink notifications")]
     Netlink(#[source] rebootguard_hostnet::monitor::Error),
+    /// A task the agent depends on stopped (a panic, or a watch that
+    /// ended); the service manager starts the agent afresh.
+    #[error("{task} stopped: {why}")]
+    Stopped {
+        /// Which task.
+        task: &'static str,
+        /// Why.
+        why: String,
+    },
 }
 
 /// What finished in the background.
@@ -61,28 +71,38 @@ enum Done {
 pub async fn run(settings: Settings, config: Config) -> Result<(), Error> {
     let node = settings.node_name.clone();
     let metrics = Arc::new(Metrics::new());
+    let mut background = Background::default();
     if let Some(addr) = config.listen {
         let stale = (config.check_interval * 3).max(Duration::from_secs(30));
         match crate::metrics::serve(addr, metrics.clone(), stale).await {
-            Ok(_) => tracing::info!(%addr, "serving /metrics and /healthz"),
+            Ok(server) => {
+                tracing::info!(%addr, "serving /metrics and /healthz");
+                background.forever("the /metrics endpoint", server);
+            }
             Err(e) => tracing::error!(%addr, "cannot serve /metrics: {e}"),
         }
     }
     let notifier = Notifier::from_env();
 
     let (file_tx, mut file_rx) = mpsc::channel(16);
-    files::watch(&settings.paths.subnet_env, file_tx).map_err(|source| Error::Inotify {
-        path: settings.paths.subnet_env.display().to_string(),
-        source,
-    })?;
+    let files =
+        files::watch(&settings.paths.subnet_env, file_tx).map_err(|source| Error::Inotify {
+            path: settings.paths.subnet_env.display().to_string(),
+            source,
+        })?;
+    background.forever("the subnet.env watch (inotify)", files);
     let (net_tx, mut net_rx) = mpsc::channel::<()>(16);
-    crate::netlink::watch(net_tx).map_err(Error::Netlink)?;
+    let netlink = crate::netlink::watch(net_tx).map_err(Error::Netlink)?;
+    background.forever("the netlink notifications", netlink);
 
     // The API: connect (retrying until a kubeconfig works), then watch and write.
     let cache = Arc::new(Cache::default());
     let (api_tx, mut api_rx) = mpsc::channel::<()>(16);
     let (client_tx, client_rx) = watch::channel::<Option<Client>>(None);
-    tokio::spawn(connect(settings.clone(), client_tx));
+    background.until_done(
+        "connecting to the API",
+        tokio::spawn(connect(settings.clone(), client_tx)),
+    );
     let client = wait_for_client(client_rx.clone(), Duration::from_secs(2)).await;
     let verified_at_start = match &client {
         Some(client) => verified_this_boot(client, &settings).await,
@@ -99,14 +119,22 @@ pub async fn run(settings: Settings, config: Config) -> Result<(), Error> {
             config.policy.taint,
         );
         let mut client_rx = client_rx.clone();
-        tokio::spawn(async move {
+        let registrar = background.registrar();
+        let writer = tokio::spawn(async move {
             let Ok(client) = client_rx.wait_for(Option::is_some).await.map(|c| c.clone()) else {
                 return;
             };
             let Some(client) = client else { return };
-            api::watch(client.clone(), node.clone(), cache.clone(), api_tx);
+            api::watch(
+                client.clone(),
+                node.clone(),
+                cache.clone(),
+                api_tx,
+                &registrar,
+            );
             api::reconcile(client, node, desired_rx, cache, heartbeat, taint, metrics).await;
         });
+        background.until_done("the condition and taint writer", writer);
     }
     let alerts = alert::spawn(node.clone(), config.alerts.clone(), metrics.clone());
     let (done_tx, mut done_rx) = mpsc::channel::<Done>(16);
@@ -150,7 +178,7 @@ pub async fn run(settings: Settings, config: Config) -> Result<(), Error> {
         "agent started"
     );
 
-    loop {
+    let outcome = loop {
         let mut check_now = false;
         let mut backup = false;
         tokio::select! {
@@ -171,8 +199,12 @@ pub async fn run(settings: Settings, config: Config) -> Result<(), Error> {
                 check_now = true;
             }
             _ = watchdog.tick() => notifier.send("WATCHDOG=1"),
-            _ = tokio::signal::ctrl_c() => break,
-            Some(()) = async { match term.as_mut() { Some(t) => t.recv().await, None => std::future::pending().await } } => break,
+            stopped = background.stopped() => {
+                tracing::error!(task = stopped.task, "{} stopped: {}; exiting so that the agent starts afresh", stopped.task, stopped.why);
+                break Err(Error::Stopped { task: stopped.task, why: stopped.why });
+            }
+            _ = tokio::signal::ctrl_c() => break Ok(()),
+            Some(()) = async { match term.as_mut() { Some(t) => t.recv().await, None => std::future::pending().await } } => break Ok(()),
         }
         metrics.alive();
         reboot.consider(&context, &rebooted_tx);
@@ -197,14 +229,14 @@ pub async fn run(settings: Settings, config: Config) -> Result<(), Error> {
             ready_sent = true;
             notifier.send("READY=1");
         }
-    }
+    };
     notifier.send("STOPPING=1");
     tracing::info!("agent stopping");
     if let Some(client) = context.client.borrow().clone() {
         let lock = context.lock(client);
         let _ = tokio::time::timeout(Duration::from_secs(2), lock.release()).await;
     }
-    Ok(())
+    outcome
 }
 
 /// What every action needs.
