@@ -555,12 +555,23 @@ mod tests {
             real_root.join("data/rebootguard")
         );
 
-        // A link to a directory outside names, resolved, a new one inside.
+        // A link to a directory outside resolves to a path inside that
+        // does not exist: nothing is made, outside least of all...
         symlink(&outside, root.join("var/lib/elsewhere")).expect("symlink");
-        let dir = r
-            .dir(&root.join("var/lib/elsewhere/store"), Some(0o700))
-            .expect("created inside");
-        let resolved = dir.resolved_path().expect("resolved");
+        let store = root.join("var/lib/elsewhere/store");
+        let err = r
+            .dir(&store, Some(0o700))
+            .expect_err("dangling inside the root");
+        assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+        assert_eq!(std::fs::read_dir(&outside).expect("ls").count(), 0);
+        // ...until the target exists inside the root, where it is made.
+        std::fs::create_dir_all(root.join(outside.strip_prefix("/").expect("absolute")))
+            .expect("mkdir");
+        let resolved = r
+            .dir(&store, Some(0o700))
+            .expect("created inside")
+            .resolved_path()
+            .expect("resolved");
         assert!(resolved.starts_with(&real_root), "{}", resolved.display());
         assert_eq!(std::fs::read_dir(&outside).expect("ls").count(), 0);
     }
