@@ -385,7 +385,7 @@ pub struct NodeOpts {
 /// Where cluster state comes from: files, or the live API.
 #[derive(Debug, Args, Clone, Default)]
 pub struct Input {
-    /// Snapshot or kubectl output file(s) (JSON, YAML, gzip); repeatable.
+    /// Snapshot or kubectl output file(s) (JSON, YAML, gzip; `-` for stdin); repeatable.
     #[arg(long, value_name = "FILE")]
     pub snapshot: Vec<PathBuf>,
     /// A `kubectl cluster-info dump --output-directory` directory.

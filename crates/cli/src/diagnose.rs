@@ -40,12 +40,18 @@ fn read(input: &Input, runtime: &tokio::runtime::Runtime) -> Result<State, Faile
     if !input.snapshot.is_empty() {
         let mut merged: Option<Snapshot> = None;
         for path in &input.snapshot {
-            let file = std::fs::File::open(path)
-                .map_err(|e| Failed(format!("cannot open {}: {e}", path.display())))?;
-            let part = rebootguard_diagnose::load_reader(BufReader::new(file)).map_err(|e| {
+            // `-` is stdin: `kubectl get ... -o json | rebootguard diagnose --snapshot -`.
+            let reader: Box<dyn Read> = if path.as_os_str() == "-" {
+                Box::new(std::io::stdin().lock())
+            } else {
+                let file = std::fs::File::open(path)
+                    .map_err(|e| Failed(format!("cannot open {}: {e}", path.display())))?;
+                Box::new(file)
+            };
+            let part = rebootguard_diagnose::load_reader(BufReader::new(reader)).map_err(|e| {
                 Failed(format!(
                     "{}: {}",
-                    path.display(),
+                    shown(path),
                     rebootguard_errors::chain(&e)
                 ))
             })?;
@@ -55,6 +61,8 @@ fn read(input: &Input, runtime: &tokio::runtime::Runtime) -> Result<State, Faile
             }
         }
         let snapshot = merged.unwrap_or_default();
+        let named: Vec<String> = input.snapshot.iter().map(|p| shown(p)).collect();
+        has_nodes(&snapshot, &named.join(", "))?;
         return Ok(State {
             snapshot,
             client: None,
@@ -74,6 +82,7 @@ fn read(input: &Input, runtime: &tokio::runtime::Runtime) -> Result<State, Faile
                 rebootguard_errors::chain(&e)
             ))
         })?;
+        has_nodes(&snapshot, &dir.display().to_string())?;
         return Ok(State {
             snapshot,
             client: None,
@@ -98,6 +107,29 @@ fn read(input: &Input, runtime: &tokio::runtime::Runtime) -> Result<State, Faile
             client: Some(client),
         })
     })
+}
+
+/// An input file as the user named it (`-` is stdin).
+fn shown(path: &Path) -> String {
+    if path.as_os_str() == "-" {
+        "stdin".to_owned()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// Input without a single Node is not a cluster that could be judged
+/// healthy: a List of other kinds, `items: null`, an empty file or
+/// directory. Saying "healthy" there would hide a wrong command.
+fn has_nodes(snapshot: &Snapshot, source: &str) -> Result<(), Failed> {
+    if snapshot.nodes.is_empty() {
+        return Err(Failed(format!(
+            "{source} holds no Nodes, so there is no cluster to judge; give the Nodes with \
+             the pods and events, e.g. `kubectl get nodes,pods,events -A -o json > state.json` \
+             or a `kubectl cluster-info dump --output-directory DIR`"
+        )));
+    }
+    Ok(())
 }
 
 /// Every regular file under `dir`, as (path relative to `dir`, bytes).

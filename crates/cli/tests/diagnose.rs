@@ -157,6 +157,72 @@ async fn unreadable_input_cannot_be_diagnosed() {
     }
 }
 
+/// `rebootguard diagnose ARGS` with `stdin` on its standard input.
+async fn run_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rebootguard"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("KUBECONFIG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut input = child.stdin.take().expect("stdin");
+    input.write_all(stdin).await.expect("write stdin");
+    drop(input);
+    child.wait_with_output().await.expect("wait")
+}
+
+#[tokio::test]
+async fn input_without_nodes_is_not_called_healthy() {
+    // Each was "healthy, exit 0" before: a wrong command must not look
+    // like a good cluster.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let empty_dump = dir.path().join("dump");
+    std::fs::create_dir(&empty_dump).expect("mkdir");
+    let cases: [(&str, &[u8]); 3] = [
+        ("an empty List", br#"{"apiVersion":"v1","kind":"List","items":[]}"#),
+        ("items: null", br#"{"apiVersion":"v1","kind":"List","items":null}"#),
+        (
+            "a List of other kinds",
+            br#"{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"}}]}"#,
+        ),
+    ];
+    for (what, input) in cases {
+        let out = run_with_stdin(&["diagnose", "--snapshot", "-"], input).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
+        assert!(stderr.contains("stdin holds no Nodes"), "{what}: {stderr}");
+        assert!(
+            stderr.contains("kubectl get nodes,pods,events"),
+            "{what}: {stderr}"
+        );
+    }
+    let out = run(&["diagnose", "--dump", empty_dump.to_str().expect("utf-8")]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("holds no Nodes"));
+}
+
+#[tokio::test]
+async fn stdin_and_null_metadata_are_read_as_kubectl_prints_them() {
+    // `kubectl get ... -o json | rebootguard diagnose --snapshot -`, with
+    // one broken object that is skipped, not fatal.
+    let input = br#"{"apiVersion":"v1","kind":"List","items":[
+        {"apiVersion":"v1","kind":"Node","metadata":null,"status":{}},
+        {"apiVersion":"v1","kind":"Node","metadata":{"name":"n1"},"spec":null,
+         "status":{"conditions":[{"type":"Ready","status":"True"}]}},
+        {"apiVersion":"v1","kind":"Pod","metadata":{"name":"web","namespace":"apps"},
+         "spec":{"nodeName":"n1"},"status":null}]}"#;
+    let out = run_with_stdin(&["diagnose", "--snapshot", "-", "--output", "json"], input).await;
+    let report = json(&out);
+    assert_eq!(report["summary"]["nodes"], 1, "{report}");
+    assert_eq!(report["summary"]["pods"], 1, "{report}");
+    let notes = report["notes"].to_string();
+    assert!(notes.contains("skipped 1 Node without a name"), "{notes}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn live_mode_finds_the_same_root_and_snapshot_round_trips() {
     let sim = KubeSim::start().await.expect("kubesim");

@@ -432,12 +432,19 @@ fn renumber(e: Error, document: usize) -> Error {
     }
 }
 
+/// What a Node or Pod without a name (a `null` or missing `metadata`) is
+/// counted as in [`Snapshot::ignored`]: skipped, with a note in the report.
+pub const NAMELESS_NODE: &str = "Node without a name (null or missing metadata)";
+/// See [`NAMELESS_NODE`].
+pub const NAMELESS_POD: &str = "Pod without a name (null or missing metadata)";
+
 /// `apiVersion`, `kind` and name of an object, read before its body.
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
 pub(crate) struct Head {
     pub(crate) api_version: String,
     pub(crate) kind: String,
+    #[serde(deserialize_with = "crate::model::nullable")]
     pub(crate) metadata: HeadMeta,
 }
 
@@ -480,8 +487,22 @@ where
 {
     let group = api_version.split('/').next().unwrap_or("");
     match kind {
-        "Node" => snap.nodes.push(Deserialize::deserialize(d)?),
-        "Pod" => snap.pods.push(Deserialize::deserialize(d)?),
+        "Node" => {
+            let node: crate::model::Node = Deserialize::deserialize(d)?;
+            if node.metadata.name.is_empty() {
+                *snap.ignored.entry(NAMELESS_NODE.into()).or_default() += 1;
+            } else {
+                snap.nodes.push(node);
+            }
+        }
+        "Pod" => {
+            let pod: crate::model::Pod = Deserialize::deserialize(d)?;
+            if pod.metadata.name.is_empty() {
+                *snap.ignored.entry(NAMELESS_POD.into()).or_default() += 1;
+            } else {
+                snap.pods.push(pod);
+            }
+        }
         "Event" => {
             let e: crate::model::Event = Deserialize::deserialize(d)?;
             if e.is_relevant() {

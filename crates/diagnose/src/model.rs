@@ -16,7 +16,7 @@ fn is_default<T: Default + PartialEq>(v: &T) -> bool {
 
 /// Accepts `null` where Kubernetes sometimes prints it and the type's default
 /// is the natural meaning (`"labels": null`, `"count": null`).
-fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
+pub(crate) fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de> + Default,
@@ -273,10 +273,13 @@ fn find<'a>(conds: &'a [Condition], type_: &str) -> Option<&'a Condition> {
 #[serde(default)]
 pub struct Node {
     /// Metadata, with annotations (flannel keeps its lease there).
+    #[serde(deserialize_with = "nullable")]
     pub metadata: NodeMeta,
     /// `spec`.
+    #[serde(deserialize_with = "nullable")]
     pub spec: NodeSpec,
     /// `status`.
+    #[serde(deserialize_with = "nullable")]
     pub status: NodeStatus,
 }
 
@@ -396,10 +399,13 @@ impl Node {
 #[serde(default)]
 pub struct Pod {
     /// `metadata`.
+    #[serde(deserialize_with = "nullable")]
     pub metadata: Meta,
     /// `spec`.
+    #[serde(deserialize_with = "nullable")]
     pub spec: PodSpec,
     /// `status`.
+    #[serde(deserialize_with = "nullable")]
     pub status: PodStatus,
 }
 
@@ -684,6 +690,7 @@ impl std::fmt::Display for ObjectRef {
 #[serde(rename_all = "camelCase", from = "RawEvent")]
 pub struct Event {
     /// Event metadata (name, namespace, uid).
+    #[serde(deserialize_with = "nullable")]
     pub metadata: Meta,
     /// The object the event is about.
     pub involved_object: ObjectRef,
@@ -848,8 +855,10 @@ impl From<RawEvent> for Event {
 #[serde(default)]
 pub struct Service {
     /// `metadata`.
+    #[serde(deserialize_with = "nullable")]
     pub metadata: Meta,
     /// `spec`.
+    #[serde(deserialize_with = "nullable")]
     pub spec: ServiceSpec,
 }
 
@@ -877,6 +886,7 @@ pub struct ServiceSpec {
 #[serde(default)]
 pub struct EndpointSlice {
     /// `metadata`; label `kubernetes.io/service-name` names the Service.
+    #[serde(deserialize_with = "nullable")]
     pub metadata: Meta,
     /// `endpoints`.
     #[serde(deserialize_with = "nullable")]
@@ -929,10 +939,13 @@ impl EndpointSlice {
 #[serde(default)]
 pub struct PersistentVolumeClaim {
     /// `metadata`.
+    #[serde(deserialize_with = "nullable")]
     pub metadata: Meta,
     /// `spec`.
+    #[serde(deserialize_with = "nullable")]
     pub spec: ClaimSpec,
     /// `status`.
+    #[serde(deserialize_with = "nullable")]
     pub status: PhaseStatus,
 }
 
@@ -971,10 +984,13 @@ pub struct PhaseStatus {
 #[serde(default)]
 pub struct PersistentVolume {
     /// `metadata`.
+    #[serde(deserialize_with = "nullable")]
     pub metadata: Meta,
     /// `spec`.
+    #[serde(deserialize_with = "nullable")]
     pub spec: VolumeSpec,
     /// `status`.
+    #[serde(deserialize_with = "nullable")]
     pub status: PhaseStatus,
 }
 
@@ -1007,10 +1023,13 @@ pub struct CsiSource {
 #[serde(default)]
 pub struct VolumeAttachment {
     /// `metadata`.
+    #[serde(deserialize_with = "nullable")]
     pub metadata: Meta,
     /// `spec`.
+    #[serde(deserialize_with = "nullable")]
     pub spec: AttachmentSpec,
     /// `status`.
+    #[serde(deserialize_with = "nullable")]
     pub status: AttachmentStatus,
 }
 
@@ -1070,8 +1089,10 @@ pub struct AttachError {
 #[serde(default)]
 pub struct CsiNode {
     /// `metadata` (name = node name).
+    #[serde(deserialize_with = "nullable")]
     pub metadata: Meta,
     /// `spec`.
+    #[serde(deserialize_with = "nullable")]
     pub spec: CsiNodeSpec,
 }
 
@@ -1098,6 +1119,7 @@ pub struct CsiNodeDriver {
 #[serde(default)]
 pub struct CsiDriver {
     /// `metadata`.
+    #[serde(deserialize_with = "nullable")]
     pub metadata: Meta,
 }
 
@@ -1106,6 +1128,7 @@ pub struct CsiDriver {
 #[serde(default)]
 pub struct WebhookConfiguration {
     /// `metadata`.
+    #[serde(deserialize_with = "nullable")]
     pub metadata: Meta,
     /// `webhooks`.
     #[serde(deserialize_with = "nullable")]
@@ -1156,10 +1179,13 @@ pub struct ServiceRef {
 #[serde(default)]
 pub struct ApiService {
     /// `metadata`.
+    #[serde(deserialize_with = "nullable")]
     pub metadata: Meta,
     /// `spec`.
+    #[serde(deserialize_with = "nullable")]
     pub spec: ApiServiceSpec,
     /// `status`.
+    #[serde(deserialize_with = "nullable")]
     pub status: ConditionsStatus,
 }
 
@@ -1193,8 +1219,10 @@ impl ApiService {
 #[serde(default)]
 pub struct Lease {
     /// `metadata`.
+    #[serde(deserialize_with = "nullable")]
     pub metadata: Meta,
     /// `spec`.
+    #[serde(deserialize_with = "nullable")]
     pub spec: LeaseSpec,
 }
 

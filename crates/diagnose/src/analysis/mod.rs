@@ -733,6 +733,11 @@ impl<'a> Run<'a> {
             notes,
             ..
         } = self;
+        for kind in [crate::load::NAMELESS_NODE, crate::load::NAMELESS_POD] {
+            if let Some(n) = snapshot.ignored.get(kind) {
+                notes.push(format!("skipped {n} {kind}"));
+            }
+        }
         for node in &snapshot.nodes {
             let name = node.name();
             let Some(c) = node.condition(POD_NETWORK_READY) else {
