@@ -207,54 +207,22 @@ fn store_in_the_way_is_named() {
     );
 }
 
-#[test]
-fn read_only_store_is_reported_not_fatal() {
-    let test = "read_only_store_is_reported_not_fatal";
+/// Runs `rebootguard ARGS --root ROOT` with `dir` mounted read-only in a
+/// private mount namespace; `None` (the reason printed) where that cannot
+/// be done.
+fn run_with_read_only(test: &str, node: &Node, dir: &Path, args: &[&str]) -> Option<Output> {
     if !rebootguard_hostnet::netns::test_privileged(test) {
-        return;
+        return None;
     }
     if Command::new("unshare").arg("--version").output().is_err() {
         rebootguard_hostnet::netns::test_skip(test, "unshare(1) is missing (util-linux)");
-        return;
+        return None;
     }
-    let node = Node::new();
-    node.run(&["node", "restore"]);
-    fs::write(node.subnet_env(), BACKUP.replace("1450", "1400")).expect("write");
-    let store = node.root.join("var/lib/rebootguard");
     let script = format!(
-        "mount --bind {s} {s} && mount -o remount,ro,bind {s} && exec {bin} node backup --root {root}",
-        s = store.display(),
+        "mount --bind {d} {d} && mount -o remount,ro,bind {d} && exec {bin} {args} --root {root}",
+        d = dir.display(),
         bin = env!("CARGO_BIN_EXE_rebootguard"),
-        root = node.root.display()
-    );
-    let out = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("unshare");
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("read-only"), "{}", stderr(&out));
-}
-
-#[test]
-fn a_read_only_run_directory_is_no_restore() {
-    // After the incident's reboot, but /run/flannel cannot be written: the
-    // journal must not say "restored", and the exit code says it failed.
-    let test = "a_read_only_run_directory_is_no_restore";
-    if !rebootguard_hostnet::netns::test_privileged(test) {
-        return;
-    }
-    if Command::new("unshare").arg("--version").output().is_err() {
-        rebootguard_hostnet::netns::test_skip(test, "unshare(1) is missing (util-linux)");
-        return;
-    }
-    let node = Node::new();
-    let run = node.root.join("run/flannel");
-    fs::create_dir_all(&run).expect("mkdir");
-    let script = format!(
-        "mount --bind {d} {d} && mount -o remount,ro,bind {d} && exec {bin} node restore --json --root {root}",
-        d = run.display(),
-        bin = env!("CARGO_BIN_EXE_rebootguard"),
+        args = args.join(" "),
         root = node.root.display()
     );
     let out = Command::new("unshare")
@@ -264,6 +232,35 @@ fn a_read_only_run_directory_is_no_restore() {
         .env_remove("KUBERNETES_SERVICE_HOST")
         .output()
         .expect("unshare");
+    Some(out)
+}
+
+#[test]
+fn read_only_store_is_reported_not_fatal() {
+    let node = Node::new();
+    node.run(&["node", "restore"]);
+    fs::write(node.subnet_env(), BACKUP.replace("1450", "1400")).expect("write");
+    let store = node.root.join("var/lib/rebootguard");
+    let test = "read_only_store_is_reported_not_fatal";
+    let Some(out) = run_with_read_only(test, &node, &store, &["node", "backup"]) else {
+        return;
+    };
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("read-only"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_read_only_run_directory_is_no_restore() {
+    // After the incident's reboot, but /run/flannel cannot be written: the
+    // journal must not say "restored", and the exit code says it failed.
+    let node = Node::new();
+    let run = node.root.join("run/flannel");
+    fs::create_dir_all(&run).expect("mkdir");
+    let test = "a_read_only_run_directory_is_no_restore";
+    let args = ["node", "restore", "--json"];
+    let Some(out) = run_with_read_only(test, &node, &run, &args) else {
+        return;
+    };
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert_eq!(json(&out)["applied"], false, "{}", stdout(&out));
     assert!(stderr(&out).contains("read-only"), "{}", stderr(&out));
