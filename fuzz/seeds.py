@@ -61,4 +61,44 @@ seed("patch", "merge", b"\x00" + target + b"\0" + b'{"metadata":{"labels":{"a":n
 seed("patch", "json", b"\x01" + target + b"\0" + b'[{"op":"add","path":"/spec/taints/-","value":{"key":"x"}},{"op":"test","path":"/metadata/name","value":"n1"},{"op":"remove","path":"/metadata/labels/a"}]')
 seed("patch", "strategic", b"\x02" + target + b"\0" + b'{"spec":{"taints":[{"key":"k","$patch":"delete"}]},"status":{"conditions":[{"type":"Ready","status":"True"}]}}')
 seed("patch", "apply", b"\x03" + target + b"\0" + b'{"apiVersion":"v1","kind":"Node","metadata":{"name":"n1","annotations":{"x":"y"}}}')
+
+
+def varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def field(number, payload):
+    """A length-delimited protobuf field (strings, bytes, messages)."""
+    if isinstance(payload, str):
+        payload = payload.encode()
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+
+def number(number_, value):
+    return varint(number_ << 3) + varint(value)
+
+
+def unknown(api_version, kind, raw):
+    """kubectl's body: `k8s\0` + runtime.Unknown{typeMeta, raw}."""
+    return b"k8s\0" + field(1, field(1, api_version) + field(2, kind)) + field(2, raw)
+
+
+def label(key, value):
+    return field(11, field(1, key) + field(2, value))
+
+
+meta = field(1, field(1, "team-a") + label("team", "a"))
+seed("protobuf", "namespace", unknown("v1", "Namespace", meta))
+cm = field(1, field(1, "cfg") + field(3, "default")) + field(2, field(1, "a") + field(2, "b"))
+seed("protobuf", "configmap", unknown("v1", "ConfigMap", cm))
+container = field(1, "nginx") + field(2, "nginx:1.27")
+template = field(1, label("app", "web")) + field(2, field(2, container))
+spec = number(1, 2) + field(2, field(1, field(1, "app") + field(2, "web"))) + field(3, template)
+seed("protobuf", "deployment", unknown("apps/v1", "Deployment", field(1, field(1, "web")) + field(2, spec)))
 print("seeds written under", HERE / "corpus")

@@ -26,6 +26,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("cluster_info_dump", cluster_info_dump),
     ("selectors", selectors),
     ("patch", patch),
+    ("protobuf", protobuf),
 ];
 
 /// `/run/flannel/subnet.env`: a valid file renders back to what parses to
@@ -183,6 +184,12 @@ pub fn patch(data: &[u8]) {
         return;
     };
     let _ = apply(kind, &mut target, &patch);
+}
+
+/// kubesim's protobuf request bodies (what `kubectl create` sends):
+/// decoded or refused, never a panic.
+pub fn protobuf(data: &[u8]) {
+    let _ = kubesim::protobuf::decode_object(data);
 }
 
 fn analyse_and_render(snapshot: &rebootguard_diagnose::Snapshot) {

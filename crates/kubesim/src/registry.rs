@@ -49,6 +49,9 @@ pub struct Resource {
     pub custom: bool,
     /// Another version of a stored resource, sharing its objects.
     pub view: Option<crate::convert::View>,
+    /// A review (`selfsubjectreviews`, `selfsubjectaccessreviews`):
+    /// create-only, answered from the request, never stored.
+    pub review: bool,
 }
 
 /// A subresource other than `status`.
@@ -62,9 +65,37 @@ pub struct Subresource {
     pub version: String,
     /// The kind posted to it, e.g. `Eviction`.
     pub kind: String,
+    /// The verbs it takes, e.g. `create` or `get`, `patch`, `update`.
+    pub verbs: Vec<String>,
 }
 
+/// The self-review resources (`crate::review`): `(group, plural, kind)`, all `v1`, cluster-scoped.
+pub const REVIEWS: &[(&str, &str, &str)] = &[
+    (
+        "authentication.k8s.io",
+        "selfsubjectreviews",
+        "SelfSubjectReview",
+    ),
+    (
+        "authorization.k8s.io",
+        "selfsubjectaccessreviews",
+        "SelfSubjectAccessReview",
+    ),
+];
+
+/// The name of the scale subresource (`crate::scale`).
+pub const SCALE: &str = "scale";
+
 impl Resource {
+    /// Whether it has a scale subresource, as upstream.
+    pub fn has_scale(&self) -> bool {
+        self.group == "apps"
+            && matches!(
+                self.plural.as_str(),
+                "deployments" | "replicasets" | "statefulsets"
+            )
+    }
+
     /// `apiVersion` as written in objects: `v1` or `group/version`.
     pub fn api_version(&self) -> String {
         if self.group.is_empty() {
@@ -98,17 +129,20 @@ impl Resource {
 
     /// The APIResource entries of this resource for discovery.
     fn discovery(&self) -> Vec<Value> {
-        let mut verbs = vec![
-            "create",
-            "delete",
-            "deletecollection",
-            "get",
-            "list",
-            "patch",
-            "update",
-            "watch",
-        ];
-        verbs.sort_unstable();
+        let verbs = if self.review {
+            vec!["create"]
+        } else {
+            vec![
+                "create",
+                "delete",
+                "deletecollection",
+                "get",
+                "list",
+                "patch",
+                "update",
+                "watch",
+            ]
+        };
         let mut out = vec![json!({
             "name": self.plural,
             "singularName": self.singular,
@@ -151,7 +185,7 @@ impl Resource {
                 "group": sub.group,
                 "version": sub.version,
                 "kind": sub.kind,
-                "verbs": ["create"],
+                "verbs": sub.verbs,
             }));
         }
         out
@@ -323,6 +357,7 @@ impl Registry {
                 subresources: Vec::new(),
                 custom: false,
                 view: None,
+                review: false,
             })
             .collect();
         // events.k8s.io/v1 shares core/v1 events; its field selector labels
@@ -363,14 +398,41 @@ impl Registry {
                     group: "policy".into(),
                     version: "v1".into(),
                     kind: "Eviction".into(),
+                    verbs: vec!["create".into()],
                 },
                 Subresource {
                     name: "binding".into(),
                     group: String::new(),
                     version: "v1".into(),
                     kind: "Binding".into(),
+                    verbs: vec!["create".into()],
                 },
             ];
+        }
+        resources.extend(REVIEWS.iter().map(|(group, plural, kind)| Resource {
+            group: (*group).to_owned(),
+            version: "v1".into(),
+            plural: (*plural).to_owned(),
+            singular: kind.to_ascii_lowercase(),
+            kind: (*kind).to_owned(),
+            namespaced: false,
+            short_names: Vec::new(),
+            status: false,
+            generation: false,
+            fields: Vec::new(),
+            subresources: Vec::new(),
+            custom: false,
+            view: None,
+            review: true,
+        }));
+        for r in resources.iter_mut().filter(|r| r.has_scale()) {
+            r.subresources.push(Subresource {
+                name: SCALE.into(),
+                group: "autoscaling".into(),
+                version: "v1".into(),
+                kind: "Scale".into(),
+                verbs: ["get", "patch", "update"].map(String::from).to_vec(),
+            });
         }
         for c in custom {
             resources.push(Resource {
@@ -387,6 +449,7 @@ impl Registry {
                 subresources: Vec::new(),
                 custom: true,
                 view: None,
+                review: false,
             });
         }
         Self { resources }

@@ -20,7 +20,10 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::faults::{Failure, Faults, Route};
 use crate::patch;
+use crate::protobuf;
 use crate::registry::{Registry, ResourceId};
+use crate::review;
+use crate::scale;
 use crate::status::Status;
 use crate::store::{DeleteOptions, Deletion, EventKind, Filter, Object, Origin, Scope, Store};
 use crate::table;
@@ -313,9 +316,49 @@ async fn read_body(req: Request<Incoming>) -> Result<(http::request::Parts, Byte
     Ok((parts, bytes))
 }
 
+/// A POST or PUT body: Kubernetes protobuf (typed clients such as
+/// kubectl's `create` generators) or JSON.
+fn parse_object(parts: &http::request::Parts, body: &[u8]) -> Result<Value, Status> {
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !protobuf::is_protobuf(content_type) {
+        return parse_json(body);
+    }
+    protobuf::decode_object(body).map_err(|e| match e {
+        protobuf::Error::Magic | protobuf::Error::Malformed { .. } => {
+            Status::bad_request(format!("failed to decode the protobuf request body: {e}"))
+        }
+        protobuf::Error::UnknownKind { .. }
+        | protobuf::Error::UnknownField { .. }
+        | protobuf::Error::Envelope(_) => Status::unsupported(e.to_string()),
+    })
+}
+
 fn parse_json(body: &[u8]) -> Result<Value, Status> {
     serde_json::from_slice(body)
         .map_err(|e| Status::bad_request(format!("failed to decode the request body as JSON: {e}")))
+}
+
+/// The patch kind a PATCH request's `Content-Type` names.
+fn patch_kind(parts: &http::request::Parts) -> Result<patch::Kind, Status> {
+    let ct = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    patch::Kind::from_content_type(ct).ok_or_else(|| Status::unsupported_media_type(ct))
+}
+
+/// A PATCH body: YAML or JSON for server-side apply, JSON otherwise.
+fn parse_patch(kind: patch::Kind, body: &[u8]) -> Result<Value, Status> {
+    if kind == patch::Kind::Apply {
+        parse_apply(body)
+    } else {
+        parse_json(body)
+    }
 }
 
 /// Server-side apply bodies are YAML (kubectl) or JSON (kube-rs).
@@ -420,6 +463,15 @@ async fn serve(
             }
             let r = reg.get(id).clone();
             let ns = namespace.clone().unwrap_or_default();
+            if r.review {
+                return match (method.as_str(), name) {
+                    ("POST", None) => Ok(json_response(
+                        StatusCode::CREATED,
+                        &review::answer(&r, parse_object(&parts, &body)?)?,
+                    )),
+                    (m, _) => Err(Status::method_not_allowed(m, path)),
+                };
+            }
             match (method.as_str(), name, sub.as_deref()) {
                 ("GET", None, None) => {
                     let filter = Filter::new(
@@ -471,6 +523,21 @@ async fn serve(
                         list_bytes(&r, &page),
                     ))
                 }
+                ("GET", Some(n), Some(crate::registry::SCALE)) if r.has_scale() => {
+                    let o = shared.store().get(id, &ns, &n)?;
+                    Ok(json_response(StatusCode::OK, &scale::of(&o.value())))
+                }
+                ("PUT", Some(n), Some(crate::registry::SCALE)) if r.has_scale() => {
+                    let body = parse_object(&parts, &body)?;
+                    let v = scale::update(&mut shared.store(), id, (&ns, &n), &body)?;
+                    Ok(json_response(StatusCode::OK, &v))
+                }
+                ("PATCH", Some(n), Some(crate::registry::SCALE)) if r.has_scale() => {
+                    let kind = patch_kind(&parts)?;
+                    let body = parse_patch(kind, &body)?;
+                    let v = scale::patch(&mut shared.store(), id, (&ns, &n), kind, &body)?;
+                    Ok(json_response(StatusCode::OK, &v))
+                }
                 ("GET", Some(n), None | Some("status")) => {
                     let o = shared.store().get(id, &ns, &n)?;
                     match Form::of(&parts) {
@@ -486,13 +553,13 @@ async fn serve(
                     let o = shared.store().create(
                         id,
                         namespace.as_deref(),
-                        parse_json(&body)?,
+                        parse_object(&parts, &body)?,
                         Origin::Api,
                     )?;
                     Ok(object_response(StatusCode::CREATED, &o))
                 }
                 ("POST", Some(n), Some("eviction")) if r.plural == "pods" && r.group.is_empty() => {
-                    let v = parse_json(&body)?;
+                    let v = parse_object(&parts, &body)?;
                     let opts = match v.get("deleteOptions") {
                         Some(d) => DeleteOptions::parse(d.to_string().as_bytes(), None)?,
                         None => DeleteOptions::default(),
@@ -505,7 +572,9 @@ async fn serve(
                     ))
                 }
                 ("POST", Some(n), Some("binding")) if r.plural == "pods" && r.group.is_empty() => {
-                    shared.store().bind(&ns, &n, &parse_json(&body)?)?;
+                    shared
+                        .store()
+                        .bind(&ns, &n, &parse_object(&parts, &body)?)?;
                     Ok(json_response(
                         StatusCode::CREATED,
                         &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
@@ -521,30 +590,20 @@ async fn serve(
                         id,
                         &ns,
                         &n,
-                        parse_json(&body)?,
+                        parse_object(&parts, &body)?,
                         scope,
                         Origin::Api,
                     )?;
                     Ok(object_response(StatusCode::OK, &o))
                 }
                 ("PATCH", Some(n), s @ (None | Some("status"))) => {
-                    let ct = parts
-                        .headers
-                        .get(header::CONTENT_TYPE)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default();
-                    let kind = patch::Kind::from_content_type(ct)
-                        .ok_or_else(|| Status::unsupported_media_type(ct))?;
+                    let kind = patch_kind(&parts)?;
                     let scope = if s.is_some() {
                         Scope::Status
                     } else {
                         Scope::Main
                     };
-                    let body = if kind == patch::Kind::Apply {
-                        parse_apply(&body)?
-                    } else {
-                        parse_json(&body)?
-                    };
+                    let body = parse_patch(kind, &body)?;
                     let o = shared
                         .store()
                         .patch(id, &ns, &n, kind, &body, scope, Origin::Api)?;

@@ -111,6 +111,12 @@ impl Status {
         )
     }
 
+    /// 415 for a request body kubesim cannot decode (a protobuf kind or
+    /// field it has no schema for).
+    pub fn unsupported(message: impl Into<String>) -> Self {
+        Self::new(415, "UnsupportedMediaType", message)
+    }
+
     /// 410 for a watch or continue token older than the kept history.
     pub fn expired(message: impl Into<String>) -> Self {
         Self::new(410, "Expired", message)

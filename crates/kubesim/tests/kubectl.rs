@@ -644,3 +644,212 @@ async fn server_side_apply_and_delete_by_label() {
         "the selector limits the deletion"
     );
 }
+
+/// kubectl's `create` generators send protobuf bodies; what they sent
+/// must come back from `get -o json`.
+#[tokio::test(flavor = "multi_thread")]
+async fn create_generators_send_protobuf_bodies() {
+    let sim = KubeSim::start().await.unwrap();
+    let Some(k) = kubectl(&sim) else { return };
+    let get = async |args: &[&str]| -> Value {
+        let mut all = vec!["get"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["-o", "json"]);
+        serde_json::from_str(&k.run(&all).await.ok()).unwrap()
+    };
+
+    let out = k.run(&["create", "namespace", "team-a"]).await.ok();
+    assert!(out.contains("namespace/team-a created"), "{out}");
+    let ns = get(&["namespace", "team-a"]).await;
+    assert_eq!(ns["status"]["phase"], "Active", "{ns}");
+
+    let out = k
+        .run(&[
+            "create",
+            "configmap",
+            "cfg",
+            "-n",
+            "team-a",
+            "--from-literal=a=b",
+            "--from-literal=mode=fast",
+        ])
+        .await
+        .ok();
+    assert!(out.contains("configmap/cfg created"), "{out}");
+    let cm = get(&["configmap", "cfg", "-n", "team-a"]).await;
+    assert_eq!(cm["data"], json!({"a": "b", "mode": "fast"}), "{cm}");
+
+    let out = k
+        .run(&["create", "secret", "generic", "s", "--from-literal=k=v"])
+        .await
+        .ok();
+    assert!(out.contains("secret/s created"), "{out}");
+    let secret = get(&["secret", "s"]).await;
+    assert_eq!(secret["data"], json!({"k": "dg=="}), "{secret}");
+
+    let out = k
+        .run(&[
+            "create",
+            "deployment",
+            "web",
+            "--image=nginx:1.27",
+            "--replicas=2",
+            "--port=80",
+        ])
+        .await
+        .ok();
+    assert!(out.contains("deployment.apps/web created"), "{out}");
+    let deploy = get(&["deployment", "web"]).await;
+    assert_eq!(deploy["spec"]["replicas"], 2, "{deploy}");
+    assert_eq!(
+        deploy["metadata"]["labels"],
+        json!({"app": "web"}),
+        "{deploy}"
+    );
+    assert_eq!(
+        deploy["spec"]["selector"],
+        json!({"matchLabels": {"app": "web"}}),
+        "{deploy}"
+    );
+    let container = &deploy["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["image"], "nginx:1.27", "{deploy}");
+    assert_eq!(
+        container["ports"],
+        json!([{"containerPort": 80}]),
+        "{deploy}"
+    );
+    assert_eq!(
+        deploy["spec"]["template"]["metadata"]["labels"],
+        json!({"app": "web"}),
+        "{deploy}"
+    );
+
+    let out = k.run(&["create", "serviceaccount", "robot"]).await.ok();
+    assert!(out.contains("serviceaccount/robot created"), "{out}");
+    assert_eq!(
+        get(&["serviceaccount", "robot"]).await["metadata"]["name"],
+        "robot"
+    );
+
+    let out = k
+        .run(&["create", "service", "clusterip", "web", "--tcp=5678:8080"])
+        .await
+        .ok();
+    assert!(out.contains("service/web created"), "{out}");
+    let svc = get(&["service", "web"]).await;
+    assert_eq!(svc["spec"]["type"], "ClusterIP", "{svc}");
+    assert_eq!(svc["spec"]["selector"], json!({"app": "web"}), "{svc}");
+    assert_eq!(
+        svc["spec"]["ports"],
+        json!([{"name": "5678-8080", "port": 5678, "protocol": "TCP", "targetPort": 8080}]),
+        "{svc}"
+    );
+
+    // A kind without a protobuf schema is refused by name, not misread.
+    let role = k
+        .run(&["create", "role", "reader", "--verb=get", "--resource=pods"])
+        .await;
+    assert_ne!(role.code, 0, "{}", role.stdout);
+    assert!(
+        role.stderr
+            .contains("cannot decode protobuf bodies of kind \"Role\""),
+        "{}",
+        role.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scale_deployment_through_the_scale_subresource() {
+    let sim = KubeSim::start().await.unwrap();
+    let Some(k) = kubectl(&sim) else { return };
+    k.run(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx",
+        "--replicas=2",
+    ])
+    .await
+    .ok();
+    let replicas = |sim: &KubeSim| {
+        sim.get("apps/v1", "Deployment", "default", "web").unwrap()["spec"]["replicas"].clone()
+    };
+
+    let out = k
+        .run(&["scale", "deployment", "web", "--replicas=3"])
+        .await
+        .ok();
+    assert!(out.contains("deployment.apps/web scaled"), "{out}");
+    assert_eq!(replicas(&sim), 3);
+    assert_eq!(
+        sim.get("apps/v1", "Deployment", "default", "web").unwrap()["metadata"]["generation"],
+        2,
+        "a replicas change is a spec change"
+    );
+
+    // --current-replicas makes kubectl read the Scale and PUT it back.
+    let out = k
+        .run(&[
+            "scale",
+            "deployment",
+            "web",
+            "--current-replicas=3",
+            "--replicas=1",
+        ])
+        .await
+        .ok();
+    assert!(out.contains("deployment.apps/web scaled"), "{out}");
+    assert_eq!(replicas(&sim), 1);
+    let stale = k
+        .run(&[
+            "scale",
+            "deployment",
+            "web",
+            "--current-replicas=3",
+            "--replicas=5",
+        ])
+        .await;
+    assert_ne!(stale.code, 0, "{}", stale.stdout);
+    assert_eq!(replicas(&sim), 1);
+    assert!(
+        sim.request_count("get", "deployments.apps/scale") >= 1,
+        "{:?}",
+        sim.requests()
+    );
+    let scale: Value = serde_json::from_str(
+        &k.run(&[
+            "get",
+            "--raw",
+            "/apis/apps/v1/namespaces/default/deployments/web/scale",
+        ])
+        .await
+        .ok(),
+    )
+    .unwrap();
+    assert_eq!(scale["kind"], "Scale");
+    assert_eq!(scale["spec"]["replicas"], 1);
+    assert_eq!(scale["status"]["selector"], "app=web");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auth_whoami_and_can_i() {
+    let sim = KubeSim::start().await.unwrap();
+    let Some(k) = kubectl(&sim) else { return };
+    let out = k.run(&["auth", "whoami"]).await.ok();
+    assert!(row(&out, &["Username", "kubesim-admin"]).is_some(), "{out}");
+    assert!(out.contains("system:masters"), "{out}");
+
+    let out = k.run(&["auth", "can-i", "list", "pods"]).await.ok();
+    assert_eq!(out.trim(), "yes");
+    let out = k
+        .run(&["auth", "can-i", "delete", "nodes", "--all-namespaces"])
+        .await
+        .ok();
+    assert_eq!(out.trim(), "yes");
+    let out = k.run(&["auth", "can-i", "get", "/healthz"]).await.ok();
+    assert_eq!(out.trim(), "yes");
+    assert_eq!(
+        sim.request_count("create", "selfsubjectaccessreviews.authorization.k8s.io"),
+        3
+    );
+}
