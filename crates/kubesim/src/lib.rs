@@ -26,6 +26,7 @@
 pub mod convert;
 pub mod faults;
 pub mod fixtures;
+pub mod logs;
 pub mod patch;
 pub mod protobuf;
 pub mod registry;
@@ -297,6 +298,7 @@ impl KubeSim {
             cut,
             address: Mutex::new(SocketAddr::from(([127, 0, 0, 1], options.port))),
             running: Mutex::new(None),
+            logs: Mutex::new(logs::Logs::default()),
             options,
         });
         serve(&shared)?;
@@ -312,6 +314,15 @@ impl KubeSim {
         };
         std::fs::write(&sim.kubeconfig, sim.kubeconfig_yaml()).map_err(Error::WriteKubeconfig)?;
         Ok(sim)
+    }
+
+    /// Appends `text` to a container's log, as its kubelet would hold it:
+    /// `kubectl logs` reads it back (`previous`: the run before the last
+    /// restart, `kubectl logs --previous`).
+    pub fn append_log(&self, pod: (&str, &str), container: &str, previous: bool, text: &str) {
+        self.shared
+            .logs()
+            .append((pod.0, pod.1, container), previous, text);
     }
 
     /// The address served.

@@ -276,6 +276,7 @@ const BUILTIN: &[Row<'static>] = &[
     Row { group: "", version: "v1", plural: "events", kind: "Event", namespaced: true, short: &["ev"], status: false, generation: false },
     Row { group: "", version: "v1", plural: "services", kind: "Service", namespaced: true, short: &["svc"], status: true, generation: false },
     Row { group: "", version: "v1", plural: "endpoints", kind: "Endpoints", namespaced: true, short: &["ep"], status: false, generation: false },
+    Row { group: "", version: "v1", plural: "replicationcontrollers", kind: "ReplicationController", namespaced: true, short: &["rc"], status: true, generation: true },
     Row { group: "", version: "v1", plural: "configmaps", kind: "ConfigMap", namespaced: true, short: &["cm"], status: false, generation: false },
     Row { group: "", version: "v1", plural: "secrets", kind: "Secret", namespaced: true, short: &[], status: false, generation: false },
     Row { group: "", version: "v1", plural: "serviceaccounts", kind: "ServiceAccount", namespaced: true, short: &["sa"], status: false, generation: false },

@@ -44,6 +44,7 @@ pub(crate) struct Shared {
     pub(crate) address: Mutex<SocketAddr>,
     pub(crate) running: Mutex<Option<crate::Running>>,
     pub(crate) tls: Option<crate::tls::Authority>,
+    pub(crate) logs: Mutex<crate::logs::Logs>,
 }
 
 impl Shared {
@@ -51,6 +52,12 @@ impl Shared {
         // A panic while holding the lock leaves consistent data: every
         // mutation is a single map insert plus history push.
         self.store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn logs(&self) -> MutexGuard<'_, crate::logs::Logs> {
+        self.logs
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -198,6 +205,21 @@ fn parse_target(registry: &Registry, path: &str) -> Option<Target> {
         && registry
             .find(group, version, rest[2])
             .is_some_and(|id| registry.get(id).namespaced);
+    // `namespaces/NS/KIND` of a kind kubesim does not serve is an unknown
+    // resource (404, as upstream), not a subresource of the Namespace.
+    if rest[0] == "namespaces" && rest.len() >= 3 && !namespaced {
+        let of_namespace = registry
+            .find("", version, "namespaces")
+            .map(|id| registry.get(id))
+            .is_some_and(|r| {
+                (rest[2] == "status" && r.status)
+                    || rest[2] == "finalize"
+                    || r.subresources.iter().any(|s| s.name == rest[2])
+            });
+        if !of_namespace {
+            return None;
+        }
+    }
     let (namespace, rest) = if namespaced {
         (Some(rest[1].to_owned()), &rest[2..])
     } else {
@@ -537,6 +559,17 @@ async fn serve(
                     let body = parse_patch(kind, &body)?;
                     let v = scale::patch(&mut shared.store(), id, (&ns, &n), kind, &body)?;
                     Ok(json_response(StatusCode::OK, &v))
+                }
+                ("GET", Some(n), Some("log")) if r.group.is_empty() && r.plural == "pods" => {
+                    let pod = shared.store().get(id, &ns, &n)?.value();
+                    let tail = q.get("tailLines").and_then(|t| t.parse().ok());
+                    let text = shared.logs().read(
+                        &pod,
+                        q.get("container").map(String::as_str),
+                        is_true(q, "previous"),
+                        tail,
+                    )?;
+                    Ok(respond(StatusCode::OK, "text/plain", text))
                 }
                 ("GET", Some(n), None | Some("status")) => {
                     let o = shared.store().get(id, &ns, &n)?;

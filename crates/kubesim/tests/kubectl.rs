@@ -853,3 +853,80 @@ async fn auth_whoami_and_can_i() {
         3
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_and_cluster_info_dump_read_what_the_kubelet_wrote() {
+    let sim = KubeSim::start().await.unwrap();
+    let Some(k) = kubectl(&sim) else { return };
+    sim.create(&json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "coredns-1", "namespace": "kube-system"},
+        "spec": {"nodeName": "node1", "containers": [{"name": "coredns", "image": "coredns:1.12"}]}}))
+        .unwrap();
+    sim.append_log(
+        ("kube-system", "coredns-1"),
+        "coredns",
+        false,
+        "[INFO] plugin/reload: Running\n",
+    );
+    sim.append_log(
+        ("kube-system", "coredns-1"),
+        "coredns",
+        false,
+        "[ERROR] plugin/errors: 2 example.org. A: read udp 10.42.0.5:53->1.1.1.1:53: i/o timeout\n",
+    );
+
+    let all = k
+        .run(&["logs", "-n", "kube-system", "coredns-1"])
+        .await
+        .ok();
+    assert!(
+        all.starts_with("[INFO] plugin/reload") && all.contains("i/o timeout"),
+        "{all}"
+    );
+    let last = k
+        .run(&["logs", "-n", "kube-system", "coredns-1", "--tail=1"])
+        .await
+        .ok();
+    assert!(last.starts_with("[ERROR]"), "{last}");
+    let previous = k
+        .run(&["logs", "-n", "kube-system", "coredns-1", "--previous"])
+        .await;
+    assert_ne!(previous.code, 0);
+    assert!(
+        previous.stderr.contains("previous terminated container"),
+        "{}",
+        previous.stderr
+    );
+    let missing = k.run(&["logs", "-n", "kube-system", "gone"]).await;
+    assert!(missing.stderr.contains("not found"), "{}", missing.stderr);
+
+    // The dump kubectl users attach to bug reports, read back by diagnose.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().to_str().expect("utf-8");
+    k.run(&[
+        "cluster-info",
+        "dump",
+        "--namespaces",
+        "kube-system",
+        "--output-directory",
+        out,
+    ])
+    .await
+    .ok();
+    let logs = std::fs::read_to_string(dir.path().join("kube-system/coredns-1/logs.txt"))
+        .expect("the pod's logs in the dump");
+    assert!(logs.contains("i/o timeout"), "{logs}");
+    assert!(dir.path().join("kube-system/pods.json").exists());
+
+    // A kind kubesim does not serve is an unknown resource, as upstream;
+    // the Namespace's own status is not.
+    let unknown = k
+        .run(&["get", "--raw", "/api/v1/namespaces/kube-system/widgets"])
+        .await;
+    assert!(unknown.stderr.contains("NotFound"), "{}", unknown.stderr);
+    let status = k
+        .run(&["get", "--raw", "/api/v1/namespaces/kube-system/status"])
+        .await
+        .ok();
+    assert!(status.contains("\"kind\":\"Namespace\""), "{status}");
+}
