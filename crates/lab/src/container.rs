@@ -243,6 +243,23 @@ pub fn message(dir: &Path, message_path: &str, fallback_to_logs: bool, exit_code
     tail[start..].to_owned()
 }
 
+/// The most of a container's output kept for `kubectl logs`.
+const LOG_KEEP: u64 = 1 << 20;
+
+/// The container's output (stdout and stderr, as `kubectl logs` shows it),
+/// its last [`LOG_KEEP`] bytes.
+pub fn log_text(dir: &Path) -> String {
+    use std::io::{Seek, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(dir.join("log")) else {
+        return String::new();
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = file.seek(SeekFrom::Start(len.saturating_sub(LOG_KEEP)));
+    let mut buf = Vec::new();
+    let _ = file.take(LOG_KEEP).read_to_end(&mut buf);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
 /// A running container: the process, its directory and what the kubelet
 /// needs to report its end.
 #[derive(Debug)]

@@ -313,6 +313,17 @@ async fn real_container(
                         r.fallback_to_logs,
                         code,
                     );
+                    // What it printed, for `kubectl logs`, as a kubelet keeps it.
+                    let container = pod
+                        .pointer("/spec/containers/0/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    ctx.api.sim.append_log(
+                        (api::namespace(pod), api::name(pod)),
+                        container,
+                        false,
+                        &crate::container::log_text(&r.dir),
+                    );
                     Some((code, message, if code == 0 { "Completed" } else { "Error" }))
                 }
                 _ => None,

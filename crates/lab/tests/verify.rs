@@ -161,6 +161,34 @@ async fn verify_passes_on_a_healthy_three_node_lab() {
         "no other node to reach"
     );
     nothing_left(&lab).await;
+
+    // What a container printed is its log, as `kubectl logs` reads it.
+    lab.ctx
+        .api
+        .sim
+        .create(&serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "hello", "namespace": "default"},
+            "spec": {"nodeName": "theoden", "restartPolicy": "Never",
+                     "containers": [{"name": "main", "image": "rebootguard",
+                                     "command": ["rebootguard", "--version"]}]}}))
+        .expect("create the pod");
+    wait_for("the pod to finish", Duration::from_secs(30), || {
+        lab.ctx
+            .api
+            .sim
+            .get("v1", "Pod", "default", "hello")
+            .is_some_and(|p| {
+                p.pointer("/status/phase").and_then(Value::as_str) == Some("Succeeded")
+            })
+    })
+    .await;
+    let client = lab.ctx.api.sim.client().expect("client");
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(client, "default");
+    let log = pods
+        .logs("hello", &kube::api::LogParams::default())
+        .await
+        .expect("kubectl logs");
+    assert!(log.starts_with("rebootguard "), "{log:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
