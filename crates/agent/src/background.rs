@@ -10,7 +10,8 @@ use tokio::sync::mpsc;
 use tokio::task::{JoinError, JoinHandle, JoinSet};
 
 /// A background task that stopped when it should not have.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{task} stopped: {why}")]
 pub struct Stopped {
     /// Which task.
     pub task: &'static str,
@@ -21,29 +22,19 @@ pub struct Stopped {
 /// The tasks being watched.
 pub struct Background {
     set: JoinSet<Option<Stopped>>,
-    joining: mpsc::UnboundedReceiver<Join>,
+    joining: mpsc::UnboundedReceiver<(&'static str, JoinHandle<()>)>,
     registrar: Registrar,
 }
 
 /// Hands tasks started elsewhere (the API's watches, once a client exists)
 /// to the [`Background`] it came from.
 #[derive(Clone)]
-pub struct Registrar(mpsc::UnboundedSender<Join>);
-
-struct Join {
-    task: &'static str,
-    handle: JoinHandle<()>,
-    forever: bool,
-}
+pub struct Registrar(mpsc::UnboundedSender<(&'static str, JoinHandle<()>)>);
 
 impl Registrar {
     /// [`Background::forever`], from anywhere.
     pub fn forever(&self, task: &'static str, handle: JoinHandle<()>) {
-        let _ = self.0.send(Join {
-            task,
-            handle,
-            forever: true,
-        });
+        let _ = self.0.send((task, handle));
     }
 }
 
@@ -88,13 +79,7 @@ impl Background {
     pub async fn stopped(&mut self) -> Stopped {
         loop {
             tokio::select! {
-                Some(join) = self.joining.recv() => {
-                    if join.forever {
-                        self.forever(join.task, join.handle);
-                    } else {
-                        self.until_done(join.task, join.handle);
-                    }
-                }
+                Some((task, handle)) = self.joining.recv() => self.forever(task, handle),
                 // `None` when empty: wait for a registration instead.
                 Some(joined) = self.set.join_next() => {
                     // The watching wrapper cannot panic; cancelled means shutdown.

@@ -46,13 +46,8 @@ pub enum Error {
     Netlink(#[source] rebootguard_hostnet::monitor::Error),
     /// A task the agent depends on stopped (a panic, or a watch that
     /// ended); the service manager starts the agent afresh.
-    #[error("{task} stopped: {why}")]
-    Stopped {
-        /// Which task.
-        task: &'static str,
-        /// Why.
-        why: String,
-    },
+    #[error(transparent)]
+    Stopped(#[from] crate::background::Stopped),
 }
 
 /// What finished in the background.
@@ -200,8 +195,8 @@ pub async fn run(settings: Settings, config: Config) -> Result<(), Error> {
             }
             _ = watchdog.tick() => notifier.send("WATCHDOG=1"),
             stopped = background.stopped() => {
-                tracing::error!(task = stopped.task, "{} stopped: {}; exiting so that the agent starts afresh", stopped.task, stopped.why);
-                break Err(Error::Stopped { task: stopped.task, why: stopped.why });
+                tracing::error!(task = stopped.task, "{stopped}; exiting so that the agent starts afresh");
+                break Err(stopped.into());
             }
             _ = tokio::signal::ctrl_c() => break Ok(()),
             Some(()) = async { match term.as_mut() { Some(t) => t.recv().await, None => std::future::pending().await } } => break Ok(()),
