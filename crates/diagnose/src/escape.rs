@@ -19,15 +19,15 @@ pub fn terminal(text: &str) -> Cow<'_, str> {
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
         match c {
+            c if !is_active(c) => out.push(c),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             c if c.is_ascii_control() => {
                 let _ = write!(out, "\\x{:02x}", c as u32);
             }
-            c if is_active(c) => {
+            c => {
                 let _ = write!(out, "\\u{{{:x}}}", c as u32);
             }
-            c => out.push(c),
         }
     }
     Cow::Owned(out)
@@ -70,6 +70,8 @@ mod tests {
         assert_eq!(terminal("n1\nforged: healthy\r"), "n1\\nforged: healthy\\r");
         assert_eq!(terminal("x\u{7f}\u{9b}31m"), "x\\x7f\\u{9b}31m");
         assert_eq!(terminal("abc\u{202e}fed"), "abc\\u{202e}fed");
+        // A tab stays a tab, whether or not something else is escaped.
+        assert_eq!(terminal("a\tb\x1b"), "a\tb\\x1b");
         // Nothing left that a terminal acts on.
         assert!(!terminal("\x07\x08\x1b]0;title\x07").chars().any(is_active));
     }
