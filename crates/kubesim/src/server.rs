@@ -341,12 +341,7 @@ async fn read_body(req: Request<Incoming>) -> Result<(http::request::Parts, Byte
 /// A POST or PUT body: Kubernetes protobuf (typed clients such as
 /// kubectl's `create` generators) or JSON.
 fn parse_object(parts: &http::request::Parts, body: &[u8]) -> Result<Value, Status> {
-    let content_type = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if !protobuf::is_protobuf(content_type) {
+    if !protobuf::is_protobuf(content_type(parts)) {
         return parse_json(body);
     }
     protobuf::decode_object(body).map_err(|e| match e {
@@ -364,13 +359,18 @@ fn parse_json(body: &[u8]) -> Result<Value, Status> {
         .map_err(|e| Status::bad_request(format!("failed to decode the request body as JSON: {e}")))
 }
 
-/// The patch kind a PATCH request's `Content-Type` names.
-fn patch_kind(parts: &http::request::Parts) -> Result<patch::Kind, Status> {
-    let ct = parts
+/// The request's `Content-Type`, empty when absent or not text.
+fn content_type(parts: &http::request::Parts) -> &str {
+    parts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// The patch kind a PATCH request's `Content-Type` names.
+fn patch_kind(parts: &http::request::Parts) -> Result<patch::Kind, Status> {
+    let ct = content_type(parts);
     patch::Kind::from_content_type(ct).ok_or_else(|| Status::unsupported_media_type(ct))
 }
 
