@@ -220,9 +220,16 @@ pub fn exit_code(status: ExitStatus) -> i32 {
 }
 
 /// The termination message: the file (at most [`MESSAGE_LIMIT`] bytes);
-/// when it is empty, the process failed and the policy says so, the log's
-/// last 80 lines (at most [`LOG_LIMIT`] bytes).
-pub fn message(dir: &Path, message_path: &str, fallback_to_logs: bool, exit_code: i32) -> String {
+/// when it is empty, the process failed and the policy says so, the last
+/// 80 lines (at most [`LOG_LIMIT`] bytes) of `log`, its output
+/// ([`log_text`]).
+pub fn message(
+    dir: &Path,
+    message_path: &str,
+    fallback_to_logs: bool,
+    exit_code: i32,
+    log: &str,
+) -> String {
     let mut buf = Vec::new();
     if let Ok(f) = std::fs::File::open(message_file(dir, message_path)) {
         let _ = f.take(MESSAGE_LIMIT as u64).read_to_end(&mut buf);
@@ -231,8 +238,6 @@ pub fn message(dir: &Path, message_path: &str, fallback_to_logs: bool, exit_code
     if !text.trim().is_empty() || !fallback_to_logs || exit_code == 0 {
         return text;
     }
-    let log = std::fs::read(dir.join("log")).unwrap_or_default();
-    let log = String::from_utf8_lossy(&log);
     let lines: Vec<&str> = log.lines().collect();
     let tail = lines[lines.len().saturating_sub(80)..].join("\n");
     let cut = tail.len().saturating_sub(LOG_LIMIT);
@@ -329,19 +334,19 @@ mod tests {
         std::fs::create_dir_all(d.join("dev")).unwrap();
         std::fs::write(d.join("dev/termination-log"), "x".repeat(5000)).unwrap();
         assert_eq!(
-            message(d, DEFAULT_MESSAGE_PATH, true, 1).len(),
+            message(d, DEFAULT_MESSAGE_PATH, true, 1, &log_text(d)).len(),
             MESSAGE_LIMIT
         );
         std::fs::write(d.join("dev/termination-log"), "").unwrap();
         let log: String = (0..100).map(|i| format!("line {i}\n")).collect();
         std::fs::write(d.join("log"), log).unwrap();
-        let tail = message(d, DEFAULT_MESSAGE_PATH, true, 1);
+        let tail = message(d, DEFAULT_MESSAGE_PATH, true, 1, &log_text(d));
         assert!(
             tail.starts_with("line 20\n") && tail.ends_with("line 99"),
             "{tail}"
         );
-        assert_eq!(message(d, DEFAULT_MESSAGE_PATH, false, 1), "");
-        assert_eq!(message(d, DEFAULT_MESSAGE_PATH, true, 0), "");
+        assert_eq!(message(d, DEFAULT_MESSAGE_PATH, false, 1, &log_text(d)), "");
+        assert_eq!(message(d, DEFAULT_MESSAGE_PATH, true, 0, &log_text(d)), "");
         assert_eq!(message_file(d, "/tmp/msg"), d.join("termination-log"));
     }
 }

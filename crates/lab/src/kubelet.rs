@@ -307,11 +307,13 @@ async fn real_container(
             Some(r) => match r.child.try_wait() {
                 Ok(Some(status)) => {
                     let code = crate::container::exit_code(status);
+                    let log = crate::container::log_text(&r.dir);
                     let message = crate::container::message(
                         &r.dir,
                         &r.message_path,
                         r.fallback_to_logs,
                         code,
+                        &log,
                     );
                     // What it printed, for `kubectl logs`, as a kubelet keeps it.
                     let container = pod
@@ -322,7 +324,7 @@ async fn real_container(
                         (api::namespace(pod), api::name(pod)),
                         container,
                         false,
-                        &crate::container::log_text(&r.dir),
+                        &log,
                     );
                     Some((code, message, if code == 0 { "Completed" } else { "Error" }))
                 }
