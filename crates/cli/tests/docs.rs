@@ -74,16 +74,26 @@ fn is_word(w: &str) -> bool {
     !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c == '-') && !w.starts_with('-')
 }
 
-/// `rebootguard ARGS --help`: its text, or `None` when that is no command.
-fn help(args: &[&str]) -> Option<String> {
-    let out = Command::new(BIN)
-        .args(args)
-        .arg("--help")
-        .output()
-        .expect("run rebootguard");
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+/// `rebootguard ARGS --help` for each ARGS asked, run once each; empty
+/// when ARGS is no command.
+#[derive(Default)]
+struct Helps(BTreeMap<Vec<String>, String>);
+
+impl Helps {
+    fn of(&mut self, args: &[String]) -> &str {
+        self.0.entry(args.to_vec()).or_insert_with(|| {
+            let out = Command::new(BIN)
+                .args(args)
+                .arg("--help")
+                .output()
+                .expect("run rebootguard");
+            if out.status.success() {
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            } else {
+                String::new()
+            }
+        })
+    }
 }
 
 /// The subcommands a help text lists under `Commands:`.
@@ -98,7 +108,7 @@ fn subcommands(help: &str) -> BTreeSet<String> {
 
 #[test]
 fn every_command_line_in_the_docs_exists_with_its_flags() {
-    let mut helps: BTreeMap<Vec<String>, Option<String>> = BTreeMap::new();
+    let mut helps = Helps::default();
     let mut problems = Vec::new();
     let mut checked = 0;
     for (path, page) in pages() {
@@ -112,14 +122,7 @@ fn every_command_line_in_the_docs_exists_with_its_flags() {
             // command expects a subcommand must be one.
             let mut path_words: Vec<String> = Vec::new();
             for w in command.iter().take_while(|w| is_word(w)) {
-                let parent = helps
-                    .entry(path_words.clone())
-                    .or_insert_with(|| {
-                        help(&path_words.iter().map(String::as_str).collect::<Vec<_>>())
-                    })
-                    .clone()
-                    .unwrap_or_default();
-                let subs = subcommands(&parent);
+                let subs = subcommands(helps.of(&path_words));
                 if subs.is_empty() {
                     break;
                 }
@@ -127,23 +130,13 @@ fn every_command_line_in_the_docs_exists_with_its_flags() {
                     problems.push(format!(
                         "{page_name}: `rebootguard {}`: `{w}` is not a command of `{}`",
                         command.join(" "),
-                        ["rebootguard".to_owned()]
-                            .iter()
-                            .chain(&path_words)
-                            .cloned()
-                            .collect::<Vec<_>>()
-                            .join(" ")
+                        format!("rebootguard {}", path_words.join(" ")).trim_end()
                     ));
                     break;
                 }
                 path_words.push(w.clone());
             }
-            let key = path_words.clone();
-            let text = helps
-                .entry(key.clone())
-                .or_insert_with(|| help(&key.iter().map(String::as_str).collect::<Vec<_>>()))
-                .clone()
-                .unwrap_or_default();
+            let text = helps.of(&path_words);
             for flag in command
                 .iter()
                 .filter(|w| w.starts_with("--") && w.len() > 2)
@@ -159,7 +152,7 @@ fn every_command_line_in_the_docs_exists_with_its_flags() {
                     problems.push(format!(
                         "{page_name}: `rebootguard {}`: `rebootguard {}` has no flag {name}",
                         command.join(" "),
-                        key.join(" ")
+                        path_words.join(" ")
                     ));
                 }
             }
@@ -183,21 +176,15 @@ fn crates() -> BTreeMap<String, BTreeSet<String>> {
         if !manifest.exists() {
             continue;
         }
-        let text = read(&manifest);
-        let mut deps = BTreeSet::new();
-        let mut section = "";
-        for line in text.lines() {
-            if line.starts_with('[') {
-                section = line.trim();
-                continue;
-            }
-            if section == "[dependencies]" {
-                let name = line.split(['=', '.', ' ']).next().unwrap_or_default();
-                if name.starts_with("rebootguard-") || name == "kubesim" {
-                    deps.insert(name.trim_start_matches("rebootguard-").to_owned());
-                }
-            }
-        }
+        let manifest: toml::Table = read(&manifest).parse().expect("a Cargo.toml");
+        let deps = manifest
+            .get("dependencies")
+            .and_then(toml::Value::as_table)
+            .into_iter()
+            .flat_map(|deps| deps.keys())
+            .filter(|name| name.starts_with("rebootguard-") || *name == "kubesim")
+            .map(|name| name.trim_start_matches("rebootguard-").to_owned())
+            .collect();
         let name = dir
             .file_name()
             .expect("name")
