@@ -41,9 +41,8 @@ impl Progress {
     }
 
     /// The progress an annotation holds, or why it holds none.
-    pub fn parse(value: &str) -> Result<Progress, String> {
-        serde_json::from_str(value)
-            .map_err(|e| format!("{ANNOTATION} is not a rollout progress: {e}"))
+    pub fn parse(value: &str) -> Result<Progress, ParseError> {
+        serde_json::from_str(value).map_err(ParseError::Progress)
     }
 }
 
@@ -64,9 +63,21 @@ impl Plan {
     }
 
     /// The plan an annotation holds, or why it holds none.
-    pub fn parse(value: &str) -> Result<Plan, String> {
-        serde_json::from_str(value).map_err(|e| format!("{ANNOTATION} is not a rollout plan: {e}"))
+    pub fn parse(value: &str) -> Result<Plan, ParseError> {
+        serde_json::from_str(value).map_err(ParseError::Plan)
     }
+}
+
+/// Why an annotation holds no progress or plan. Never retryable: the same
+/// value fails the same way until someone rewrites it.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    /// A Node's annotation is not a [`Progress`].
+    #[error("{ANNOTATION} is not a rollout progress")]
+    Progress(#[source] serde_json::Error),
+    /// The Lease's annotation is not a [`Plan`].
+    #[error("{ANNOTATION} is not a rollout plan")]
+    Plan(#[source] serde_json::Error),
 }
 
 /// Where a rerun picks a node up, from its progress.
@@ -133,18 +144,16 @@ mod tests {
             text.contains(r#""phase":"down""#) && text.contains(r#""bootID":"b0""#),
             "{text}"
         );
-        assert_eq!(Progress::parse(&text), Ok(p));
-        assert!(
-            Progress::parse("nope")
-                .expect_err("bad")
-                .contains(ANNOTATION)
-        );
+        assert_eq!(Progress::parse(&text).expect("progress"), p);
+        let bad = Progress::parse("nope").expect_err("bad");
+        assert!(matches!(bad, ParseError::Progress(_)), "{bad:?}");
+        assert!(bad.to_string().contains(ANNOTATION), "{bad}");
         let plan = Plan {
             id: "r1".into(),
             nodes: vec!["a".into(), "b".into()],
         };
-        assert_eq!(Plan::parse(&plan.to_annotation()), Ok(plan));
-        assert!(Plan::parse("{}").is_err());
+        assert_eq!(Plan::parse(&plan.to_annotation()).expect("plan"), plan);
+        assert!(matches!(Plan::parse("{}"), Err(ParseError::Plan(_))));
     }
 
     #[test]
