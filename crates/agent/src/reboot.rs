@@ -69,7 +69,7 @@ pub fn decide(handshake: &Handshake, mode: Mode, now: Timestamp, memory: &Memory
     };
     let request = match Request::parse(raw) {
         Ok(r) => r,
-        Err(why) => return refuse(raw, why),
+        Err(e) => return refuse(raw, rebootguard_errors::chain(&e)),
     };
     if handshake.accepted.as_deref() == Some(request.id.as_str()) {
         return Decision::Nothing;
@@ -239,7 +239,8 @@ mod tests {
         match decide(&garbled, ON, at(NOW), &Memory::default()) {
             Decision::Refuse { id, why } => {
                 assert_eq!(id, "now");
-                assert!(why.contains(REQUEST));
+                // The JSON parser's cause is kept.
+                assert!(why.contains(REQUEST) && why.contains("line 1"), "{why}");
             }
             other => panic!("{other:?}"),
         }

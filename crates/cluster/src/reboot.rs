@@ -48,15 +48,35 @@ impl Request {
     }
 
     /// The request an annotation value holds, or why it holds none.
-    pub fn parse(value: &str) -> Result<Request, String> {
-        let request: Request = serde_json::from_str(value).map_err(|e| {
-            format!("{REQUEST} is not {{\"id\": ..., \"expires\": RFC 3339}}: {e} (got {value:?})")
-        })?;
+    pub fn parse(value: &str) -> Result<Request, ParseError> {
+        let request: Request =
+            serde_json::from_str(value).map_err(|source| ParseError::Malformed {
+                value: value.to_owned(),
+                source,
+            })?;
         if request.id.trim().is_empty() {
-            return Err(format!("{REQUEST} has an empty id (got {value:?})"));
+            return Err(ParseError::EmptyId(value.to_owned()));
         }
         Ok(request)
     }
+}
+
+/// Why a [`REQUEST`] value holds no request. Never retryable: the same
+/// value fails the same way until the orchestrator writes a new one.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    /// Not the JSON of a [`Request`].
+    #[error("{REQUEST} {value:?} is not {{\"id\": ..., \"expires\": RFC 3339}}")]
+    Malformed {
+        /// The annotation's value.
+        value: String,
+        /// What the JSON parser said.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The id is empty or blank.
+    #[error("{REQUEST} has an empty id (got {0:?})")]
+    EmptyId(String),
 }
 
 /// What a Node's annotations say about reboots.
@@ -133,11 +153,18 @@ mod tests {
             id: "rollout-7f3a/boromir/1".into(),
             expires: "2026-12-02T14:00:00Z".parse().expect("time"),
         };
-        assert_eq!(Request::parse(&r.to_annotation()), Ok(r));
+        assert_eq!(Request::parse(&r.to_annotation()).expect("request"), r);
         let bad = Request::parse("yes please").expect_err("not JSON");
-        assert!(bad.contains(REQUEST) && bad.contains("yes please"), "{bad}");
+        let said = bad.to_string();
+        assert!(
+            said.contains(REQUEST) && said.contains("yes please"),
+            "{said}"
+        );
+        assert!(matches!(bad, ParseError::Malformed { .. }), "{bad:?}");
         let empty = Request::parse(r#"{"id":" ","expires":"2026-12-02T14:00:00Z"}"#);
-        assert!(empty.expect_err("empty").contains("empty id"));
+        let empty = empty.expect_err("empty");
+        assert!(matches!(empty, ParseError::EmptyId(_)), "{empty:?}");
+        assert!(empty.to_string().contains("empty id"));
     }
 
     #[test]
