@@ -310,7 +310,11 @@ impl Context {
                 let settings = self.settings.clone();
                 tokio::spawn(async move {
                     let _ = done
-                        .send(Done::Restored(remedy::restore(&settings).await))
+                        .send(Done::Restored(
+                            remedy::restore(&settings)
+                                .await
+                                .map_err(|e| rebootguard_errors::chain(&e)),
+                        ))
                         .await;
                 });
             }
@@ -344,7 +348,11 @@ impl Context {
                 let (how, root) = (self.config.restart.clone(), self.settings.root.clone());
                 tokio::spawn(async move {
                     let _ = done
-                        .send(Done::Restarted(remedy::restart_k3s(&how, &root).await))
+                        .send(Done::Restarted(
+                            remedy::restart_k3s(&how, &root)
+                                .await
+                                .map_err(|e| rebootguard_errors::chain(&e)),
+                        ))
                         .await;
                 });
             }
@@ -594,7 +602,10 @@ impl Reboots {
                         reason: "Rebooting",
                         message: format!("rebooting the node for request {id}"),
                     });
-                    let _ = done.send(remedy::reboot(&how, &root).await).await;
+                    let rebooted = remedy::reboot(&how, &root).await;
+                    let _ = done
+                        .send(rebooted.map_err(|e| rebootguard_errors::chain(&e)))
+                        .await;
                 });
             }
         }
