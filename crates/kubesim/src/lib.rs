@@ -23,12 +23,14 @@
 //! # let _ = client; Ok(()) }
 //! ```
 
+pub mod auth;
 pub mod convert;
 pub mod faults;
 pub mod fixtures;
 pub mod logs;
 pub mod patch;
 pub mod protobuf;
+pub mod rbac;
 pub mod registry;
 pub mod review;
 pub mod scale;
@@ -124,6 +126,10 @@ pub struct Options {
     /// Serve HTTPS with a certificate from a CA generated at start (see
     /// [`KubeSim::ca_pem`]); the kubeconfig and [`KubeSim::config`] trust it.
     pub tls: bool,
+    /// Authenticate every request by its bearer token and authorize it by
+    /// the stored RBAC objects, as a real cluster does (see [`auth`] and
+    /// [`rbac`]). Off, every client is the administrator.
+    pub rbac: bool,
 }
 
 impl Default for Options {
@@ -140,6 +146,7 @@ impl Default for Options {
                 .map(String::from)
                 .to_vec(),
             tls: false,
+            rbac: false,
         }
     }
 }
@@ -164,6 +171,9 @@ pub(crate) struct Running {
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
+
+/// The administrator's token, in [`KubeSim::kubeconfig_yaml`].
+pub const ADMIN_TOKEN: &str = "kubesim";
 
 /// A running kubesim. Dropping it stops the server.
 pub struct KubeSim {
@@ -283,6 +293,27 @@ impl KubeSim {
                     .map_err(|e| Error::Seed(name.clone(), e))?;
             }
         }
+        if options.rbac {
+            for object in rbac::bootstrap() {
+                let name = object["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                let id = object["kind"]
+                    .as_str()
+                    .and_then(|kind| registry.find_kind("rbac.authorization.k8s.io/v1", kind));
+                if let Some(id) = id {
+                    store
+                        .create(id, None, object, Origin::Seed)
+                        .map_err(|e| Error::Seed(name, e))?;
+                }
+            }
+        }
+        let mut tokens = auth::Tokens::default();
+        tokens.insert(
+            ADMIN_TOKEN,
+            auth::Holder::User(rbac::User::new(review::USERNAME, review::GROUPS)),
+        );
         let (cut, _) = watch::channel(0);
         let tls = if options.tls {
             Some(tls::Authority::generate().map_err(Error::Tls)?)
@@ -299,6 +330,7 @@ impl KubeSim {
             address: Mutex::new(SocketAddr::from(([127, 0, 0, 1], options.port))),
             running: Mutex::new(None),
             logs: Mutex::new(logs::Logs::default()),
+            tokens: Mutex::new(tokens),
             options,
         });
         serve(&shared)?;
@@ -349,10 +381,35 @@ impl KubeSim {
         self.shared.tls.as_ref().map(|t| t.ca_pem.as_str())
     }
 
-    /// A kubeconfig (JSON, which is YAML too) pointing at this server. Its
-    /// user has a token (kubesim ignores it): with no credentials at all,
-    /// kubectl would prompt for a password over HTTPS.
+    /// A kubeconfig (JSON, which is YAML too) pointing at this server, as
+    /// the administrator (group `system:masters`). Without
+    /// [`Options::rbac`] kubesim ignores the token; it is there anyway
+    /// because with no credentials at all kubectl prompts for a password
+    /// over HTTPS.
     pub fn kubeconfig_yaml(&self) -> String {
+        self.kubeconfig_for(ADMIN_TOKEN)
+    }
+
+    /// A token for a kubeconfig user `name` in `groups` (plus
+    /// `system:authenticated`), like a line of the apiserver's token file.
+    pub fn user_token(&self, name: &str, groups: &[&str]) -> String {
+        self.shared
+            .tokens()
+            .issue(auth::Holder::User(rbac::User::new(name, groups)))
+    }
+
+    /// A token for the ServiceAccount `namespace/name` (as a TokenRequest
+    /// would give one): it authenticates while the ServiceAccount exists.
+    pub fn service_account_token(&self, namespace: &str, name: &str) -> String {
+        self.shared.tokens().issue(auth::Holder::ServiceAccount {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            secret: None,
+        })
+    }
+
+    /// A kubeconfig like [`KubeSim::kubeconfig_yaml`] whose user sends `token`.
+    pub fn kubeconfig_for(&self, token: &str) -> String {
         let mut cluster = json!({"server": self.url()});
         if let Some(t) = &self.shared.tls {
             cluster["certificate-authority-data"] = base64::engine::Engine::encode(
@@ -365,7 +422,7 @@ impl KubeSim {
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [{"name": "kubesim", "cluster": cluster}],
-            "users": [{"name": "kubesim", "user": {"token": "kubesim"}}],
+            "users": [{"name": "kubesim", "user": {"token": token}}],
             "contexts": [{"name": "kubesim", "context": {"cluster": "kubesim", "user": "kubesim", "namespace": "default"}}],
             "current-context": "kubesim",
         })
@@ -377,13 +434,19 @@ impl KubeSim {
         &self.kubeconfig
     }
 
-    /// A kube-rs config for this server.
+    /// A kube-rs config for this server, as the administrator.
     pub fn config(&self) -> kube::Config {
         let uri = self
             .url()
             .parse()
             .unwrap_or_else(|_| http::Uri::from_static("http://127.0.0.1"));
         let mut config = kube::Config::new(uri);
+        // The administrator, as in the kubeconfig (needed with `Options::rbac`).
+        config.headers.push((
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_str(&format!("Bearer {ADMIN_TOKEN}"))
+                .unwrap_or_else(|_| http::HeaderValue::from_static("")),
+        ));
         if let Some(t) = &self.shared.tls {
             config.root_cert = Some(vec![t.ca_der.clone()]);
         }
@@ -393,6 +456,17 @@ impl KubeSim {
     /// A kube-rs client for this server.
     pub fn client(&self) -> Result<kube::Client, Error> {
         kube::Client::try_from(self.config()).map_err(Error::Client)
+    }
+
+    /// A kube-rs client that sends `token` (see [`KubeSim::user_token`]).
+    pub async fn client_for(&self, token: &str) -> Result<kube::Client, Error> {
+        let kubeconfig = kube::config::Kubeconfig::from_yaml(&self.kubeconfig_for(token))
+            .map_err(|e| Error::Client(kube::Error::InferKubeconfig(e)))?;
+        let options = kube::config::KubeConfigOptions::default();
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+            .await
+            .map_err(|e| Error::Client(kube::Error::InferKubeconfig(e)))?;
+        kube::Client::try_from(config).map_err(Error::Client)
     }
 
     /// The current cluster-wide resourceVersion.
@@ -432,6 +506,9 @@ impl KubeSim {
             .pointer("/metadata/namespace")
             .and_then(Value::as_str)
             .map(str::to_owned);
+        let mut v = v;
+        self.shared
+            .admit_new(id, ns.as_deref().unwrap_or("default"), &mut v);
         let o = self
             .shared
             .store()
@@ -463,7 +540,12 @@ impl KubeSim {
                 }
                 store.update(id, &ns, &name, v, Scope::Main, Origin::Seed)
             }
-            Err(_) => store.create(id, Some(&ns), v, Origin::Seed),
+            Err(_) => {
+                drop(store);
+                self.shared.admit_new(id, &ns, &mut v);
+                store = self.shared.store();
+                store.create(id, Some(&ns), v, Origin::Seed)
+            }
         }
         .map_err(Error::Object)?;
         Ok(o.value())

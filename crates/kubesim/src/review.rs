@@ -1,22 +1,30 @@
 //! Self reviews: `kubectl auth whoami` (`SelfSubjectReview`) and `kubectl
-//! auth can-i` (`SelfSubjectAccessReview`). kubesim authenticates no one
-//! and enforces no RBAC, so every client is the same administrator and
-//! every access is allowed. Reviews are answered from the request and
-//! never stored, as upstream.
+//! auth can-i` (`SelfSubjectAccessReview`), answered for the user the
+//! request authenticated as, by the same decision that guards every
+//! request (without [`crate::Options::rbac`]: the administrator, allowed
+//! everything). Reviews are answered from the request and never stored,
+//! as upstream.
 
 use serde_json::{Value, json};
 
+use crate::rbac::{self, User};
 use crate::registry::Resource;
 use crate::status::Status;
 
-/// The user every client is.
+/// The administrator's user name (the kubeconfig's user).
 pub const USERNAME: &str = "kubesim-admin";
 
 /// The groups of [`USERNAME`]: a cluster administrator's.
 pub const GROUPS: &[&str] = &["system:masters", "system:authenticated"];
 
-/// The review with its status filled in.
-pub fn answer(r: &Resource, mut request: Value) -> Result<Value, Status> {
+/// The review with its status filled in; `authorize` says why `user` may
+/// do what is asked, or `None`.
+pub fn answer(
+    r: &Resource,
+    mut request: Value,
+    user: &User,
+    authorize: impl Fn(&rbac::Request) -> Option<String>,
+) -> Result<Value, Status> {
     let Some(object) = request.as_object_mut() else {
         return Err(Status::bad_request(format!(
             "the body must be a {} object",
@@ -37,22 +45,46 @@ pub fn answer(r: &Resource, mut request: Value) -> Result<Value, Status> {
     object.insert("apiVersion".into(), r.api_version().into());
     object.entry("metadata").or_insert_with(|| json!({}));
     let status = match r.kind.as_str() {
-        "SelfSubjectReview" => json!({"userInfo": {"username": USERNAME, "groups": GROUPS}}),
-        "SelfSubjectAccessReview" => access(object.get("spec"))?,
+        "SelfSubjectReview" => json!({"userInfo": user.to_json()}),
+        "SelfSubjectAccessReview" => {
+            let asked = asked(object.get("spec"))?;
+            match authorize(&asked) {
+                Some(reason) => json!({"allowed": true, "reason": reason}),
+                None => json!({"allowed": false}),
+            }
+        }
         other => return Err(Status::internal(format!("no review answers kind {other}"))),
     };
     object.insert("status".into(), status);
     Ok(request)
 }
 
-/// Allowed, for a well-formed question: kubesim does not enforce RBAC.
-fn access(spec: Option<&Value>) -> Result<Value, Status> {
-    let asks = |key: &str| spec.and_then(|s| s.get(key)).is_some_and(Value::is_object);
-    match (asks("resourceAttributes"), asks("nonResourceAttributes")) {
-        (true, false) | (false, true) => Ok(json!({
-            "allowed": true,
-            "reason": "kubesim does not enforce RBAC: every client may do everything",
-        })),
+/// The request an access review asks about.
+fn asked(spec: Option<&Value>) -> Result<rbac::Request, Status> {
+    let attributes = |key: &str| spec.and_then(|s| s.get(key)).filter(|v| v.is_object());
+    let text = |v: &Value, key: &str| {
+        v.get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    match (
+        attributes("resourceAttributes"),
+        attributes("nonResourceAttributes"),
+    ) {
+        (Some(a), None) => Ok(rbac::Request::Resource {
+            verb: text(a, "verb"),
+            group: text(a, "group"),
+            version: text(a, "version"),
+            resource: text(a, "resource"),
+            subresource: text(a, "subresource"),
+            namespace: text(a, "namespace"),
+            name: text(a, "name"),
+        }),
+        (None, Some(a)) => Ok(rbac::Request::NonResource {
+            verb: text(a, "verb"),
+            path: text(a, "path"),
+        }),
         _ => Err(Status::invalid(
             "SelfSubjectAccessReview",
             "",
@@ -72,23 +104,58 @@ mod tests {
         registry.all()[id].clone()
     }
 
-    #[test]
-    fn whoami_is_the_administrator() {
-        let v = answer(&resource("SelfSubjectReview"), json!({})).unwrap();
-        assert_eq!(v["apiVersion"], "authentication.k8s.io/v1");
-        assert_eq!(v["status"]["userInfo"]["username"], USERNAME);
-        assert_eq!(v["status"]["userInfo"]["groups"][0], "system:masters");
+    fn admin() -> User {
+        User::new(USERNAME, GROUPS)
     }
 
     #[test]
-    fn every_access_is_allowed_but_the_question_must_be_one() {
+    fn whoami_is_the_authenticated_user() {
+        let v = answer(&resource("SelfSubjectReview"), json!({}), &admin(), |_| {
+            None
+        })
+        .unwrap();
+        assert_eq!(v["apiVersion"], "authentication.k8s.io/v1");
+        assert_eq!(v["status"]["userInfo"]["username"], USERNAME);
+        assert_eq!(v["status"]["userInfo"]["groups"][0], "system:masters");
+        let agent = User::service_account("rebootguard", "agent");
+        let v = answer(&resource("SelfSubjectReview"), json!({}), &agent, |_| None).unwrap();
+        assert_eq!(
+            v["status"]["userInfo"]["username"],
+            "system:serviceaccount:rebootguard:agent"
+        );
+    }
+
+    #[test]
+    fn access_is_what_the_decision_says_and_the_question_must_be_one() {
         let r = resource("SelfSubjectAccessReview");
-        let ask = json!({"spec": {"resourceAttributes": {"verb": "list", "resource": "pods"}}});
-        assert_eq!(answer(&r, ask).unwrap()["status"]["allowed"], true);
-        let ask = json!({"spec": {"nonResourceAttributes": {"verb": "get", "path": "/healthz"}}});
-        assert_eq!(answer(&r, ask).unwrap()["status"]["allowed"], true);
-        assert_eq!(answer(&r, json!({"spec": {}})).unwrap_err().code, 422);
+        let only_pods = |asked: &rbac::Request| match asked {
+            rbac::Request::Resource {
+                verb,
+                resource,
+                namespace,
+                ..
+            } => (verb == "list" && resource == "pods" && namespace == "web")
+                .then(|| "granted".to_owned()),
+            rbac::Request::NonResource { path, .. } => {
+                (path == "/healthz").then(|| "health".to_owned())
+            }
+        };
+        let ask = |spec: Value| answer(&r, json!({"spec": spec}), &admin(), only_pods);
+        let yes = ask(
+            json!({"resourceAttributes": {"verb": "list", "resource": "pods", "namespace": "web"}}),
+        )
+        .unwrap();
+        assert_eq!(yes["status"], json!({"allowed": true, "reason": "granted"}));
+        let no = ask(json!({"resourceAttributes": {"verb": "list", "resource": "pods"}})).unwrap();
+        assert_eq!(no["status"], json!({"allowed": false}));
+        let health =
+            ask(json!({"nonResourceAttributes": {"verb": "get", "path": "/healthz"}})).unwrap();
+        assert_eq!(health["status"]["allowed"], true);
+        assert_eq!(ask(json!({})).unwrap_err().code, 422);
         let wrong = json!({"kind": "SelfSubjectReview"});
-        assert_eq!(answer(&r, wrong).unwrap_err().code, 400);
+        assert_eq!(
+            answer(&r, wrong, &admin(), only_pods).unwrap_err().code,
+            400
+        );
     }
 }

@@ -18,9 +18,11 @@ use hyper::body::Incoming;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc, watch};
 
+use crate::auth::Holder;
 use crate::faults::{Failure, Faults, Route};
 use crate::patch;
 use crate::protobuf;
+use crate::rbac::{self, User};
 use crate::registry::{Registry, ResourceId};
 use crate::review;
 use crate::scale;
@@ -45,6 +47,7 @@ pub(crate) struct Shared {
     pub(crate) running: Mutex<Option<crate::Running>>,
     pub(crate) tls: Option<crate::tls::Authority>,
     pub(crate) logs: Mutex<crate::logs::Logs>,
+    pub(crate) tokens: Mutex<crate::auth::Tokens>,
 }
 
 impl Shared {
@@ -60,6 +63,101 @@ impl Shared {
         self.logs
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn tokens(&self) -> MutexGuard<'_, crate::auth::Tokens> {
+        self.tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// What the apiserver's controllers add to a new object before anyone
+    /// reads it: a token Secret's token.
+    pub(crate) fn admit_new(&self, id: ResourceId, namespace: &str, object: &mut Value) {
+        let r = self.registry.get(id);
+        if r.group.is_empty() && r.plural == "secrets" {
+            let ca = self.tls.as_ref().map(|t| t.ca_pem.as_str());
+            self.tokens().fill_secret(namespace, object, ca);
+        }
+    }
+
+    /// Who sent a request: the holder of its bearer token. Without
+    /// [`crate::Options::rbac`], everyone is the administrator.
+    fn authenticate(&self, headers: &http::HeaderMap) -> Result<User, Status> {
+        if !self.options.rbac {
+            return Ok(User::new(review::USERNAME, review::GROUPS));
+        }
+        let header = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let token = crate::auth::bearer(header).ok_or_else(Status::unauthorized)?;
+        let holder = self
+            .tokens()
+            .holder(token)
+            .cloned()
+            .ok_or_else(Status::unauthorized)?;
+        match holder {
+            Holder::User(user) => Ok(user),
+            Holder::ServiceAccount {
+                namespace,
+                name,
+                secret,
+            } => {
+                let store = self.store();
+                let exists = |plural: &str, object: &str| {
+                    self.registry
+                        .find("", "v1", plural)
+                        .is_some_and(|id| store.get(id, &namespace, object).is_ok())
+                };
+                let live = exists("serviceaccounts", &name)
+                    && secret.as_deref().is_none_or(|s| exists("secrets", s));
+                if live {
+                    Ok(User::service_account(&namespace, &name))
+                } else {
+                    Err(Status::unauthorized())
+                }
+            }
+        }
+    }
+
+    /// The RBAC objects stored now.
+    fn policy(&self) -> rbac::Policy {
+        fn all<T: serde::de::DeserializeOwned>(
+            shared: &Shared,
+            store: &mut Store,
+            plural: &str,
+        ) -> Vec<T> {
+            let Some(id) = shared
+                .registry
+                .find("rbac.authorization.k8s.io", "v1", plural)
+            else {
+                return Vec::new();
+            };
+            let page = store.list(id, &Filter::default(), None, None);
+            page.map(|p| {
+                p.items
+                    .iter()
+                    .filter_map(|o| serde_json::from_slice(&o.json).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+        }
+        let mut store = self.store();
+        rbac::Policy {
+            cluster_roles: all(self, &mut store, "clusterroles"),
+            cluster_role_bindings: all(self, &mut store, "clusterrolebindings"),
+            roles: all(self, &mut store, "roles"),
+            role_bindings: all(self, &mut store, "rolebindings"),
+        }
+    }
+
+    /// Why `user` may make `request`, or `None`. Without
+    /// [`crate::Options::rbac`], everything is allowed.
+    pub(crate) fn authorize(&self, user: &User, request: &rbac::Request) -> Option<String> {
+        if !self.options.rbac {
+            return Some("kubesim does not enforce RBAC: every client may do everything".into());
+        }
+        rbac::authorize(&self.policy(), user, request)
     }
 
     pub(crate) fn faults(&self) -> MutexGuard<'_, Faults> {
@@ -310,6 +408,14 @@ pub(crate) async fn handle(
     if let Some(s) = decision.fail {
         return Ok(status_response(&s));
     }
+    let user = match shared.authenticate(req.headers()) {
+        Ok(user) => user,
+        Err(s) => return Ok(status_response(&s)),
+    };
+    let attributes = rbac::Request::from_http(req.method().as_str(), &path, &q);
+    if shared.authorize(&user, &attributes).is_none() {
+        return Ok(status_response(&rbac::forbidden(&user, &attributes)));
+    }
     let Some(target) = target else {
         return Ok(status_response(&Status::no_route(&path)));
     };
@@ -318,7 +424,7 @@ pub(crate) async fn handle(
             "too old resource version: kubesim was told to expire this watch",
         )));
     }
-    Ok(serve(&shared, req, target, &path, &q)
+    Ok(serve(&shared, req, target, &path, (&q, &user))
         .await
         .unwrap_or_else(|s| status_response(&s)))
 }
@@ -443,7 +549,7 @@ async fn serve(
     req: Request<Incoming>,
     target: Target,
     path: &str,
-    q: &HashMap<String, String>,
+    (q, user): (&HashMap<String, String>, &User),
 ) -> Result<Resp, Status> {
     let method = req.method().clone();
     let reg = &shared.registry;
@@ -489,7 +595,9 @@ async fn serve(
                 return match (method.as_str(), name) {
                     ("POST", None) => Ok(json_response(
                         StatusCode::CREATED,
-                        &review::answer(&r, parse_object(&parts, &body)?)?,
+                        &review::answer(&r, parse_object(&parts, &body)?, user, |asked| {
+                            shared.authorize(user, asked)
+                        })?,
                     )),
                     (m, _) => Err(Status::method_not_allowed(m, path)),
                 };
@@ -583,12 +691,11 @@ async fn serve(
                     }
                 }
                 ("POST", None, None) => {
-                    let o = shared.store().create(
-                        id,
-                        namespace.as_deref(),
-                        parse_object(&parts, &body)?,
-                        Origin::Api,
-                    )?;
+                    let mut object = parse_object(&parts, &body)?;
+                    shared.admit_new(id, &ns, &mut object);
+                    let o = shared
+                        .store()
+                        .create(id, namespace.as_deref(), object, Origin::Api)?;
                     Ok(object_response(StatusCode::CREATED, &o))
                 }
                 ("POST", Some(n), Some("eviction")) if r.plural == "pods" && r.group.is_empty() => {

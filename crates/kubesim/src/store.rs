@@ -393,7 +393,12 @@ fn spec_part(v: &Value) -> Map<String, Value> {
         .unwrap_or_default()
 }
 
-fn valid_name(name: &str) -> Result<(), &'static str> {
+/// The apiserver's name rule for `resource`: RBAC objects only need to be
+/// a path segment (`system:discovery`), the others a DNS subdomain.
+fn valid_name(resource: &Resource, name: &str) -> Result<(), &'static str> {
+    if resource.group == "rbac.authorization.k8s.io" {
+        return valid_path_segment(name);
+    }
     if name.is_empty() || name.len() > 253 {
         return Err("a name must be 1 to 253 characters");
     }
@@ -407,6 +412,19 @@ fn valid_name(name: &str) -> Result<(), &'static str> {
         || !name.ends_with(|c: char| c.is_ascii_alphanumeric())
     {
         return Err("a name must start and end with an alphanumeric character");
+    }
+    Ok(())
+}
+
+fn valid_path_segment(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        return Err("a name must not be empty");
+    }
+    if name == "." || name == ".." {
+        return Err("a name may not be '.' or '..'");
+    }
+    if name.contains(['/', '%']) {
+        return Err("a name may not contain '/' or '%'");
     }
     Ok(())
 }
@@ -851,7 +869,7 @@ impl Store {
                 }
             },
         };
-        valid_name(&name).map_err(|why| {
+        valid_name(&r, &name).map_err(|why| {
             Status::invalid(
                 &r.kind,
                 &name,
@@ -1606,6 +1624,22 @@ mod tests {
             o.name
         );
         assert_eq!(o.value()["status"]["phase"], "Pending");
+    }
+
+    #[test]
+    fn rbac_names_are_path_segments() {
+        let (mut s, _, _) = store();
+        let roles = s
+            .registry
+            .find("rbac.authorization.k8s.io", "v1", "clusterroles")
+            .unwrap();
+        let named = |n: &str| json!({"metadata": {"name": n}});
+        s.create(roles, None, named("system:discovery"), Origin::Api)
+            .expect("colons are fine in RBAC names");
+        for bad in ["a/b", "..", "50%"] {
+            let err = s.create(roles, None, named(bad), Origin::Api).unwrap_err();
+            assert_eq!(err.code, 422, "{bad}");
+        }
     }
 
     #[test]

@@ -1,15 +1,17 @@
-//! rbac.authorization.k8s.io/v1 (stored and served, never enforced):
-//! ClusterRole, ClusterRoleBinding, Role and RoleBinding through kube-rs,
-//! discovery, and the real kubectl's `apply` (twice: created, then
-//! unchanged) and `get`.
+//! rbac.authorization.k8s.io/v1: ClusterRole, ClusterRoleBinding, Role and
+//! RoleBinding through kube-rs, discovery, and the real kubectl's `apply`
+//! (twice: created, then unchanged) and `get`; and, with `Options::rbac`,
+//! enforced: bearer tokens authenticate, the stored roles authorize, and
+//! kube-rs and kubectl see the apiserver's 401 and 403.
 
 use std::process::Stdio;
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::{Node, Secret};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kube::Api;
-use kube::api::{DeleteParams, ListParams, PostParams};
-use kubesim::KubeSim;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kubesim::{KubeSim, Options};
 use serde_json::json;
 
 #[tokio::test]
@@ -274,5 +276,233 @@ subjects: [{kind: ServiceAccount, name: agent, namespace: kube-system}]
             .lines()
             .any(|l| l.split_whitespace().take(2).eq(["kube-system", "lease"])),
         "{bindings}"
+    );
+}
+
+/// kubesim enforcing RBAC, over HTTPS: kubectl sends no credentials to a
+/// plain-HTTP server.
+async fn enforcing() -> KubeSim {
+    KubeSim::with_options(Options {
+        rbac: true,
+        tls: true,
+        ..Options::default()
+    })
+    .await
+    .expect("kubesim")
+}
+
+/// A ServiceAccount `rebootguard/agent` that may read Nodes and patch
+/// their status, and get one Lease by name in kube-system.
+fn grant_agent(sim: &KubeSim) {
+    for object in [
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "rebootguard"}}),
+        json!({"apiVersion": "v1", "kind": "ServiceAccount",
+               "metadata": {"name": "agent", "namespace": "rebootguard"}}),
+        json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+               "metadata": {"name": "agent"}, "rules": [
+            {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list"]},
+            {"apiGroups": [""], "resources": ["nodes/status"], "verbs": ["patch"]}]}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+               "metadata": {"name": "agent"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "agent"},
+               "subjects": [{"kind": "ServiceAccount", "name": "agent", "namespace": "rebootguard"}]}),
+    ] {
+        sim.create(&object).expect("seed");
+    }
+}
+
+fn api_code(e: &kube::Error) -> Option<(u16, String)> {
+    match e {
+        kube::Error::Api(s) => Some((s.code, s.message.clone())),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn with_rbac_on_only_granted_requests_pass() {
+    let sim = enforcing().await;
+    grant_agent(&sim);
+    // The kubeconfig's administrator may do everything.
+    let admin = sim.client().expect("client");
+    Api::<Node>::all(admin.clone())
+        .delete("n1", &DeleteParams::default())
+        .await
+        .expect("the administrator deletes");
+    sim.create(&json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}}))
+        .expect("seed");
+
+    let token = sim.service_account_token("rebootguard", "agent");
+    let agent = sim.client_for(&token).await.expect("client");
+    let nodes: Api<Node> = Api::all(agent.clone());
+    assert_eq!(
+        nodes
+            .list(&ListParams::default())
+            .await
+            .expect("list")
+            .items
+            .len(),
+        1
+    );
+    nodes
+        .patch_status(
+            "n1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "Running"}})),
+        )
+        .await
+        .expect("status patch is granted");
+    let refused = nodes
+        .patch(
+            "n1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"a": "b"}}})),
+        )
+        .await
+        .expect_err("a patch of the Node itself is not granted");
+    assert_eq!(
+        api_code(&refused),
+        Some((
+            403,
+            "nodes \"n1\" is forbidden: User \"system:serviceaccount:rebootguard:agent\" cannot patch resource \"nodes\" in API group \"\" at the cluster scope".to_owned()
+        ))
+    );
+    let secrets: Api<Secret> = Api::namespaced(agent.clone(), "rebootguard");
+    let refused = secrets
+        .list(&ListParams::default())
+        .await
+        .expect_err("no Secrets");
+    assert_eq!(api_code(&refused).map(|(c, _)| c), Some(403));
+
+    // No token, an unknown one, or one whose ServiceAccount is gone: 401.
+    let unknown = sim.client_for("kubesim.not-issued").await.expect("client");
+    let err = Api::<Node>::all(unknown)
+        .list(&ListParams::default())
+        .await
+        .expect_err("401");
+    assert_eq!(api_code(&err).map(|(c, _)| c), Some(401));
+    let err = Api::<Node>::all(anonymous(&sim))
+        .list(&ListParams::default())
+        .await
+        .expect_err("401");
+    assert_eq!(api_code(&err).map(|(c, _)| c), Some(401));
+    sim.delete("v1", "ServiceAccount", "rebootguard", "agent")
+        .expect("delete");
+    let err = nodes
+        .list(&ListParams::default())
+        .await
+        .expect_err("401 once the account is gone");
+    assert_eq!(api_code(&err).map(|(c, _)| c), Some(401));
+}
+
+/// A kube-rs client that sends no credentials at all.
+fn anonymous(sim: &KubeSim) -> kube::Client {
+    let mut config = sim.config();
+    config.headers.clear();
+    kube::Client::try_from(config).expect("client")
+}
+
+#[tokio::test]
+async fn a_token_secret_is_filled_in_and_dies_with_its_secret() {
+    let sim = enforcing().await;
+    grant_agent(&sim);
+    let admin = sim.client().expect("client");
+    let secrets: Api<Secret> = Api::namespaced(admin, "rebootguard");
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "agent-token",
+                     "annotations": {"kubernetes.io/service-account.name": "agent"}},
+        "type": "kubernetes.io/service-account-token",
+    }))
+    .expect("secret");
+    let created = secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("create");
+    let data = created.data.expect("the token controller filled data");
+    let token = String::from_utf8(data["token"].0.clone()).expect("utf-8");
+    assert_eq!(data["namespace"].0, b"rebootguard");
+
+    let agent = sim.client_for(&token).await.expect("client");
+    let nodes: Api<Node> = Api::all(agent);
+    nodes
+        .get("n1")
+        .await
+        .expect("the Secret's token is the agent");
+    secrets
+        .delete("agent-token", &DeleteParams::default())
+        .await
+        .expect("delete");
+    let err = nodes.get("n1").await.expect_err("revoked with its Secret");
+    assert_eq!(api_code(&err).map(|(c, _)| c), Some(401));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kubectl_sees_whoami_can_i_and_forbidden() {
+    let sim = enforcing().await;
+    if !kubectl_found() {
+        return;
+    }
+    grant_agent(&sim);
+    let dir = tempfile::tempdir().expect("dir");
+    let kubeconfig = dir.path().join("agent.kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        sim.kubeconfig_for(&sim.service_account_token("rebootguard", "agent")),
+    )
+    .expect("write");
+    let kubectl = async |args: &[&str]| -> std::process::Output {
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            tokio::process::Command::new("kubectl")
+                .arg("--kubeconfig")
+                .arg(&kubeconfig)
+                .arg("--cache-dir")
+                .arg(dir.path().join("cache"))
+                .args(args)
+                .env_remove("KUBECONFIG")
+                .stdin(Stdio::null())
+                .output(),
+        )
+        .await
+        .expect("kubectl finished within 60s")
+        .expect("kubectl ran")
+    };
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+
+    let who = kubectl(&[
+        "auth",
+        "whoami",
+        "-o",
+        "jsonpath={.status.userInfo.username}",
+    ])
+    .await;
+    assert_eq!(
+        text(&who.stdout),
+        "system:serviceaccount:rebootguard:agent",
+        "{}",
+        text(&who.stderr)
+    );
+    let yes = kubectl(&["auth", "can-i", "patch", "nodes", "--subresource=status"]).await;
+    assert!(yes.status.success(), "{}", text(&yes.stderr));
+    assert_eq!(text(&yes.stdout).trim(), "yes");
+    let no = kubectl(&["auth", "can-i", "delete", "nodes"]).await;
+    assert_eq!(no.status.code(), Some(1), "can-i says no with exit 1");
+    assert_eq!(text(&no.stdout).trim(), "no");
+
+    let listed = kubectl(&["get", "nodes", "-o", "name"]).await;
+    assert_eq!(
+        text(&listed.stdout).trim(),
+        "node/n1",
+        "{}",
+        text(&listed.stderr)
+    );
+    let refused = kubectl(&["get", "pods", "-n", "kube-system"]).await;
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains(
+            "pods is forbidden: User \"system:serviceaccount:rebootguard:agent\" cannot list resource \"pods\" in API group \"\" in the namespace \"kube-system\""
+        ),
+        "{}",
+        text(&refused.stderr)
     );
 }
