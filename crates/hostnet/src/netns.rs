@@ -21,7 +21,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use nix::errno::Errno;
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
@@ -422,24 +422,33 @@ fn stale_owner(name: &str, prefix: &str) -> Option<u32> {
     pid.parse().ok()
 }
 
+/// Why this process may not create network namespaces. Not retryable: the
+/// answer is probed once and kept for the life of the process.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Unprivileged {
+    /// The effective user is not root.
+    #[error("not running as root")]
+    NotRoot,
+    /// Root, yet creating a namespace failed (no CAP_SYS_ADMIN in a
+    /// container, a seccomp filter...). Shared: the probe's answer is kept
+    /// and handed out again, and io errors do not clone.
+    #[error(transparent)]
+    Create(Arc<Error>),
+}
+
 /// Whether this process may create network namespaces; the reason if not.
-pub fn privileged() -> Result<(), String> {
-    static PROBE: OnceLock<Result<(), String>> = OnceLock::new();
+pub fn privileged() -> Result<(), Unprivileged> {
+    // Probed once: every caller gets the same answer without making and
+    // dropping a namespace each time.
+    static PROBE: OnceLock<Result<(), Unprivileged>> = OnceLock::new();
     PROBE
         .get_or_init(|| {
             if !nix::unistd::geteuid().is_root() {
-                return Err("not running as root".to_owned());
+                return Err(Unprivileged::NotRoot);
             }
-            Netns::new().map(drop).map_err(|e| {
-                let mut text = e.to_string();
-                let mut source = std::error::Error::source(&e);
-                while let Some(cause) = source {
-                    text.push_str(": ");
-                    text.push_str(&cause.to_string());
-                    source = cause.source();
-                }
-                text
-            })
+            Netns::new()
+                .map(drop)
+                .map_err(|e| Unprivileged::Create(Arc::new(e)))
         })
         .clone()
 }

@@ -416,7 +416,10 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if let Err(reason) = rebootguard_hostnet::netns::privileged() {
-        eprintln!("skipping the agent benchmark: {reason}");
+        eprintln!(
+            "skipping the agent benchmark: {}",
+            rebootguard_errors::chain(&reason)
+        );
         return ExitCode::SUCCESS;
     }
     let trials = env_or("TRIALS", 20usize);

@@ -63,7 +63,10 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if let Err(reason) = rebootguard_hostnet::netns::privileged() {
-        eprintln!("skipping the lab benchmark: {reason}");
+        eprintln!(
+            "skipping the lab benchmark: {}",
+            rebootguard_errors::chain(&reason)
+        );
         return ExitCode::SUCCESS;
     }
     let exe = exe();

@@ -33,9 +33,9 @@ pub const PREFIX: &str = "rglab";
 pub enum Error {
     /// Not root, or namespaces cannot be made here.
     #[error(
-        "rebootguard-lab needs root (network namespaces, netlink, mounts): {0}; run it with sudo"
+        "rebootguard-lab needs root for network namespaces, netlink and mounts (run it with sudo)"
     )]
-    NotPrivileged(String),
+    NotPrivileged(#[source] netns::Unprivileged),
     /// A plugin lives where the nodes' own `/run` or `/var` hide it.
     #[error(
         "CNI plugin {0} resolves under /run or /var, which the nodes' own directories cover during CNI calls; move the binary (or the target dir) elsewhere"

@@ -378,7 +378,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli.command)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", rebootguard_errors::chain(&*e));
             ExitCode::FAILURE
         }
     }

@@ -72,9 +72,9 @@ pub enum Error {
     },
     /// Namespaces cannot be made here.
     #[error(
-        "node probe needs root: it creates a network namespace and runs CNI plugins ({0}); run it as root"
+        "node probe needs root to create a network namespace and run CNI plugins (run it as root)"
     )]
-    NotPrivileged(String),
+    NotPrivileged(#[source] netns::Unprivileged),
     /// The node's files could not be shown to the plugins at their real paths.
     #[error("failed to show the plugins the node's files at their real paths")]
     Mounts(#[source] mounts::Error),

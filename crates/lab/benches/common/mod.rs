@@ -12,7 +12,10 @@ pub fn binaries(bench: &str) -> Result<(PathBuf, PathBuf), ExitCode> {
         return Err(ExitCode::SUCCESS);
     }
     if let Err(reason) = rebootguard_hostnet::netns::privileged() {
-        eprintln!("skipping the {bench} benchmark: {reason}");
+        eprintln!(
+            "skipping the {bench} benchmark: {}",
+            rebootguard_errors::chain(&reason)
+        );
         return Err(ExitCode::SUCCESS);
     }
     // Benches sit in target/<profile>/deps; the binaries one level up.
