@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use rebootguard_cluster::{Discovery, NodeView};
 use rebootguard_flannel::NetConf;
 use rebootguard_hostnet::link::Netlink;
-use rebootguard_store::Generation;
+use rebootguard_store::{BadContent, Generation};
 use serde::Serialize;
 
 use crate::live::{self, Live};
@@ -63,16 +63,13 @@ pub struct Observation {
 }
 
 /// The validator the store runs: only files the CNI plugin and flannel accept.
-pub fn validate(bytes: &[u8]) -> Result<(), String> {
+pub fn validate(bytes: &[u8]) -> Result<(), BadContent> {
     rebootguard_flannel::subnet_env::parse(bytes)
         .into_valid()
         .map(|_| ())
         .map_err(|problems| {
-            problems
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ")
+            let said: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            BadContent(said.join("; "))
         })
 }
 

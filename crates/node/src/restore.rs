@@ -360,7 +360,7 @@ fn store_regenerated(
     content: &str,
 ) -> Result<(), String> {
     let store = crate::host::open_store(&settings.paths)
-        .map_err(|e| e.to_string())?
+        .map_err(|e| rebootguard_errors::chain(&e))?
         .keep(settings.keep);
     let pod_cidrs: Vec<String> = match &observation.api {
         Api::Node(view) => view.pod_cidrs.iter().map(ToString::to_string).collect(),
@@ -380,5 +380,5 @@ fn store_regenerated(
             validate,
         )
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| rebootguard_errors::chain(&e))
 }

@@ -142,7 +142,7 @@ pub enum Invalid {
     },
     /// The caller's validator refused the content.
     #[error("content rejected by the validator: {0}")]
-    Rejected(String),
+    Rejected(crate::BadContent),
 }
 
 /// Lower-case hex SHA-256 of `content`.

@@ -36,7 +36,7 @@
 //! ```no_run
 //! use rebootguard_store::{NewGeneration, Source, Store, DEFAULT_DIR};
 //!
-//! # fn validate(_: &[u8]) -> Result<(), String> { Ok(()) }
+//! # fn validate(_: &[u8]) -> Result<(), rebootguard_store::BadContent> { Ok(()) }
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let store = Store::open(DEFAULT_DIR)?;
 //! let content = std::fs::read("/run/flannel/subnet.env")?;
@@ -82,6 +82,6 @@ mod crash_tests;
 mod tests;
 
 pub use format::{Metadata, Source};
-pub use load::{Generation, Inventory, LoadError, Reason, Rejected, any_content};
+pub use load::{BadContent, Generation, Inventory, LoadError, Reason, Rejected, any_content};
 pub use save::{CleanupError, Housekeeping, NewGeneration, Outcome, SaveError, Saved};
 pub use store::{DEFAULT_DIR, DEFAULT_KEEP, OpenError, Store};

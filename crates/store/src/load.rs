@@ -101,7 +101,7 @@ impl Store {
     /// are reported in [`Inventory::rejected`], never fatal.
     pub fn load(
         &self,
-        validate: impl Fn(&[u8]) -> Result<(), String>,
+        validate: impl Fn(&[u8]) -> Result<(), BadContent>,
     ) -> Result<Inventory, LoadError> {
         let listing = self.list()?;
         let mut inventory = Inventory {
@@ -129,7 +129,7 @@ impl Store {
     pub fn latest_for(
         &self,
         node: &str,
-        validate: impl Fn(&[u8]) -> Result<(), String>,
+        validate: impl Fn(&[u8]) -> Result<(), BadContent>,
     ) -> Result<Option<Generation>, LoadError> {
         let listing = self.list()?;
         for (number, path) in listing.generations {
@@ -165,9 +165,16 @@ impl Store {
     }
 }
 
+/// Why a validator refused a content, in the validator's words (the store
+/// prints them after its own). Never retryable: the same bytes fail the
+/// same way.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadContent(pub String);
+
 /// A validator that accepts any content, for callers that only want the
 /// store's own checks.
-pub fn any_content(_: &[u8]) -> Result<(), String> {
+pub fn any_content(_: &[u8]) -> Result<(), BadContent> {
     Ok(())
 }
 
@@ -175,7 +182,7 @@ pub fn any_content(_: &[u8]) -> Result<(), String> {
 pub(crate) fn read_generation(
     number: u64,
     path: PathBuf,
-    validate: &impl Fn(&[u8]) -> Result<(), String>,
+    validate: &impl Fn(&[u8]) -> Result<(), BadContent>,
 ) -> Result<Generation, Reason> {
     let meta = fs::symlink_metadata(&path).map_err(Reason::Read)?;
     if meta.file_type().is_symlink() {

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use jiff::Timestamp;
 
 use crate::format::{self, MAX_FILE_BYTES, Metadata, Source};
-use crate::load::{Generation, read_generation};
+use crate::load::{BadContent, Generation, read_generation};
 use crate::store::{LOCK_NAME, Store, TEMP_PREFIX, access_hint};
 
 /// A content to save and what to record with it.
@@ -105,7 +105,7 @@ pub enum SaveError {
     Empty,
     /// The validator refused the content.
     #[error("refusing to save an invalid subnet.env: {0}")]
-    Rejected(String),
+    Rejected(BadContent),
     /// The content would make a generation file over the size limit.
     #[error(
         "refusing to save {size} bytes: a generation file may not exceed {MAX_FILE_BYTES} bytes"
@@ -256,7 +256,7 @@ impl Store {
     pub fn save(
         &self,
         new: &NewGeneration<'_>,
-        validate: impl Fn(&[u8]) -> Result<(), String>,
+        validate: impl Fn(&[u8]) -> Result<(), BadContent>,
     ) -> Result<Saved, SaveError> {
         self.save_with(new, validate, &mut NoSteps)
     }
@@ -264,7 +264,7 @@ impl Store {
     pub(crate) fn save_with(
         &self,
         new: &NewGeneration<'_>,
-        validate: impl Fn(&[u8]) -> Result<(), String>,
+        validate: impl Fn(&[u8]) -> Result<(), BadContent>,
         steps: &mut dyn Steps,
     ) -> Result<Saved, SaveError> {
         let node = new.node.trim();

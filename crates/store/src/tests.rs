@@ -10,15 +10,18 @@ use jiff::Timestamp;
 use crate::*;
 
 /// Stand-in for the flannel crate's validator: `KEY=VALUE` lines, MTU present.
-pub(crate) fn subnet_env_ok(content: &[u8]) -> Result<(), String> {
-    let text = std::str::from_utf8(content).map_err(|_| "not UTF-8".to_string())?;
+pub(crate) fn subnet_env_ok(content: &[u8]) -> Result<(), BadContent> {
+    let bad = |why: String| Err(BadContent(why));
+    let Ok(text) = std::str::from_utf8(content) else {
+        return bad("not UTF-8".into());
+    };
     for line in text.lines() {
         if !line.contains('=') {
-            return Err(format!("line {line:?} is not KEY=VALUE"));
+            return bad(format!("line {line:?} is not KEY=VALUE"));
         }
     }
     if !text.lines().any(|l| l.starts_with("FLANNEL_MTU=")) {
-        return Err("missing FLANNEL_MTU".into());
+        return bad("missing FLANNEL_MTU".into());
     }
     Ok(())
 }
@@ -369,7 +372,9 @@ fn latest_for_picks_the_node_and_skips_what_the_validator_refuses() {
 
     let refuse_subnet_2 = |content: &[u8]| {
         if content == env(2).as_slice() {
-            Err("FLANNEL_SUBNET outside the node's podCIDR".to_string())
+            Err(BadContent(
+                "FLANNEL_SUBNET outside the node's podCIDR".into(),
+            ))
         } else {
             Ok(())
         }
