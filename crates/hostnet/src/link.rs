@@ -85,6 +85,14 @@ pub enum Error {
     NoRouteInterface(IpNet),
 }
 
+impl Error {
+    /// Whether trying again may help: a failed request (the kernel may have
+    /// been busy). The rest name something to fix or a state to accept.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::Request { .. })
+    }
+}
+
 type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// An address family.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use rebootguard_cluster::node as api;
-use rebootguard_hostnet::link::{Family, Netlink};
+use rebootguard_hostnet::link::{self, Family, Netlink};
 
 use super::facts::{self, ApiFacts, Cluster, Conflist, ConflistError, Facts, Host, Leases, Local};
 use crate::live;
@@ -62,7 +62,7 @@ pub async fn local(
         live: live::read(&paths.root, &paths.subnet_env),
         net_conf,
         backup_pod_cidrs: backup_pod_cidrs(settings),
-        host: host().await,
+        host: host().await.map_err(|e| rebootguard_errors::chain(&e)),
         leases: leases(settings, &network),
         conflist,
     }
@@ -135,22 +135,19 @@ fn is_executable(path: &Path) -> bool {
 }
 
 /// Links, FDB, neighbours and routes of the namespace this process is in.
-pub async fn host() -> Result<Host, String> {
-    let netlink = Netlink::connect().map_err(|e| rebootguard_errors::chain(&e))?;
-    let read = async {
-        let links = netlink.links().await?;
-        let fdb = netlink.fdb().await?;
-        let neighbours = netlink.neighbours().await?;
-        let mut routes = netlink.routes(Family::V4).await?;
-        routes.extend(netlink.routes(Family::V6).await?);
-        Ok::<_, rebootguard_hostnet::link::Error>(Host {
-            links,
-            fdb,
-            neighbours,
-            routes,
-        })
-    };
-    read.await.map_err(|e| rebootguard_errors::chain(&e))
+pub async fn host() -> Result<Host, link::Error> {
+    let netlink = Netlink::connect()?;
+    let links = netlink.links().await?;
+    let fdb = netlink.fdb().await?;
+    let neighbours = netlink.neighbours().await?;
+    let mut routes = netlink.routes(Family::V4).await?;
+    routes.extend(netlink.routes(Family::V6).await?);
+    Ok(Host {
+        links,
+        fdb,
+        neighbours,
+        routes,
+    })
 }
 
 fn leases(settings: &Settings, network: &str) -> Leases {
