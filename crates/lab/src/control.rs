@@ -169,9 +169,21 @@ pub fn wait_reply(dir: &Path, id: &str, pid: u32, timeout: Duration) -> Result<R
     }
 }
 
+/// Why a queued request could not be taken. Not retryable: the file is
+/// gone once taken; the sender may send a new one.
+#[derive(Debug, thiserror::Error)]
+pub enum TakeError {
+    /// The file could not be read.
+    #[error("unreadable request {}", .0.display())]
+    Read(PathBuf, #[source] std::io::Error),
+    /// The file is not a [`Request`].
+    #[error("unreadable request {}", .0.display())]
+    Parse(PathBuf, #[source] serde_json::Error),
+}
+
 /// Takes every queued request, oldest first: (id, request or why it could
 /// not be read).
-pub fn take(dir: &Path) -> Vec<(String, Result<Request, String>)> {
+pub fn take(dir: &Path) -> Vec<(String, Result<Request, TakeError>)> {
     let requests = dir.join("requests");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&requests)
         .map(|d| {
@@ -194,10 +206,10 @@ pub fn take(dir: &Path) -> Vec<(String, Result<Request, String>)> {
             let read = std::fs::read(&f);
             // Gone already: someone else took it.
             std::fs::remove_file(&f).ok()?;
-            let request = read
-                .map_err(|e| e.to_string())
-                .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
-                .map_err(|e| format!("unreadable request {}: {e}", f.display()));
+            let request = match read {
+                Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| TakeError::Parse(f, e)),
+                Err(e) => Err(TakeError::Read(f, e)),
+            };
             Some((id, request))
         })
         .collect()
@@ -282,12 +294,10 @@ mod tests {
         );
         std::fs::write(dir.join("requests").join("junk.json"), "{").unwrap();
         let junk = take(&dir);
+        let why = rebootguard_errors::chain(junk[0].1.as_ref().unwrap_err());
         assert!(
-            junk[0]
-                .1
-                .as_ref()
-                .unwrap_err()
-                .contains("unreadable request")
+            why.contains("unreadable request") && why.contains("junk.json: EOF"),
+            "{why}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -557,7 +557,7 @@ async fn add(ctx: &Arc<Ctx>, node: &Arc<Node>, pod: &Value) -> Result<(), (Strin
             del.op = "del".into();
             let exe = ctx.exe.clone();
             let _ = tokio::task::spawn_blocking(move || sandbox::call(&exe, &del)).await;
-            return Err(fail(e));
+            return Err(fail(rebootguard_errors::chain(&e)));
         }
     };
     // containerd brings the sandbox's loopback up itself.

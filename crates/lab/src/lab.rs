@@ -1161,7 +1161,7 @@ async fn serve_requests(ctx: Arc<Ctx>) {
             running.spawn(async move {
                 let (reply, then) = match request {
                     Ok(r) => c.serve_then(r).await,
-                    Err(e) => (Reply::failed(e), None),
+                    Err(e) => (Reply::failed(rebootguard_errors::chain(&e)), None),
                 };
                 for line in reply.lines.iter().chain(reply.error.iter()) {
                     let _ = c.served.send(line.clone());

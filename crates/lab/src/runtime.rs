@@ -60,27 +60,25 @@ impl RuntimeFault {
 
     /// The fault named `name`; `peer` is required by `drop-peer` and refused
     /// by the others.
-    pub fn parse(name: &str, peer: Option<&str>) -> Result<RuntimeFault, String> {
+    pub fn parse(name: &str, peer: Option<&str>) -> Result<RuntimeFault, ParseError> {
         let fault = match name {
             "delete-subnet-env" => RuntimeFault::DeleteSubnetEnv,
             "corrupt-subnet-env" => RuntimeFault::CorruptSubnetEnv,
             "delete-flannel-link" => RuntimeFault::DeleteFlannelLink,
             "stop-flannel" => RuntimeFault::StopFlannel,
             "drop-peer" => {
-                let peer = peer.ok_or("drop-peer needs the PEER whose entries to drop")?;
+                let peer = peer.ok_or(ParseError::NoPeer)?;
                 return Ok(RuntimeFault::DropPeer {
                     peer: peer.to_owned(),
                 });
             }
-            other => {
-                return Err(format!(
-                    "unknown fault {other:?}; one of {}",
-                    Self::NAMES.join(", ")
-                ));
-            }
+            other => return Err(ParseError::Unknown(other.to_owned())),
         };
         match peer {
-            Some(p) => Err(format!("{name} takes no PEER (got {p:?})")),
+            Some(p) => Err(ParseError::NoPeerTaken {
+                fault: name.to_owned(),
+                peer: p.to_owned(),
+            }),
             None => Ok(fault),
         }
     }
@@ -104,6 +102,26 @@ impl std::fmt::Display for RuntimeFault {
             other => f.write_str(other.name()),
         }
     }
+}
+
+/// Why a fault's name and peer name no fault. Usage errors, never
+/// retryable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// No fault has that name.
+    #[error("unknown fault {0:?}; one of {names}", names = RuntimeFault::NAMES.join(", "))]
+    Unknown(String),
+    /// `drop-peer` without its peer.
+    #[error("drop-peer needs the PEER whose entries to drop")]
+    NoPeer,
+    /// A peer given to a fault that takes none.
+    #[error("{fault} takes no PEER (got {peer:?})")]
+    NoPeerTaken {
+        /// The fault.
+        fault: String,
+        /// The peer given.
+        peer: String,
+    },
 }
 
 /// Why a runtime fault could not be applied.
@@ -233,21 +251,10 @@ mod tests {
                 .to_string(),
             "drop-peer theoden"
         );
-        assert!(
-            RuntimeFault::parse("drop-peer", None)
-                .unwrap_err()
-                .contains("needs the PEER")
-        );
-        assert!(
-            RuntimeFault::parse("stop-flannel", Some("x"))
-                .unwrap_err()
-                .contains("takes no PEER")
-        );
-        assert!(
-            RuntimeFault::parse("nope", None)
-                .unwrap_err()
-                .contains("one of delete-subnet-env")
-        );
+        let said = |name, peer| RuntimeFault::parse(name, peer).unwrap_err().to_string();
+        assert!(said("drop-peer", None).contains("needs the PEER"));
+        assert!(said("stop-flannel", Some("x")).contains("takes no PEER"));
+        assert!(said("nope", None).contains("one of delete-subnet-env"));
         let json = serde_json::to_string(&RuntimeFault::DropPeer {
             peer: "theoden".into(),
         })

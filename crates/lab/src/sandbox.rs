@@ -50,25 +50,65 @@ enum Reply {
     Error(String),
 }
 
+/// Why a sandbox's CNI call failed. Only [`Error::Cni`] is retryable: the
+/// node may heal before the kubelet's next try, as with containerd; the
+/// others mean the lab's own helper is broken.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request could not be put into JSON for the helper.
+    #[error("failed to encode the CNI helper's request")]
+    Encode(#[source] serde_json::Error),
+    /// The helper could not be started.
+    #[error("failed to start the CNI helper {}", .exe.display())]
+    Start {
+        /// The helper's binary.
+        exe: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The helper ended without a reply.
+    #[error("CNI helper failed ({status}): {stderr}")]
+    Helper {
+        /// How it exited.
+        status: std::process::ExitStatus,
+        /// What it printed on stderr.
+        stderr: String,
+    },
+    /// The network setup failed, worded as containerd words it
+    /// (`plugin type="flannel" failed (add): ...`).
+    #[error("{0}")]
+    Cni(String),
+}
+
+impl Error {
+    /// Whether the kubelet's next try may succeed (see [`Error`]).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::Cni(_))
+    }
+}
+
 /// Runs `request` through the helper `exe`; the CNI result, or the error as
 /// containerd words it (`plugin type="flannel" failed (add): ...`).
-pub fn call(exe: &Path, request: &Request) -> Result<Value, String> {
-    let json = serde_json::to_string(request).map_err(|e| e.to_string())?;
+pub fn call(exe: &Path, request: &Request) -> Result<Value, Error> {
+    let json = serde_json::to_string(request).map_err(Error::Encode)?;
     let out = Command::new(exe)
         .arg("__cni")
         .arg(json)
         .stdin(Stdio::null())
         .stderr(Stdio::piped())
         .output()
-        .map_err(|e| format!("failed to start the CNI helper {}: {e}", exe.display()))?;
+        .map_err(|source| Error::Start {
+            exe: exe.to_owned(),
+            source,
+        })?;
     match serde_json::from_slice::<Reply>(&out.stdout) {
         Ok(Reply::Ok(v)) => Ok(v),
-        Ok(Reply::Error(e)) => Err(e),
-        Err(_) => Err(format!(
-            "CNI helper failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        )),
+        Ok(Reply::Error(e)) => Err(Error::Cni(e)),
+        Err(_) => Err(Error::Helper {
+            status: out.status,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        }),
     }
 }
 
@@ -118,15 +158,7 @@ fn run(r: &Request) -> Result<Value, String> {
 /// Private mount namespace with the node's `run/` and `var/` on `/run` and
 /// `/var` (the helper is a single-threaded, short-lived process).
 fn enter_node_root(root: &Path) -> Result<(), String> {
-    rebootguard_hostnet::mounts::enter_root(root).map_err(|e| {
-        let mut text = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(cause) = source {
-            text.push_str(&format!(": {cause}"));
-            source = cause.source();
-        }
-        text
-    })
+    rebootguard_hostnet::mounts::enter_root(root).map_err(|e| rebootguard_errors::chain(&e))
 }
 
 /// containerd's and the kubelet's words for a failed sandbox.
