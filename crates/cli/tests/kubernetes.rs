@@ -10,13 +10,18 @@
 //! (`deploy/kubernetes/reboot-operator`) the same way: their RBAC is what
 //! the real controller, run against kubesim, asks for.
 //!
+//! Least privilege, enforced: the real agent and controller run against
+//! kubesim enforcing RBAC (`Options::rbac`) with their ServiceAccounts'
+//! tokens and the bases applied, and work; with one permission revoked they
+//! fail saying which.
+//!
 //! Needs kubectl on PATH (it needs no network for a local kustomization);
 //! skipped with a printed reason otherwise, unless `KUBESIM_REQUIRE_KUBECTL`
 //! is set. After an intended change to the manifests, refresh the rendering
 //! with `REBOOTGUARD_UPDATE_FIXTURES=1 cargo test -p rebootguard --test kubernetes`.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -24,56 +29,14 @@ use kubesim::KubeSim;
 use serde_json::{Value, json};
 
 mod common;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+#[path = "common/manifests.rs"]
+mod manifests;
+use manifests::{apply, documents, have_kubectl, kustomize, repo};
 
 const AGENT_BASE: &str = "deploy/kubernetes/agent";
 const PROMETHEUS: &str = "deploy/kubernetes/prometheus";
 const NODE_CREDENTIALS: &str = "deploy/kubernetes/node-credentials";
 const GOLDEN: &str = "crates/cli/tests/golden/kubernetes-agent.yaml";
-
-/// Whether kubectl runs here; its absence is a failure only when
-/// `KUBESIM_REQUIRE_KUBECTL` is set.
-fn have_kubectl(test: &str) -> bool {
-    let found = Command::new("kubectl")
-        .args(["version", "--client"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            std::env::var_os("KUBESIM_REQUIRE_KUBECTL").is_none(),
-            "KUBESIM_REQUIRE_KUBECTL is set but kubectl is not on PATH"
-        );
-        eprintln!("skipping {test}: kubectl is not on PATH");
-    }
-    found
-}
-
-/// `kubectl kustomize DIR`, as CI runs it.
-fn kustomize(dir: &str) -> String {
-    let out = Command::new("kubectl")
-        .arg("kustomize")
-        .arg(repo().join(dir))
-        .env_remove("KUBECONFIG")
-        .output()
-        .expect("kubectl kustomize");
-    assert!(
-        out.status.success(),
-        "kubectl kustomize {dir}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
-}
-
-/// The documents of a multi-document YAML stream, as JSON.
-fn documents(yaml: &str) -> Vec<Value> {
-    let docs: Vec<Value> = serde_saphyr::from_multiple(yaml).expect("YAML documents");
-    docs.into_iter().filter(|v| !v.is_null()).collect()
-}
 
 fn key(object: &Value) -> (String, String, String) {
     let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
@@ -428,33 +391,6 @@ fn agent_base_renders_as_committed() {
     check_base(&documents(&rendered));
 }
 
-/// `kubectl apply -k` of `base` to kubesim; what kubectl said.
-async fn apply(sim: &KubeSim, cache: &Path, base: &str) -> String {
-    let out = tokio::time::timeout(
-        Duration::from_secs(60),
-        tokio::process::Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(sim.kubeconfig_path())
-            .arg("--cache-dir")
-            .arg(cache)
-            // kubesim serves no OpenAPI documents to validate against.
-            .args(["apply", "--validate=false", "-k"])
-            .arg(repo().join(base))
-            .env_remove("KUBECONFIG")
-            .stdin(Stdio::null())
-            .output(),
-    )
-    .await
-    .expect("kubectl finished within 60s")
-    .expect("kubectl ran");
-    assert!(
-        out.status.success(),
-        "kubectl apply -k: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// `kubectl apply -k` of the agent base to kubesim; what kubectl said.
 async fn apply_base(sim: &KubeSim, cache: &Path) -> String {
     apply(sim, cache, AGENT_BASE).await
@@ -779,19 +715,12 @@ fn granted_calls(sim: &KubeSim, base: &str, agents: &[&str], made: &[(&str, &str
     calls
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_agent_makes_no_call_its_rbac_does_not_grant() {
-    // The real agent, run against kubesim with the base applied, on a copy
-    // of the example node with no flannel.1 (the machine's own network,
-    // read only): it restores subnet.env, reports, taints, takes the Lease
-    // and "restarts k3s" (`true`). Every request it made must be one the
-    // base's roles grant. (kubesim does not enforce RBAC; this compares.)
-    if !have_kubectl("the_agent_makes_no_call_its_rbac_does_not_grant") {
-        return;
-    }
-    let sim = KubeSim::start().await.expect("kubesim");
-    let cache = tempfile::tempdir().expect("cache dir");
-    apply_base(&sim, cache.path()).await;
+/// kubesim enforcing the agent base's RBAC, with the base applied and two
+/// flannel Nodes; the kubeconfig of the agent's ServiceAccount (the token
+/// its pod would get) in `dir`.
+async fn agent_cluster(dir: &Path) -> (KubeSim, std::path::PathBuf) {
+    let sim = manifests::enforcing().await;
+    apply_base(&sim, &dir.join("cache")).await;
     for (name, cidr, ip) in [
         ("boromir", "10.42.0.0/24", "192.168.50.11"),
         ("gimli", "10.42.1.0/24", "192.168.50.12"),
@@ -807,6 +736,20 @@ async fn the_agent_makes_no_call_its_rbac_does_not_grant() {
         }))
         .expect("seed node");
     }
+    let token = sim.service_account_token("rebootguard", "rebootguard-agent");
+    let kubeconfig = manifests::kubeconfig(&sim, dir, "agent", &token);
+    (sim, kubeconfig)
+}
+
+/// The real agent as `kubeconfig`'s user, on a copy of the example node
+/// with no flannel.1 (the machine's own network, read only), until
+/// `done(sim)` or `limit`: whether it got there, and its log.
+async fn run_agent(
+    sim: &KubeSim,
+    kubeconfig: &Path,
+    limit: Duration,
+    done: impl Fn(&KubeSim, &str) -> bool,
+) -> (bool, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = common::example_root(dir.path());
     std::fs::write(
@@ -815,25 +758,53 @@ async fn the_agent_makes_no_call_its_rbac_does_not_grant() {
          restart-settle = \"2s\"\nlease-ttl = \"5s\"\nheartbeat = \"1s\"\ncheck-interval = \"2s\"\n",
     )
     .expect("config");
+    let log_file = dir.path().join("agent.log");
     let mut agent = tokio::process::Command::new(env!("CARGO_BIN_EXE_rebootguard"))
         .arg("agent")
         .arg("--root")
         .arg(&root)
         .arg("--kubeconfig")
-        .arg(sim.kubeconfig_path())
+        .arg(kubeconfig)
         .args(["--taint", "--listen", "off", "--log", "debug"])
         .env_remove("KUBECONFIG")
         .env_remove("KUBERNETES_SERVICE_HOST")
         .env("HOME", &root)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(std::fs::File::create(&log_file).expect("log file"))
         .kill_on_drop(true)
         .spawn()
         .expect("start the agent");
+    let deadline = tokio::time::Instant::now() + limit;
+    let reached = loop {
+        let log = std::fs::read_to_string(&log_file).unwrap_or_default();
+        if done(sim, &log) {
+            break true;
+        }
+        if tokio::time::Instant::now() > deadline || agent.try_wait().is_ok_and(|s| s.is_some()) {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    terminated(agent, "the agent").await;
+    (
+        reached,
+        std::fs::read_to_string(&log_file).unwrap_or_default(),
+    )
+}
 
-    // Until it has written everything it writes: condition, taint, an
-    // Event, and the Lease (taken, or taken and given back).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_agent_works_with_exactly_its_rbac_enforced() {
+    // The real agent against kubesim enforcing the base's RBAC, with its
+    // ServiceAccount's token: it restores subnet.env, reports, taints,
+    // takes the Lease and "restarts k3s" (`true`). Every request it made
+    // is one the base's roles grant (kubesim refused any other), and it
+    // made each kind of call the roles exist for.
+    if !have_kubectl("the_agent_works_with_exactly_its_rbac_enforced") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (sim, kubeconfig) = agent_cluster(dir.path()).await;
     let lease_version = |sim: &KubeSim| {
         sim.get(
             "coordination.k8s.io/v1",
@@ -844,8 +815,9 @@ async fn the_agent_makes_no_call_its_rbac_does_not_grant() {
         .map(|l| l["metadata"]["resourceVersion"].clone())
     };
     let shipped_lease = lease_version(&sim);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-    let done = loop {
+    // Until it has written everything it writes: condition, taint, an
+    // Event, and the Lease (taken, or taken and given back).
+    let (done, log) = run_agent(&sim, &kubeconfig, Duration::from_secs(90), |sim, _| {
         let node = sim.get("v1", "Node", "", "boromir").expect("node");
         let condition = node["status"]["conditions"]
             .as_array()
@@ -857,21 +829,14 @@ async fn the_agent_makes_no_call_its_rbac_does_not_grant() {
         let event = !sim
             .list("events.k8s.io/v1", "Event", Some("default"))
             .is_empty();
-        let leased = lease_version(&sim) != shipped_lease;
-        if condition && tainted && event && leased {
-            break true;
-        }
-        if tokio::time::Instant::now() > deadline || agent.try_wait().is_ok_and(|s| s.is_some()) {
-            break false;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    let out = terminated(agent, "the agent").await;
-    let log = String::from_utf8_lossy(&out.stderr);
+        condition && tainted && event && lease_version(sim) != shipped_lease
+    })
+    .await;
     assert!(
         done,
         "the agent did not write everything within 90s:\n{log}"
     );
+    assert!(!log.contains("forbidden"), "nothing refused:\n{log}");
 
     // The agent's requests (its own user agent) and those of the restore
     // it runs (the node commands' user agent); not kubectl's.
@@ -893,6 +858,39 @@ async fn the_agent_makes_no_call_its_rbac_does_not_grant() {
             .iter()
             .any(|(ua, ..)| ua.starts_with("rebootguard-agent/")),
         "{calls:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_agent_without_one_permission_names_it() {
+    // The base minus `patch` on nodes/status: the agent cannot write its
+    // condition and says so with the API's words (who, which verb, which
+    // resource), and keeps running.
+    if !have_kubectl("the_agent_without_one_permission_names_it") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (sim, kubeconfig) = agent_cluster(dir.path()).await;
+    manifests::revoke(
+        &sim,
+        "ClusterRole",
+        "",
+        "rebootguard-agent",
+        "nodes/status",
+        "patch",
+    );
+    let refusal = "User \"system:serviceaccount:rebootguard:rebootguard-agent\" cannot patch resource \"nodes/status\"";
+    let (said, log) = run_agent(&sim, &kubeconfig, Duration::from_secs(60), |_, log| {
+        // Said at warning level, not only in the client's debug lines.
+        log.lines()
+            .any(|l| l.contains(" WARN ") && l.contains(refusal))
+    })
+    .await;
+    assert!(said, "no refusal naming the permission within 60s:\n{log}");
+    let node = sim.get("v1", "Node", "", "boromir").expect("node");
+    assert!(
+        node["status"]["conditions"].is_null(),
+        "no condition written"
     );
 }
 
@@ -1125,16 +1123,19 @@ async fn the_controller_leads_once_asks_for_the_reboot_and_makes_no_call_its_rba
     // picks the marked node (not the other), cordons and drains it and asks
     // its agent to reboot it; a second replica stands by; SIGTERM releases
     // leadership and leaves the rollout for the next leader to resume.
-    // Every request it made must be one the base's roles grant.
+    // kubesim enforces the base's RBAC, and the controller runs as its
+    // ServiceAccount: every request it made is one the base's roles grant.
     if !have_kubectl(
         "the_controller_leads_once_asks_for_the_reboot_and_makes_no_call_its_rbac_does_not_grant",
     ) {
         return;
     }
     use rebootguard_cluster::reboot::REQUEST;
-    let sim = KubeSim::start().await.expect("kubesim");
+    let sim = manifests::enforcing().await;
     let cache = tempfile::tempdir().expect("cache dir");
     apply(&sim, cache.path(), CONTROLLER_BASE).await;
+    let token = sim.service_account_token("rebootguard", "rebootguard-controller");
+    let kubeconfig = manifests::kubeconfig(&sim, cache.path(), "controller", &token);
     seed_marked(&sim);
     sim.create(&json!({
         "apiVersion": "v1", "kind": "Pod",
@@ -1156,7 +1157,7 @@ async fn the_controller_leads_once_asks_for_the_reboot_and_makes_no_call_its_rba
             ])
             .args(["--lease-ttl", "6s", "--json"])
             .arg("--kubeconfig")
-            .arg(sim.kubeconfig_path())
+            .arg(&kubeconfig)
             .env_remove("KUBECONFIG")
             .env_remove("KUBERNETES_SERVICE_HOST")
             .stdin(Stdio::null())
@@ -1232,6 +1233,75 @@ async fn the_controller_leads_once_asks_for_the_reboot_and_makes_no_call_its_rba
             ("patch", "leases.coordination.k8s.io"),
             ("create", "events.events.k8s.io"),
         ],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_controller_without_one_permission_stops_and_names_it() {
+    // The controller base minus `create` on pods/eviction: the drain of
+    // the marked node is refused, the rollout stops there (the node is
+    // not asked to reboot) and the log names the missing permission.
+    if !have_kubectl("the_controller_without_one_permission_stops_and_names_it") {
+        return;
+    }
+    let sim = manifests::enforcing().await;
+    let cache = tempfile::tempdir().expect("cache dir");
+    apply(&sim, cache.path(), CONTROLLER_BASE).await;
+    manifests::revoke(
+        &sim,
+        "ClusterRole",
+        "",
+        "rebootguard-controller",
+        "pods/eviction",
+        "create",
+    );
+    let token = sim.service_account_token("rebootguard", "rebootguard-controller");
+    let kubeconfig = manifests::kubeconfig(&sim, cache.path(), "controller", &token);
+    seed_marked(&sim);
+    sim.create(&json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"nodeName": "theoden", "containers": [{"name": "web", "image": "web"}]},
+        "status": {"phase": "Running"}
+    }))
+    .expect("pod");
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_rebootguard"))
+            .args([
+                "controller",
+                "--once",
+                "--identity",
+                "cron",
+                "--rollout-poll",
+                "200ms",
+            ])
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .env_remove("KUBECONFIG")
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .stdin(Stdio::null())
+            .output(),
+    )
+    .await
+    .expect("--once returns")
+    .expect("ran");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains(
+            "User \"system:serviceaccount:rebootguard:rebootguard-controller\" cannot create resource \"pods/eviction\""
+        ),
+        "{log}"
+    );
+    assert_ne!(out.status.code(), Some(0), "{log}");
+    let node = sim.get("v1", "Node", "", "theoden").expect("node");
+    assert!(
+        node["metadata"]["annotations"][rebootguard_cluster::reboot::REQUEST].is_null(),
+        "not asked to reboot with its pods still on it"
+    );
+    assert!(
+        sim.get("v1", "Pod", "default", "web").is_some(),
+        "not drained"
     );
 }
 

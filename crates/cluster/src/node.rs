@@ -73,10 +73,12 @@ pub enum Error {
         "node {0:?} does not exist in the cluster; check the node name (--node-name, k3s's node-name, the hostname)"
     )]
     NotFound(String),
-    /// RBAC says no.
-    #[error("not allowed to read {what}: {message}; grant get on it to these credentials")]
+    /// RBAC says no (to a read or a write).
+    #[error(
+        "the API server refused access to {what}: {message}; grant that permission to these credentials' role"
+    )]
     Forbidden {
-        /// What was read.
+        /// What was read or written.
         what: String,
         /// The API's message.
         message: String,
@@ -85,9 +87,9 @@ pub enum Error {
     #[error("the API server did not answer within {0:?}")]
     Timeout(Duration),
     /// The API answered with an error, or could not be reached.
-    #[error("failed to read {what} from the API server")]
+    #[error("the API request for {what} failed")]
     Api {
-        /// What was read.
+        /// What was read or written.
         what: String,
         /// The cause.
         #[source]

@@ -79,6 +79,8 @@ pub async fn evict(
             }) if s.code == 429 => drain
                 .blocked
                 .push(format!("{namespace}/{name}: {}", s.message)),
+            // Refused on principle (RBAC): no later pass can do better.
+            Err(e) if !e.is_retryable() => return Err(e),
             Err(e) => drain.blocked.push(format!("{namespace}/{name}: {e}")),
         }
     }

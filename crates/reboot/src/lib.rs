@@ -87,6 +87,27 @@ pub enum Error {
     Http(#[source] std::io::Error),
 }
 
+impl Error {
+    /// Whether trying again can succeed: not when the API refused the
+    /// credentials or the request on principle (401, 403, 400, 422), nor
+    /// for a selection or setup that is wrong.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Api {
+                source: kube::Error::Api(status),
+                ..
+            } => !matches!(status.code, 400 | 401 | 403 | 422),
+            Self::Cluster { source, .. } => !matches!(
+                source,
+                rebootguard_cluster::node::Error::Forbidden { .. }
+                    | rebootguard_cluster::node::Error::NotFound(_)
+            ),
+            Self::Api { .. } | Self::Timeout { .. } | Self::Command(_) | Self::Busy { .. } => true,
+            Self::Unknown(_) | Self::Empty | Self::Http(_) => false,
+        }
+    }
+}
+
 /// What the rollout does and how long it waits.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -767,6 +788,7 @@ async fn execute(
     let bound = options.bound;
     let failed = |seen: &mut Seen, e: Error| {
         seen.failed = Some(rebootguard_errors::chain(&e));
+        seen.failed_for_good = !e.is_retryable();
     };
     match action {
         Action::Lease => {

@@ -157,6 +157,10 @@ pub struct Seen {
     pub storage: Option<Vec<String>>,
     /// An action of the previous tick that failed (cordon, request, ...).
     pub failed: Option<String>,
+    /// That failure will not go away by retrying (RBAC refused it, the
+    /// request was rejected): the rollout stops at once instead of
+    /// retrying until the step's timeout.
+    pub failed_for_good: bool,
 }
 
 /// Something to carry out, in order.
@@ -418,7 +422,7 @@ impl Node {
                     self.enter(Phase::Drain, now);
                     out.push(Action::Annotate(self.progress(config)));
                     out.push(Action::Evict { force: false });
-                } else if elapsed >= t.action {
+                } else if elapsed >= t.action || seen.failed_for_good {
                     let why = seen
                         .failed
                         .clone()
@@ -503,7 +507,7 @@ impl Node {
             },
             Phase::Uncordon => {
                 if node.cordoned {
-                    if elapsed >= t.action {
+                    if elapsed >= t.action || seen.failed_for_good {
                         let why = seen
                             .failed
                             .clone()
@@ -543,7 +547,19 @@ impl Node {
     ) {
         let elapsed = now.duration_since(self.since);
         let Some(drain) = &seen.drain else {
-            out.push(Action::Evict { force: self.forced });
+            // The pass itself failed (listing the node's pods, a refused
+            // eviction): retried for the action timeout, unless it cannot
+            // succeed.
+            match &seen.failed {
+                Some(failed) if seen.failed_for_good || elapsed >= config.timeouts.action => {
+                    self.stop(
+                        out,
+                        format!("could not drain {}: {failed}", self.name),
+                        "check the API and the RBAC on pods (list, delete) and pods/eviction (create); rerun",
+                    );
+                }
+                _ => out.push(Action::Evict { force: self.forced }),
+            }
             return;
         };
         if drain.left.is_empty() {

@@ -397,6 +397,55 @@ fn cordon_and_uncordon_stop_when_the_api_refuses() {
 }
 
 #[test]
+fn a_drain_pass_that_fails_is_retried_until_the_action_timeout_or_stops_when_it_cannot_succeed() {
+    let cfg = config(How::Agent);
+    let draining = || {
+        let mut n = Node::new("theoden", t0());
+        let mut s = seen(up("b0"));
+        s.gates = vec![open_gate()];
+        s.lease = Some(Lease::Held);
+        n.step(at(0), &s, &cfg);
+        n.step(at(0), &s, &cfg);
+        s.node.as_mut().expect("node").cordoned = true;
+        n.step(at(0), &s, &cfg);
+        assert_eq!(n.phase, Phase::Drain);
+        (n, s)
+    };
+    // An API hiccup: evicted again, and again, until the action timeout.
+    let (mut n, mut s) = draining();
+    s.failed = Some("the API server did not answer within 5s (eviction)".into());
+    assert!(
+        n.step(at(5), &s, &cfg)
+            .contains(&Action::Evict { force: false })
+    );
+    assert!(n.stopped.is_none());
+    n.step(at(11), &s, &cfg);
+    let stop = n.stopped.as_ref().expect("stopped at the action timeout");
+    assert_eq!(stop.phase, Phase::Drain);
+    assert!(
+        stop.what.contains("could not drain theoden"),
+        "{}",
+        stop.what
+    );
+    assert!(stop.hint.contains("pods/eviction"), "{}", stop.hint);
+    // RBAC refused the eviction: retrying cannot help, stopped at once.
+    let (mut n, mut s) = draining();
+    s.failed = Some("pods \"web\" is forbidden: cannot create resource \"pods/eviction\"".into());
+    s.failed_for_good = true;
+    assert!(
+        !n.step(at(1), &s, &cfg)
+            .contains(&Action::Evict { force: false })
+    );
+    assert!(
+        n.stopped
+            .as_ref()
+            .expect("stopped")
+            .what
+            .contains("pods/eviction")
+    );
+}
+
+#[test]
 fn a_budget_that_never_allows_is_reported_not_forced() {
     let cfg = config(How::Agent);
     let mut n = Node::new("theoden", t0());

@@ -1,0 +1,135 @@
+//! The shipped Kubernetes manifests as the tests use them: rendered by the
+//! real kubectl's kustomize and applied to kubesim, as the administrator.
+
+#![allow(dead_code)] // each test binary uses its own part
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use kubesim::KubeSim;
+use serde_json::Value;
+
+/// The repository's root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Whether kubectl runs here; its absence is a failure only when
+/// `KUBESIM_REQUIRE_KUBECTL` is set.
+pub fn have_kubectl(test: &str) -> bool {
+    let found = Command::new("kubectl")
+        .args(["version", "--client"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var_os("KUBESIM_REQUIRE_KUBECTL").is_none(),
+            "KUBESIM_REQUIRE_KUBECTL is set but kubectl is not on PATH"
+        );
+        eprintln!("skipping {test}: kubectl is not on PATH");
+    }
+    found
+}
+
+/// `kubectl kustomize DIR`, as CI runs it.
+pub fn kustomize(dir: &str) -> String {
+    let out = Command::new("kubectl")
+        .arg("kustomize")
+        .arg(repo().join(dir))
+        .env_remove("KUBECONFIG")
+        .output()
+        .expect("kubectl kustomize");
+    assert!(
+        out.status.success(),
+        "kubectl kustomize {dir}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// The documents of a multi-document YAML stream, as JSON.
+pub fn documents(yaml: &str) -> Vec<Value> {
+    let docs: Vec<Value> = serde_saphyr::from_multiple(yaml).expect("YAML documents");
+    docs.into_iter().filter(|v| !v.is_null()).collect()
+}
+
+/// `kubectl apply -k` of `base` to kubesim; what kubectl said.
+pub async fn apply(sim: &KubeSim, cache: &Path, base: &str) -> String {
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(sim.kubeconfig_path())
+            .arg("--cache-dir")
+            .arg(cache)
+            // kubesim serves no OpenAPI documents to validate against.
+            .args(["apply", "--validate=false", "-k"])
+            .arg(repo().join(base))
+            .env_remove("KUBECONFIG")
+            .stdin(Stdio::null())
+            .output(),
+    )
+    .await
+    .expect("kubectl finished within 60s")
+    .expect("kubectl ran");
+    assert!(
+        out.status.success(),
+        "kubectl apply -k: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// kubesim enforcing RBAC (bearer tokens, the stored roles), over HTTPS:
+/// kubectl sends no credentials to a plain-HTTP server.
+pub async fn enforcing() -> KubeSim {
+    KubeSim::with_options(kubesim::Options {
+        rbac: true,
+        tls: true,
+        ..kubesim::Options::default()
+    })
+    .await
+    .expect("kubesim")
+}
+
+/// Removes `verb` from every rule of the role `kind` `namespace/name`
+/// that grants it on `resource` (`nodes/status`): one permission less.
+pub fn revoke(sim: &KubeSim, kind: &str, namespace: &str, name: &str, resource: &str, verb: &str) {
+    let api = "rbac.authorization.k8s.io/v1";
+    let mut role = sim
+        .get(api, kind, namespace, name)
+        .unwrap_or_else(|| panic!("no {kind} {namespace}/{name}"));
+    let mut found = false;
+    for rule in role["rules"].as_array_mut().expect("rules") {
+        let names = |key: &str| {
+            rule[key]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        };
+        if names("resources").iter().any(|r| r == resource)
+            && names("verbs").iter().any(|v| v == verb)
+        {
+            let kept: Vec<String> = names("verbs").into_iter().filter(|v| v != verb).collect();
+            rule["verbs"] = kept.into();
+            found = true;
+        }
+    }
+    assert!(found, "{kind} {name} grants no {verb} on {resource}");
+    sim.apply(&role).expect("revoke");
+}
+
+/// A kubeconfig file `dir/NAME.kubeconfig` whose user sends `token`.
+pub fn kubeconfig(sim: &KubeSim, dir: &Path, name: &str, token: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.kubeconfig"));
+    std::fs::write(&path, sim.kubeconfig_for(token)).expect("write kubeconfig");
+    path
+}
