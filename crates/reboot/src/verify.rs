@@ -14,6 +14,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use kube::Client;
+use rebootguard_errors::chain;
 use rebootguard_verify::judge::{Status, Verdict};
 use rebootguard_verify::run::{self, Options};
 
@@ -53,11 +54,10 @@ impl Probes {
         Probes { client, options }
     }
 
-    /// One run over every node: its verdict.
-    pub async fn verdict(&self) -> Result<Verdict, String> {
-        let targets = run::targets(&self.client, &self.options)
-            .await
-            .map_err(|e| rebootguard_errors::chain(&e))?;
+    /// One run over every node: its verdict, or why verify could not run
+    /// ([`run::Error::is_retryable`] says whether a later run may).
+    pub async fn verdict(&self) -> Result<Verdict, run::Error> {
+        let targets = run::targets(&self.client, &self.options).await?;
         let now = jiff::Timestamp::now();
         // A killed rollout's probes are deleted here, as by `verify`.
         run::sweep(&self.client, &self.options.namespace, now).await;
@@ -68,8 +68,7 @@ impl Probes {
             self.options.timeout,
             std::future::pending(),
         )
-        .await
-        .map_err(|e| rebootguard_errors::chain(&e))?;
+        .await?;
         for e in &outcome.cleanup_errors {
             tracing::warn!("verify left {e} behind; the next run removes it");
         }
@@ -114,11 +113,11 @@ fn status_word(status: Status) -> &'static str {
 
 impl Verifier for Probes {
     fn verify<'a>(&'a self, node: &'a str) -> Pin<Box<dyn Future<Output = Answer> + Send + 'a>> {
-        Box::pin(async move { answer(&self.verdict().await?, node) })
+        Box::pin(async move { answer(&self.verdict().await.map_err(|e| chain(&e))?, node) })
     }
 
     fn failing(&self) -> Pin<Box<dyn Future<Output = Failing> + Send + '_>> {
-        Box::pin(async move { Ok(failing(&self.verdict().await?)) })
+        Box::pin(async move { Ok(failing(&self.verdict().await.map_err(|e| chain(&e))?)) })
     }
 }
 

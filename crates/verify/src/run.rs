@@ -66,6 +66,27 @@ pub enum Error {
     CreateService(String, #[source] kube::Error),
 }
 
+impl Error {
+    /// Whether a later run may succeed as it is: an API call the server was
+    /// too busy for or that never reached it. A missing node, selection or
+    /// namespace, and a refusal, need a fix first.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::ListNodes(e) | Error::CreateService(_, e) => transient(e),
+            Error::NoSuchNode(..) | Error::NoNodes(_) | Error::NoNamespace(_) => false,
+        }
+    }
+}
+
+/// The server busy or away, rather than saying no.
+fn transient(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(s) => s.code == 429 || s.code >= 500,
+        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        _ => false,
+    }
+}
+
 /// A finished run.
 #[derive(Debug)]
 pub struct Outcome {
@@ -502,4 +523,20 @@ pub async fn cleanup(client: &Client, run: &Run) -> Vec<String> {
 
 fn not_found(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 404)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_busy_or_unreachable_api_is_worth_another_run() {
+        let away = kube::Error::Service("connection refused".into());
+        assert!(Error::ListNodes(away).is_retryable());
+        let garbled = serde_json::from_str::<u8>("x").expect_err("not JSON");
+        let garbled = kube::Error::SerdeError(garbled);
+        assert!(!Error::CreateService("svc".into(), garbled).is_retryable());
+        assert!(!Error::NoNodes(None).is_retryable());
+        assert!(!Error::NoNamespace("rebootguard".into()).is_retryable());
+    }
 }
