@@ -10,6 +10,8 @@ use kubesim::faults::{Failure, Route};
 use serde_json::{Value, json};
 
 mod common;
+#[path = "common/manifests.rs"]
+mod manifests;
 
 const BACKUP: &str = "FLANNEL_NETWORK=10.42.0.0/16\nFLANNEL_SUBNET=10.42.0.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n";
 
@@ -292,4 +294,74 @@ async fn kube_flannel_reads_net_conf_from_its_config_map() {
         fs::read_to_string(node.subnet_env()).expect("file"),
         "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.5.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_cross_checks_with_the_node_credentials_and_names_a_missing_permission() {
+    // The credentials deploy.md gives systemd-run nodes: the agent's
+    // ServiceAccount, its RBAC and a token Secret, applied with kubectl and
+    // the token read out as the docs say, against kubesim enforcing RBAC.
+    if !manifests::have_kubectl(
+        "restore_cross_checks_with_the_node_credentials_and_names_a_missing_permission",
+    ) {
+        return;
+    }
+    let sim = manifests::enforcing().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    manifests::apply(
+        &sim,
+        &dir.path().join("cache"),
+        "deploy/kubernetes/node-credentials",
+    )
+    .await;
+    sim.create(&json!({
+        "apiVersion": "v1", "kind": "Node", "metadata": {"name": "boromir"},
+        "spec": {"podCIDR": "10.42.0.0/24", "podCIDRs": ["10.42.0.0/24"]},
+    }))
+    .expect("seed node");
+    let read_token = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(
+            "kubectl -n rebootguard get secret rebootguard-agent-token -o jsonpath='{.data.token}' | base64 -d",
+        )
+        .env("KUBECONFIG", sim.kubeconfig_path())
+        .env("HOME", dir.path())
+        .output()
+        .await
+        .expect("sh");
+    let token = String::from_utf8(read_token.stdout).expect("utf-8");
+    assert!(
+        !token.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&read_token.stderr)
+    );
+    let kubeconfig = manifests::kubeconfig(&sim, dir.path(), "node", &token);
+
+    let mut node = Node::new(&sim);
+    node.kubeconfig = kubeconfig.clone();
+    let outcome = node.json(&["node", "restore", "--json"]).await;
+    assert_eq!(outcome["action"], "restore", "{outcome}");
+    assert_eq!(
+        outcome["verified"], true,
+        "cross-checked with the API: {outcome}"
+    );
+
+    // Without `get` on nodes the backup is still restored (k3s must
+    // start), unverified, and the warning names what is missing.
+    manifests::revoke(&sim, "ClusterRole", "", "rebootguard-agent", "nodes", "get");
+    let mut node = Node::new(&sim);
+    node.kubeconfig = kubeconfig;
+    let (out, _) = node.run(&["node", "restore", "--json"]).await;
+    let outcome: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(out.status.code(), Some(0), "{outcome}");
+    assert_eq!(outcome["action"], "restore", "{outcome}");
+    assert_eq!(outcome["verified"], false);
+    let warnings = outcome["warnings"].to_string();
+    assert!(
+        warnings.contains(
+            r#"User \"system:serviceaccount:rebootguard:rebootguard-agent\" cannot get resource \"nodes\""#
+        ),
+        "{warnings}"
+    );
+    assert_eq!(fs::read_to_string(node.subnet_env()).expect("file"), BACKUP);
 }

@@ -12,6 +12,8 @@ use std::time::Duration;
 use kubesim::KubeSim;
 use serde_json::{Value, json};
 
+#[path = "common/manifests.rs"]
+mod manifests;
 #[path = "common/probes.rs"]
 mod probes;
 use probes::{Kubelet, kubelet, nodes, ours, text};
@@ -679,5 +681,94 @@ async fn the_controller_refuses_an_unreadable_webhook_secret_before_anything() {
     assert!(
         sim.list("coordination.k8s.io/v1", "Lease", None).is_empty(),
         "no Lease taken"
+    );
+}
+
+/// `rebootguard reboot ARGS` as a member of `rebootguard:reboot-operators`,
+/// on kubesim enforcing the shipped `deploy/kubernetes/reboot-operator`
+/// roles (minus `revoked`: a `(ClusterRole, resource, verb)`).
+async fn reboot_as_operator(
+    nodes: &[&str],
+    revoked: Option<(&str, &str, &str)>,
+    args: &[&str],
+) -> (Arc<KubeSim>, Output) {
+    let sim = probes::cluster_with(
+        kubesim::Options {
+            rbac: true,
+            tls: true,
+            ..kubesim::Options::default()
+        },
+        nodes,
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    manifests::apply(
+        &sim,
+        &dir.path().join("cache"),
+        "deploy/kubernetes/reboot-operator",
+    )
+    .await;
+    if let Some((role, resource, verb)) = revoked {
+        manifests::revoke(&sim, "ClusterRole", "", role, resource, verb);
+    }
+    let token = sim.user_token("alice", &["rebootguard:reboot-operators"]);
+    let kubeconfig = manifests::kubeconfig(&sim, dir.path(), "alice", &token);
+    let operator = operator(&sim);
+    let out = tokio::time::timeout(
+        Duration::from_secs(120),
+        probes::rebootguard_as(&kubeconfig, "reboot", args).output(),
+    )
+    .await
+    .expect("rebootguard reboot finished")
+    .expect("run rebootguard");
+    operator.abort();
+    (sim, out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_with_exactly_the_shipped_roles_reboots_and_one_permission_less_is_named() {
+    if !manifests::have_kubectl(
+        "an_operator_with_exactly_the_shipped_roles_reboots_and_one_permission_less_is_named",
+    ) {
+        return;
+    }
+    let (sim, out) = reboot_as_operator(&["boromir", "theoden"], None, &FAST).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for node in ["boromir", "theoden"] {
+        let n = sim.get("v1", "Node", "", node).expect("node");
+        assert_eq!(
+            n["status"]["nodeInfo"]["bootID"],
+            format!("{node}-boot-1"),
+            "{node} rebooted"
+        );
+        assert_ne!(n["spec"]["unschedulable"], true, "{node} uncordoned");
+    }
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("forbidden"),
+        "{}",
+        text(&out)
+    );
+
+    // Without `patch` on nodes: nothing can be cordoned; the rollout stops
+    // at once at the first node, saying which permission is missing.
+    let (sim, out) = reboot_as_operator(
+        &["boromir"],
+        Some(("rebootguard-reboot-operator", "nodes", "patch")),
+        &FAST,
+    )
+    .await;
+    let events = events(&out);
+    let (_, what) = stopped(&events, &out);
+    assert!(
+        what.contains(
+            r#"User "alice" cannot patch resource "nodes" in API group "" at the cluster scope"#
+        ),
+        "{what}"
+    );
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    let n = sim.get("v1", "Node", "", "boromir").expect("node");
+    assert_eq!(
+        n["status"]["nodeInfo"]["bootID"], "boromir-boot-0",
+        "not rebooted"
     );
 }

@@ -59,6 +59,12 @@ pub struct Boot {
     pub evidence: BootEvidence,
 }
 
+/// Whether planning a cleanup reads `kind`: Nodes, pods and core Events
+/// (the kubelet's `Rebooted`), nothing else.
+pub fn reads(kind: &crate::snapshot::Kind) -> bool {
+    kind.group.is_empty() && matches!(kind.kind, "Node" | "Pod" | "Event")
+}
+
 /// The current boot of every node for which it can be told.
 pub fn boots(snapshot: &Snapshot) -> HashMap<String, Boot> {
     let mut rebooted: HashMap<&str, Vec<(Option<&str>, Timestamp)>> = HashMap::new();
@@ -320,6 +326,16 @@ pub fn plan(snapshot: &Snapshot, now: Timestamp, options: &Options) -> Plan {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_cleanup_reads_nodes_pods_and_core_events_only() {
+        let read: Vec<(&str, &str)> = crate::snapshot::KINDS
+            .iter()
+            .filter(|k| reads(k))
+            .map(|k| (k.group, k.kind))
+            .collect();
+        assert_eq!(read, [("", "Node"), ("", "Pod"), ("", "Event")]);
+    }
 
     fn snapshot(events: serde_json::Value, pod_running_since: &str) -> Snapshot {
         let doc = json!({

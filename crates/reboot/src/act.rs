@@ -156,7 +156,12 @@ pub async fn command(argv: &[String], node: &str, bound: Duration) -> Result<(),
 /// Deletes the pods on `node` that its reboot left stale (diagnose's
 /// clean-stale plan, restricted to the node); returns how many.
 pub async fn clean_stale(client: &Client, node: &str, bound: Duration) -> Result<usize, Error> {
-    let snapshot = rebootguard_cluster::collect::collect(client, "rollout", bound).await;
+    let kinds: Vec<_> = rebootguard_diagnose::snapshot::KINDS
+        .into_iter()
+        .filter(clean::reads)
+        .collect();
+    let snapshot =
+        rebootguard_cluster::collect::collect_kinds(client, "rollout", bound, &kinds).await;
     let plan = clean::plan(
         &snapshot,
         jiff::Timestamp::now(),

@@ -21,9 +21,15 @@ pub const NS: &str = "rebootguard";
 /// podCIDR (`10.42.<index>.0/24`), a boot ID (`<node>-boot-0`) and the
 /// agent's readiness taint.
 pub async fn cluster(nodes: &[&str]) -> Arc<KubeSim> {
+    cluster_with(kubesim::Options::default(), nodes).await
+}
+
+/// [`cluster`] on a kubesim started with `options` (its namespaces get
+/// the probes' own).
+pub async fn cluster_with(options: kubesim::Options, nodes: &[&str]) -> Arc<KubeSim> {
     let sim = KubeSim::with_options(kubesim::Options {
         namespaces: ["default", "kube-system", NS].map(String::from).to_vec(),
-        ..kubesim::Options::default()
+        ..options
     })
     .await
     .expect("kubesim");
@@ -46,11 +52,20 @@ pub async fn cluster(nodes: &[&str]) -> Arc<KubeSim> {
 /// `rebootguard <subcommand> ARGS --kubeconfig <sim>`, output captured,
 /// nothing inherited that would change it.
 pub fn rebootguard(sim: &KubeSim, subcommand: &str, args: &[&str]) -> tokio::process::Command {
+    rebootguard_as(sim.kubeconfig_path(), subcommand, args)
+}
+
+/// [`rebootguard`] as the user of `kubeconfig`.
+pub fn rebootguard_as(
+    kubeconfig: &std::path::Path,
+    subcommand: &str,
+    args: &[&str],
+) -> tokio::process::Command {
     let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_rebootguard"));
     c.arg(subcommand)
         .args(args)
         .arg("--kubeconfig")
-        .arg(sim.kubeconfig_path())
+        .arg(kubeconfig)
         .env("NO_COLOR", "1")
         .env_remove("KUBECONFIG")
         .env_remove("REBOOTGUARD_WEBHOOK")
