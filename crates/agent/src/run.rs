@@ -254,7 +254,8 @@ impl Context {
             None,
             Instant::now() + Duration::from_secs(1),
         )
-        .await;
+        .await
+        .map_err(|e| rebootguard_errors::chain(&e));
         let local = check::gather::local(&self.settings, net_conf).await;
         let facts = Facts {
             local,

@@ -1,6 +1,7 @@
 //! Gathering what the host, the store and the API say, once, into plain
 //! values every operation decides from.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use rebootguard_cluster::{Discovery, NodeView};
@@ -135,7 +136,9 @@ pub async fn observe_with_client(
     } else {
         (Api::NotAsked, None)
     };
-    let net_conf = read_net_conf(settings, client.as_ref(), deadline).await;
+    let net_conf = read_net_conf(settings, client.as_ref(), deadline)
+        .await
+        .map_err(|e| rebootguard_errors::chain(&e));
 
     let previous_mtu = |bytes: &[u8]| rebootguard_flannel::subnet_env::parse(bytes).env.mtu;
     let previous = backup
@@ -220,20 +223,78 @@ async fn ask_api(settings: &Settings, deadline: Instant) -> (Api, Option<kube::C
     }
 }
 
+/// Why net-conf.json could not be had. Retryable
+/// ([`NetConfError::is_retryable`]): a missing file (k3s writes it when it
+/// starts) and an API read that may pass later; an unreadable or invalid
+/// file, or a ConfigMap without the key, needs a person.
+#[derive(Debug, thiserror::Error)]
+pub enum NetConfError {
+    /// Neither on the host nor (kube-flannel with the API) in its ConfigMap.
+    #[error("{} does not exist (k3s writes it on start; it survives reboots)", .0.display())]
+    Missing(PathBuf),
+    /// The file exists but could not be read.
+    #[error("cannot read {}: {source}", .path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file or ConfigMap holds no valid net-conf.json.
+    #[error("{from}: {source}")]
+    Invalid {
+        /// The file or `configmap NS/NAME`.
+        from: String,
+        /// What is wrong with it.
+        #[source]
+        source: rebootguard_flannel::net_conf::Error,
+    },
+    /// kube-flannel's ConfigMap has no `net-conf.json` key.
+    #[error("{0} has no net-conf.json")]
+    NoKey(String),
+    /// kube-flannel's ConfigMap could not be read.
+    #[error("{from}: {source}")]
+    Api {
+        /// `configmap NS/NAME`.
+        from: String,
+        /// Why.
+        #[source]
+        source: rebootguard_cluster::node::Error,
+    },
+}
+
+impl NetConfError {
+    /// Whether a later read may succeed as things are (see [`NetConfError`]).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            NetConfError::Missing(_) => true,
+            NetConfError::Api { source, .. } => source.is_retryable(),
+            NetConfError::Read { .. } | NetConfError::Invalid { .. } | NetConfError::NoKey(_) => {
+                false
+            }
+        }
+    }
+}
+
 /// net-conf.json from the host, else (kube-flannel) from its ConfigMap
 /// when a client is given, within `deadline`.
 pub async fn read_net_conf(
     settings: &Settings,
     client: Option<&kube::Client>,
     deadline: Instant,
-) -> Result<NetConf, String> {
+) -> Result<NetConf, NetConfError> {
     let path = &settings.paths.net_conf;
-    let parse =
-        |bytes: &[u8], from: &str| NetConf::parse(bytes).map_err(|e| format!("{from}: {e}"));
+    let parse = |bytes: &[u8], from: String| {
+        NetConf::parse(bytes).map_err(|source| NetConfError::Invalid { from, source })
+    };
     match crate::host::read_file(&settings.paths.root, path) {
-        Ok(bytes) => return parse(&bytes, &path.display().to_string()),
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(format!("cannot read {}: {e}", path.display()));
+        Ok(bytes) => return parse(&bytes, path.display().to_string()),
+        Err(source) if source.kind() != std::io::ErrorKind::NotFound => {
+            return Err(NetConfError::Read {
+                path: path.clone(),
+                source,
+            });
         }
         Err(_) => {}
     }
@@ -253,13 +314,41 @@ pub async fn read_net_conf(
         )
         .await
         {
-            Ok(Some(text)) => parse(text.as_bytes(), &from),
-            Ok(None) => Err(format!("{from} has no net-conf.json")),
-            Err(e) => Err(format!("{from}: {}", rebootguard_errors::chain(&e))),
+            Ok(Some(text)) => parse(text.as_bytes(), from),
+            Ok(None) => Err(NetConfError::NoKey(from)),
+            Err(source) => Err(NetConfError::Api { from, source }),
         };
     }
-    Err(format!(
-        "{} does not exist (k3s writes it on start; it survives reboots)",
-        path.display()
-    ))
+    Err(NetConfError::Missing(path.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn net_conf_errors_read_as_before_and_say_whether_to_retry() {
+        let missing = NetConfError::Missing(PathBuf::from("/run/flannel/net-conf.json"));
+        assert!(missing.is_retryable(), "k3s writes it when it starts");
+        let source = NetConf::parse(b"{").expect_err("not JSON");
+        let invalid = NetConfError::Invalid {
+            from: "configmap kube-flannel/kube-flannel-cfg".into(),
+            source,
+        };
+        assert!(!invalid.is_retryable());
+        // The cause is in the message once, not again from the chain.
+        let text = rebootguard_errors::chain(&invalid);
+        assert!(
+            text.starts_with(
+                "configmap kube-flannel/kube-flannel-cfg: net-conf.json is not valid JSON"
+            ) && text.matches("not valid JSON").count() == 1,
+            "{text}"
+        );
+        let timeout = rebootguard_cluster::node::Error::Timeout(Duration::from_secs(2));
+        let api = NetConfError::Api {
+            from: "configmap kube-flannel/kube-flannel-cfg".into(),
+            source: timeout,
+        };
+        assert!(api.is_retryable());
+    }
 }
