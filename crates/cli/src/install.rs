@@ -150,6 +150,16 @@ pub fn plan(options: &Options) -> Plan {
     }
 }
 
+/// Prints one line of progress. An install goes on whoever reads its
+/// output: a reader that went away (`| head -1`) must not leave it half
+/// done, so a failed write is dropped where `println!` would panic.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 /// Writes the units and man pages, then enables the units.
 pub fn run(options: &Options) -> u8 {
     let plan = plan(options);
@@ -162,7 +172,7 @@ pub fn run(options: &Options) -> u8 {
     for unit in &plan.units {
         let path = &unit.path;
         if unit.up_to_date {
-            println!("{} is up to date", path.display());
+            say!("{} is up to date", path.display());
             continue;
         }
         if !options.dry_run
@@ -175,17 +185,17 @@ pub fn run(options: &Options) -> u8 {
             failed = true;
             continue;
         }
-        println!("{verb} {}", path.display());
+        say!("{verb} {}", path.display());
     }
     for note in &plan.notes {
-        println!("note: {note}");
+        say!("note: {note}");
     }
     let man_dir = &plan.man_dir;
     if !options.dry_run {
         match std::fs::create_dir_all(man_dir)
             .and_then(|()| clap_mangen::generate_to(Cli::command(), man_dir))
         {
-            Ok(()) => println!("wrote man pages to {}", man_dir.display()),
+            Ok(()) => say!("wrote man pages to {}", man_dir.display()),
             // The units work without them; their Documentation= lines just dangle.
             Err(e) => eprintln!(
                 "warning: failed to write man pages to {}: {e}",
@@ -197,16 +207,16 @@ pub fn run(options: &Options) -> u8 {
         return PROBLEM;
     }
     if let Some(hint) = &plan.enable_hint {
-        println!("not enabled; run: {hint}");
+        say!("not enabled; run: {hint}");
         return OK;
     }
     for args in &plan.systemctl {
         if options.dry_run {
-            println!("would run systemctl {}", args.join(" "));
+            say!("would run systemctl {}", args.join(" "));
             continue;
         }
         match Command::new("systemctl").args(args).status() {
-            Ok(status) if status.success() => println!("ran systemctl {}", args.join(" ")),
+            Ok(status) if status.success() => say!("ran systemctl {}", args.join(" ")),
             Ok(status) => {
                 eprintln!("error: systemctl {} failed ({status})", args.join(" "));
                 return PROBLEM;

@@ -194,6 +194,33 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// `rebootguard install | head -1`: with its reader gone the install still
+/// finishes, and a write to the closed pipe is no panic.
+#[test]
+fn install_finishes_when_its_reader_goes_away() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_rebootguard"))
+        .arg("install")
+        .arg("--root")
+        .arg(dir.path())
+        .args(["--no-enable", "--agent"])
+        .stdout(writer)
+        .output()
+        .expect("run install");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("panicked"),
+        "{}",
+        text(&out.stderr)
+    );
+    let units = dir.path().join("etc/systemd/system");
+    for name in ["rebootguard-restore.service", "rebootguard-agent.service"] {
+        assert!(units.join(name).is_file(), "{name} written all the same");
+    }
+}
+
 #[test]
 fn install_agent_writes_a_unit_that_systemd_accepts() {
     let dir = tempfile::tempdir().expect("tempdir");
