@@ -25,6 +25,7 @@
 
 pub mod auth;
 pub mod convert;
+pub mod defaults;
 pub mod faults;
 pub mod fixtures;
 pub mod logs;

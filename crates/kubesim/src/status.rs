@@ -80,15 +80,29 @@ impl Status {
         Self::new(400, "BadRequest", message)
     }
 
-    /// 422 for an object that fails validation.
+    /// 422 for an object that fails validation. `message` is
+    /// `field: what`, as the apiserver words a field error; the field goes
+    /// into `details.causes`, which kubectl prints.
     pub fn invalid(kind: &str, name: &str, message: impl Into<String>) -> Self {
         let message = message.into();
+        let mut details = json!({"name": name, "kind": kind});
+        if let Some((field, what)) = message.split_once(": ")
+            && !field.contains(' ')
+        {
+            let reason = match what.split(':').next().unwrap_or_default() {
+                "Unsupported value" => "FieldValueNotSupported",
+                "Required value" => "FieldValueRequired",
+                "Forbidden" => "FieldValueForbidden",
+                _ => "FieldValueInvalid",
+            };
+            details["causes"] = json!([{"reason": reason, "message": what, "field": field}]);
+        }
         Self::new(
             422,
             "Invalid",
             format!("{kind} \"{name}\" is invalid: {message}"),
         )
-        .with_details(json!({"name": name, "kind": kind}))
+        .with_details(details)
     }
 
     /// 405 for a verb the route does not take.
@@ -189,6 +203,12 @@ mod tests {
         assert_eq!(s["reason"], "NotFound");
         assert_eq!(s["message"], "pods \"web-1\" not found");
         assert_eq!(s["details"]["name"], "web-1");
+        let i =
+            Status::invalid("Pod", "p", "spec.restartPolicy: Unsupported value: \"x\"").to_json();
+        assert_eq!(
+            i["details"]["causes"],
+            json!([{"reason": "FieldValueNotSupported", "message": "Unsupported value: \"x\"", "field": "spec.restartPolicy"}])
+        );
         let t = Status::too_many_requests("slow down", Some(2), None).to_json();
         assert_eq!(t["details"]["retryAfterSeconds"], 2);
     }

@@ -8,7 +8,7 @@
 //! parse, change and re-serialize one object. No I/O and no clock but the
 //! wall-clock timestamps written into objects.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasher, Hasher};
 use std::ops::Bound;
 use std::sync::Arc;
@@ -20,6 +20,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::broadcast;
 
 use crate::convert;
+use crate::defaults;
 use crate::patch;
 use crate::registry::{Registry, Resource, ResourceId};
 use crate::selector::{self, Fields, Labels};
@@ -391,6 +392,19 @@ fn spec_part(v: &Value) -> Map<String, Value> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// k3s's default Service CIDR, where Services get their cluster IPs.
+const SERVICE_CIDR: &str = "10.43.0.0/16";
+const SERVICE_NETWORK: u32 = u32::from_be_bytes([10, 43, 0, 0]);
+const SERVICE_MASK: u32 = 0xffff_0000;
+
+/// Whether `ip` is a host address of [`SERVICE_CIDR`].
+fn in_service_cidr(ip: std::net::Ipv4Addr) -> bool {
+    let n = u32::from(ip);
+    n & SERVICE_MASK == SERVICE_NETWORK
+        && n != SERVICE_NETWORK
+        && n != SERVICE_NETWORK | !SERVICE_MASK
 }
 
 /// The apiserver's name rule for `resource`: RBAC objects only need to be
@@ -842,6 +856,9 @@ impl Store {
             )));
         }
         check_type(&r, &mut value)?;
+        if origin == Origin::Api {
+            defaults::decode(&r, &value)?;
+        }
         let m = meta_mut(&mut value);
         let name = match m
             .get("name")
@@ -899,6 +916,9 @@ impl Store {
         if self.objects[resource.0].contains_key(&key) {
             return Err(Status::already_exists(&r.qualified(), &name));
         }
+        if origin == Origin::Api {
+            self.admit(resource, &r, &mut value, None)?;
+        }
         let uid = self.uid();
         let m = meta_mut(&mut value);
         // Fixtures may be seeded terminating (a stale pod on a dead node).
@@ -935,6 +955,82 @@ impl Store {
             }
         }
         self.commit(resource, key, Some(value), None)
+    }
+
+    /// Defaults and validates an object written through the API (see
+    /// [`defaults`]), allocating a new Service's cluster IP; an update
+    /// keeps the old one.
+    fn admit(
+        &self,
+        resource: ResourceId,
+        r: &Resource,
+        value: &mut Value,
+        old: Option<&Value>,
+    ) -> Result<(), Status> {
+        let defaults::Allocate::ClusterIp { requested } = defaults::defaults(r, value)? else {
+            return Ok(());
+        };
+        let name = meta(value, "name").unwrap_or_default();
+        let invalid = |why: String| Status::invalid(&r.kind, &name, why);
+        let kept = old
+            .and_then(|o| o.pointer("/spec/clusterIP"))
+            .and_then(Value::as_str);
+        let ip = match (kept, requested) {
+            (Some(kept), Some(asked)) if kept != asked => {
+                return Err(invalid(format!(
+                    "spec.clusterIPs[0]: Invalid value: []string{{\"{asked}\"}}: may not change once set"
+                )));
+            }
+            (Some(kept), _) => kept.to_owned(),
+            (None, Some(asked)) => {
+                let parsed: std::net::Ipv4Addr = asked.parse().map_err(|_| {
+                    invalid(format!(
+                        "spec.clusterIPs[0]: Invalid value: \"{asked}\": must be a valid IP address"
+                    ))
+                })?;
+                if !in_service_cidr(parsed) {
+                    return Err(invalid(format!(
+                        "spec.clusterIPs: Invalid value: []string{{\"{asked}\"}}: failed to allocate IP {asked}: provided IP is not in the valid range. The range of valid IPs is {SERVICE_CIDR}"
+                    )));
+                }
+                if self.cluster_ips(resource).contains(&asked) {
+                    return Err(invalid(format!(
+                        "spec.clusterIPs: Invalid value: []string{{\"{asked}\"}}: failed to allocate IP {asked}: provided IP is already allocated"
+                    )));
+                }
+                asked
+            }
+            (None, None) => {
+                let used = self.cluster_ips(resource);
+                // The upper half: the lower one is for addresses asked
+                // for by name (kube-dns's 10.43.0.10), as upstream prefers.
+                let upper = SERVICE_NETWORK | ((!SERVICE_MASK >> 1) + 1);
+                (upper..SERVICE_NETWORK | !SERVICE_MASK)
+                    .map(|n| std::net::Ipv4Addr::from(n).to_string())
+                    .find(|ip| !used.contains(ip))
+                    .ok_or_else(|| {
+                        Status::internal(format!(
+                            "failed to allocate a cluster IP: the range {SERVICE_CIDR} is full"
+                        ))
+                    })?
+            }
+        };
+        if let Some(spec) = value.get_mut("spec").and_then(Value::as_object_mut) {
+            spec.insert("clusterIP".into(), ip.clone().into());
+            spec.insert("clusterIPs".into(), json!([ip]));
+        }
+        Ok(())
+    }
+
+    /// Every Service's cluster IP.
+    fn cluster_ips(&self, services: ResourceId) -> HashSet<String> {
+        self.objects[services.0]
+            .values()
+            .filter_map(|o| {
+                let v: Value = serde_json::from_slice(&o.json).ok()?;
+                Some(v.pointer("/spec/clusterIP")?.as_str()?.to_owned())
+            })
+            .collect()
     }
 
     /// Replaces an object (PUT), honouring a resourceVersion precondition.
@@ -1060,6 +1156,10 @@ impl Store {
     ) -> Result<Arc<Object>, Status> {
         let r = self.registry.get(resource).clone();
         let old_value = old.value();
+        if origin == Origin::Api && scope == Scope::Main {
+            defaults::decode(&r, &value)?;
+            self.admit(resource, &r, &mut value, Some(&old_value))?;
+        }
         if origin == Origin::Api && r.status {
             match scope {
                 Scope::Main => match old_value.get("status") {

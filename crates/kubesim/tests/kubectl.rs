@@ -715,7 +715,7 @@ async fn create_generators_send_protobuf_bodies() {
     assert_eq!(container["image"], "nginx:1.27", "{deploy}");
     assert_eq!(
         container["ports"],
-        json!([{"containerPort": 80}]),
+        json!([{"containerPort": 80, "protocol": "TCP"}]),
         "{deploy}"
     );
     assert_eq!(
@@ -756,6 +756,97 @@ async fn create_generators_send_protobuf_bodies() {
         "{}",
         role.stderr
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn defaults_show_and_bad_values_are_refused_not_stored() {
+    let sim = KubeSim::start().await.expect("kubesim");
+    let Some(k) = kubectl(&sim) else { return };
+    let dir = tempfile::tempdir().expect("dir");
+    let file = |name: &str, yaml: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, yaml).expect("write");
+        path.to_str().expect("utf-8").to_owned()
+    };
+    let pod = file(
+        "pod.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: busybox}]\n",
+    );
+    let out = k.run(&["apply", "--validate=false", "-f", &pod]).await.ok();
+    assert!(out.contains("pod/p created"), "{out}");
+    let shown = k
+        .run(&[
+            "get",
+            "pod",
+            "p",
+            "-o",
+            "jsonpath={.spec.restartPolicy} {.spec.terminationGracePeriodSeconds} {.spec.containers[0].imagePullPolicy}",
+        ])
+        .await
+        .ok();
+    assert_eq!(shown, "Always 30 Always");
+
+    let out = k
+        .run(&["create", "service", "clusterip", "web", "--tcp=80:8080"])
+        .await
+        .ok();
+    assert!(out.contains("service/web created"), "{out}");
+    let table = k.run(&["get", "service", "web"]).await.ok();
+    let ip = row(&table, &["web", "ClusterIP"])
+        .and_then(|r| r.split_whitespace().nth(2))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        ip.starts_with("10.43."),
+        "a cluster IP from k3s's range: {table}"
+    );
+    let dns = file(
+        "dns.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: kube-dns}\nspec: {clusterIP: 10.43.0.10, ports: [{port: 53, protocol: UDP}]}\n",
+    );
+    let out = k.run(&["apply", "--validate=false", "-f", &dns]).await.ok();
+    assert!(out.contains("service/kube-dns created"), "{out}");
+    let again = file(
+        "again.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: other}\nspec: {clusterIP: 10.43.0.10}\n",
+    );
+    let taken = k.run(&["apply", "--validate=false", "-f", &again]).await;
+    assert_ne!(taken.code, 0);
+    assert!(
+        taken.stderr.contains("provided IP is already allocated"),
+        "{}",
+        taken.stderr
+    );
+
+    // A value of the wrong type: the decoder's 400, nothing stored.
+    let typo = file(
+        "typo.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {replicas: \"3\"}\n",
+    );
+    let refused = k.run(&["apply", "--validate=false", "-f", &typo]).await;
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused.stderr.contains("BadRequest")
+            && refused
+                .stderr
+                .contains("Deployment in version \"v1\" cannot be handled as a Deployment"),
+        "{}",
+        refused.stderr
+    );
+    assert!(sim.get("apps/v1", "Deployment", "default", "d").is_none());
+    // A value out of its range: validation's 422.
+    let policy = file(
+        "policy.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: q}\nspec: {restartPolicy: Sometimes, containers: [{name: c, image: x}]}\n",
+    );
+    let refused = k.run(&["apply", "--validate=false", "-f", &policy]).await;
+    assert!(
+        refused.stderr.contains("is invalid")
+            && refused.stderr.contains("Unsupported value: \"Sometimes\""),
+        "{}",
+        refused.stderr
+    );
+    assert!(sim.get("v1", "Pod", "default", "q").is_none());
 }
 
 #[tokio::test(flavor = "multi_thread")]
