@@ -8,6 +8,7 @@ use std::time::Duration;
 use rebootguard_cluster::{Discovery, collect};
 use rebootguard_diagnose::clean::{self, Action};
 use rebootguard_diagnose::render::{self, Format};
+use rebootguard_diagnose::snapshot::{KINDS, Kind};
 use rebootguard_diagnose::{Config, Snapshot, analyse};
 use rebootguard_node::settings::parse_duration;
 
@@ -36,7 +37,10 @@ fn bound(text: &str) -> Result<Duration, Failed> {
         .ok_or_else(|| Failed(format!("--timeout {text:?} is not a duration (e.g. 30s)")))
 }
 
-fn read(input: &Input, runtime: &tokio::runtime::Runtime) -> Result<State, Failed> {
+/// Cluster state from `input`; in live mode only `kinds` are listed (a
+/// command that reads less needs no permission for the rest, and warns
+/// about nothing it does not use).
+fn read(input: &Input, kinds: &[Kind], runtime: &tokio::runtime::Runtime) -> Result<State, Failed> {
     if !input.snapshot.is_empty() {
         let mut merged: Option<Snapshot> = None;
         for path in &input.snapshot {
@@ -94,7 +98,7 @@ fn read(input: &Input, runtime: &tokio::runtime::Runtime) -> Result<State, Faile
         let (client, source) = rebootguard_cluster::connect(&discovery, bound)
             .await
             .map_err(|e| Failed(rebootguard_errors::chain(&e)))?;
-        let snapshot = collect::collect(&client, &source.to_string(), bound).await;
+        let snapshot = collect::collect_kinds(&client, &source.to_string(), bound, kinds).await;
         let unreadable = |kind: &str| snapshot.missing.iter().find(|m| m.kind == kind);
         if let Some(missing) = unreadable("v1 Node").or_else(|| unreadable("v1 Pod")) {
             return Err(Failed(format!(
@@ -204,7 +208,7 @@ pub fn diagnose(
     let result = (|| {
         let config = load_config(config)?;
         let runtime = runtime()?;
-        let state = read(input, &runtime)?;
+        let state = read(input, &KINDS, &runtime)?;
         let now = now_for(&state.snapshot, now)?;
         Ok::<_, Failed>(analyse(&state.snapshot, now, &config))
     })();
@@ -241,7 +245,7 @@ pub fn snapshot(output: &Path, gzip: bool, kubeconfig: Option<PathBuf>, timeout:
         timeout: timeout.to_owned(),
         ..Input::default()
     };
-    let state = match runtime().and_then(|rt| read(&input, &rt)) {
+    let state = match runtime().and_then(|rt| read(&input, &KINDS, &rt)) {
         Ok(state) => state,
         Err(Failed(message)) => {
             eprintln!("error: {message}");
@@ -304,7 +308,9 @@ pub fn clean_stale(input: &Input, yes: bool, include_unowned: bool, json: bool) 
             return CANNOT;
         }
     };
-    let state = match read(input, &runtime) {
+    // Only what the plan reads: Nodes, pods and core Events.
+    let kinds: Vec<Kind> = KINDS.into_iter().filter(clean::reads).collect();
+    let state = match read(input, &kinds, &runtime) {
         Ok(state) => state,
         Err(Failed(message)) => {
             eprintln!("error: {message}");
