@@ -71,9 +71,18 @@ async fn verify(args: &VerifyArgs, options: &Options, api_timeout: Duration) -> 
             return CANNOT;
         }
     };
-    let targets = match run::targets(&client, options).await {
-        Ok(t) => t,
-        Err(e) => {
+    // kube retries a throttled or unavailable API for minutes: every call
+    // here is bounded by --api-timeout.
+    let targets = match tokio::time::timeout(api_timeout, run::targets(&client, options)).await {
+        Err(_) => {
+            eprintln!(
+                "error: could not verify: no successful answer from the API server to the list of nodes within {} (from {source}; unreachable, or throttling or failing: the log shows what it answered)",
+                args.api_timeout
+            );
+            return CANNOT;
+        }
+        Ok(Ok(t)) => t,
+        Ok(Err(e)) => {
             eprintln!(
                 "error: could not verify: {} (from {source})",
                 rebootguard_errors::chain(&e)
@@ -86,8 +95,16 @@ async fn verify(args: &VerifyArgs, options: &Options, api_timeout: Duration) -> 
     if args.dry_run {
         return dry_run(&plan);
     }
-    for gone in run::sweep(&client, &options.namespace, now).await {
-        eprintln!("removed {gone}, left by an earlier run that did not finish");
+    match tokio::time::timeout(api_timeout, run::sweep(&client, &options.namespace, now)).await {
+        Ok(swept) => {
+            for gone in swept {
+                eprintln!("removed {gone}, left by an earlier run that did not finish");
+            }
+        }
+        Err(_) => eprintln!(
+            "warning: no successful answer from the API server within {} while removing what earlier runs left; the next run tries again",
+            args.api_timeout
+        ),
     }
     eprintln!(
         "verify run {}: a probe on {} node(s) in namespace {}, up to {}",

@@ -155,13 +155,17 @@ async fn get<T: serde::de::DeserializeOwned>(
         .body(Vec::new())
         .map_err(|e| Failure::Other(e.to_string()))?;
     match tokio::time::timeout(bound, client.request::<T>(request)).await {
-        Err(_) => Err(Failure::Other(format!("no answer within {bound:?}"))),
+        Err(_) => Err(Failure::Other(format!(
+            "no successful answer within {bound:?} (unreachable, or throttling or failing: the log shows what it answered)"
+        ))),
         Ok(Ok(value)) => Ok(value),
         Ok(Err(kube::Error::Api(status))) if status.code == 404 => Err(Failure::NotServed),
         Ok(Err(kube::Error::Api(status))) if status.code == 403 => {
             Err(Failure::Other(format!("forbidden: {}", status.message)))
         }
-        Ok(Err(e)) => Err(Failure::Other(e.to_string())),
+        // The whole chain: kube's top line alone ("client error
+        // (SendRequest)") does not say that the connection was closed.
+        Ok(Err(e)) => Err(Failure::Other(rebootguard_errors::chain(&e))),
     }
 }
 

@@ -84,7 +84,9 @@ pub enum Error {
         message: String,
     },
     /// No answer within the bound.
-    #[error("the API server did not answer within {0:?}")]
+    #[error(
+        "no successful answer from the API server within {0:?} (unreachable, or throttling or failing: the log shows what it answered)"
+    )]
     Timeout(Duration),
     /// The API answered with an error, or could not be reached.
     #[error("the API request for {what} failed")]

@@ -75,18 +75,23 @@ pub enum Failure {
     Internal,
     /// 503 ServiceUnavailable.
     Unavailable,
+    /// No answer: the connection is closed once the request is read, as
+    /// a load balancer or a dying apiserver does.
+    Cut,
 }
 
 impl Failure {
-    fn status(self) -> Status {
+    /// The answer, or `None` for no answer at all.
+    fn status(self) -> Option<Status> {
         match self {
-            Self::TooManyRequests { retry_after } => Status::too_many_requests(
+            Self::TooManyRequests { retry_after } => Some(Status::too_many_requests(
                 "kubesim: injected 429, the server is throttling",
                 Some(retry_after),
                 None,
-            ),
-            Self::Internal => Status::internal("kubesim: injected 500"),
-            Self::Unavailable => Status::unavailable("kubesim: injected 503"),
+            )),
+            Self::Internal => Some(Status::internal("kubesim: injected 500")),
+            Self::Unavailable => Some(Status::unavailable("kubesim: injected 503")),
+            Self::Cut => None,
         }
     }
 }
@@ -105,6 +110,8 @@ pub struct Decision {
     pub delay: Duration,
     /// Answer with this error instead of serving the request.
     pub fail: Option<Status>,
+    /// Close the connection without answering.
+    pub cut: bool,
     /// Open this watch with a single 410 ERROR event, as the apiserver
     /// does for a resourceVersion it no longer has.
     pub expire_watch: bool,
@@ -169,6 +176,7 @@ impl Faults {
             .map(|(_, d)| *d)
             .sum();
         let mut fail = None;
+        let mut cut = false;
         let mut expire_watch = false;
         if let Some(i) = self
             .failures
@@ -176,7 +184,8 @@ impl Faults {
             .position(|p| p.route.matches(verb, resource))
         {
             let p = &mut self.failures[i];
-            fail = Some(p.failure.status());
+            fail = p.failure.status();
+            cut = fail.is_none();
             p.remaining -= 1;
             if p.remaining == 0 {
                 self.failures.remove(i);
@@ -188,6 +197,7 @@ impl Faults {
         Decision {
             delay,
             fail,
+            cut,
             expire_watch,
         }
     }

@@ -377,11 +377,14 @@ fn classify(
     }
 }
 
+/// The connection is closed without an answer ([`Failure::Cut`]): hyper
+/// drops a connection whose service fails.
+#[derive(Debug, thiserror::Error)]
+#[error("kubesim: injected cut, the connection is closed without an answer")]
+pub(crate) struct Cut;
+
 /// Serves one request.
-pub(crate) async fn handle(
-    shared: Arc<Shared>,
-    req: Request<Incoming>,
-) -> Result<Resp, Infallible> {
+pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Cut> {
     let path = req.uri().path().to_owned();
     let q = query_map(req.uri().query());
     if let Some(control) = path.strip_prefix("/kubesim/") {
@@ -404,6 +407,9 @@ pub(crate) async fn handle(
     let decision = shared.faults().admit(&agent, &verb, &resource);
     if !decision.delay.is_zero() {
         tokio::time::sleep(decision.delay).await;
+    }
+    if decision.cut {
+        return Err(Cut);
     }
     if let Some(s) = decision.fail {
         return Ok(status_response(&s));

@@ -519,6 +519,12 @@ async fn injected_latency_and_errors() {
         Some(429)
     );
     strict.get("n1").await.unwrap();
+
+    // A cut connection is no answer at all: a transport error, not a Status.
+    sim.fail_next(Route::new("get", "nodes"), 1, Failure::Cut);
+    let err = strict.get("n1").await.unwrap_err();
+    assert!(api_code(&err).is_none(), "{err:?}");
+    strict.get("n1").await.unwrap();
 }
 
 #[tokio::test]

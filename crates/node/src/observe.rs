@@ -215,7 +215,9 @@ async fn ask_api(settings: &Settings, deadline: Instant) -> (Api, Option<kube::C
     };
     match tokio::time::timeout(bound, attempt).await {
         Err(_) => (
-            Api::Unavailable(format!("the API server did not answer within {bound:?}")),
+            Api::Unavailable(format!(
+                "no successful answer from the API server within {bound:?}"
+            )),
             None,
         ),
         Ok(Err(api)) => (api, None),

@@ -49,7 +49,9 @@ pub enum Error {
         source: kube::Error,
     },
     /// An API call got no answer in time (retryable).
-    #[error("the API server did not answer within {bound:?} ({what})")]
+    #[error(
+        "no successful answer from the API server within {bound:?} ({what}; unreachable, or throttling or failing: the log shows what it answered)"
+    )]
     Timeout {
         /// What was attempted.
         what: String,
