@@ -624,3 +624,26 @@ fn a_fifo_in_place_of_any_input_never_hangs_a_command() {
         }
     }
 }
+
+#[test]
+fn a_store_every_user_can_write_is_not_restored_from() {
+    // The incident's reboot, with the store left world-writable: its backup
+    // could have been planted by anyone, so it is not restored; the output
+    // line and the journal say why and how to fix it.
+    let node = Node::new();
+    let store = node.root.join("var/lib/rebootguard");
+    fs::set_permissions(&store, fs::Permissions::from_mode(0o777)).expect("chmod");
+    let out = node.run(&["node", "restore"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let line = stdout(&out);
+    assert!(
+        line.contains("could not be restored")
+            && line.contains("writable by every user")
+            && line.contains("chmod go-w"),
+        "{line}"
+    );
+    assert!(!node.subnet_env().exists());
+    fs::set_permissions(&store, fs::Permissions::from_mode(0o755)).expect("chmod");
+    let out = node.run(&["node", "restore", "--json"]);
+    assert_eq!(json(&out)["action"], "restore", "{}", stderr(&out));
+}

@@ -106,6 +106,11 @@ pub fn decide(o: &Observation, ipmasq: bool) -> Plan {
         Live::Missing => {}
     }
 
+    // A store that could not be read (untrusted, unreadable) or held
+    // rejected files explains a missing backup: say so, not just "none".
+    if !o.store_problems.is_empty() {
+        warnings.push(format!("the backup store: {}", o.store_problems.join("; ")));
+    }
     let backup = o.backup.as_ref().filter(|g| g.meta.node == o.node);
     let regenerate = |because: String, mut warnings: Vec<String>| match derive_from(o, ipmasq) {
         Ok(derived) => plan(
@@ -115,8 +120,11 @@ pub fn decide(o: &Observation, ipmasq: bool) -> Plan {
             },
             warnings,
         ),
-        Err(missing) => {
+        Err(mut missing) => {
             warnings.push(because);
+            if backup.is_none() && !o.store_problems.is_empty() {
+                missing.push(format!("a backup ({})", o.store_problems.join("; ")));
+            }
             plan(Decision::Nothing { missing }, warnings)
         }
     };

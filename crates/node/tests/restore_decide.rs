@@ -253,3 +253,32 @@ fn dual_stack_backup_is_verified_against_both_families() {
         Decision::Restore { verified: true, .. }
     ));
 }
+
+#[test]
+fn an_unusable_store_is_named_when_nothing_could_be_restored() {
+    let mut o = observation(Live::Missing, vec![], Api::NotAsked);
+    o.store_problems =
+        vec!["the store directory /var/lib/rebootguard is writable by every user".into()];
+    let plan = decide(&o, true);
+    let Decision::Nothing { missing } = &plan.decision else {
+        panic!("{:?}", plan.decision);
+    };
+    assert!(
+        missing
+            .iter()
+            .any(|m| m.starts_with("a backup (") && m.contains("writable by every user")),
+        "{missing:?}"
+    );
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.starts_with("the backup store: ")),
+        "{:?}",
+        plan.warnings
+    );
+    // A live valid file needs no store: nothing said about it.
+    o.live = present(BOROMIR);
+    let plan = decide(&o, true);
+    assert!(matches!(plan.decision, Decision::Keep));
+    assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+}

@@ -48,6 +48,19 @@ pub enum OpenError {
         /// The store directory.
         path: PathBuf,
     },
+    /// The directory could be written by someone the reader must not
+    /// trust: a backup planted there would be restored before k3s starts.
+    #[error(
+        "the store directory {} is {why}: another user could plant a backup that restore would trust; make it owned by root and writable only by its owner (chown root {dir}; chmod go-w {dir})",
+        .path.display(),
+        dir = .path.display()
+    )]
+    Untrusted {
+        /// The store directory.
+        path: PathBuf,
+        /// Who else could write it.
+        why: String,
+    },
     /// The store path could not be examined.
     #[error("cannot examine the store directory {}{}", .path.display(), access_hint(.source))]
     Inspect {
@@ -66,7 +79,7 @@ impl Store {
     pub fn open(dir: impl Into<PathBuf>) -> Result<Store, OpenError> {
         let dir = dir.into();
         match fs::metadata(&dir) {
-            Ok(meta) if meta.is_dir() => {}
+            Ok(meta) if meta.is_dir() => trusted(&dir, &meta)?,
             Ok(_) => return Err(OpenError::NotADirectory { path: dir }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 let existing = dir
@@ -112,10 +125,13 @@ impl Store {
     pub fn open_existing(dir: impl Into<PathBuf>) -> Result<Option<Store>, OpenError> {
         let dir = dir.into();
         match fs::metadata(&dir) {
-            Ok(meta) if meta.is_dir() => Ok(Some(Store {
-                dir,
-                keep: DEFAULT_KEEP,
-            })),
+            Ok(meta) if meta.is_dir() => {
+                trusted(&dir, &meta)?;
+                Ok(Some(Store {
+                    dir,
+                    keep: DEFAULT_KEEP,
+                }))
+            }
             Ok(_) => Err(OpenError::NotADirectory { path: dir }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(OpenError::Inspect { path: dir, source }),
@@ -206,6 +222,27 @@ pub(crate) fn classify(name: &OsStr) -> Name {
         }
         _ => Name::Malformed,
     }
+}
+
+/// A store directory may be written only by root or the user reading it
+/// (as sshd asks of `~/.ssh`): anyone else could plant a generation.
+fn trusted(dir: &Path, meta: &fs::Metadata) -> Result<(), OpenError> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let why = if meta.uid() != 0 && meta.uid() != me {
+        format!("owned by uid {}", meta.uid())
+    } else if meta.mode() & 0o002 != 0 {
+        "writable by every user".to_owned()
+    } else if meta.mode() & 0o020 != 0 && meta.gid() != 0 {
+        format!("writable by group {}", meta.gid())
+    } else {
+        return Ok(());
+    };
+    Err(OpenError::Untrusted {
+        path: dir.to_path_buf(),
+        why,
+    })
 }
 
 /// Tells the operator how to fix the common permission problems.

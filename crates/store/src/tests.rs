@@ -526,7 +526,14 @@ fn read_only_checks(dir: &Path) {
     let path = with_data.to_str().expect("utf-8 path");
     run(
         "mount",
-        &["-t", "tmpfs", "-o", "size=1m", "rgstore-test", path],
+        &[
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=1m,mode=0755",
+            "rgstore-test",
+            path,
+        ],
     )
     .expect("mount");
     let store = Store::open(&with_data).expect("open");
@@ -562,7 +569,14 @@ fn read_only_checks(dir: &Path) {
     let path = empty.to_str().expect("utf-8 path");
     run(
         "mount",
-        &["-t", "tmpfs", "-o", "ro,size=1m", "rgstore-test", path],
+        &[
+            "-t",
+            "tmpfs",
+            "-o",
+            "ro,size=1m,mode=0755",
+            "rgstore-test",
+            path,
+        ],
     )
     .expect("mount");
     let store = Store::open(&empty).expect("open");
@@ -571,6 +585,38 @@ fn read_only_checks(dir: &Path) {
         .expect_err("read-only");
     assert!(matches!(err, SaveError::Lock { .. }), "{err:?}");
     assert!(err.to_string().contains("read-only (EROFS)"), "{err}");
+
+    // A full file system: the save says so, and the generation saved
+    // before it is still there, whole.
+    let full = dir.join("full");
+    fs::create_dir(&full).expect("mkdir");
+    let path = full.to_str().expect("utf-8 path");
+    run(
+        "mount",
+        &[
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=64k,mode=0755",
+            "rgstore-test",
+            path,
+        ],
+    )
+    .expect("mount");
+    let store = Store::open(&full).expect("open");
+    store
+        .save(&new_gen(&a, "n", &[]), subnet_env_ok)
+        .expect("save");
+    let mut filler = fs::File::create(full.join("filler")).expect("filler");
+    while std::io::Write::write_all(&mut filler, &[0; 4096]).is_ok() {}
+    drop(filler);
+    let err = store
+        .save(&new_gen(&b, "n", &[]), subnet_env_ok)
+        .expect_err("full");
+    assert!(err.to_string().contains("the file system is full"), "{err}");
+    let valid = store.load(subnet_env_ok).expect("load").valid;
+    assert_eq!(valid.len(), 1, "the old generation stays");
+    assert_eq!(valid[0].content, a);
     println!("{RO_PASSED}");
 }
 
@@ -687,4 +733,43 @@ fn incident_2026_01_31_backup_from_before_the_reboot_is_restored_exactly() {
         .latest_for("theoden", subnet_env_ok)
         .expect("load");
     assert_eq!(other.expect("a backup for theoden").content, theoden);
+}
+
+#[test]
+fn a_store_other_users_can_write_is_not_trusted() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let a = env(0);
+    Store::open(dir)
+        .expect("open")
+        .save(&new_gen(&a, "n", &[]), subnet_env_ok)
+        .expect("save");
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o777)).expect("chmod");
+    for err in [
+        Store::open(dir).map(drop).expect_err("world-writable"),
+        Store::open_existing(dir)
+            .map(drop)
+            .expect_err("world-writable"),
+    ] {
+        assert!(matches!(err, OpenError::Untrusted { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains("writable by every user") && text.contains("chmod go-w"),
+            "{text}"
+        );
+    }
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).expect("chmod");
+    let store = Store::open(dir).expect("owner-only writes are trusted");
+    if !is_root() {
+        eprintln!("skipped the ownership half: giving a directory away needs root");
+        return;
+    }
+    // Another user's directory (nobody's): refused before anything is read
+    // or written; the generation in it is untouched.
+    let path = dir.display().to_string();
+    run("chown", &["65534:65534", &path]).expect("chown");
+    let err = Store::open(dir).map(drop).expect_err("another user's");
+    assert!(err.to_string().contains("owned by uid 65534"), "{err}");
+    run("chown", &["0:0", &path]).expect("chown back");
+    assert_eq!(store.load(subnet_env_ok).expect("load").valid.len(), 1);
 }
