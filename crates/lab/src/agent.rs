@@ -337,8 +337,14 @@ fn log_line(node: &Node, text: &str) {
 /// Starts supervising the agent of a node that just booted.
 pub fn start(ctx: &Arc<Ctx>, node: &Arc<Node>) -> Arc<Supervisor> {
     let sup = Arc::new(Supervisor::default());
-    let (c, n, s) = (ctx.clone(), node.clone(), Arc::downgrade(&sup));
-    let task = tokio::spawn(async move { supervise(c, n, s).await });
+    let task = supervise(ctx.clone(), node.clone(), Arc::downgrade(&sup));
+    let task = crate::tasks::spawn(
+        ctx,
+        Some(&node.name),
+        "agent supervisor",
+        crate::tasks::Lifetime::MayEnd,
+        task,
+    );
     *lock(&sup.task) = Some(task);
     if sup.stopped.load(Ordering::Acquire) {
         sup.stop();

@@ -24,6 +24,7 @@ use crate::control;
 use crate::node::{self, Node};
 use crate::runtime::{self, RuntimeFault};
 use crate::scenario::{Behaviour, Fault, Scenario, Workload};
+use crate::tasks::Lifetime;
 
 /// The prefix of every namespace and directory a lab makes.
 pub const PREFIX: &str = "rglab";
@@ -237,6 +238,8 @@ pub struct Ctx {
     pub wake: tokio::sync::Notify,
     /// Set when the lab is being torn down: nothing boots any more.
     pub closed: std::sync::atomic::AtomicBool,
+    /// The lab's own tasks that panicked or ended too early.
+    pub task_failures: crate::tasks::Failures,
     /// Held by requests that act on the whole cluster (reboots, the manual
     /// fix), which run one at a time, as they did before requests were
     /// served concurrently; faults and k3s restarts do not wait for it.
@@ -532,6 +535,7 @@ impl Lab {
             served: tokio::sync::broadcast::channel(256).0,
             wake: tokio::sync::Notify::new(),
             closed: std::sync::atomic::AtomicBool::new(false),
+            task_failures: crate::tasks::Failures::default(),
             cluster_ops: tokio::sync::Mutex::new(()),
             api_power: tokio::sync::Mutex::new(()),
             heartbeats: Mutex::new(HashMap::new()),
@@ -557,9 +561,13 @@ impl Lab {
         }
         ctx.write_state();
         seed(&ctx);
-        let c = ctx.clone();
-        lab.controllers
-            .push(tokio::spawn(async move { controllers(c).await }));
+        lab.controllers.push(crate::tasks::spawn(
+            &ctx,
+            None,
+            "controllers",
+            Lifetime::Forever,
+            controllers(ctx.clone()),
+        ));
         for n in &ctx.nodes {
             n.install(&ctx)
                 .map_err(|e| Error::Node(n.name.clone(), Box::new(e)))?;
@@ -575,12 +583,22 @@ impl Lab {
         for r in futures_join(boots).await {
             r?;
         }
-        let c = ctx.clone();
-        lab.controllers
-            .push(tokio::spawn(async move { serve_requests(c).await }));
+        lab.controllers.push(crate::tasks::spawn(
+            &ctx,
+            None,
+            "request server",
+            Lifetime::Forever,
+            serve_requests(ctx.clone()),
+        ));
         ctx.write_state();
         lab.wait_ready(Duration::from_secs(60)).await;
         Ok(lab)
+    }
+
+    /// The lab's own tasks that panicked or ended while they should run
+    /// (a broken lab, not a broken cluster): empty when all is well.
+    pub fn task_failures(&self) -> Vec<String> {
+        self.ctx.task_failures.all()
     }
 
     /// What requests served by this lab did, line by line, from now on.
@@ -1235,19 +1253,26 @@ pub fn forward_api(
         .map_err(|e| std::io::Error::other(e.to_string()))??;
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let target = ctx.api.sim.addr();
+    let name = node.name.clone();
     let node = node.clone();
-    Ok(tokio::spawn(async move {
-        while let Ok((mut inbound, _)) = listener.accept().await {
-            if node.reach().is_err() {
-                continue; // dropped: the client sees the connection close
-            }
-            tokio::spawn(async move {
-                if let Ok(mut out) = tokio::net::TcpStream::connect(target).await {
-                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+    Ok(crate::tasks::spawn(
+        ctx,
+        Some(&name),
+        "API proxy",
+        Lifetime::MayEnd,
+        async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if node.reach().is_err() {
+                    continue; // dropped: the client sees the connection close
                 }
-            });
-        }
-    }))
+                tokio::spawn(async move {
+                    if let Ok(mut out) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                    }
+                });
+            }
+        },
+    ))
 }
 
 /// Runs the `rebootguard` binary as its systemd units would on `node`:

@@ -25,6 +25,7 @@ pub mod replay;
 pub mod runtime;
 pub mod sandbox;
 pub mod scenario;
+pub mod tasks;
 
 pub use lab::{Lab, Options};
 pub use runtime::RuntimeFault;

@@ -27,6 +27,7 @@ use tokio::task::JoinHandle;
 use crate::api::{self, Source};
 use crate::lab::Ctx;
 use crate::scenario::{Fault, Role};
+use crate::tasks::{self, Lifetime};
 
 /// Files under a node's root, as k3s and the kernel lay them out.
 pub mod paths {
@@ -537,8 +538,8 @@ pub fn start_k3s(ctx: &Arc<Ctx>, node: &Arc<Node>) {
         st.flannel_stopped = false;
         st.k3s_run
     };
-    let (c, n) = (ctx.clone(), node.clone());
-    let agent = tokio::spawn(async move { agent(c, n, run).await });
+    let task = agent(ctx.clone(), node.clone(), run);
+    let agent = tasks::spawn(ctx, Some(&node.name), "k3s agent", Lifetime::MayEnd, task);
     adopt(node, run, agent);
 }
 
@@ -646,11 +647,17 @@ async fn agent(ctx: Arc<Ctx>, node: Arc<Node>, run: u64) {
     })
     .await;
     flannel(&ctx, &node, cidr, &conf, run).await;
-    let (c, n) = (ctx.clone(), node.clone());
-    let heartbeat = tokio::spawn(async move { heartbeats(c, n).await });
+    let task = heartbeats(ctx.clone(), node.clone());
+    let heartbeat = tasks::spawn(
+        &ctx,
+        Some(&node.name),
+        "heartbeats",
+        Lifetime::Forever,
+        task,
+    );
     adopt(&node, run, heartbeat);
-    let (c, n) = (ctx.clone(), node.clone());
-    let kubelet = tokio::spawn(async move { crate::kubelet::run(c, n).await });
+    let task = crate::kubelet::run(ctx.clone(), node.clone());
+    let kubelet = tasks::spawn(&ctx, Some(&node.name), "kubelet", Lifetime::Forever, task);
     adopt(&node, run, kubelet);
 }
 
@@ -945,8 +952,14 @@ async fn flannel(ctx: &Arc<Ctx>, node: &Arc<Node>, cidr: Ipv4Net, conf: &NetConf
             .timeline
             .note(ctx, Some(&node.name), "flannel", &format!("warning: {e}")),
     }
-    let (c, n) = (ctx.clone(), node.clone());
-    let task = tokio::spawn(async move { peers(c, n, ns).await });
+    let task = peers(ctx.clone(), node.clone(), ns);
+    let task = tasks::spawn(
+        ctx,
+        Some(&node.name),
+        "flannel peers",
+        Lifetime::MayEnd,
+        task,
+    );
     let mut st = node.state();
     if st.k3s_run == run && !st.flannel_stopped {
         st.peers = Some(task.abort_handle());

@@ -84,6 +84,10 @@ pub async fn agent_lab(lab_exe: &str, base: &Path, nodes: usize) -> Lab {
 pub async fn wait(lab: &Lab, what: &str, secs: u64, mut done: impl FnMut(&Lab) -> bool) {
     let t = Instant::now();
     while !done(lab) {
+        // A lab task that panicked or ended is the lab failing, not the
+        // cluster: say so at once instead of timing out.
+        let failed = lab.task_failures();
+        assert!(failed.is_empty(), "the lab failed while waiting for {what}: {failed:?}");
         if t.elapsed() > Duration::from_secs(secs) {
             let logs: Vec<String> = lab
                 .ctx
