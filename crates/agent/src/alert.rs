@@ -78,7 +78,11 @@ pub fn spawn(
                     }
                     Err(e) => {
                         metrics.alert("failed");
-                        tracing::warn!(webhook = i + 1, "alert not delivered: {e}");
+                        tracing::warn!(
+                            webhook = i + 1,
+                            "alert not delivered: {}",
+                            rebootguard_errors::chain(&e)
+                        );
                     }
                 }
             }

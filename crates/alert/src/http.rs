@@ -32,28 +32,39 @@ pub fn uri(url: &str) -> Option<hyper::Uri> {
         .filter(|u| u.host().is_some())
 }
 
+/// Why there is no answer. Every case may pass: a retry can help.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request could not be sent (DNS, connection refused, TLS).
+    #[error("the request could not be sent")]
+    Send(#[source] hyper_util::client::legacy::Error),
+    /// The answer broke off.
+    #[error("the answer could not be read")]
+    Read(#[source] hyper::Error),
+    /// Nothing came back in time.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+}
+
 /// Sends `request` and reads the whole answer within `timeout`: its
 /// status and body, or why there is none.
 pub async fn exchange(
     client: &Client,
     request: hyper::Request<Full<Bytes>>,
     timeout: Duration,
-) -> Result<(hyper::StatusCode, Bytes), String> {
+) -> Result<(hyper::StatusCode, Bytes), Error> {
     let work = async {
-        let response = client
-            .request(request)
-            .await
-            .map_err(|e| rebootguard_errors::chain(&e))?;
+        let response = client.request(request).await.map_err(Error::Send)?;
         let status = response.status();
         let body = response
             .into_body()
             .collect()
             .await
-            .map_err(|e| rebootguard_errors::chain(&e))?
+            .map_err(Error::Read)?
             .to_bytes();
         Ok((status, body))
     };
     tokio::time::timeout(timeout, work)
         .await
-        .map_err(|_| format!("no answer within {timeout:?}"))?
+        .map_err(|_| Error::Timeout(timeout))?
 }

@@ -30,12 +30,13 @@ pub enum Error {
     #[error("{0:?} is not an http(s) URL (e.g. http://prometheus.monitoring:9090)")]
     Url(String),
     /// No answer (connection refused, DNS, TLS, timeout).
-    #[error("cannot reach Prometheus at {url}: {why}")]
+    #[error("cannot reach Prometheus at {url}")]
     Unreachable {
         /// The URL asked.
         url: String,
         /// Why.
-        why: String,
+        #[source]
+        why: http::Error,
     },
     /// An answer other than 200.
     #[error("Prometheus at {url} answered {status}: {body}")]
@@ -233,5 +234,8 @@ mod tests {
             )),
             "{text}"
         );
+        // The cause is kept as the error's source, for the chain to print.
+        let chain = rebootguard_errors::chain(&e);
+        assert!(chain.contains("Connection refused"), "{chain}");
     }
 }

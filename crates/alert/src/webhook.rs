@@ -69,9 +69,12 @@ pub enum Error {
     /// The URL does not parse.
     #[error("the webhook URL is not a valid http(s) URL")]
     Url,
+    /// The request could not be built (a header value that is not one).
+    #[error("the webhook request could not be built")]
+    Build(#[source] hyper::http::Error),
     /// The request failed or timed out.
-    #[error("the webhook request failed: {0}")]
-    Request(String),
+    #[error("the webhook request failed")]
+    Request(#[source] http::Error),
     /// The webhook answered with an error status.
     #[error("the webhook answered {0}")]
     Status(u16),
@@ -206,7 +209,7 @@ pub async fn deliver(
         .as_ref()
         .map(|t| read(t, "token"))
         .transpose()?;
-    let mut last = Error::Request("not attempted".into());
+    let mut last = None;
     for attempt in 0..ATTEMPTS {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_secs(1 << attempt)).await;
@@ -220,14 +223,14 @@ pub async fn deliver(
         }
         let request = request
             .body(Full::new(Bytes::from(payload.body.clone())))
-            .map_err(|e| Error::Request(e.to_string()))?;
+            .map_err(Error::Build)?;
         match http::exchange(client, request, TIMEOUT).await {
-            Err(e) => last = Error::Request(e),
+            Err(e) => last = Some(Error::Request(e)),
             Ok((status, _)) => {
                 if status.is_success() {
                     return Ok(());
                 }
-                last = Error::Status(status.as_u16());
+                last = Some(Error::Status(status.as_u16()));
                 // A 4xx will not get better by retrying (except 429).
                 if status.is_client_error() && status.as_u16() != 429 {
                     break;
@@ -235,7 +238,8 @@ pub async fn deliver(
             }
         }
     }
-    Err(last)
+    // ATTEMPTS > 0: the last attempt left its error.
+    Err(last.unwrap_or(Error::Status(0)))
 }
 
 #[cfg(test)]

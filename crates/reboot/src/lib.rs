@@ -591,7 +591,7 @@ pub(crate) async fn gate_view(
             options.bound,
         )
         .await;
-        view.firing = Some(alerts.map_err(|e| e.to_string()));
+        view.firing = Some(alerts.map_err(|e| rebootguard_errors::chain(&e)));
     }
     Ok(view)
 }

@@ -134,7 +134,10 @@ impl Notifier {
                 for target in &targets {
                     let payload = webhook::payload(target.kind, &notice);
                     if let Err(e) = webhook::deliver(&client, target, &payload, USER_AGENT).await {
-                        tracing::warn!("webhook notification not delivered: {e}");
+                        tracing::warn!(
+                            "webhook notification not delivered: {}",
+                            rebootguard_errors::chain(&e)
+                        );
                     }
                 }
             }
