@@ -197,68 +197,6 @@ fn user(sim: &KubeSim, dir: &Path, name: &str, groups: &[&str]) -> PathBuf {
     manifests::kubeconfig(sim, dir, name, &token)
 }
 
-/// Removes `verb` on `group`'s `resource` from the role `kind`
-/// `namespace/name`, and nothing else: a rule naming other resources or
-/// groups keeps them with every verb. (`manifests::revoke` takes the verb
-/// from every rule naming the resource, whatever its group and whatever
-/// else the rule names.)
-fn revoke(
-    sim: &KubeSim,
-    (kind, namespace, name): (&str, &str, &str),
-    group: &str,
-    resource: &str,
-    verb: &str,
-) {
-    let api = "rbac.authorization.k8s.io/v1";
-    let mut role = sim
-        .get(api, kind, namespace, name)
-        .unwrap_or_else(|| panic!("no {kind} {namespace}/{name}"));
-    let mut rules = Vec::new();
-    let mut found = false;
-    for rule in role["rules"].as_array().expect("rules") {
-        let has = |key: &str, want: &str| {
-            rule[key]
-                .as_array()
-                .is_some_and(|a| a.iter().any(|v| v == want))
-        };
-        if !(has("apiGroups", group) && has("resources", resource) && has("verbs", verb)) {
-            rules.push(rule.clone());
-            continue;
-        }
-        found = true;
-        let without = |key: &str, gone: &str| -> Value {
-            rule[key]
-                .as_array()
-                .expect("list")
-                .iter()
-                .filter(|v| *v != gone)
-                .cloned()
-                .collect()
-        };
-        // The rest of the rule, as it was.
-        for (key, gone) in [("apiGroups", group), ("resources", resource)] {
-            let rest = without(key, gone);
-            if rest.as_array().is_some_and(|a| !a.is_empty()) {
-                let mut kept = rule.clone();
-                kept[key] = rest;
-                rules.push(kept);
-            }
-        }
-        // This group's resource, less the verb.
-        let mut narrowed = rule.clone();
-        narrowed["apiGroups"] = json!([group]);
-        narrowed["resources"] = json!([resource]);
-        narrowed["verbs"] = without("verbs", verb);
-        rules.push(narrowed);
-    }
-    assert!(
-        found,
-        "{kind} {name} grants no {verb} on {resource} in {group:?}"
-    );
-    role["rules"] = rules.into();
-    sim.apply(&role).expect("revoke");
-}
-
 /// The real binary with `args`, and nothing from this machine's kubeconfig.
 async fn run(args: &[&str]) -> Output {
     tokio::time::timeout(
@@ -473,7 +411,7 @@ async fn diagnose_without_one_permission_degrades_and_names_it() {
     seed_sick(&sim);
     let kubeconfig = user(&sim, dir.path(), "dora", &[DOCTORS]);
     let doctor = ("ClusterRole", "", "rebootguard-doctor");
-    revoke(&sim, doctor, "", "events", "list");
+    manifests::revoke(&sim, doctor, "", "events", "list");
     let refusal = "User \"dora\" cannot list resource \"events\" in API group \"\"";
 
     let out = run(&["diagnose", "--kubeconfig", path(&kubeconfig), "-o", "json"]).await;
@@ -530,7 +468,7 @@ async fn diagnose_without_one_permission_degrades_and_names_it() {
     );
 
     // Without the Nodes there is no cluster to judge: exit 2, saying why.
-    revoke(&sim, doctor, "", "nodes", "list");
+    manifests::revoke(&sim, doctor, "", "nodes", "list");
     let out = run(&["diagnose", "--kubeconfig", path(&kubeconfig), "-o", "json"]).await;
     assert_eq!(out.status.code(), Some(2), "{}", said(&out));
     let stderr = text(&out.stderr);
@@ -559,7 +497,7 @@ async fn a_healthy_verdict_without_one_permission_still_says_what_was_not_read()
     sim.create(&web_pod("web-6d8f9b7c4-alive", NODE, running()))
         .expect("seed pod");
     let kubeconfig = user(&sim, dir.path(), "dora", &[DOCTORS]);
-    revoke(
+    manifests::revoke(
         &sim,
         ("ClusterRole", "", "rebootguard-doctor"),
         "",
@@ -717,9 +655,8 @@ async fn clean_stale_without_delete_names_the_refusal_and_deletes_nothing() {
 
     manifests::revoke(
         &sim,
-        "ClusterRole",
+        ("ClusterRole", "", "rebootguard-stale-pod-cleaner"),
         "",
-        "rebootguard-stale-pod-cleaner",
         "pods",
         "delete",
     );

@@ -873,9 +873,8 @@ async fn the_agent_without_one_permission_names_it() {
     let (sim, kubeconfig) = agent_cluster(dir.path()).await;
     manifests::revoke(
         &sim,
-        "ClusterRole",
+        ("ClusterRole", "", "rebootguard-agent"),
         "",
-        "rebootguard-agent",
         "nodes/status",
         "patch",
     );
@@ -1249,9 +1248,8 @@ async fn the_controller_without_one_permission_stops_and_names_it() {
     apply(&sim, cache.path(), CONTROLLER_BASE).await;
     manifests::revoke(
         &sim,
-        "ClusterRole",
+        ("ClusterRole", "", "rebootguard-controller"),
         "",
-        "rebootguard-controller",
         "pods/eviction",
         "create",
     );

@@ -348,7 +348,13 @@ async fn restore_cross_checks_with_the_node_credentials_and_names_a_missing_perm
 
     // Without `get` on nodes the backup is still restored (k3s must
     // start), unverified, and the warning names what is missing.
-    manifests::revoke(&sim, "ClusterRole", "", "rebootguard-agent", "nodes", "get");
+    manifests::revoke(
+        &sim,
+        ("ClusterRole", "", "rebootguard-agent"),
+        "",
+        "nodes",
+        "get",
+    );
     let mut node = Node::new(&sim);
     node.kubeconfig = kubeconfig;
     let (out, _) = node.run(&["node", "restore", "--json"]).await;

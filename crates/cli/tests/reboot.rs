@@ -709,7 +709,7 @@ async fn reboot_as_operator(
     )
     .await;
     if let Some((role, resource, verb)) = revoked {
-        manifests::revoke(&sim, "ClusterRole", "", role, resource, verb);
+        manifests::revoke(&sim, ("ClusterRole", "", role), "", resource, verb);
     }
     let token = sim.user_token("alice", &["rebootguard:reboot-operators"]);
     let kubeconfig = manifests::kubeconfig(&sim, dir.path(), "alice", &token);

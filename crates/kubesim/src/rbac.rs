@@ -264,6 +264,9 @@ impl Policy {
             .iter()
             .filter_map(|s| Labels::from_label_selector(&serde_json::to_value(s).ok()?).ok())
             .collect();
+        if selectors.is_empty() {
+            return rules;
+        }
         for other in &self.cluster_roles {
             if other.metadata.name.as_deref() == Some(name) {
                 continue;

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use kubesim::KubeSim;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// The repository's root.
 pub fn repo() -> PathBuf {
@@ -95,35 +95,63 @@ pub async fn enforcing() -> KubeSim {
     .expect("kubesim")
 }
 
-/// Removes `verb` from every rule of the role `kind` `namespace/name`
-/// that grants it on `resource` (`nodes/status`): one permission less.
-pub fn revoke(sim: &KubeSim, kind: &str, namespace: &str, name: &str, resource: &str, verb: &str) {
+/// Removes `verb` on `group`'s `resource` from the role `kind`
+/// `namespace/name`, and nothing else: a rule naming other resources or
+/// groups keeps them with every verb: exactly one permission less.
+pub fn revoke(
+    sim: &KubeSim,
+    (kind, namespace, name): (&str, &str, &str),
+    group: &str,
+    resource: &str,
+    verb: &str,
+) {
     let api = "rbac.authorization.k8s.io/v1";
     let mut role = sim
         .get(api, kind, namespace, name)
         .unwrap_or_else(|| panic!("no {kind} {namespace}/{name}"));
+    let mut rules = Vec::new();
     let mut found = false;
-    for rule in role["rules"].as_array_mut().expect("rules") {
-        let names = |key: &str| {
+    for rule in role["rules"].as_array().expect("rules") {
+        let has = |key: &str, want: &str| {
             rule[key]
                 .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_default()
+                .is_some_and(|a| a.iter().any(|v| v == want))
         };
-        if names("resources").iter().any(|r| r == resource)
-            && names("verbs").iter().any(|v| v == verb)
-        {
-            let kept: Vec<String> = names("verbs").into_iter().filter(|v| v != verb).collect();
-            rule["verbs"] = kept.into();
-            found = true;
+        if !(has("apiGroups", group) && has("resources", resource) && has("verbs", verb)) {
+            rules.push(rule.clone());
+            continue;
         }
+        found = true;
+        let without = |key: &str, gone: &str| -> Value {
+            rule[key]
+                .as_array()
+                .expect("list")
+                .iter()
+                .filter(|v| *v != gone)
+                .cloned()
+                .collect()
+        };
+        // The rest of the rule, as it was.
+        for (key, gone) in [("apiGroups", group), ("resources", resource)] {
+            let rest = without(key, gone);
+            if rest.as_array().is_some_and(|a| !a.is_empty()) {
+                let mut kept = rule.clone();
+                kept[key] = rest;
+                rules.push(kept);
+            }
+        }
+        // This group's resource, less the verb.
+        let mut narrowed = rule.clone();
+        narrowed["apiGroups"] = json!([group]);
+        narrowed["resources"] = json!([resource]);
+        narrowed["verbs"] = without("verbs", verb);
+        rules.push(narrowed);
     }
-    assert!(found, "{kind} {name} grants no {verb} on {resource}");
+    assert!(
+        found,
+        "{kind} {name} grants no {verb} on {resource} in {group:?}"
+    );
+    role["rules"] = rules.into();
     sim.apply(&role).expect("revoke");
 }
 
