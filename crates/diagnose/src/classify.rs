@@ -96,6 +96,23 @@ pub fn pod_network_reason(reason: &str) -> Sandbox {
     }
 }
 
+/// Termination reasons given to a container whose process nobody saw end:
+/// containerd, restarting after a reboot, finds the task gone and reports
+/// `Unknown`; the kubelet, unable to locate the container at all,
+/// `ContainerStatusUnknown`.
+pub const LOST_CONTAINER_REASONS: [&str; 2] = ["Unknown", "ContainerStatusUnknown"];
+
+/// The exit code containerd reports for a task that vanished with the
+/// machine (it never saw an exit status).
+pub const LOST_CONTAINER_EXIT_CODE: i64 = 255;
+
+/// Whether a termination is the runtime losing the container (a reboot, a
+/// runtime restart) rather than the application exiting. Whether it
+/// happened at the boot is for the caller to tell from the times.
+pub fn lost_container(reason: &str, exit_code: i64) -> bool {
+    LOST_CONTAINER_REASONS.contains(&reason) || exit_code == LOST_CONTAINER_EXIT_CODE
+}
+
 /// Whether an event is a sandbox (network setup) failure.
 pub fn is_sandbox_failure(reason: &str, message: &str) -> bool {
     reason == "FailedCreatePodSandBox"
@@ -356,6 +373,15 @@ mod tests {
             unregistered_csi_driver(m).as_deref(),
             Some("driver.longhorn.io")
         );
+    }
+
+    #[test]
+    fn a_lost_container_is_the_runtimes_word_not_the_apps() {
+        assert!(lost_container("Unknown", 255));
+        assert!(lost_container("ContainerStatusUnknown", 137));
+        assert!(lost_container("", 255));
+        assert!(!lost_container("Error", 1));
+        assert!(!lost_container("OOMKilled", 137));
     }
 
     #[test]

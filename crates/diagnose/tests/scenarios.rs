@@ -948,3 +948,214 @@ fn set_pod_network_ready(
             "lastHeartbeatTime": heartbeat, "lastTransitionTime": "2026-03-14T11:30:00Z",
         }));
 }
+
+/// The kubelet's `Rebooted` event for `node`'s current boot, at `at`.
+fn rebooted(c: &mut Cluster, node: &str, at: &str) {
+    c.events.push(kube::event(
+        "default",
+        ("Node", "", node),
+        "Rebooted",
+        "Warning",
+        &format!(
+            "Node {node} has been rebooted, boot id: {}",
+            kube::uid(&format!("boot/{node}"))
+        ),
+        1,
+        at,
+        at,
+        ("kubelet", node),
+    ));
+}
+
+const BEFORE_BOOT: &str = "2026-03-10T10:00:00Z";
+
+/// Pods a reboot killed on node2, each in one of the shapes the kubelet
+/// shows after the boot: waiting with the killed container as its last
+/// state, terminated `Unknown`/255 with restarts counted before the boot,
+/// and still `Running` since before the boot with its Ready condition False.
+fn reboot_victims(c: &mut Cluster) {
+    c.pod(
+        PodB::daemonset(
+            "kube-system",
+            "svclb-traefik",
+            "k9d4m",
+            "node2",
+            "rancher/klipper-lb:v0.4.9",
+        )
+        .state(State::RestartingAfterReboot)
+        .start(BEFORE_BOOT),
+    );
+    c.pod(
+        PodB::deployment(
+            "apps",
+            "queue",
+            "5c6d7b8f9",
+            "qu2x4",
+            "node2",
+            "ghcr.io/example/queue:3.1",
+        )
+        .state(State::KilledByReboot { restarts: 7 })
+        .start(BEFORE_BOOT),
+    );
+    c.pod(
+        PodB::statefulset(
+            "apps",
+            "postgres",
+            0,
+            "node2",
+            "docker.io/library/postgres:16",
+        )
+        .state(State::NotReady)
+        .start(BEFORE_BOOT),
+    );
+}
+
+/// A rebooted node whose CNI fails (its sandbox events expired; only one
+/// new pod still shows one): every pod the reboot killed there is a
+/// consequence of the node's network, none a crash of its own.
+#[test]
+fn reboot_killed_pods_fold_under_the_nodes_failing_network() {
+    let mut c = Cluster::healthy();
+    rebooted(&mut c, "node2", "2026-03-14T11:00:00Z");
+    reboot_victims(&mut c);
+    let p = creating("apps", "api", "a0", "node2");
+    sandbox_event(
+        &mut c,
+        "apps",
+        &p.name.clone(),
+        "node2",
+        "plugin type=\"flannel\" failed (add): failed to load flannel 'subnet.env' file: open /run/flannel/subnet.env: no such file or directory. Check the flannel pod log for this node.",
+        12,
+    );
+    c.pod(p);
+    let r = run(&c);
+    assert_eq!(
+        causes(&r),
+        vec![Cause::Cni {
+            cni: Sandbox::FlannelSubnetEnvMissing
+        }],
+        "{:#?}",
+        r.roots
+    );
+    assert_eq!(r.roots[0].subjects, vec!["node2"]);
+    assert_eq!(r.roots[0].blast_radius.pods, 4, "{:#?}", r.roots[0]);
+    let t = titles(&r, 0);
+    for w in [
+        "DaemonSet kube-system/svclb-traefik",
+        "Deployment apps/queue",
+        "StatefulSet apps/postgres",
+        "Deployment apps/api",
+    ] {
+        assert!(t.iter().any(|x| x.starts_with(w)), "{w}: {t:#?}");
+    }
+    assert!(r.roots[0].evidence.iter().any(|e| e.reason == "Rebooted"));
+    assert!(
+        r.notes.iter().all(|n| !n.contains("not back yet")),
+        "{:?}",
+        r.notes
+    );
+
+    // The same with no sandbox event left at all: the agent's condition
+    // names the node's failure, and the reboot's victims still fold under it.
+    let mut c = Cluster::healthy();
+    rebooted(&mut c, "node2", "2026-03-14T11:00:00Z");
+    reboot_victims(&mut c);
+    let mut objects = c.objects();
+    set_pod_network_ready(
+        &mut objects,
+        "node2",
+        "False",
+        "SubnetEnvMissing",
+        "2026-03-14T11:59:30Z",
+    );
+    let r = common::analyse(&objects, NOW);
+    assert_eq!(
+        causes(&r),
+        vec![Cause::Cni {
+            cni: Sandbox::FlannelSubnetEnvMissing
+        }],
+        "{:#?}",
+        r.roots
+    );
+    assert_eq!(r.roots[0].blast_radius.pods, 3, "{:#?}", r.roots[0]);
+}
+
+/// A rebooted node that is fine: the containers the reboot killed (exit
+/// code 255, reason `Unknown`, finished before the boot, restarts counted
+/// before it) are no crash loop, and nothing else makes them a root. They
+/// are named as not back yet.
+#[test]
+fn reboot_killed_containers_on_a_healthy_node_are_no_crash_root() {
+    let mut c = Cluster::healthy();
+    rebooted(&mut c, "node2", "2026-03-14T11:00:00Z");
+    reboot_victims(&mut c);
+    // Without a `Rebooted` event the Ready transition dates the boot; the
+    // runtime's `Unknown` is evidence enough that the reboot killed it.
+    c.pod(
+        PodB::deployment(
+            "apps",
+            "wiki",
+            "6d7f8c9b5",
+            "wiki1",
+            "node3",
+            "ghcr.io/example/wiki:1.0",
+        )
+        .state(State::KilledByReboot { restarts: 2 })
+        .start("2026-02-20T10:00:00Z"),
+    );
+    let r = run(&c);
+    assert!(r.roots.is_empty(), "{:#?}", r.roots);
+    assert!(r.stale.pods.is_empty(), "{:#?}", r.stale.pods);
+    assert_eq!(r.verdict, Verdict::ProblemsFound);
+    assert_eq!(r.summary.pods_affected, 4);
+    let notes: Vec<&String> = r
+        .notes
+        .iter()
+        .filter(|n| n.contains("not back yet"))
+        .collect();
+    assert_eq!(notes.len(), 2, "{:?}", r.notes);
+    assert!(
+        notes[0].starts_with("node node2 rebooted: 3 pod(s)")
+            && notes[0].contains("apps/queue-5c6d7b8f9-qu2x4"),
+        "{notes:?}"
+    );
+    let text = render::human(&r, false);
+    assert!(
+        text.contains("0 root cause(s)") && text.contains("not crashes"),
+        "{text}"
+    );
+}
+
+/// On the same rebooted node, a container that crashes after the boot
+/// (exit 1, finished after it, restarting since) is still its own root;
+/// the reboot's victims beside it are not.
+#[test]
+fn a_crash_loop_after_the_reboot_is_still_its_own_root() {
+    let mut c = Cluster::healthy();
+    rebooted(&mut c, "node2", "2026-03-14T11:00:00Z");
+    reboot_victims(&mut c);
+    c.pod(
+        PodB::deployment(
+            "apps",
+            "blog",
+            "6d7f8c9b5",
+            "blog1",
+            "node2",
+            "ghcr.io/example/blog:1.0",
+        )
+        .state(State::CrashLoop {
+            exit: 1,
+            message: "Error: SQLITE_CORRUPT: database disk image is malformed".into(),
+            restarts: 6,
+        })
+        .start("2026-03-14T11:20:00Z"),
+    );
+    let r = run(&c);
+    assert_eq!(causes(&r), vec![Cause::CrashLoop], "{:#?}", r.roots);
+    assert!(
+        r.roots[0].title.contains("apps/blog") && r.roots[0].title.contains("last exit code 1"),
+        "{}",
+        r.roots[0].title
+    );
+    assert_eq!(r.roots[0].blast_radius.pods, 1);
+}

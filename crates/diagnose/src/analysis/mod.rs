@@ -23,7 +23,7 @@ use serde_json::Value;
 use crate::classify::{self, Sandbox};
 use crate::clean;
 use crate::config::{Config, Role};
-use crate::model::{Event, Node, ObjectRef, Pod};
+use crate::model::{ContainerStatus, Event, Node, ObjectRef, Pod, Terminated};
 use crate::report::{Cause, Evidence, PodRef, Report};
 use crate::snapshot::Snapshot;
 
@@ -299,6 +299,9 @@ enum PodCause<'a> {
         dns: bool,
         detail: String,
     },
+    /// Its containers died with the node's reboot: the node's state
+    /// explains it, never a root of its own.
+    RebootKilled(String),
     Unschedulable {
         node_down: bool,
         event: Option<&'a Event>,
@@ -308,8 +311,41 @@ enum PodCause<'a> {
     Stuck(String),
 }
 
-fn crash_detail(pod: &Pod) -> Option<(String, String)> {
+/// Whether a container's termination is the reboot of its node killing
+/// it: the runtime lost it (`Unknown`, exit code 255) and it ended at or
+/// before the node's current boot. Without a finish time (the kubelet's
+/// `ContainerStatusUnknown` carries none), the pod's own start stands in.
+fn killed_by_reboot(t: &Terminated, pod: &Pod, boot: &clean::Boot) -> bool {
+    if !classify::lost_container(&t.reason, t.exit_code) {
+        return false;
+    }
+    // A zero time (`0001-01-01T00:00:00Z`) is as good as none.
+    let finished = t.finished_at.filter(|f| f.as_second() > 0);
+    finished
+        .or(pod.status.start_time)
+        .or(pod.metadata.creation_timestamp)
+        .is_some_and(|f| f <= boot.since)
+}
+
+/// The container's last termination when it says nothing about the
+/// application: the reboot killed it, so its exit and the restarts counted
+/// before it predate the boot.
+fn last_killed_by_reboot(c: &ContainerStatus, pod: &Pod, boot: Option<&clean::Boot>) -> bool {
+    let Some(boot) = boot else {
+        return false;
+    };
+    let last = match &c.state.terminated {
+        Some(t) => Some(t),
+        None => c.last_state.terminated.as_ref(),
+    };
+    last.is_some_and(|t| killed_by_reboot(t, pod, boot))
+}
+
+fn crash_detail(pod: &Pod, boot: Option<&clean::Boot>) -> Option<(String, String)> {
     for c in pod.containers() {
+        if last_killed_by_reboot(c, pod, boot) {
+            continue;
+        }
         let waiting = c
             .state
             .waiting
@@ -328,12 +364,17 @@ fn crash_detail(pod: &Pod) -> Option<(String, String)> {
                 .terminated
                 .as_ref()
                 .or(c.state.terminated.as_ref());
-            let (code, msg) = t
-                .map(|t| (t.exit_code, t.message.as_str()))
-                .unwrap_or((0, ""));
+            let (code, reason, msg) = t
+                .map(|t| (t.exit_code, t.reason.as_str(), t.message.as_str()))
+                .unwrap_or((0, "", ""));
+            // `OOMKilled` says more than its exit code; `Error` says nothing.
+            let reason = match reason {
+                "" | "Error" => String::new(),
+                r => format!(" ({r})"),
+            };
             let detail = format!(
-                "container {} restarted {} times, last exit code {}",
-                c.name, c.restart_count, code
+                "container {} restarted {} times, last exit code {code}{reason}",
+                c.name, c.restart_count
             );
             return Some((detail, msg.to_string()));
         }
@@ -341,10 +382,43 @@ fn crash_detail(pod: &Pod) -> Option<(String, String)> {
     None
 }
 
+/// Why a pod that is not crashing is down because its node rebooted: a
+/// container the reboot killed (and not back yet), or one whose status
+/// still says it runs since before a proven reboot (the kubelet has not
+/// rewritten it). `None` when the node's boot is unknown.
+fn reboot_killed(pod: &Pod, boot: Option<&clean::Boot>) -> Option<String> {
+    let b = boot?;
+    let proven = b.evidence == clean::BootEvidence::RebootedEvent;
+    let killed: Vec<&str> = pod
+        .containers()
+        .filter(|c| {
+            let stale_running = proven
+                && c.state
+                    .running
+                    .as_ref()
+                    .and_then(|r| r.started_at)
+                    .is_some_and(|t| t < b.since);
+            let back = c.state.running.is_some() && !stale_running;
+            stale_running || (!back && last_killed_by_reboot(c, pod, boot))
+        })
+        .map(|c| c.name.as_str())
+        .collect();
+    if killed.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "container(s) {} killed by the reboot of {} at {}, not crashed",
+        killed.join(", "),
+        pod.spec.node_name,
+        b.since
+    ))
+}
+
 fn classify_pod<'a>(
     pod: &'a Pod,
     ix: &Index<'a>,
     longhorn_faulted: &HashSet<&str>,
+    boot: Option<&clean::Boot>,
 ) -> PodCause<'a> {
     let node = ix.nodes.get(pod.spec.node_name.as_str());
     if let Some(n) = node
@@ -398,7 +472,7 @@ fn classify_pod<'a>(
             return PodCause::ImagePull(c.image.clone(), msg);
         }
     }
-    if let Some((detail, msg)) = crash_detail(pod) {
+    if let Some((detail, msg)) = crash_detail(pod, boot) {
         let mut dns = classify::is_dns_error(&msg);
         if !dns {
             dns = warnings().any(|e| classify::is_dns_error(&e.message))
@@ -419,6 +493,9 @@ fn classify_pod<'a>(
             format!("{detail}: {}", classify::short(shown, 160))
         };
         return PodCause::CrashLoop { dns, detail };
+    }
+    if let Some(detail) = reboot_killed(pod, boot) {
+        return PodCause::RebootKilled(detail);
     }
     if pod.spec.node_name.is_empty() {
         let ev = warnings().find(|e| e.reason == "FailedScheduling");
@@ -535,6 +612,7 @@ pub fn analyse(snapshot: &Snapshot, now: Timestamp, config: &Config) -> Report {
     run.pod_network_conditions();
     run.node_networks();
     run.stuck_pods();
+    run.reboot_killed_pods();
     run.cni_pods();
     run.csi_registration();
     run.longhorn_causes();
@@ -554,6 +632,7 @@ pub fn analyse(snapshot: &Snapshot, now: Timestamp, config: &Config) -> Report {
         run.pods_affected,
         run.pods_healthy,
         have_nodes,
+        run.recovering,
         run.notes,
     )
 }
@@ -581,6 +660,10 @@ struct Run<'a> {
     /// on the node stand in for it.
     node_pods: Vec<(&'a Pod, Key)>,
     stuck_creating: Vec<(&'a Pod, Key)>,
+    /// Pods whose containers their node's reboot killed, with why.
+    reboot_killed: Vec<(&'a Pod, Key, String)>,
+    /// Of those, the pods no node failure explains: not back yet.
+    recovering: usize,
     pod_workload: HashMap<(&'a str, &'a str), Key>,
     node_cause: BTreeMap<String, Sandbox>,
     dns_down: Option<Key>,
@@ -617,6 +700,8 @@ impl<'a> Run<'a> {
             csi_plugin_pods: Vec::new(),
             node_pods: Vec::new(),
             stuck_creating: Vec::new(),
+            reboot_killed: Vec::new(),
+            recovering: 0,
             pod_workload: HashMap::new(),
             node_cause: BTreeMap::new(),
             dns_down: None,
@@ -794,6 +879,8 @@ impl<'a> Run<'a> {
             node_pods,
             stuck_creating,
             pod_workload,
+            boots,
+            reboot_killed,
             ..
         } = self;
         let down_nodes: Vec<Key> = g
@@ -825,10 +912,15 @@ impl<'a> Run<'a> {
                 kind: wkind.clone(),
                 name: wname.clone(),
             };
-            pod_workload.insert((ns, pod.metadata.name.as_str()), wkey.clone());
             *pods_affected += 1;
-            let cause = classify_pod(pod, ix, longhorn_faulted);
             let node = pod.spec.node_name.as_str();
+            let cause = classify_pod(pod, ix, longhorn_faulted, boots.get(node));
+            if let PodCause::RebootKilled(detail) = cause {
+                // In the graph only once the node's state explains it.
+                reboot_killed.push((pod, wkey, detail));
+                continue;
+            }
+            pod_workload.insert((ns, pod.metadata.name.as_str()), wkey.clone());
             let w = g.node(&wkey, || format!("{wkind} {ns}/{wname}"));
             let mut r = pod_ref(pod);
             if matches!(cause, PodCause::NodeDown) {
@@ -976,6 +1068,8 @@ impl<'a> Run<'a> {
                         );
                     }
                 }
+                // Taken out of the loop above, before it joins the graph.
+                PodCause::RebootKilled(_) => {}
                 PodCause::NotReady(msg) => own(
                     &mut *g,
                     Cause::PodNotReady,
@@ -1063,6 +1157,73 @@ impl<'a> Run<'a> {
                     w.own_detail = format!("{} with no explaining event", pod.display_status());
                 }
             }
+        }
+    }
+
+    /// Pods the reboot of their node killed: consequences of the node's
+    /// network when its CNI fails (they cannot come back), otherwise not
+    /// back yet, which is the kubelet's work in progress and no root; noted.
+    fn reboot_killed_pods(&mut self) {
+        let Run {
+            g,
+            reboot_killed,
+            node_cause,
+            pod_workload,
+            node_pods,
+            csi_plugin_pods,
+            notes,
+            recovering,
+            ..
+        } = self;
+        let mut waiting: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for (pod, wkey, detail) in reboot_killed.drain(..) {
+            let node = pod.spec.node_name.as_str();
+            let ns = pod.metadata.namespace.as_str();
+            if pod.spec.host_network || !node_cause.contains_key(node) {
+                *recovering += 1;
+                waiting.entry(node).or_default().push(pod.key());
+                continue;
+            }
+            let Key::Workload { kind, name, .. } = &wkey else {
+                continue;
+            };
+            let title = format!("{kind} {ns}/{name}");
+            let w = g.node(&wkey, || title);
+            w.pods
+                .insert((ns.into(), pod.metadata.name.clone()), pod_ref(pod));
+            if w.evidence.len() < 5 {
+                w.evidence.push(Evidence {
+                    object: ObjectRef::new("Pod", ns, &pod.metadata.name),
+                    reason: "KilledByReboot".into(),
+                    message: detail,
+                    count: 1,
+                    first_seen: None,
+                    last_seen: None,
+                });
+            }
+            g.edge(
+                &Key::NodeNetwork(node.into()),
+                &wkey,
+                "the reboot killed its containers and pod sandboxes fail CNI ADD on this node",
+            );
+            pod_workload.insert((ns, pod.metadata.name.as_str()), wkey.clone());
+            node_pods.push((pod, wkey.clone()));
+            if pod
+                .containers()
+                .any(|c| c.name.contains("driver-registrar"))
+            {
+                csi_plugin_pods.push((pod, wkey));
+            }
+        }
+        for (node, pods) in waiting {
+            let shown: Vec<&str> = pods.iter().take(5).map(String::as_str).collect();
+            let more = pods.len().saturating_sub(shown.len());
+            notes.push(format!(
+                "node {node} rebooted: {} pod(s) whose containers the reboot killed are not back yet (not crashes; the kubelet restarts them): {}{}",
+                pods.len(),
+                shown.join(", "),
+                if more > 0 { format!(" and {more} more") } else { String::new() }
+            ));
         }
     }
 

@@ -24,6 +24,7 @@ pub(super) fn build_report(
     pods_affected: usize,
     pods_healthy: usize,
     have_nodes: bool,
+    recovering: usize,
     remarks: Vec<String>,
 ) -> Report {
     let mut incoming: HashMap<&Key, usize> = HashMap::new();
@@ -254,8 +255,9 @@ pub(super) fn build_report(
                 .to_string(),
         );
     }
-    // Stale pods are noise, but noise the user should clear: not healthy.
-    let verdict = if roots.is_empty() && plan.is_empty() {
+    // Stale pods are noise, but noise the user should clear; pods a reboot
+    // killed are not back yet: neither is healthy.
+    let verdict = if roots.is_empty() && plan.is_empty() && recovering == 0 {
         Verdict::Healthy
     } else {
         Verdict::ProblemsFound

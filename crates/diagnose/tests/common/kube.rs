@@ -172,6 +172,9 @@ pub enum State {
     Completed,
     /// Containers waiting after the node rebooted (DaemonSet pod kept).
     RestartingAfterReboot,
+    /// The kubelet back after a reboot shows the containers the reboot
+    /// killed as terminated (`Unknown`, 255), with the restarts counted before.
+    KilledByReboot { restarts: i64 },
 }
 
 /// A pod.
@@ -437,6 +440,19 @@ impl PodB {
                     .iter()
                     .map(|(n, i)| {
                         waiting(n, i, "ContainerCreating", "", 1, json!({"terminated": {"exitCode": 255, "reason": "Unknown", "startedAt": t, "finishedAt": t}}))
+                    })
+                    .collect(),
+                None,
+            ),
+            State::KilledByReboot { restarts } => (
+                "Running",
+                None,
+                vec![cond("PodReadyToStartContainers", "False"), cond("Initialized", "True"), cond("Ready", "False"), cond("ContainersReady", "False"), cond("PodScheduled", "True")],
+                self.containers
+                    .iter()
+                    .map(|(n, i)| {
+                        json!({"image": i, "imageID": "", "lastState": {}, "name": n, "ready": false, "restartCount": restarts, "started": false,
+                               "state": {"terminated": {"containerID": format!("containerd://{}", uid(n).replace('-', "")), "exitCode": 255, "reason": "Unknown", "startedAt": t, "finishedAt": t}}})
                     })
                     .collect(),
                 None,
