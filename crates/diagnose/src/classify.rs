@@ -197,25 +197,87 @@ fn missing_plugin(message: &str) -> Option<String> {
     Some(name.to_string())
 }
 
-/// Whether a message reports failing name resolution.
+/// Texts that mean name resolution failed wherever they appear, as the
+/// resolvers and clients in pods print them.
+pub const DNS_FAILURES: [&str; 20] = [
+    // Go's resolver: `lookup H on 10.43.0.10:53: no such host`, and
+    // `server misbehaving` for SERVFAIL/REFUSED answers.
+    "no such host",
+    "server misbehaving",
+    // glibc/musl getaddrinfo (EAI_AGAIN, EAI_NONAME, EAI_NODATA), as Go's
+    // cgo resolver, Python, Ruby and most C clients print them.
+    "temporary failure in name resolution",
+    "name or service not known",
+    "no address associated with hostname",
+    "nodename nor servname provided",
+    "name does not resolve",
+    // node.js: `getaddrinfo ENOTFOUND h`, `getaddrinfo EAI_AGAIN h`.
+    "enotfound",
+    "eai_again",
+    "getaddrinfo failed",
+    // curl, libpq, Rust's std, Java.
+    "could not resolve host",
+    "could not translate host name",
+    "failed to lookup address information",
+    "unknownhostexception",
+    // Answers and tools.
+    "nxdomain",
+    "servfail",
+    "no servers could be reached",
+    "server can't find",
+    "dns resolution failed",
+    "name resolution",
+];
+
+/// Transport failures that mean resolution failed when they are about a
+/// lookup or a DNS server (`dial udp 10.43.0.10:53: connect: network is
+/// unreachable`, `read udp 10.42.1.9:50211->10.43.0.10:53: i/o timeout`).
+pub const DNS_TRANSPORT_FAILURES: [&str; 7] = [
+    "i/o timeout",
+    "connection refused",
+    "network is unreachable",
+    "no route to host",
+    "connection reset",
+    "operation was canceled",
+    "try again",
+];
+
+/// Whether a message reports failing name resolution: a text of
+/// [`DNS_FAILURES`], Go's `lookup H on SERVER:53: ...` whatever follows, or
+/// a transport failure ([`DNS_TRANSPORT_FAILURES`]) about a lookup or a
+/// DNS server's address.
 pub fn is_dns_error(message: &str) -> bool {
-    has(
-        message,
-        &[
-            "no such host",
-            "server misbehaving",
-            "temporary failure in name resolution",
-            "name or service not known",
-            "could not resolve host",
-            "name resolution",
-            "nxdomain",
-        ],
-    ) || (contains_ci(message, "dial tcp: lookup ")
-        && has(
-            message,
-            &["i/o timeout", "connection refused", "no such host"],
-        ))
-        || (contains_ci(message, ":53") && has(message, &["i/o timeout", "connection refused"]))
+    if has(message, &DNS_FAILURES) {
+        return true;
+    }
+    let lookup = contains_ci(message, "lookup ");
+    let server = names_dns_server(message);
+    (lookup && server) || ((lookup || server) && has(message, &DNS_TRANSPORT_FAILURES))
+}
+
+/// Whether the message names an address on port 53 (`10.43.0.10:53`,
+/// `[fd00:43::a]:53`, `kube-dns.kube-system.svc:53`), not a time of day
+/// (`07:12:53`) or another port (`:5353`).
+fn names_dns_server(message: &str) -> bool {
+    let b = message.as_bytes();
+    let mut from = 0;
+    while let Some(at) = message[from..].find(":53").map(|i| i + from) {
+        from = at + 3;
+        if b.get(at + 3).is_some_and(u8::is_ascii_digit) {
+            continue;
+        }
+        if at > 0 && b[at - 1] == b']' {
+            return true;
+        }
+        let host = message[..at]
+            .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-'))
+            .next()
+            .unwrap_or("");
+        if host.contains('.') && !host.starts_with('.') && !host.ends_with('.') {
+            return true;
+        }
+    }
+    false
 }
 
 /// The part of a message from its DNS lookup on (`lookup x on y:53: ...`).
@@ -393,6 +455,39 @@ mod tests {
             "dial tcp: lookup github.com on 10.43.0.10:53: read udp 10.42.1.5:4000->10.43.0.10:53: i/o timeout"
         ));
         assert!(!is_dns_error("connection refused to 10.0.0.1:443"));
+    }
+
+    #[test]
+    fn every_resolver_wording_is_a_dns_error() {
+        for m in [
+            "dial tcp: lookup source-controller.flux-system.svc.cluster.local on 10.43.0.10:53: server misbehaving",
+            "Get \"https://ghcr.io/v2/\": dial tcp: lookup ghcr.io on 10.43.0.10:53: read udp 10.42.1.9:50211->10.43.0.10:53: read: connection refused",
+            "lookup postgres.apps.svc.cluster.local on 10.43.0.10:53: dial udp 10.43.0.10:53: connect: network is unreachable",
+            "dial udp 10.43.0.10:53: connect: no route to host",
+            "lookup redis: Temporary failure in name resolution",
+            "lookup [fd00:43::a]:53 failed",
+            "socket.gaierror: [Errno -2] Name or service not known",
+            "psycopg2.OperationalError: could not translate host name \"db\" to address: Name or service not known",
+            "Error: getaddrinfo ENOTFOUND api.example.com",
+            "Error: getaddrinfo EAI_AGAIN registry.npmjs.org",
+            "curl: (6) Could not resolve host: example.com",
+            "error sending request for url (https://x/): error trying to connect: dns error: failed to lookup address information: Try again",
+            "java.net.UnknownHostException: kafka-0.kafka-headless",
+            "** server can't find db.apps.svc.cluster.local: NXDOMAIN",
+            ";; connection timed out; no servers could be reached",
+            "wget: bad address 'x': Name does not resolve",
+        ] {
+            assert!(is_dns_error(m), "{m}");
+        }
+        for m in [
+            "2026-01-31T07:12:53Z dial tcp 10.0.0.5:443: i/o timeout",
+            "listening on 0.0.0.0:5353: connection refused",
+            "at 12:53: connection reset by peer",
+            "[FATAL] plugin/loop: Loop (127.0.0.1:55953 -> :53) detected for zone \".\"",
+            "dial tcp 10.43.12.7:8080: connect: connection refused",
+        ] {
+            assert!(!is_dns_error(m), "{m}");
+        }
     }
 
     #[test]

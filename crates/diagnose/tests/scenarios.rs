@@ -1159,3 +1159,396 @@ fn a_crash_loop_after_the_reboot_is_still_its_own_root() {
     );
     assert_eq!(r.roots[0].blast_radius.pods, 1);
 }
+
+fn coredns(state: State) -> PodB {
+    PodB::deployment(
+        "kube-system",
+        "coredns",
+        "ccb96694c",
+        "a1b2c",
+        "node1",
+        "rancher/mirrored-coredns-coredns:1.12.0",
+    )
+    .label("k8s-app", "kube-dns")
+    .state(state)
+}
+
+/// Workloads and Flux objects failing on DNS, each in another wording:
+/// Go's resolver (SERVFAIL, a UDP dial, NXDOMAIN), node's getaddrinfo,
+/// libpq through glibc in a log line, curl in an event, Flux's messages.
+fn dns_dependents(c: &mut Cluster) {
+    let crash = |ns: &str, app: &str, hash: &str, node: &str, message: &str| {
+        PodB::deployment(
+            ns,
+            app,
+            hash,
+            "x1y2z",
+            node,
+            &format!("ghcr.io/example/{app}:1.0"),
+        )
+        .state(State::CrashLoop {
+            exit: 1,
+            message: message.into(),
+            restarts: 5,
+        })
+    };
+    c.pod(crash(
+        "apps",
+        "blog",
+        "6d7f8c9b5",
+        "node2",
+        "panic: dial tcp: lookup postgres.apps.svc.cluster.local on 10.43.0.10:53: server misbehaving",
+    ));
+    c.pod(crash(
+        "apps",
+        "notify",
+        "7b8c9d6f5",
+        "node3",
+        "Error: getaddrinfo EAI_AGAIN smtp.example.com\n    at GetAddrInfoReqWrap.onlookup [as oncomplete] (node:dns:120:26)",
+    ));
+    c.pod(crash(
+        "apps",
+        "mailer",
+        "5f6d7c8b9",
+        "node3",
+        "fatal: could not start",
+    ));
+    c.warn(
+        ("Pod", "apps", "mailer-5f6d7c8b9-x1y2z"),
+        "Failed",
+        "Error: failed to fetch templates: curl: (6) Could not resolve host: templates.example.com",
+        4,
+        "node3",
+    );
+    c.pod(
+        PodB::deployment(
+            "apps",
+            "wiki",
+            "6d7f8c9b5",
+            "wiki1",
+            "node3",
+            "ghcr.io/example/wiki:1.0",
+        )
+        .state(State::NotReady),
+    );
+    c.pod(crash(
+        "flux-system",
+        "source-controller",
+        "6f4c8d9b7",
+        "node2",
+        "{\"level\":\"error\",\"msg\":\"unable to start manager\",\"error\":\"dial udp 10.43.0.10:53: connect: network is unreachable\"}",
+    ));
+    c.extra.push(kube::flux(
+        "GitRepository",
+        "flux-system",
+        "fleet",
+        false,
+        "GitOperationFailed",
+        "failed to checkout and determine revision: unable to clone 'https://github.com/example/fleet': dial tcp: lookup github.com on 10.43.0.10:53: no such host",
+        serde_json::json!({}),
+    ));
+    c.extra.push(flux_hr(
+        "grafana",
+        "monitoring",
+        false,
+        "ArtifactFailed",
+        "HelmChart 'flux-system/monitoring-grafana' is not ready: chart pull error: failed to download chart: Get \"https://grafana.github.io/helm-charts/index.yaml\": dial tcp: lookup grafana.github.io: Temporary failure in name resolution",
+    ));
+}
+
+const DEPENDENTS: [&str; 7] = [
+    "Deployment apps/blog",
+    "Deployment apps/notify",
+    "Deployment apps/mailer",
+    "Deployment apps/wiki",
+    "Deployment flux-system/source-controller",
+    "GitRepository flux-system/fleet",
+    "HelmRelease flux-system/grafana",
+];
+
+/// Analyses the cluster with `patch` applied to its objects and the wiki's
+/// log excerpt (the only place its DNS failure shows).
+fn dns_run(c: &Cluster, patch: impl FnOnce(&mut Vec<serde_json::Value>)) -> Report {
+    let mut objects = c.objects();
+    patch(&mut objects);
+    let mut snap = common::snapshot_of(&objects, NOW);
+    snap.log_excerpts.push(rebootguard_diagnose::snapshot::LogExcerpt {
+        namespace: "apps".into(),
+        pod: "wiki-6d7f8c9b5-wiki1".into(),
+        container: "wiki".into(),
+        lines: vec![
+            "2026-03-14T11:58:02Z ERROR psycopg2.OperationalError: could not translate host name \"postgres\" to address: Temporary failure in name resolution".into(),
+        ],
+    });
+    rebootguard_diagnose::analyse(&snap, NOW.parse().expect("now"), &Default::default())
+}
+
+/// One root, every dependent under it, none a DNS root of its own.
+fn assert_one_dns_root(r: &Report, cause: Cause, title_has: &str) {
+    assert_eq!(causes(r), vec![cause], "{:#?}", r.roots);
+    assert!(r.roots[0].title.contains(title_has), "{}", r.roots[0].title);
+    let t = titles(r, 0);
+    assert!(t.iter().any(|x| x.starts_with("CoreDNS is down")), "{t:#?}");
+    for d in DEPENDENTS {
+        assert!(t.iter().any(|x| x.starts_with(d)), "{d}: {t:#?}");
+    }
+}
+
+/// CoreDNS crash-looping for each of its own reasons (a Corefile it cannot
+/// parse, plugin/loop, OOMKilled): the root is CoreDNS with its reason,
+/// every DNS failure under it.
+#[test]
+fn dns_failures_fold_under_a_crash_looping_coredns_whatever_its_reason() {
+    for (message, exit, shown) in [
+        (
+            "plugin/errors: /etc/coredns/Corefile:4 - Error during parsing: Unknown directive 'forwad'",
+            1,
+            "Error during parsing",
+        ),
+        (
+            "[FATAL] plugin/loop: Loop (127.0.0.1:55953 -> :53) detected for zone \".\", see https://coredns.io/plugins/loop#troubleshooting",
+            1,
+            "Loop (127.0.0.1:55953 -> :53) detected",
+        ),
+        ("", 137, "last exit code 137 (OOMKilled)"),
+    ] {
+        let mut c = Cluster::healthy();
+        c.coredns_ready = false;
+        c.pod(coredns(State::CrashLoop {
+            exit,
+            message: message.into(),
+            restarts: 9,
+        }));
+        dns_dependents(&mut c);
+        let r = dns_run(&c, |objects| {
+            if exit == 137 {
+                let p = objects
+                    .iter_mut()
+                    .find(|o| o["metadata"]["name"] == "coredns-ccb96694c-a1b2c")
+                    .expect("coredns");
+                p["status"]["containerStatuses"][0]["lastState"]["terminated"]["reason"] =
+                    serde_json::json!("OOMKilled");
+            }
+        });
+        assert_one_dns_root(&r, Cause::CrashLoop, shown);
+        assert!(r.roots[0].title.contains("kube-system/coredns"));
+    }
+}
+
+/// CoreDNS cannot be scheduled: its Pending pod is the root.
+#[test]
+fn dns_failures_fold_under_a_pending_coredns() {
+    let mut c = Cluster::healthy();
+    c.coredns_ready = false;
+    let mut p = coredns(State::Unschedulable {
+        message: "0/3 nodes are available: 3 Insufficient memory.".into(),
+    });
+    p.node = String::new();
+    c.pod(p);
+    c.warn(
+        ("Pod", "kube-system", "coredns-ccb96694c-a1b2c"),
+        "FailedScheduling",
+        "0/3 nodes are available: 3 Insufficient memory. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.",
+        14,
+        "",
+    );
+    dns_dependents(&mut c);
+    let r = dns_run(&c, |_| {});
+    assert_one_dns_root(&r, Cause::Unschedulable, "Insufficient memory");
+}
+
+/// CoreDNS sits on a node whose CNI fails: DNS itself folds under that
+/// node's network, and so does everything failing on DNS, also when
+/// CoreDNS's own events expired and only the reboot's kill shows.
+#[test]
+fn dns_failures_fold_under_the_network_of_corednss_node() {
+    let subnet_env = "plugin type=\"flannel\" failed (add): loadFlannelSubnetEnv failed: open /run/flannel/subnet.env: no such file or directory";
+    let missing = Cause::Cni {
+        cni: Sandbox::FlannelSubnetEnvMissing,
+    };
+    let mut c = Cluster::healthy();
+    c.coredns_ready = false;
+    c.pod(coredns(State::Creating).start("2026-03-14T11:39:00Z"));
+    sandbox_event(
+        &mut c,
+        "kube-system",
+        "coredns-ccb96694c-a1b2c",
+        "node1",
+        subnet_env,
+        31,
+    );
+    dns_dependents(&mut c);
+    let r = dns_run(&c, |_| {});
+    assert_one_dns_root(&r, missing.clone(), "node1");
+    assert_eq!(r.roots[0].subjects, vec!["node1"]);
+
+    let mut c = Cluster::healthy();
+    c.coredns_ready = false;
+    rebooted(&mut c, "node1", "2026-03-14T11:00:00Z");
+    c.pod(coredns(State::RestartingAfterReboot).start(BEFORE_BOOT));
+    let p = creating("apps", "api", "a0", "node1");
+    sandbox_event(&mut c, "apps", &p.name.clone(), "node1", subnet_env, 12);
+    c.pod(p);
+    dns_dependents(&mut c);
+    let r = dns_run(&c, |_| {});
+    assert_one_dns_root(&r, missing, "node1");
+}
+
+/// CoreDNS runs and is Ready, but its Service has no ready endpoints (a
+/// selector that no longer matches): the Service is the root.
+#[test]
+fn dns_failures_fold_under_coredns_running_without_endpoints() {
+    let mut c = Cluster::healthy();
+    c.coredns_ready = false;
+    dns_dependents(&mut c);
+    let r = dns_run(&c, |_| {});
+    assert_one_dns_root(
+        &r,
+        Cause::ComponentDown {
+            component: "CoreDNS".into(),
+        },
+        "no ready endpoints while 1 of its pod(s) are Ready",
+    );
+    assert!(
+        r.roots[0].fix.iter().any(|f| f
+            .command
+            .as_deref()
+            .is_some_and(|c| c.contains("endpointslices"))),
+        "{:#?}",
+        r.roots[0].fix
+    );
+}
+
+/// The kube-dns Service was deleted: nothing answers on 10.43.0.10.
+#[test]
+fn dns_failures_fold_under_a_missing_kube_dns_service() {
+    let mut c = Cluster::healthy();
+    c.extra.push(kube::service(
+        "kube-system",
+        "metrics-server",
+        "10.43.77.1",
+        &[("k8s-app", "metrics-server")],
+    ));
+    dns_dependents(&mut c);
+    let r = dns_run(&c, |objects| {
+        objects.retain(|o| {
+            !(matches!(o["kind"].as_str(), Some("Service" | "EndpointSlice"))
+                && o["metadata"]["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("kube-dns")))
+        })
+    });
+    assert_one_dns_root(
+        &r,
+        Cause::ComponentDown {
+            component: "CoreDNS".into(),
+        },
+        "Service kube-system/kube-dns does not exist",
+    );
+    assert!(
+        r.roots[0].fix.iter().any(|f| f
+            .command
+            .as_deref()
+            .is_some_and(|c| c.contains("coredns.yaml"))),
+        "{:#?}",
+        r.roots[0].fix
+    );
+}
+
+/// A Flux controller crash-looping on DNS is DNS's consequence even with
+/// another root in flux-system (a controller failing on its own).
+#[test]
+fn a_controller_crashing_on_dns_is_a_consequence_beside_other_roots() {
+    let mut c = Cluster::healthy();
+    c.coredns_ready = false;
+    c.pod(coredns(State::CrashLoop {
+        exit: 1,
+        message: "plugin/errors: /etc/coredns/Corefile:4 - Error during parsing: Unknown directive 'forwad'".into(),
+        restarts: 9,
+    }));
+    c.pod(
+        PodB::deployment("flux-system", "helm-controller", "5d8f7c9b6", "h2k4p", "node2", "ghcr.io/fluxcd/helm-controller:v1.1.0")
+            .state(State::CrashLoop {
+                exit: 1,
+                message: "unable to start manager: Get \"https://10.43.0.1:443/api\": dial tcp: lookup kubernetes.default.svc on 10.43.0.10:53: read udp 10.42.1.31:46213->10.43.0.10:53: i/o timeout".into(),
+                restarts: 14,
+            }),
+    );
+    c.pod(
+        PodB::deployment(
+            "flux-system",
+            "notification-controller",
+            "7c9d8b6f5",
+            "n3m5q",
+            "node3",
+            "ghcr.io/fluxcd/notification-controller:v1.4.0",
+        )
+        .state(State::CrashLoop {
+            exit: 2,
+            message: "flag provided but not defined: -events-addr-typo".into(),
+            restarts: 14,
+        }),
+    );
+    let r = run(&c);
+    assert_eq!(
+        causes(&r),
+        vec![Cause::CrashLoop, Cause::CrashLoop],
+        "{:#?}",
+        r.roots
+    );
+    let (dns, own): (Vec<_>, Vec<_>) = r
+        .roots
+        .iter()
+        .partition(|x| x.title.contains("kube-system/coredns"));
+    assert_eq!((dns.len(), own.len()), (1, 1), "{:#?}", r.roots);
+    assert!(
+        own[0].title.contains("notification-controller"),
+        "{}",
+        own[0].title
+    );
+    let t = titles(
+        &r,
+        r.roots
+            .iter()
+            .position(|x| x.title.contains("coredns"))
+            .expect("dns root"),
+    );
+    assert!(
+        t.iter()
+            .any(|x| x.starts_with("Deployment flux-system/helm-controller")),
+        "{t:#?}"
+    );
+}
+
+/// A healthy cluster with one transient DNS failure behind it (an event
+/// on a pod that is Ready again, on a Kustomization Ready again): no root.
+#[test]
+fn a_transient_dns_event_in_a_healthy_cluster_is_no_root() {
+    let mut c = Cluster::healthy();
+    c.warn(
+        ("Pod", "apps", "shop-6d7f8c9b5-shop1"),
+        "Unhealthy",
+        "Readiness probe failed: Get \"http://10.42.0.9:8080/readyz\": dial tcp: lookup redis.apps.svc.cluster.local on 10.43.0.10:53: read udp 10.42.0.9:41234->10.43.0.10:53: i/o timeout",
+        1,
+        "node1",
+    );
+    c.extra.push(kube::flux(
+        "Kustomization",
+        "flux-system",
+        "apps",
+        true,
+        "ReconciliationSucceeded",
+        "Applied revision: main@sha1:5f2c",
+        serde_json::json!({}),
+    ));
+    c.warn(
+        ("Kustomization", "flux-system", "apps"),
+        "ReconciliationFailed",
+        "dial tcp: lookup source-controller.flux-system.svc.cluster.local on 10.43.0.10:53: no such host",
+        1,
+        "",
+    );
+    let r = run(&c);
+    assert_eq!(r.verdict, Verdict::Healthy, "{:#?}", r.roots);
+    assert!(r.roots.is_empty());
+}

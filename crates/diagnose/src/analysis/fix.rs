@@ -201,6 +201,32 @@ pub(super) fn own_fix(key: &Key, cause: &Cause, snapshot: &Snapshot, config: &Co
                 .filter(|p| comp.is_some_and(|x| x.matches(p)))
                 .map(workload_of)
                 .find(|(kind, _)| kind == "Deployment");
+            if let Some((comp, svc)) = comp.and_then(|x| Some((x, x.service.as_deref()?))) {
+                let exists = snapshot
+                    .services
+                    .iter()
+                    .any(|x| x.metadata.namespace == comp.namespace && x.metadata.name == svc);
+                if !exists && !snapshot.services.is_empty() {
+                    fix.push(Fix::cluster(
+                        format!(
+                            "recreate Service {}/{svc} (on k3s, a server re-applies its packaged manifest: run this there)",
+                            comp.namespace
+                        ),
+                        "kubectl apply -f /var/lib/rancher/k3s/server/manifests/coredns.yaml",
+                    ));
+                } else {
+                    fix.push(Fix::cluster(
+                        format!("compare Service {}/{svc}'s selector and endpoints with the pods' labels", comp.namespace),
+                        format!(
+                            "kubectl -n {} get service {} -o wide; kubectl -n {} get endpointslices -l kubernetes.io/service-name={}",
+                            sh(&comp.namespace),
+                            sh(svc),
+                            sh(&comp.namespace),
+                            sh(svc)
+                        ),
+                    ));
+                }
+            }
             if let Some((_, name)) = deployment {
                 fix.push(Fix::cluster(
                     format!("restart {c}"),

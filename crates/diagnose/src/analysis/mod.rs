@@ -3,8 +3,10 @@
 //! 1. Every pod that is not healthy gets *one* explanation, tried in order:
 //!    its node is down; its sandbox fails CNI (classified); a volume fails
 //!    (CSI driver not registered on its node, a faulted Longhorn volume,
-//!    else its own); image pulls; crash loops (DNS errors point at the DNS
-//!    component); scheduling; readiness; stuck without a word.
+//!    else its own); image pulls; crash loops (DNS failures point at the DNS
+//!    component); containers the node's reboot killed (never a crash: the
+//!    node's state explains them); scheduling; readiness (DNS failures
+//!    again point at DNS); stuck without a word.
 //! 2. Pods aggregate into workload nodes (Deployment, DaemonSet, ...); edges
 //!    run cause → consequence: node network → workload → component (CoreDNS)
 //!    → DNS victims → Flux objects; CSI plugin workload → CSI registration
@@ -307,7 +309,10 @@ enum PodCause<'a> {
         event: Option<&'a Event>,
         detail: String,
     },
-    NotReady(String),
+    NotReady {
+        dns: bool,
+        msg: String,
+    },
     Stuck(String),
 }
 
@@ -472,27 +477,36 @@ fn classify_pod<'a>(
             return PodCause::ImagePull(c.image.clone(), msg);
         }
     }
-    if let Some((detail, msg)) = crash_detail(pod, boot) {
-        let mut dns = classify::is_dns_error(&msg);
-        if !dns {
-            dns = warnings().any(|e| classify::is_dns_error(&e.message))
-                || ix
-                    .logs
-                    .get(&(pod.metadata.namespace.as_str(), pod.metadata.name.as_str()))
-                    .is_some_and(|l| l.iter().any(|l| classify::is_dns_error(l)));
+    // The first text saying a lookup failed: its termination message, an
+    // event about it, a line of its log.
+    let dns_text = |msg: &str| -> Option<String> {
+        if classify::is_dns_error(msg) {
+            return Some(msg.to_string());
         }
-        // Show the part of a long log line that says what failed.
-        let shown = if dns {
-            classify::dns_snippet(&msg).unwrap_or(&msg)
-        } else {
-            &msg
+        if let Some(e) = warnings().find(|e| classify::is_dns_error(&e.message)) {
+            return Some(e.message.clone());
+        }
+        ix.logs
+            .get(&(pod.metadata.namespace.as_str(), pod.metadata.name.as_str()))
+            .and_then(|l| l.iter().find(|l| classify::is_dns_error(l)))
+            .map(|l| l.to_string())
+    };
+    if let Some((detail, msg)) = crash_detail(pod, boot) {
+        let dns = dns_text(&msg);
+        // Show the part of a long text that says what failed.
+        let shown = match &dns {
+            Some(t) => classify::dns_snippet(t).unwrap_or(t),
+            None => &msg,
         };
         let detail = if shown.is_empty() {
             detail
         } else {
             format!("{detail}: {}", classify::short(shown, 160))
         };
-        return PodCause::CrashLoop { dns, detail };
+        return PodCause::CrashLoop {
+            dns: dns.is_some(),
+            detail,
+        };
     }
     if let Some(detail) = reboot_killed(pod, boot) {
         return PodCause::RebootKilled(detail);
@@ -514,7 +528,13 @@ fn classify_pod<'a>(
             .find(|e| e.reason == "Unhealthy")
             .map(|e| e.message.clone())
             .unwrap_or_else(|| "Running but not Ready".into());
-        return PodCause::NotReady(msg);
+        return match dns_text(&msg) {
+            Some(t) => PodCause::NotReady {
+                dns: true,
+                msg: format!("not Ready: {}", classify::dns_snippet(&t).unwrap_or(&t)),
+            },
+            None => PodCause::NotReady { dns: false, msg },
+        };
     }
     PodCause::Stuck(format!("{} with no explaining event", pod.display_status()))
 }
@@ -864,6 +884,7 @@ impl<'a> Run<'a> {
     /// joins its workload's node in the graph.
     fn pods(&mut self) {
         let snapshot = self.snapshot;
+        let config = self.config;
         let Run {
             ix,
             g,
@@ -938,6 +959,10 @@ impl<'a> Run<'a> {
             if !node.is_empty() {
                 node_pods.push((pod, wkey.clone()));
             }
+            let dns_component = config
+                .components
+                .iter()
+                .any(|c| c.role == Role::Dns && c.matches(pod));
             let own = |g: &mut Builder, cause: Cause, detail: String, ev: Option<Evidence>| {
                 let w = g.node(&wkey, String::new);
                 w.own_pods += 1;
@@ -1041,7 +1066,9 @@ impl<'a> Run<'a> {
                         first_seen: pod.status.start_time,
                         last_seen: None,
                     };
-                    if dns {
+                    // The DNS server's own upstream errors are not it
+                    // being a victim of DNS.
+                    if dns && !dns_component {
                         dns_victims.push(wkey.clone());
                         let w = g.node(&wkey, String::new);
                         w.evidence.push(ev);
@@ -1070,7 +1097,14 @@ impl<'a> Run<'a> {
                 }
                 // Taken out of the loop above, before it joins the graph.
                 PodCause::RebootKilled(_) => {}
-                PodCause::NotReady(msg) => own(
+                PodCause::NotReady { dns: true, msg } if !dns_component => {
+                    dns_victims.push(wkey.clone());
+                    let w = g.node(&wkey, String::new);
+                    if w.own_detail.is_empty() {
+                        w.own_detail = classify::short(&msg, 200);
+                    }
+                }
+                PodCause::NotReady { msg, .. } => own(
                     &mut *g,
                     Cause::PodNotReady,
                     classify::short(&msg, 200),
@@ -1378,7 +1412,14 @@ impl<'a> Run<'a> {
             dns_down,
             ..
         } = self;
-        for comp in &config.components {
+        // Whether a Service absent from the snapshot is absent from the
+        // cluster: only when Services were listed at all.
+        let services_known = !snapshot.services.is_empty()
+            && !snapshot
+                .missing
+                .iter()
+                .any(|m| m.kind == "Service" || m.kind.ends_with(" Service"));
+        for comp in config.components.iter().filter(|c| c.role == Role::Dns) {
             let pods: Vec<&Pod> = snapshot.pods.iter().filter(|p| comp.matches(p)).collect();
             let svc = comp.service.as_deref();
             let svc_exists = svc.is_some_and(|s| {
@@ -1387,21 +1428,39 @@ impl<'a> Run<'a> {
                     .iter()
                     .any(|x| x.metadata.namespace == comp.namespace && x.metadata.name == s)
             });
-            if pods.is_empty() && !svc_exists {
+            let svc_missing = svc.is_some() && services_known && !svc_exists;
+            // Without pods or Service the cluster may use another DNS: only
+            // failing lookups make a missing Service worth naming.
+            let named = !pods.is_empty() || svc_exists || (svc_missing && !dns_victims.is_empty());
+            if !named {
                 continue;
             }
             let ready_pods = pods.iter().filter(|p| p.is_ready()).count();
             let (ready, how) = match svc {
+                Some(s) if svc_missing => (
+                    0,
+                    format!(
+                        "Service {}/{s} does not exist: nothing answers on the cluster DNS address",
+                        comp.namespace
+                    ),
+                ),
                 Some(s) if ix.have_slices => (
                     ix.ready_endpoints
                         .get(&(comp.namespace.as_str(), s))
                         .copied()
                         .unwrap_or(0),
-                    format!("service {}/{s} has no ready endpoints", comp.namespace),
+                    if ready_pods > 0 {
+                        format!(
+                            "service {}/{s} has no ready endpoints while {ready_pods} of its pod(s) are Ready (does its selector match them?)",
+                            comp.namespace
+                        )
+                    } else {
+                        format!("service {}/{s} has no ready endpoints", comp.namespace)
+                    },
                 ),
                 _ => (ready_pods, format!("0/{} pods ready", pods.len())),
             };
-            if ready > 0 || comp.role != Role::Dns {
+            if ready > 0 {
                 continue;
             }
             let key = Key::Component(comp.name.clone());
@@ -1586,6 +1645,7 @@ impl<'a> Run<'a> {
         let snapshot = self.snapshot;
         let config = self.config;
         let Run {
+            ix,
             g,
             pod_workload,
             dns_down,
@@ -1680,9 +1740,17 @@ impl<'a> Run<'a> {
                     linked = true;
                 }
             }
-            if classify::is_dns_error(message)
-                && let Some(dns) = &dns_down
-            {
+            // Its Ready message, or an event about it (a source's fetch
+            // error while the condition still names the last attempt).
+            let dns_failing = classify::is_dns_error(message)
+                || ix
+                    .events
+                    .get(&(kind.as_str(), namespace.as_str(), name.as_str()))
+                    .is_some_and(|evs| {
+                        evs.iter()
+                            .any(|e| e.type_ != "Normal" && classify::is_dns_error(&e.message))
+                    });
+            if dns_failing && let Some(dns) = &dns_down {
                 g.edge(dns, key, "reconciliation fails on DNS lookups");
                 linked = true;
             }
