@@ -240,7 +240,9 @@ impl Request {
         }
     }
 
-    fn cni_args(&self) -> Args {
+    /// The arguments handed to the delegate: the `CNI_*` values and the
+    /// `CNI_ARGS` pairs (`K=V;K=V`; a pair without `=` has an empty value).
+    pub fn cni_args(&self) -> Args {
         let extra = self
             .args
             .as_deref()

@@ -27,6 +27,9 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("selectors", selectors),
     ("patch", patch),
     ("protobuf", protobuf),
+    ("cni_env", cni_env),
+    ("request", request),
+    ("admission", admission),
 ];
 
 /// `/run/flannel/subnet.env`: a valid file renders back to what parses to
@@ -190,6 +193,138 @@ pub fn patch(data: &[u8]) {
 /// decoded or refused, never a panic.
 pub fn protobuf(data: &[u8]) {
     let _ = kubesim::protobuf::decode_object(data);
+}
+
+/// The plugin's environment (`CNI_ARGS \0 CNI_CONTAINERID \0
+/// CNI_IFNAME`): the delegate's arguments keep every pair, and joining
+/// them back gives what was parsed.
+pub fn cni_env(data: &[u8]) {
+    let (args, rest) = split(data);
+    let (container, ifname) = split(rest);
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let request = rebootguard_cni_flannel::Request {
+        args: Some(text(args)),
+        container_id: Some(text(container)),
+        ifname: Some(text(ifname)),
+        ..Default::default()
+    };
+    let parsed = request.cni_args();
+    assert_eq!(parsed.container_id, text(container));
+    for (key, value) in &parsed.extra {
+        assert!(
+            !key.contains(';') && !value.contains(';'),
+            "a pair spans a ';'"
+        );
+        assert!(!key.contains('='), "the key ends at the first '='");
+    }
+    let joined: Vec<String> = parsed
+        .extra
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let again = rebootguard_cni_flannel::Request {
+        args: Some(joined.join(";")),
+        ..Default::default()
+    }
+    .cni_args();
+    assert_eq!(
+        again.extra, parsed.extra,
+        "joining the pairs back changed them"
+    );
+}
+
+/// kubesim's reading of a request: `method \0 path?query \0
+/// Authorization` gives RBAC's attributes, a bearer token and a decision
+/// against the bootstrap roles, never a panic; a resource request's 403
+/// names its verb and resource.
+pub fn request(data: &[u8]) {
+    use kubesim::rbac::{self, Policy, Request, User};
+    let (method, rest) = split(data);
+    let (target, header) = split(rest);
+    let (Ok(method), Ok(target), Ok(header)) = (
+        std::str::from_utf8(method),
+        std::str::from_utf8(target),
+        std::str::from_utf8(header),
+    ) else {
+        return;
+    };
+    let _ = kubesim::auth::bearer(Some(header));
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let query = query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let asked = Request::from_http(method, path, &query);
+    // Built once: the target is the request, not the roles' JSON.
+    static POLICY: std::sync::OnceLock<Policy> = std::sync::OnceLock::new();
+    let policy = POLICY.get_or_init(|| {
+        let mut policy = Policy::default();
+        for object in rbac::bootstrap() {
+            match object["kind"].as_str() {
+                Some("ClusterRole") => policy
+                    .cluster_roles
+                    .push(serde_json::from_value(object).expect("a bootstrap role")),
+                _ => policy
+                    .cluster_role_bindings
+                    .push(serde_json::from_value(object).expect("a bootstrap binding")),
+            }
+        }
+        policy
+    });
+    let user = User::service_account("ns", "sa");
+    let _ = rbac::authorize(policy, &user, &asked);
+    let refused = rbac::forbidden(&user, &asked);
+    assert_eq!(refused.code, 403);
+    if let Request::Resource { verb, resource, .. } = &asked {
+        assert!(
+            refused
+                .message
+                .contains(&format!("cannot {verb} resource \"{resource}")),
+            "{}",
+            refused.message
+        );
+    }
+}
+
+/// kubesim's admission of an API object (`kind index, JSON`): decoding
+/// against the kind's schema and defaulting never panic, and defaulting
+/// what was defaulted changes nothing.
+pub fn admission(data: &[u8]) {
+    use kubesim::defaults::{decode, defaults};
+    use kubesim::registry::{CustomResource, Registry};
+    const KINDS: [&str; 8] = [
+        "Pod",
+        "Service",
+        "Secret",
+        "Deployment",
+        "StatefulSet",
+        "DaemonSet",
+        "ReplicaSet",
+        "PersistentVolumeClaim",
+    ];
+    let Some((&pick, json)) = data.split_first() else {
+        return;
+    };
+    let Ok(mut object) = serde_json::from_slice::<serde_json::Value>(json) else {
+        return;
+    };
+    if !object.is_object() {
+        return;
+    }
+    let registry = Registry::new(&CustomResource::defaults());
+    let kind = KINDS[usize::from(pick) % KINDS.len()];
+    let Some(resource) = registry.all().iter().find(|r| r.kind == kind && !r.custom) else {
+        return;
+    };
+    if decode(resource, &object).is_err() {
+        return;
+    }
+    if defaults(resource, &mut object).is_ok() {
+        let once = object.clone();
+        defaults(resource, &mut object).expect("defaulted values stay valid");
+        assert_eq!(object, once, "defaulting twice changed the object");
+    }
 }
 
 fn analyse_and_render(snapshot: &rebootguard_diagnose::Snapshot) {
