@@ -542,9 +542,7 @@ impl KubeSim {
                 store.update(id, &ns, &name, v, Scope::Main, Origin::Seed)
             }
             Err(_) => {
-                drop(store);
                 self.shared.admit_new(id, &ns, &mut v);
-                store = self.shared.store();
                 store.create(id, Some(&ns), v, Origin::Seed)
             }
         }
