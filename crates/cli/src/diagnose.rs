@@ -64,7 +64,10 @@ fn read(input: &Input, kinds: &[Kind], runtime: &tokio::runtime::Runtime) -> Res
                 Some(all) => all.merge(part),
             }
         }
-        let snapshot = merged.unwrap_or_default();
+        let mut snapshot = merged.unwrap_or_default();
+        // Overlapping files (two dumps, a list and a later one) hold the
+        // same objects: each counts once.
+        snapshot.dedup();
         let named: Vec<String> = input.snapshot.iter().map(|p| shown(p)).collect();
         has_nodes(&snapshot, &named.join(", "))?;
         return Ok(State {

@@ -324,3 +324,24 @@ async fn clean_stale_lists_then_deletes_only_the_stale_pods() {
     .await;
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[tokio::test]
+async fn the_same_objects_in_two_files_count_once() {
+    let path = incident();
+    let path = path.to_str().expect("utf-8");
+    let once = json(&run(&["diagnose", "--snapshot", path, "-o", "json"]).await);
+    let twice = json(
+        &run(&[
+            "diagnose",
+            "--snapshot",
+            path,
+            "--snapshot",
+            path,
+            "-o",
+            "json",
+        ])
+        .await,
+    );
+    assert_eq!(twice["summary"], once["summary"], "{}", twice["summary"]);
+    assert_eq!(twice["roots"], once["roots"]);
+}
