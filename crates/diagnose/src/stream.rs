@@ -61,11 +61,22 @@ struct Batch {
 }
 
 impl Batch {
-    /// Room for a full batch up front: growing it would copy and fault pages.
+    /// Room for a full batch up front, for the batches after a first full
+    /// one: growing each would copy and fault pages.
     fn sized() -> Self {
         Batch {
             data: Vec::with_capacity(BATCH_BYTES + (256 << 10)),
             ends: Vec::with_capacity(4096),
+        }
+    }
+
+    /// An array's first batch, which grows as needed: most arrays of a
+    /// small snapshot hold a few objects, and 8 MiB for each of them (a
+    /// snapshot has twenty arrays) cost more than parsing them.
+    fn first() -> Self {
+        Batch {
+            data: Vec::with_capacity(64 << 10),
+            ends: Vec::with_capacity(64),
         }
     }
     fn push(&mut self, bytes: &[u8]) {
@@ -426,7 +437,7 @@ impl<R: Read> Scanner<R> {
             // Parsed batches' buffers come back for reuse: fresh 8 MiB
             // buffers would cost a page fault per 4 KiB each time.
             let mut pool: Vec<Batch> = Vec::new();
-            let mut batch = Batch::sized();
+            let mut batch = Batch::first();
             let mut done = false;
             while !done {
                 match self.peek()? {
@@ -446,6 +457,10 @@ impl<R: Read> Scanner<R> {
                         return Err(self
                             .scan_error(self.pos, "input ends inside an array (truncated file?)"));
                     }
+                }
+                if done && in_flight.is_empty() && !batch.ends.is_empty() {
+                    // The whole array in one batch: no thread to hand it to.
+                    return flush(key, document, &batch, &mut doc.part);
                 }
                 if batch.data.len() >= BATCH_BYTES || (done && !batch.ends.is_empty()) {
                     if in_flight.len() >= max_in_flight {
@@ -478,7 +493,7 @@ impl<R: Read> Scanner<R> {
         let max_in_flight = threads();
         std::thread::scope(|s| -> Result<(), Error> {
             let mut in_flight = std::collections::VecDeque::new();
-            let mut batch = Batch::sized();
+            let mut batch = Batch::first();
             let mut done = false;
             let mut merge =
                 |in_flight: &mut std::collections::VecDeque<ItemsJob<'_>>| -> Result<(), Error> {
@@ -509,6 +524,13 @@ impl<R: Read> Scanner<R> {
                             self.scan_error(self.pos, "input ends inside a List (truncated file?)")
                         );
                     }
+                }
+                if done && in_flight.is_empty() && !batch.ends.is_empty() {
+                    // The whole List in one batch: parsed here.
+                    let (part, pending) = list_items(&batch, list_api, document)?;
+                    snap.merge(part);
+                    doc.pending.extend(pending);
+                    return Ok(());
                 }
                 if batch.data.len() >= BATCH_BYTES || (done && !batch.ends.is_empty()) {
                     if in_flight.len() >= max_in_flight {
@@ -726,9 +748,14 @@ fn merge_parsed(
 }
 
 fn threads() -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 4)
+    // Asked once: the answer reads cgroup files, which costs more than
+    // parsing a small snapshot.
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, 4)
+    })
 }
 
 /// Parses one batch of the array `key` into `part`.
