@@ -87,7 +87,10 @@ pub async fn wait(lab: &Lab, what: &str, secs: u64, mut done: impl FnMut(&Lab) -
         // A lab task that panicked or ended is the lab failing, not the
         // cluster: say so at once instead of timing out.
         let failed = lab.task_failures();
-        assert!(failed.is_empty(), "the lab failed while waiting for {what}: {failed:?}");
+        assert!(
+            failed.is_empty(),
+            "the lab failed while waiting for {what}: {failed:?}"
+        );
         if t.elapsed() > Duration::from_secs(secs) {
             let logs: Vec<String> = lab
                 .ctx
