@@ -345,35 +345,36 @@ fn is_true(q: &HashMap<String, String>, key: &str) -> bool {
     q.get(key).is_some_and(|v| v == "true" || v == "1")
 }
 
-/// The Kubernetes verb and counted resource of a request.
+/// The Kubernetes verb and counted resource of a request (`pods`,
+/// `nodes/status`, `leases.coordination.k8s.io`), from its RBAC
+/// attributes; a path that names no served resource counts under its
+/// method and path.
 fn classify(
-    registry: &Registry,
+    attributes: &rbac::Request,
+    served: bool,
     method: &Method,
-    target: Option<&Target>,
     path: &str,
-    q: &HashMap<String, String>,
 ) -> (String, String) {
-    match target {
-        Some(Target::Resource { id, name, sub, .. }) => {
-            let r = registry.get(*id);
-            let resource = match sub {
-                Some(s) => format!("{}/{s}", r.qualified()),
-                None => r.qualified(),
-            };
-            let verb = match (method.as_str(), name.is_some()) {
-                ("GET", false) if is_true(q, "watch") => "watch",
-                ("GET", false) => "list",
-                ("GET", true) => "get",
-                ("POST", _) => "create",
-                ("PUT", _) => "update",
-                ("PATCH", _) => "patch",
-                ("DELETE", true) => "delete",
-                ("DELETE", false) => "deletecollection",
-                (m, _) => return (m.to_ascii_lowercase(), resource),
-            };
-            (verb.to_owned(), resource)
+    let method = method.as_str().to_ascii_lowercase();
+    match attributes {
+        rbac::Request::Resource {
+            verb,
+            group,
+            resource,
+            subresource,
+            ..
+        } if served => {
+            let mut counted = resource.clone();
+            if !group.is_empty() {
+                counted = format!("{resource}.{group}");
+            }
+            if !subresource.is_empty() {
+                counted = format!("{counted}/{subresource}");
+            }
+            let verb = if verb.is_empty() { method } else { verb.clone() };
+            (verb, counted)
         }
-        _ => (method.as_str().to_ascii_lowercase(), path.to_owned()),
+        _ => (method, path.to_owned()),
     }
 }
 
@@ -398,7 +399,9 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Resul
         });
     }
     let target = parse_target(&shared.registry, &path);
-    let (verb, resource) = classify(&shared.registry, req.method(), target.as_ref(), &path, &q);
+    let attributes = rbac::Request::from_http(req.method().as_str(), &path, &q);
+    let served = matches!(target, Some(Target::Resource { .. }));
+    let (verb, resource) = classify(&attributes, served, req.method(), &path);
     let agent = req
         .headers()
         .get(http::header::USER_AGENT)
@@ -418,7 +421,6 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Resul
         Ok(user) => user,
         Err(s) => return Ok(status_response(&s)),
     };
-    let attributes = rbac::Request::from_http(req.method().as_str(), &path, &q);
     if shared.authorize(&user, &attributes).is_none() {
         return Ok(status_response(&rbac::forbidden(&user, &attributes)));
     }
