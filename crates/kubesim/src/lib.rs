@@ -173,6 +173,26 @@ pub(crate) struct Running {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// Whether the real `kubectl` runs here, for tests that drive it against
+/// kubesim. Without it they skip, saying so; with `KUBESIM_REQUIRE_KUBECTL`
+/// set (as CI sets it) its absence is a failure instead.
+pub fn kubectl_available(test: &str) -> bool {
+    let found = std::process::Command::new("kubectl")
+        .args(["version", "--client"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var_os("KUBESIM_REQUIRE_KUBECTL").is_none(),
+            "{test}: KUBESIM_REQUIRE_KUBECTL is set but kubectl is not on PATH"
+        );
+        eprintln!("skipping {test}: kubectl is not on PATH (install kubectl to run it)");
+    }
+    found
+}
+
 /// The administrator's token, in [`KubeSim::kubeconfig_yaml`].
 pub const ADMIN_TOKEN: &str = "kubesim";
 

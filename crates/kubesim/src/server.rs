@@ -371,7 +371,11 @@ fn classify(
             if !subresource.is_empty() {
                 counted = format!("{counted}/{subresource}");
             }
-            let verb = if verb.is_empty() { method } else { verb.clone() };
+            let verb = if verb.is_empty() {
+                method
+            } else {
+                verb.clone()
+            };
             (verb, counted)
         }
         _ => (method, path.to_owned()),

@@ -34,18 +34,7 @@ impl Output {
 /// `kubectl` from PATH, or `None` (with the reason printed) when the
 /// machine has none: these tests need the real client.
 fn kubectl(sim: &KubeSim) -> Option<Kubectl> {
-    let found = std::process::Command::new("kubectl")
-        .args(["version", "--client"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            std::env::var_os("KUBESIM_REQUIRE_KUBECTL").is_none(),
-            "KUBESIM_REQUIRE_KUBECTL is set but kubectl is not on PATH"
-        );
-        eprintln!("skipping: kubectl is not on PATH (install kubectl to run the kubectl tests)");
+    if !kubesim::kubectl_available("the kubectl tests") {
         return None;
     }
     Some(Kubectl {

@@ -144,29 +144,10 @@ async fn discovery_lists_the_rbac_group() {
     );
 }
 
-/// The real kubectl, or `None` with the reason printed (set
-/// `KUBESIM_REQUIRE_KUBECTL=1` to make its absence a failure).
-fn kubectl_found() -> bool {
-    let found = std::process::Command::new("kubectl")
-        .args(["version", "--client"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            std::env::var_os("KUBESIM_REQUIRE_KUBECTL").is_none(),
-            "KUBESIM_REQUIRE_KUBECTL is set but kubectl is not on PATH"
-        );
-        eprintln!("skipping: kubectl is not on PATH (install kubectl to run the kubectl tests)");
-    }
-    found
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn kubectl_applies_and_reads_roles_and_bindings() {
     let sim = KubeSim::start().await.expect("kubesim");
-    if !kubectl_found() {
+    if !kubesim::kubectl_available("kubectl_applies_and_reads_roles_and_bindings") {
         return;
     }
     let cache = tempfile::tempdir().expect("cache dir");
@@ -439,7 +420,7 @@ async fn a_token_secret_is_filled_in_and_dies_with_its_secret() {
 #[tokio::test(flavor = "multi_thread")]
 async fn kubectl_sees_whoami_can_i_and_forbidden() {
     let sim = enforcing().await;
-    if !kubectl_found() {
+    if !kubesim::kubectl_available("kubectl_sees_whoami_can_i_and_forbidden") {
         return;
     }
     grant_agent(&sim);

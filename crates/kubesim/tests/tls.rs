@@ -2,8 +2,6 @@
 //! through the config and kubeconfig kubesim hands out, and a client that
 //! does not trust it is refused.
 
-use std::process::Stdio;
-
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -80,18 +78,7 @@ async fn kube_rs_verifies_the_generated_ca() {
 #[tokio::test(flavor = "multi_thread")]
 async fn kubectl_over_https() {
     let sim = tls_sim().await;
-    let found = std::process::Command::new("kubectl")
-        .args(["version", "--client"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            std::env::var_os("KUBESIM_REQUIRE_KUBECTL").is_none(),
-            "kubectl is required but not on PATH"
-        );
-        eprintln!("skipping: kubectl is not on PATH");
+    if !kubesim::kubectl_available("kubectl_over_https") {
         return;
     }
     let cache = tempfile::tempdir().unwrap();

@@ -17,22 +17,7 @@ pub fn repo() -> PathBuf {
 
 /// Whether kubectl runs here; its absence is a failure only when
 /// `KUBESIM_REQUIRE_KUBECTL` is set.
-pub fn have_kubectl(test: &str) -> bool {
-    let found = Command::new("kubectl")
-        .args(["version", "--client"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            std::env::var_os("KUBESIM_REQUIRE_KUBECTL").is_none(),
-            "KUBESIM_REQUIRE_KUBECTL is set but kubectl is not on PATH"
-        );
-        eprintln!("skipping {test}: kubectl is not on PATH");
-    }
-    found
-}
+pub use kubesim::kubectl_available as have_kubectl;
 
 /// `kubectl kustomize DIR`, as CI runs it.
 pub fn kustomize(dir: &str) -> String {
