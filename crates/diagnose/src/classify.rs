@@ -6,7 +6,7 @@
 //! `failed to load flannel 'subnet.env' file:` wordings, the event recorder's
 //! `(combined from similar events): `), the inner error does not.
 
-use serde::Serialize;
+pub use crate::cni::{Sandbox, is_sandbox_failure, pod_network_reason, sandbox};
 
 fn has(hay: &str, needles: &[&str]) -> bool {
     needles.iter().any(|n| contains_ci(hay, n))
@@ -24,78 +24,6 @@ pub fn contains_ci(hay: &str, needle: &str) -> bool {
     h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
 }
 
-/// Why a pod sandbox could not get its network.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(tag = "type", rename_all = "camelCase")]
-pub enum Sandbox {
-    /// flannel's `subnet.env` does not exist (tmpfs wiped by a reboot and
-    /// not rewritten).
-    FlannelSubnetEnvMissing,
-    /// `subnet.env` exists but cannot be used (missing keys, bad values).
-    FlannelSubnetEnvInvalid,
-    /// host-local has no free address: leases leaked by an unclean reboot.
-    HostLocalExhausted,
-    /// The runtime has no CNI configuration yet.
-    CniNotInitialized,
-    /// A CNI binary is not where the runtime looks.
-    CniPluginMissing {
-        /// The plugin's name, when the message names it.
-        plugin: String,
-    },
-    /// The node has no `spec.podCIDR`, so flannel has no subnet to hand out.
-    PodCidrNotAssigned,
-    /// The node's agent reports its pod network broken (`PodNetworkReady`
-    /// False) for a reason no sandbox error names (flannel's device or a
-    /// peer's entries missing, a failing probe).
-    PodNetworkNotReady {
-        /// The condition's reason.
-        reason: String,
-    },
-    /// Something else failed in sandbox creation.
-    Other,
-}
-
-impl Sandbox {
-    /// Short human description.
-    pub fn describe(&self) -> String {
-        match self {
-            Sandbox::FlannelSubnetEnvMissing => "flannel subnet.env missing".into(),
-            Sandbox::FlannelSubnetEnvInvalid => "flannel subnet.env invalid".into(),
-            Sandbox::HostLocalExhausted => "host-local IP range exhausted (leaked leases)".into(),
-            Sandbox::CniNotInitialized => "CNI not initialized".into(),
-            Sandbox::CniPluginMissing { plugin } if !plugin.is_empty() => {
-                format!("CNI plugin {plugin:?} missing")
-            }
-            Sandbox::CniPluginMissing { .. } => "CNI plugin missing".into(),
-            Sandbox::PodCidrNotAssigned => "no podCIDR assigned".into(),
-            Sandbox::PodNetworkNotReady { reason } => {
-                format!("pod network not ready ({reason})")
-            }
-            Sandbox::Other => "pod sandbox creation failing".into(),
-        }
-    }
-}
-
-/// The sandbox failure class a `PodNetworkReady=False` reason (rebootguard's
-/// node agent) stands for: the same class the kubelet's error text would
-/// give, so the condition and the events agree on one root.
-pub fn pod_network_reason(reason: &str) -> Sandbox {
-    match reason {
-        "SubnetEnvMissing" => Sandbox::FlannelSubnetEnvMissing,
-        "SubnetEnvInvalid" | "SubnetEnvUnusable" | "SubnetEnvMismatch" => {
-            Sandbox::FlannelSubnetEnvInvalid
-        }
-        "IpamExhausted" => Sandbox::HostLocalExhausted,
-        "CniConfigMissing" | "CniConfigInvalid" => Sandbox::CniNotInitialized,
-        "CniPluginMissing" => Sandbox::CniPluginMissing {
-            plugin: String::new(),
-        },
-        other => Sandbox::PodNetworkNotReady {
-            reason: other.to_owned(),
-        },
-    }
-}
-
 /// Termination reasons given to a container whose process nobody saw end:
 /// containerd, restarting after a reboot, finds the task gone and reports
 /// `Unknown`; the kubelet, unable to locate the container at all,
@@ -111,90 +39,6 @@ pub const LOST_CONTAINER_EXIT_CODE: i64 = 255;
 /// happened at the boot is for the caller to tell from the times.
 pub fn lost_container(reason: &str, exit_code: i64) -> bool {
     LOST_CONTAINER_REASONS.contains(&reason) || exit_code == LOST_CONTAINER_EXIT_CODE
-}
-
-/// Whether an event is a sandbox (network setup) failure.
-pub fn is_sandbox_failure(reason: &str, message: &str) -> bool {
-    reason == "FailedCreatePodSandBox"
-        || has(
-            message,
-            &[
-                "failed to setup network for sandbox",
-                "failed to create pod sandbox",
-                "networkplugin cni failed to set up pod",
-                "network is not ready",
-                "cni plugin not initialized",
-            ],
-        )
-}
-
-/// Classifies a sandbox failure message.
-pub fn sandbox(message: &str) -> Sandbox {
-    let flannel_env = has(
-        message,
-        &[
-            "loadflannelsubnetenv failed",
-            "failed to load flannel 'subnet.env'",
-            "failed to load flannel subnet.env",
-            "subnet.env",
-        ],
-    );
-    if flannel_env {
-        return if has(
-            message,
-            &[
-                "no such file or directory",
-                "cannot find the file",
-                "not exist",
-            ],
-        ) {
-            Sandbox::FlannelSubnetEnvMissing
-        } else {
-            Sandbox::FlannelSubnetEnvInvalid
-        };
-    }
-    if has(
-        message,
-        &[
-            "no ip addresses available in range set",
-            "no ip addresses available in network",
-        ],
-    ) {
-        return Sandbox::HostLocalExhausted;
-    }
-    if let Some(plugin) = missing_plugin(message) {
-        return Sandbox::CniPluginMissing { plugin };
-    }
-    if has(
-        message,
-        &[
-            "cni plugin not initialized",
-            "cni config uninitialized",
-            "no networks found in /etc/cni/net.d",
-            "networkpluginnotready",
-            "network plugin is not ready",
-        ],
-    ) {
-        return Sandbox::CniNotInitialized;
-    }
-    if has(message, &["podcidr", "no pod cidr", "cidrnotavailable"]) {
-        return Sandbox::PodCidrNotAssigned;
-    }
-    Sandbox::Other
-}
-
-/// `failed to find plugin "flannel" in path [...]` → `flannel`.
-fn missing_plugin(message: &str) -> Option<String> {
-    let lower = message.to_ascii_lowercase();
-    let at = lower.find("failed to find plugin")?;
-    let rest = &message[at + "failed to find plugin".len()..];
-    let name = rest
-        .trim_start()
-        .trim_start_matches(['"', '\\'])
-        .split(['"', '\\', ' '])
-        .next()
-        .unwrap_or("");
-    Some(name.to_string())
 }
 
 /// Texts that mean name resolution failed wherever they appear, as the
@@ -382,46 +226,6 @@ pub fn short(message: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const OLD: &str = "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox \"4f1c\": plugin type=\"flannel\" failed (add): loadFlannelSubnetEnv failed: open /run/flannel/subnet.env: no such file or directory";
-    const NEW: &str = "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox \"9a2e\": plugin type=\"flannel\" failed (add): failed to load flannel 'subnet.env' file: open /run/flannel/subnet.env: no such file or directory. Check the flannel pod log for this node.";
-
-    #[test]
-    fn both_flannel_wordings_mean_missing_subnet_env() {
-        assert_eq!(sandbox(OLD), Sandbox::FlannelSubnetEnvMissing);
-        assert_eq!(sandbox(NEW), Sandbox::FlannelSubnetEnvMissing);
-        assert!(is_sandbox_failure("FailedCreatePodSandBox", OLD));
-        assert!(is_sandbox_failure("SomethingElse", NEW));
-    }
-
-    #[test]
-    fn invalid_subnet_env_is_not_missing() {
-        let m = "plugin type=\"flannel\" failed (add): loadFlannelSubnetEnv failed: /run/flannel/subnet.env is missing FLANNEL_MTU";
-        assert_eq!(sandbox(m), Sandbox::FlannelSubnetEnvInvalid);
-    }
-
-    #[test]
-    fn other_cni_failures() {
-        assert_eq!(
-            sandbox(
-                "plugin type=\"host-local\" failed (add): failed to allocate for range 0: no IP addresses available in range set: 10.42.1.1-10.42.1.254"
-            ),
-            Sandbox::HostLocalExhausted
-        );
-        assert_eq!(
-            sandbox("failed to find plugin \"flannel\" in path [/opt/cni/bin]"),
-            Sandbox::CniPluginMissing {
-                plugin: "flannel".into()
-            }
-        );
-        assert_eq!(
-            sandbox(
-                "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized"
-            ),
-            Sandbox::CniNotInitialized
-        );
-        assert_eq!(sandbox("something odd"), Sandbox::Other);
-    }
 
     #[test]
     fn csi_driver_name_is_extracted() {

@@ -132,6 +132,20 @@ impl Default for Config {
                     Role::Cni,
                 ),
                 component(
+                    "Multus",
+                    "kube-system",
+                    &[("app", "multus")],
+                    None,
+                    Role::Cni,
+                ),
+                component(
+                    "whereabouts",
+                    "kube-system",
+                    &[("app", "whereabouts")],
+                    None,
+                    Role::Cni,
+                ),
+                component(
                     "Longhorn",
                     "longhorn-system",
                     &[],

@@ -17,8 +17,10 @@
 pub mod analysis;
 pub mod classify;
 pub mod clean;
+pub mod cni;
 pub mod config;
 pub mod escape;
+pub mod fix;
 pub mod load;
 pub mod model;
 pub mod render;

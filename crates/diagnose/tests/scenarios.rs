@@ -832,7 +832,7 @@ fn calico_node_down_is_the_first_domino() {
     assert!(
         titles(&r, 0)
             .iter()
-            .any(|t| t.starts_with("node node3: pod sandbox creation failing")),
+            .any(|t| t.starts_with("node node3: Calico: /var/lib/calico/nodename missing")),
         "{:#?}",
         titles(&r, 0)
     );
@@ -1551,4 +1551,125 @@ fn a_transient_dns_event_in_a_healthy_cluster_is_no_root() {
     let r = run(&c);
     assert_eq!(r.verdict, Verdict::Healthy, "{:#?}", r.roots);
     assert!(r.roots.is_empty());
+}
+
+/// A sandbox error no rule knows, on three pods of one node and on one pod
+/// of another with a different text: one root per node and text, never one
+/// per pod, each with the error's own words.
+#[test]
+fn an_unknown_cni_error_is_one_root_per_node_and_text() {
+    let mut c = Cluster::healthy();
+    for (i, node, id, text) in [
+        (
+            0,
+            "node2",
+            "4f1c9a2e4f1c9a2e4f1c",
+            "lease 9a2e4f1c9a2e4f1c9a2e rejected by acme-ipam",
+        ),
+        (
+            1,
+            "node2",
+            "77aa0c1d77aa0c1d77aa",
+            "lease 0c1d77aa0c1d77aa0c1d rejected by acme-ipam",
+        ),
+        (
+            2,
+            "node2",
+            "5b5b5b5b5b5b5b5b5b5b",
+            "lease 1e1e1e1e1e1e1e1e1e1e rejected by acme-ipam",
+        ),
+        (
+            3,
+            "node3",
+            "9c9c9c9c9c9c9c9c9c9c",
+            "acme-cni: bridge acme0 is down",
+        ),
+    ] {
+        let p = creating("apps", &format!("app{i}"), &format!("u{i}"), node);
+        sandbox_event(
+            &mut c,
+            "apps",
+            &p.name.clone(),
+            node,
+            &format!(
+                "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox \"{id}\": plugin type=\"acme\" failed (add): {text}"
+            ),
+            4,
+        );
+        c.pod(p);
+    }
+    let r = run(&c);
+    assert_eq!(r.roots.len(), 2, "{:#?}", r.roots);
+    let by_node = |n: &str| r.roots.iter().find(|x| x.subjects == [n]).unwrap();
+    assert_eq!(by_node("node2").blast_radius.pods, 3);
+    assert_eq!(
+        by_node("node2").cause,
+        Cause::Cni {
+            cni: Sandbox::Other {
+                message: "plugin type=\"acme\" failed (add): lease … rejected by acme-ipam".into()
+            }
+        }
+    );
+    assert!(
+        by_node("node3").title.contains("acme0 is down"),
+        "{}",
+        by_node("node3").title
+    );
+}
+
+/// Cilium's agent crash-loops on a node: it is the first domino, the
+/// node's failing sandboxes (in Cilium's words) are its consequence, and
+/// the fix names Cilium's own status command.
+#[test]
+fn a_crashing_cilium_agent_is_the_first_domino() {
+    let mut c = Cluster::healthy();
+    c.pod(
+        PodB::daemonset("kube-system", "cilium", "x7k2q", "node2", "quay.io/cilium/cilium:v1.16.5")
+            .label("k8s-app", "cilium")
+            .host_network()
+            .state(State::CrashLoop {
+                exit: 1,
+                message: "failed to start: daemon creation failed: error while initializing daemon: failed while reinitializing datapath".into(),
+                restarts: 7,
+            }),
+    );
+    for i in 0..2 {
+        let p = creating("shop", "web", &format!("c{i}"), "node2");
+        sandbox_event(
+            &mut c,
+            "shop",
+            &p.name.clone(),
+            "node2",
+            "plugin type=\"cilium-cni\" failed (add): unable to connect to Cilium daemon: failed to create cilium agent client after 30.000000 seconds timeout: Get \"http:///var/run/cilium/cilium.sock/v1/config\": dial unix /var/run/cilium/cilium.sock: connect: no such file or directory\nIs the agent running?",
+            9,
+        );
+        c.pod(p);
+    }
+    let r = run(&c);
+    assert_eq!(causes(&r), vec![Cause::CrashLoop], "{:#?}", r.roots);
+    assert!(
+        r.roots[0].title.contains("kube-system/cilium"),
+        "{}",
+        r.roots[0].title
+    );
+    assert!(
+        titles(&r, 0)
+            .iter()
+            .any(|t| t.starts_with("node node2: Cilium: the agent does not answer")),
+        "{:#?}",
+        titles(&r, 0)
+    );
+
+    // Without the agent's pod in the snapshot, the node's failure is the
+    // root, and its fix restarts the agent the way Cilium is installed.
+    c.pods.retain(|p| !p.name.starts_with("cilium-"));
+    let r = run(&c);
+    assert_eq!(
+        causes(&r),
+        vec![Cause::Cni {
+            cni: Sandbox::Cilium(rebootguard_diagnose::cni::cilium::Failure::AgentUnreachable)
+        }],
+        "{:#?}",
+        r.roots
+    );
 }

@@ -4,9 +4,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use jiff::Timestamp;
 
-use super::fix::{own_fix, sandbox_fix};
+use super::fix::own_fix;
 use super::{Builder, GNode, Key};
 use crate::clean;
+use crate::cni::Sandbox;
 use crate::config::Config;
 use crate::report::{
     BlastRadius, Cause, Evidence, Fix, Graph, GraphEdge, GraphNode, Impact, Report, Root, Stale,
@@ -154,7 +155,7 @@ pub(super) fn build_report(
         let first_seen = kept.iter().filter_map(|e| e.first_seen).min();
         let last_seen = kept.iter().filter_map(|e| e.last_seen).max();
         let fix = match &cause {
-            Cause::Cni { cni } => sandbox_fix(cni, &subjects, snapshot),
+            Cause::Cni { cni } => crate::cni::fix(cni, &subjects, snapshot),
             _ => keys
                 .iter()
                 .flat_map(|k| own_fix(k, &cause, snapshot, config))
@@ -293,14 +294,20 @@ fn slug(cause: &Cause, key: &Key) -> String {
         .ok()
         .and_then(|v| {
             let t = v["type"].as_str()?.to_string();
-            let sub = v["cni"]["type"]
-                .as_str()
+            // `cni/calico/nodenameMissing`: the CNI, then its own failure.
+            let sub: String = [&v["cni"]["type"], &v["cni"]["failure"]]
+                .into_iter()
+                .filter_map(|s| s.as_str())
                 .map(|s| format!("/{s}"))
-                .unwrap_or_default();
+                .collect();
             Some(format!("{t}{sub}"))
         })
         .unwrap_or_default();
     match cause {
+        // Unknown errors group by text: the node tells their roots apart.
+        Cause::Cni {
+            cni: Sandbox::Other { .. },
+        } => format!("{class}:{}", key.id()),
         Cause::Cni { .. } | Cause::NodeNotReady | Cause::CsiDriverNotRegistered { .. } => class,
         _ => format!("{class}:{}", key.id()),
     }
