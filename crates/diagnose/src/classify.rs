@@ -194,6 +194,28 @@ pub fn unschedulable_due_to_node_down(message: &str) -> bool {
     )
 }
 
+/// The node conditions under which the kubelet evicts pods.
+pub const PRESSURE_CONDITIONS: [&str; 3] = ["DiskPressure", "MemoryPressure", "PIDPressure"];
+
+/// Whether a FailedScheduling message names a node-pressure taint
+/// (`node.kubernetes.io/disk-pressure`, `memory-pressure`, `pid-pressure`).
+pub fn unschedulable_due_to_pressure(message: &str) -> bool {
+    has(
+        message,
+        &[
+            "node.kubernetes.io/disk-pressure",
+            "node.kubernetes.io/memory-pressure",
+            "node.kubernetes.io/pid-pressure",
+        ],
+    )
+}
+
+/// Whether a pod was evicted by its kubelet under node pressure (phase
+/// `Failed`, reason `Evicted`).
+pub fn evicted(phase: &str, reason: &str) -> bool {
+    phase == "Failed" && reason == "Evicted"
+}
+
 /// `dependency 'flux-system/infra' is not ready` → `("flux-system", "infra")`.
 pub fn flux_dependency(message: &str) -> Option<(String, String)> {
     let lower = message.to_ascii_lowercase();

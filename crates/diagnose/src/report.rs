@@ -221,6 +221,12 @@ pub enum Cause {
     },
     /// Nodes not Ready.
     NodeNotReady,
+    /// Nodes under resource pressure: the kubelet evicts pods and the
+    /// scheduler keeps new ones away.
+    NodePressure {
+        /// `DiskPressure`, `MemoryPressure` or `PIDPressure`.
+        condition: String,
+    },
     /// A CSI driver is not registered on the subject nodes.
     CsiDriverNotRegistered {
         /// Driver.

@@ -1673,3 +1673,117 @@ fn a_crashing_cilium_agent_is_the_first_domino() {
         r.roots
     );
 }
+
+/// kubernetes docs, "Node-pressure Eviction": a node low on ephemeral
+/// storage reports `DiskPressure`, its kubelet evicts pods (`Failed`,
+/// reason `Evicted`, "The node was low on resource: ephemeral-storage") and
+/// the scheduler keeps replacements off it (its taint). One root, the
+/// node's pressure, with the evicted pods and the unschedulable
+/// replacement beneath it; after the pressure clears, the evicted pods are
+/// history, noted, not a root.
+#[test]
+fn evictions_fold_under_the_nodes_pressure() {
+    let mut c = Cluster::healthy();
+    for i in 0..2 {
+        c.pod(
+            PodB::deployment(
+                "shop",
+                "cache",
+                "5d6f7b8c9",
+                &format!("e{i}"),
+                "node2",
+                "redis:7",
+            )
+            .state(State::Shutdown),
+        );
+    }
+    c.pod(
+        PodB::deployment("shop", "cache", "5d6f7b8c9", "p0", "", "redis:7").state(
+            State::Unschedulable {
+                message: "0/3 nodes are available: 1 node(s) had untolerated taint {node.kubernetes.io/disk-pressure: }, 2 Insufficient memory. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.".into(),
+            },
+        ),
+    );
+    c.warn(
+        ("Node", "", "node2"),
+        "EvictionThresholdMet",
+        "Attempting to reclaim ephemeral-storage",
+        6,
+        "",
+    );
+    let mut objects = c.objects();
+    for o in objects.iter_mut().filter(|o| {
+        o["kind"] == "Pod"
+            && o["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.ends_with("-e0") || n.ends_with("-e1"))
+    }) {
+        o["status"]["reason"] = "Evicted".into();
+        o["status"]["message"] = "The node was low on resource: ephemeral-storage. Threshold quantity: 1Gi, available: 812Mi. Container redis was using 3Gi, request is 0, has larger consumption of ephemeral-storage. ".into();
+    }
+    let with_pressure = |objects: &[serde_json::Value]| {
+        let mut objects = objects.to_vec();
+        let n = objects
+            .iter_mut()
+            .find(|o| o["kind"] == "Node" && o["metadata"]["name"] == "node2")
+            .expect("node2");
+        let conditions = n["status"]["conditions"]
+            .as_array_mut()
+            .expect("conditions");
+        conditions.retain(|c| c["type"] != "DiskPressure");
+        conditions.push(serde_json::json!({
+            "type": "DiskPressure", "status": "True", "reason": "KubeletHasDiskPressure",
+            "message": "kubelet has disk pressure",
+            "lastHeartbeatTime": "2026-03-14T11:59:40Z", "lastTransitionTime": "2026-03-14T11:20:00Z",
+        }));
+        objects
+    };
+    let r = common::analyse(&with_pressure(&objects), NOW);
+    assert_eq!(
+        causes(&r),
+        vec![Cause::NodePressure {
+            condition: "DiskPressure".into()
+        }],
+        "{:#?}",
+        r.roots
+    );
+    let root = &r.roots[0];
+    assert_eq!(root.subjects, vec!["node2"]);
+    assert_eq!(root.id, "nodePressure/DiskPressure");
+    assert_eq!(root.blast_radius.pods, 3);
+    assert!(
+        root.evidence
+            .iter()
+            .any(|e| e.reason == "EvictionThresholdMet"),
+        "{:#?}",
+        root.evidence
+    );
+    assert!(
+        titles(&r, 0)
+            .iter()
+            .any(|t| t.contains("low on resource: ephemeral-storage")),
+        "{:#?}",
+        titles(&r, 0)
+    );
+    assert!(root.fix.iter().any(|f| {
+        f.command
+            .as_deref()
+            .is_some_and(|c| c.contains("crictl rmi --prune"))
+    }));
+
+    // The pressure cleared and the replacement runs: the evicted pods are history.
+    objects.retain(|o| {
+        o["metadata"]["name"]
+            .as_str()
+            .is_none_or(|n| !n.ends_with("-p0"))
+    });
+    let r = common::analyse(&objects, NOW);
+    assert!(r.roots.is_empty(), "{:#?}", r.roots);
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.starts_with("node node2: 2 pod(s) evicted")),
+        "{:#?}",
+        r.notes
+    );
+}

@@ -20,6 +20,37 @@ pub(super) fn own_fix(key: &Key, cause: &Cause, snapshot: &Snapshot, config: &Co
                 "systemctl status k3s; journalctl -u k3s -b --no-pager | tail -n 100",
             ),
         ],
+        (Key::NodePressure(n), cause) => {
+            let condition = match cause {
+                Cause::NodePressure { condition } => condition.as_str(),
+                _ => "",
+            };
+            let mut fix = vec![Fix::cluster(
+                format!("see {n}'s conditions, taints and the pods it evicted"),
+                format!(
+                    "kubectl describe node {}; kubectl get pods -A --field-selector spec.nodeName={},status.phase=Failed",
+                    sh(n),
+                    sh(n)
+                ),
+            )];
+            fix.push(match condition {
+                "DiskPressure" => Fix::on_node(
+                    n,
+                    format!("free disk on {n}: unused images, then what fills the kubelet's and the runtime's file systems"),
+                    "crictl rmi --prune; df -h /var/lib/kubelet /var/lib/rancher /var/lib/containerd 2>/dev/null; du -xsh /var/log/pods",
+                ),
+                "MemoryPressure" => Fix::cluster(
+                    format!("find the pods using the most memory on {n}, and set their limits"),
+                    "kubectl top pods -A --sort-by=memory | head -n 20",
+                ),
+                _ => Fix::on_node(
+                    n,
+                    format!("find what holds the most processes on {n}"),
+                    "ps -eo pid,nlwp,comm --sort=-nlwp | head",
+                ),
+            });
+            fix
+        }
         (Key::Csi { driver, node }, _) => {
             let mut fix = vec![Fix::cluster(
                 format!("see which drivers registered on {node}"),

@@ -50,6 +50,7 @@ use roots::build_report;
 enum Key {
     NodeNetwork(String),
     NodeDown(String),
+    NodePressure(String),
     Csi {
         driver: String,
         node: String,
@@ -76,6 +77,7 @@ impl Key {
         match self {
             Key::NodeNetwork(n) => format!("node-network/{n}"),
             Key::NodeDown(n) => format!("node-down/{n}"),
+            Key::NodePressure(n) => format!("node-pressure/{n}"),
             Key::Csi { driver, node } => format!("csi/{driver}/{node}"),
             Key::Component(c) => format!("component/{c}"),
             Key::Webhook(w) => format!("webhook/{w}"),
@@ -96,7 +98,7 @@ impl Key {
     }
     fn kind(&self) -> &'static str {
         match self {
-            Key::NodeNetwork(_) | Key::NodeDown(_) => "node",
+            Key::NodeNetwork(_) | Key::NodeDown(_) | Key::NodePressure(_) => "node",
             Key::Csi { .. } => "csi",
             Key::Component(_) => "component",
             Key::Webhook(_) => "webhook",
@@ -109,7 +111,7 @@ impl Key {
     }
     fn subject(&self) -> String {
         match self {
-            Key::NodeNetwork(n) | Key::NodeDown(n) => n.clone(),
+            Key::NodeNetwork(n) | Key::NodeDown(n) | Key::NodePressure(n) => n.clone(),
             Key::Csi { node, .. } => node.clone(),
             Key::Component(c) | Key::Webhook(c) | Key::ApiService(c) | Key::Longhorn(c) => {
                 c.clone()
@@ -316,14 +318,16 @@ type Rule = fn(&mut Run<'_>);
 /// Every rule, by family (its module), in the order their findings feed each
 /// other: pods are explained before nodes' networks are titled; workloads
 /// exist before the components, webhooks and GitOps objects that link to them.
-const RULES: [Rule; 16] = [
+const RULES: [Rule; 18] = [
     storage::faulted_longhorn_volumes,
     node::nodes,
+    node::pressure,
     workloads::pods,
     node::pod_network_conditions,
     network::node_networks,
     workloads::stuck_pods,
     workloads::reboot_killed_pods,
+    workloads::evicted_history,
     network::cni_pods,
     storage::csi_registration,
     storage::longhorn_causes,
@@ -388,6 +392,8 @@ struct Run<'a> {
     pod_workload: HashMap<(&'a str, &'a str), Key>,
     node_cause: BTreeMap<String, Sandbox>,
     dns_down: Option<Key>,
+    /// Pods evicted on nodes no longer under pressure, by node: history.
+    evicted: BTreeMap<&'a str, Vec<String>>,
     /// Remarks for the report.
     notes: Vec<String>,
 }
@@ -426,6 +432,7 @@ impl<'a> Run<'a> {
             pod_workload: HashMap::new(),
             node_cause: BTreeMap::new(),
             dns_down: None,
+            evicted: BTreeMap::new(),
             notes: Vec::new(),
         }
     }

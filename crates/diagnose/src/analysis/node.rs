@@ -114,6 +114,54 @@ pub(super) fn nodes(run: &mut Run<'_>) {
     }
 }
 
+/// Ready nodes under disk, memory or PID pressure: the kubelet evicts pods
+/// there and the scheduler keeps new ones away (its taint). The first
+/// pressure condition found names the root; the kubelet's eviction events
+/// on the node are the evidence.
+pub(super) fn pressure(run: &mut Run<'_>) {
+    let snapshot = run.snapshot;
+    let Run { ix, g, .. } = run;
+    for node in snapshot.nodes.iter().filter(|n| n.is_ready()) {
+        let name = node.name();
+        let Some(c) = classify::PRESSURE_CONDITIONS
+            .iter()
+            .find_map(|t| node.condition(t).filter(|c| c.status == "True"))
+        else {
+            continue;
+        };
+        let key = Key::NodePressure(name.into());
+        let n = g.node(&key, || format!("node {name} is under {}", c.type_));
+        n.own = Some(Cause::NodePressure {
+            condition: c.type_.clone(),
+        });
+        n.evidence.push(Evidence {
+            object: ObjectRef::new("Node", "", name),
+            reason: c.type_.clone(),
+            message: if c.message.is_empty() {
+                format!("{}={}", c.type_, c.status)
+            } else {
+                c.message.clone()
+            },
+            count: 1,
+            first_seen: c.last_transition_time,
+            last_seen: c.last_heartbeat_time.or(c.last_transition_time),
+        });
+        if let Some(evs) = ix.events.get(&("Node", "", name)) {
+            n.evidence.extend(
+                evs.iter()
+                    .filter(|e| {
+                        matches!(
+                            e.reason.as_str(),
+                            "EvictionThresholdMet" | "FreeDiskSpaceFailed" | "ImageGCFailed"
+                        ) || e.reason.starts_with("NodeHas") && e.reason.ends_with("Pressure")
+                    })
+                    .take(3)
+                    .map(|e| evidence(e)),
+            );
+        }
+    }
+}
+
 /// What rebootguard's agent says on each Node (`PodNetworkReady`): a
 /// fresh `False` is the node's pod network root, whatever the events
 /// say (they may be old, or absent when the taint kept pods away); a

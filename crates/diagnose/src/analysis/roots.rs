@@ -56,9 +56,10 @@ pub(super) fn build_report(
             _ => Cause::PodStuck,
         });
         let group = match (k, &cause) {
-            (Key::NodeNetwork(_) | Key::NodeDown(_) | Key::Csi { .. }, _) => {
-                (0, cause, String::new())
-            }
+            (
+                Key::NodeNetwork(_) | Key::NodeDown(_) | Key::NodePressure(_) | Key::Csi { .. },
+                _,
+            ) => (0, cause, String::new()),
             _ => (1, cause, k.id()),
         };
         groups.entry(group).or_default().push(k);
@@ -82,7 +83,7 @@ pub(super) fn build_report(
             pods.extend(n.pods.keys());
             match k {
                 Key::Workload { .. } => br.workloads += 1,
-                Key::NodeNetwork(_) | Key::NodeDown(_) => br.nodes += 1,
+                Key::NodeNetwork(_) | Key::NodeDown(_) | Key::NodePressure(_) => br.nodes += 1,
                 Key::Flux { .. } | Key::Object(_) | Key::Longhorn(_) => br.objects += 1,
                 _ => {}
             }
@@ -97,6 +98,10 @@ pub(super) fn build_report(
                 subjects.join(", ")
             ),
             (Cause::NodeNotReady, _) => format!("node(s) NotReady: {}", subjects.join(", ")),
+            (Cause::NodePressure { condition }, _) => format!(
+                "{condition} on {}: the kubelet evicts pods and new ones are kept away",
+                subjects.join(", ")
+            ),
             (Cause::CsiDriverNotRegistered { driver }, _) => {
                 format!(
                     "CSI driver {driver} not registered on {}",
@@ -295,7 +300,7 @@ fn slug(cause: &Cause, key: &Key) -> String {
         .and_then(|v| {
             let t = v["type"].as_str()?.to_string();
             // `cni/calico/nodenameMissing`: the CNI, then its own failure.
-            let sub: String = [&v["cni"]["type"], &v["cni"]["failure"]]
+            let sub: String = [&v["cni"]["type"], &v["cni"]["failure"], &v["condition"]]
                 .into_iter()
                 .filter_map(|s| s.as_str())
                 .map(|s| format!("/{s}"))
@@ -308,7 +313,10 @@ fn slug(cause: &Cause, key: &Key) -> String {
         Cause::Cni {
             cni: Sandbox::Other { .. },
         } => format!("{class}:{}", key.id()),
-        Cause::Cni { .. } | Cause::NodeNotReady | Cause::CsiDriverNotRegistered { .. } => class,
+        Cause::Cni { .. }
+        | Cause::NodeNotReady
+        | Cause::NodePressure { .. }
+        | Cause::CsiDriverNotRegistered { .. } => class,
         _ => format!("{class}:{}", key.id()),
     }
 }

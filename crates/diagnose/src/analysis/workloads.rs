@@ -28,8 +28,13 @@ enum PodCause<'a> {
     /// Its containers died with the node's reboot: the node's state
     /// explains it, never a root of its own.
     RebootKilled(String),
+    /// Its kubelet evicted it under node pressure (its message says which
+    /// resource ran low).
+    Evicted(String),
     Unschedulable {
         node_down: bool,
+        /// Its message names a node-pressure taint.
+        pressure: bool,
         event: Option<&'a Event>,
         detail: String,
     },
@@ -155,6 +160,9 @@ fn classify_pod<'a>(
     {
         return PodCause::NodeDown;
     }
+    if classify::evicted(&pod.status.phase, &pod.status.reason) {
+        return PodCause::Evicted(pod.status.message.clone());
+    }
     let events = ix.pod_events(pod);
     let warnings = || events.iter().copied().filter(|e| e.type_ != "Normal");
     // A pod that got as far as running, crashing or pulling images has its
@@ -243,6 +251,7 @@ fn classify_pod<'a>(
             .unwrap_or_default();
         return PodCause::Unschedulable {
             node_down: classify::unschedulable_due_to_node_down(&msg),
+            pressure: classify::unschedulable_due_to_pressure(&msg),
             event: ev,
             detail: msg,
         };
@@ -285,14 +294,14 @@ pub(super) fn pods(run: &mut Run<'_>) {
         pod_workload,
         boots,
         reboot_killed,
+        evicted,
         ..
     } = run;
-    let down_nodes: Vec<Key> = g
-        .nodes
-        .keys()
-        .filter(|k| matches!(k, Key::NodeDown(_)))
-        .cloned()
-        .collect();
+    let nodes_of = |pick: fn(&Key) -> bool| -> Vec<Key> {
+        g.nodes.keys().filter(|k| pick(k)).cloned().collect()
+    };
+    let down_nodes = nodes_of(|k| matches!(k, Key::NodeDown(_)));
+    let pressure_nodes = nodes_of(|k| matches!(k, Key::NodePressure(_)));
     for pod in &snapshot.pods {
         if healthy(pod) {
             *pods_healthy += 1;
@@ -322,6 +331,14 @@ pub(super) fn pods(run: &mut Run<'_>) {
         if let PodCause::RebootKilled(detail) = cause {
             // In the graph only once the node's state explains it.
             reboot_killed.push((pod, wkey, detail));
+            continue;
+        }
+        let pressure_key = Key::NodePressure(node.into());
+        if matches!(cause, PodCause::Evicted(_)) && !pressure_nodes.contains(&pressure_key) {
+            // Evicted while the node was under a pressure it no longer is:
+            // history (its controller has replaced it), not a problem.
+            *pods_affected -= 1;
+            evicted.entry(node).or_default().push(pod.key());
             continue;
         }
         pod_workload.insert((ns, pod.metadata.name.as_str()), wkey.clone());
@@ -460,14 +477,30 @@ pub(super) fn pods(run: &mut Run<'_>) {
                     own(&mut *g, Cause::CrashLoop, detail, Some(ev));
                 }
             }
+            PodCause::Evicted(msg) => {
+                let w = g.node(&wkey, String::new);
+                if w.own_detail.is_empty() {
+                    w.own_detail = format!("evicted: {}", classify::short(&msg, 160));
+                }
+                g.edge(
+                    &pressure_key,
+                    &wkey,
+                    "evicted by the kubelet under node pressure",
+                );
+            }
             PodCause::Unschedulable {
                 node_down,
+                pressure,
                 event,
                 detail,
             } => {
                 if node_down && !down_nodes.is_empty() {
                     for k in &down_nodes {
                         g.edge(k, &wkey, "cannot schedule while nodes are NotReady");
+                    }
+                } else if pressure && !pressure_nodes.is_empty() {
+                    for k in &pressure_nodes {
+                        g.edge(k, &wkey, "cannot schedule on nodes under pressure");
                     }
                 } else {
                     own(
@@ -534,6 +567,22 @@ pub(super) fn stuck_pods(run: &mut Run<'_>) {
 /// Pods the reboot of their node killed: consequences of the node's
 /// network when its CNI fails (they cannot come back), otherwise not
 /// back yet, which is the kubelet's work in progress and no root; noted.
+/// Pods evicted under a pressure their node no longer reports: noted, with
+/// how to list them, never a root.
+pub(super) fn evicted_history(run: &mut Run<'_>) {
+    let Run { evicted, notes, .. } = run;
+    for (node, pods) in std::mem::take(evicted) {
+        let shown: Vec<&str> = pods.iter().take(5).map(String::as_str).collect();
+        let more = pods.len() - shown.len();
+        notes.push(format!(
+            "node {node}: {} pod(s) evicted under a resource pressure it no longer reports (their controllers replace them; list them with kubectl get pods -A --field-selector status.phase=Failed): {}{}",
+            pods.len(),
+            shown.join(", "),
+            if more > 0 { format!(" and {more} more") } else { String::new() }
+        ));
+    }
+}
+
 pub(super) fn reboot_killed_pods(run: &mut Run<'_>) {
     let Run {
         g,
