@@ -233,6 +233,15 @@ pub fn rebooted_boot_id(message: &str) -> Option<&str> {
     (!id.is_empty()).then_some(id)
 }
 
+/// The innermost error of a gRPC chain (`rpc error: code = X desc = ...`,
+/// as Argo CD's repo-server and containerd wrap theirs): what comes after
+/// the last `desc = `, else the whole message.
+pub fn innermost(message: &str) -> &str {
+    message
+        .rfind("desc = ")
+        .map_or(message, |at| &message[at + "desc = ".len()..])
+}
+
 /// Shortens a message for titles: first line, at most `max` characters.
 pub fn short(message: &str, max: usize) -> String {
     let line = message.lines().next().unwrap_or("").trim();
@@ -330,6 +339,17 @@ mod tests {
             rebooted_boot_id("Node boromir has been rebooted, boot id: abc-1"),
             Some("abc-1")
         );
+    }
+
+    #[test]
+    fn the_innermost_error_of_a_grpc_chain() {
+        assert_eq!(
+            innermost(
+                "failed to generate manifest: rpc error: code = Unknown desc = rpc error: code = NotFound desc = repository not found"
+            ),
+            "repository not found"
+        );
+        assert_eq!(innermost("plain"), "plain");
     }
 
     #[test]

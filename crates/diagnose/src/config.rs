@@ -20,7 +20,7 @@ pub enum Role {
         /// Driver name, e.g. `driver.longhorn.io`.
         driver: String,
     },
-    /// GitOps controllers (Flux).
+    /// GitOps controllers (Flux, Argo CD).
     GitOps,
     /// Anything else worth naming (metrics, ingress, cert-manager).
     Other,
@@ -64,6 +64,13 @@ pub struct Config {
     pub components: Vec<Component>,
     /// Namespace of the Flux controllers.
     pub flux_namespace: String,
+    /// Namespace of the Argo CD controllers.
+    #[serde(default = "default_argocd_namespace")]
+    pub argocd_namespace: String,
+}
+
+fn default_argocd_namespace() -> String {
+    "argocd".into()
 }
 
 fn component(
@@ -155,6 +162,7 @@ impl Default for Config {
                     },
                 ),
                 component("Flux", "flux-system", &[], None, Role::GitOps),
+                component("Argo CD", "argocd", &[], None, Role::GitOps),
                 component(
                     "metrics-server",
                     "kube-system",
@@ -179,6 +187,7 @@ impl Default for Config {
                 component("cert-manager", "cert-manager", &[], None, Role::Other),
             ],
             flux_namespace: "flux-system".into(),
+            argocd_namespace: default_argocd_namespace(),
         }
     }
 }

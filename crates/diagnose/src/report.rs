@@ -256,6 +256,9 @@ pub enum Cause {
     VolumeFailure,
     /// A Flux object is not Ready for its own reasons.
     FluxNotReady,
+    /// An Argo CD Application fails to sync or is degraded for its own
+    /// reasons.
+    ArgoApplicationNotHealthy,
     /// A Longhorn volume is faulted.
     LonghornVolumeFaulted,
     /// Pods run but are not Ready.

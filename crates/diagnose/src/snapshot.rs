@@ -268,10 +268,10 @@ struct File<'a> {
     snapshot: &'a Snapshot,
 }
 
-/// Whether a custom object is one the snapshot keeps (Flux, Longhorn).
+/// Whether a custom object is one the snapshot keeps (Flux, Argo CD, Longhorn).
 pub fn is_kept_custom(api_version: &str) -> bool {
     let group = api_version.split('/').next().unwrap_or("");
-    group.ends_with(".toolkit.fluxcd.io") || group == "longhorn.io"
+    group.ends_with(".toolkit.fluxcd.io") || group == "argoproj.io" || group == "longhorn.io"
 }
 
 impl Snapshot {

@@ -1787,3 +1787,209 @@ fn evictions_fold_under_the_nodes_pressure() {
         r.notes
     );
 }
+
+/// Flux's chains (fluxcd/helm-controller, kustomize-controller): a
+/// HelmRepository whose index cannot be fetched leaves its HelmChart
+/// without an artifact and the HelmRelease on it failing; a GitRepository
+/// refused by the Git server fails the Kustomization on it and the one that
+/// `dependsOn` that. Two roots, the sources, each with its chain beneath;
+/// a release failing on its own despite a failing source stays its own.
+#[test]
+fn flux_chains_fold_under_the_failing_source() {
+    let mut c = Cluster::healthy();
+    let f = |kind, ns, name, reason, message, spec| {
+        kube::flux(kind, ns, name, false, reason, message, spec)
+    };
+    c.extra.push(f(
+        "HelmRepository",
+        "flux-system",
+        "bitnami",
+        "FetchFailed",
+        "failed to fetch Helm repository index: failed to cache index to temporary file: failed to fetch https://charts.example.com/index.yaml : 404 Not Found",
+        serde_json::json!({"url": "https://charts.example.com", "interval": "1h"}),
+    ));
+    c.extra.push(f(
+        "HelmChart",
+        "flux-system",
+        "apps-redis",
+        "ArtifactFailed",
+        "HelmRepository 'flux-system/bitnami' is not ready",
+        serde_json::json!({"chart": "redis", "sourceRef": {"kind": "HelmRepository", "name": "bitnami"}}),
+    ));
+    let mut release = f(
+        "HelmRelease",
+        "apps",
+        "redis",
+        "ArtifactFailed",
+        "HelmChart 'flux-system/apps-redis' is not ready: latest generation of object has not been reconciled",
+        serde_json::json!({"chart": {"spec": {"chart": "redis", "sourceRef": {"kind": "HelmRepository", "name": "bitnami", "namespace": "flux-system"}}}}),
+    );
+    release["status"]["helmChart"] = "flux-system/apps-redis".into();
+    c.extra.push(release);
+    c.extra.push(f(
+        "HelmRelease",
+        "apps",
+        "queue",
+        "InstallFailed",
+        "Helm install failed for release apps/queue with chart rabbitmq@14.0.0: context deadline exceeded",
+        serde_json::json!({"chart": {"spec": {"chart": "rabbitmq", "sourceRef": {"kind": "HelmRepository", "name": "bitnami", "namespace": "flux-system"}}}}),
+    ));
+    c.extra.push(f(
+        "GitRepository",
+        "flux-system",
+        "infra",
+        "GitOperationFailed",
+        "failed to checkout and determine revision: unable to clone 'ssh://git@git.example.com/ops/infra': ssh: handshake failed: ssh: unable to authenticate, attempted methods [none publickey], no supported methods remain",
+        serde_json::json!({"url": "ssh://git@git.example.com/ops/infra"}),
+    ));
+    c.extra.push(f(
+        "Kustomization",
+        "flux-system",
+        "infra-controllers",
+        "ArtifactFailed",
+        "Source artifact not found, retrying in 30s",
+        serde_json::json!({"sourceRef": {"kind": "GitRepository", "name": "infra"}, "path": "./controllers"}),
+    ));
+    c.extra.push(f(
+        "Kustomization",
+        "flux-system",
+        "infra-configs",
+        "DependencyNotReady",
+        "dependency 'flux-system/infra-controllers' is not ready",
+        serde_json::json!({"sourceRef": {"kind": "GitRepository", "name": "infra"}, "dependsOn": [{"name": "infra-controllers"}]}),
+    ));
+    let r = run(&c);
+    let subjects: Vec<&str> = r.roots.iter().map(|x| x.subjects[0].as_str()).collect();
+    assert_eq!(r.roots.len(), 3, "{subjects:?}");
+    for s in [
+        "HelmRepository flux-system/bitnami",
+        "GitRepository flux-system/infra",
+        "HelmRelease apps/queue",
+    ] {
+        assert!(subjects.contains(&s), "{s} not in {subjects:?}");
+    }
+    let root = |s: &str| r.roots.iter().position(|x| x.subjects[0] == s).unwrap();
+    let helm = titles(&r, root("HelmRepository flux-system/bitnami"));
+    assert!(
+        helm.iter()
+            .any(|t| t.contains("HelmChart flux-system/apps-redis")),
+        "{helm:#?}"
+    );
+    assert!(
+        helm.iter().any(|t| t.contains("HelmRelease apps/redis")),
+        "{helm:#?}"
+    );
+    let git = titles(&r, root("GitRepository flux-system/infra"));
+    assert!(
+        git.iter()
+            .any(|t| t.contains("Kustomization flux-system/infra-controllers")),
+        "{git:#?}"
+    );
+    assert!(
+        git.iter()
+            .any(|t| t.contains("Kustomization flux-system/infra-configs")),
+        "{git:#?}"
+    );
+    assert!(
+        r.roots[root("GitRepository flux-system/infra")]
+            .title
+            .contains("unable to authenticate")
+    );
+}
+
+/// An Argo CD Application (argoproj.io/v1alpha1) as Argo CD reports it.
+fn argo_app(name: &str, status: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": name, "namespace": "argocd", "uid": kube::uid(name)},
+        "spec": {"project": "default", "destination": {"server": "https://kubernetes.default.svc", "namespace": "shop"},
+                 "source": {"repoURL": "https://git.example.com/ops/shop.git", "path": "deploy", "targetRevision": "HEAD"}},
+        "status": status,
+    })
+}
+
+/// Argo CD (argoproj/argo-cd, `ComparisonError` from the repo-server): an
+/// Application whose repository cannot be resolved while CoreDNS is down
+/// folds under CoreDNS; one degraded by a workload that cannot pull its
+/// image folds under that workload; one whose repository does not exist is
+/// its own root, named with Argo CD's words and fixed with its CLI.
+#[test]
+fn argo_cd_applications_fold_under_what_breaks_them() {
+    let mut c = Cluster::healthy();
+    c.coredns_ready = false;
+    c.pod(coredns(State::CrashLoop {
+        exit: 1,
+        message: "[FATAL] plugin/loop: Loop (127.0.0.1:55953 -> :53) detected for zone \".\""
+            .into(),
+        restarts: 9,
+    }));
+    c.extra.push(argo_app("infra", serde_json::json!({
+        "sync": {"status": "Unknown"}, "health": {"status": "Healthy"},
+        "conditions": [{"type": "ComparisonError", "lastTransitionTime": "2026-03-14T11:40:00Z",
+            "message": "Failed to load target state: failed to generate manifest for source 1 of 1: rpc error: code = Unknown desc = failed to list refs: Get \"https://git.example.com/ops/infra.git/info/refs?service=git-upload-pack\": dial tcp: lookup git.example.com on 10.43.0.10:53: read udp 10.42.0.12:40122->10.43.0.10:53: i/o timeout"}],
+    })));
+    c.pod(
+        PodB::deployment(
+            "shop",
+            "web",
+            "7b9c5d6f8",
+            "w1",
+            "node2",
+            "registry.example.com/shop/web:2.1",
+        )
+        .state(State::ImagePull {
+            reason: "ImagePullBackOff".into(),
+            message: "Back-off pulling image \"registry.example.com/shop/web:2.1\"".into(),
+        }),
+    );
+    c.extra.push(argo_app("shop", serde_json::json!({
+        "sync": {"status": "Synced"}, "health": {"status": "Degraded"},
+        "resources": [{"group": "apps", "version": "v1", "kind": "Deployment", "namespace": "shop", "name": "web",
+                       "status": "Synced", "health": {"status": "Degraded", "message": "Deployment \"web\" exceeded its progress deadline"}}],
+    })));
+    c.extra.push(argo_app("billing", serde_json::json!({
+        "sync": {"status": "Unknown"}, "health": {"status": "Healthy"},
+        "conditions": [{"type": "ComparisonError", "lastTransitionTime": "2026-03-14T11:10:00Z",
+            "message": "Failed to load target state: failed to generate manifest for source 1 of 1: rpc error: code = NotFound desc = manifest generation error (cached): failed to get git client for repo https://git.example.com/ops/billing.git: repository not found"}],
+    })));
+    let r = run(&c);
+    let root = |f: &dyn Fn(&rebootguard_diagnose::report::Root) -> bool| {
+        r.roots
+            .iter()
+            .position(f)
+            .unwrap_or_else(|| panic!("{:#?}", r.roots))
+    };
+    assert_eq!(r.roots.len(), 3, "{:#?}", r.roots);
+    let dns = root(&|x| x.title.contains("coredns"));
+    assert!(
+        titles(&r, dns)
+            .iter()
+            .any(|t| t.contains("Application argocd/infra")),
+        "{:#?}",
+        titles(&r, dns)
+    );
+    let web = root(&|x| x.cause == Cause::ImagePull);
+    assert!(
+        titles(&r, web)
+            .iter()
+            .any(|t| t.contains("Application argocd/shop")),
+        "{:#?}",
+        titles(&r, web)
+    );
+    let billing = root(&|x| x.cause == Cause::ArgoApplicationNotHealthy);
+    let b = &r.roots[billing];
+    assert_eq!(b.subjects, vec!["Application argocd/billing"]);
+    assert!(
+        b.title.contains("ComparisonError") && b.title.contains("repository not found"),
+        "{}",
+        b.title
+    );
+    assert!(
+        b.fix.iter().any(|f| f
+            .command
+            .as_deref()
+            .is_some_and(|c| c.starts_with("argocd app get billing"))),
+        "{:#?}",
+        b.fix
+    );
+}

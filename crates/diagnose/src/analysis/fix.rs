@@ -213,6 +213,28 @@ pub(super) fn own_fix(key: &Key, cause: &Cause, snapshot: &Snapshot, config: &Co
                 ),
             ),
         ],
+        (Key::Argo { namespace, name }, _) => {
+            let (namespace, name) = (sh(namespace), sh(name));
+            vec![
+                Fix::cluster(
+                    "see the Application's conditions, sync result and unhealthy resources",
+                    format!("kubectl -n {namespace} describe applications.argoproj.io {name}"),
+                ),
+                Fix::cluster(
+                    "read Argo CD's repo-server log (manifest generation and repository access)",
+                    format!(
+                        "kubectl -n {} logs deploy/argocd-repo-server --tail=50",
+                        sh(&config.argocd_namespace)
+                    ),
+                ),
+                Fix::cluster(
+                    "refresh and sync it once fixed",
+                    format!(
+                        "argocd app get {name} --app-namespace {namespace} --hard-refresh && argocd app sync {name} --app-namespace {namespace}"
+                    ),
+                ),
+            ]
+        }
         (Key::Object(o), _) => vec![Fix::cluster(
             format!("retry {o} once the webhook is back"),
             format!(

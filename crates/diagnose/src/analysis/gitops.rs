@@ -1,8 +1,11 @@
 //! GitOps: Flux objects that are not Ready, linked to what explains them:
-//! their controller not running, DNS, a dependency, a webhook, or their
+//! their controller not running, DNS, the object they get their artifact
+//! from (HelmRelease → HelmChart → HelmRepository / GitRepository /
+//! OCIRepository / Bucket; Kustomization → its source) when that is failing
+//! and they fail on it, a `dependsOn` dependency, a webhook, or their
 //! release's pods; else they are their own root.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use jiff::Timestamp;
 use serde_json::Value;
@@ -39,6 +42,101 @@ fn flux_failure(v: &Value) -> Option<(String, String, Option<Timestamp>)> {
         str_at(c, &["message"]).to_string(),
         at,
     ))
+}
+
+/// A Flux object another one needs.
+struct Upstream {
+    kind: String,
+    namespace: String,
+    name: String,
+}
+
+/// Whether a Flux object's failure is about what it gets from another one
+/// (its artifact, source, chart or a dependency), not about applying it:
+/// `ArtifactFailed`, `DependencyNotReady`, "HelmChart 'ns/x' is not ready",
+/// "source 'GitRepository/ns/x' not found", "failed to download artifact".
+fn fails_on_upstream(reason: &str, message: &str) -> bool {
+    ["Artifact", "Source", "Dependency", "Chart"]
+        .iter()
+        .any(|r| reason.contains(r))
+        || [
+            "artifact",
+            "source '",
+            "dependency '",
+            "helmchart '",
+            "is not ready",
+            "not found",
+        ]
+        .iter()
+        .any(|t| classify::contains_ci(message, t))
+}
+
+/// What a Flux object gets its artifact from, and what it depends on: its
+/// `spec.sourceRef` (Kustomization, HelmChart), its chart (a HelmRelease's
+/// `status.helmChart`, else the `<namespace>-<name>` chart Flux makes from
+/// `spec.chart`; or `spec.chartRef`), its `spec.dependsOn`, and a
+/// dependency its message names.
+fn upstream(
+    kind: &str,
+    namespace: &str,
+    v: &Value,
+    message: &str,
+) -> Vec<(Upstream, &'static str)> {
+    let at = |kind: &str, ns: &str, name: &str| Upstream {
+        kind: kind.into(),
+        namespace: if ns.is_empty() { namespace } else { ns }.into(),
+        name: name.into(),
+    };
+    let reference = |r: &Value| {
+        at(
+            str_at(r, &["kind"]),
+            str_at(r, &["namespace"]),
+            str_at(r, &["name"]),
+        )
+    };
+    let mut out = Vec::new();
+    match kind {
+        "Kustomization" | "HelmChart" => {
+            out.push((
+                reference(&v["spec"]["sourceRef"]),
+                "its source has no artifact",
+            ));
+        }
+        "HelmRelease" => {
+            let chart = str_at(v, &["status", "helmChart"]);
+            if let Some((ns, name)) = chart.split_once('/') {
+                out.push((at("HelmChart", ns, name), "its chart has no artifact"));
+            } else if v["spec"]["chart"].is_object() {
+                let source_ns = str_at(v, &["spec", "chart", "spec", "sourceRef", "namespace"]);
+                out.push((
+                    at(
+                        "HelmChart",
+                        source_ns,
+                        &format!("{namespace}-{}", str_at(v, &["metadata", "name"])),
+                    ),
+                    "its chart has no artifact",
+                ));
+            }
+            if v["spec"]["chartRef"].is_object() {
+                out.push((
+                    reference(&v["spec"]["chartRef"]),
+                    "its chart has no artifact",
+                ));
+            }
+        }
+        _ => {}
+    }
+    for d in v["spec"]["dependsOn"].as_array().into_iter().flatten() {
+        out.push((
+            at(kind, str_at(d, &["namespace"]), str_at(d, &["name"])),
+            "depends on it",
+        ));
+    }
+    if let Some((ns, name)) = classify::flux_dependency(message) {
+        out.push((at(kind, &ns, &name), "depends on it"));
+    }
+    out.retain(|(u, _)| !u.kind.is_empty() && !u.name.is_empty());
+    out
 }
 
 /// Flux objects not Ready: through their controller, DNS, a dependency,
@@ -96,15 +194,15 @@ pub(super) fn flux_objects(run: &mut Run<'_>) {
         });
         flux_failing.push((key, v, reason, message));
     }
-    let flux_keys: HashMap<(String, String), Key> = flux_failing
-        .iter()
-        .filter_map(|(k, ..)| match k {
-            Key::Flux {
-                namespace, name, ..
-            } => Some(((namespace.clone(), name.clone()), k.clone())),
-            _ => None,
-        })
-        .collect();
+    let failing: HashSet<&Key> = flux_failing.iter().map(|(k, ..)| k).collect();
+    let failing_key = |kind: &str, namespace: &str, name: &str| {
+        let key = Key::Flux {
+            kind: kind.into(),
+            namespace: namespace.into(),
+            name: name.into(),
+        };
+        failing.contains(&key).then_some(key)
+    };
     // Failing workloads by Helm instance label, for HelmRelease → workload links.
     let mut by_instance: HashMap<(&str, &str), BTreeSet<Key>> = HashMap::new();
     for pod in &snapshot.pods {
@@ -156,11 +254,13 @@ pub(super) fn flux_objects(run: &mut Run<'_>) {
             g.edge(dns, key, "reconciliation fails on DNS lookups");
             linked = true;
         }
-        if let Some((dns_, dname)) = classify::flux_dependency(message)
-            && let Some(dep) = flux_keys.get(&(dns_, dname))
-        {
-            g.edge(dep, key, "depends on it");
-            linked = true;
+        if fails_on_upstream(reason, message) {
+            for (up, why) in upstream(kind, namespace, v, message) {
+                if let Some(up) = failing_key(&up.kind, &up.namespace, &up.name) {
+                    g.edge(&up, key, why);
+                    linked = true;
+                }
+            }
         }
         if let Some(webhook) = classify::failed_webhook(message) {
             let wkey = super::admission::webhook_from_text(g, &webhook);
@@ -193,6 +293,149 @@ pub(super) fn flux_objects(run: &mut Run<'_>) {
             let n = g.node(key, String::new);
             n.own = Some(Cause::FluxNotReady);
             n.own_detail = format!("{reason}: {}", classify::short(message, 200));
+        }
+    }
+}
+
+/// Why an Argo CD Application fails, when it does: an error condition
+/// (`ComparisonError`, `InvalidSpecError`, `SyncError`, ...), a failed
+/// sync operation, or its health `Degraded` / `Missing`; with when.
+fn argo_failure(v: &Value) -> Option<(String, String, Option<Timestamp>)> {
+    let status = &v["status"];
+    let time = |t: &Value| t.as_str().and_then(|t| t.parse().ok());
+    if let Some(c) = status["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| str_at(c, &["type"]).ends_with("Error"))
+    {
+        return Some((
+            str_at(c, &["type"]).into(),
+            str_at(c, &["message"]).into(),
+            time(&c["lastTransitionTime"]),
+        ));
+    }
+    let op = &status["operationState"];
+    if matches!(str_at(op, &["phase"]), "Failed" | "Error") {
+        return Some((
+            format!("Sync{}", str_at(op, &["phase"])),
+            str_at(op, &["message"]).into(),
+            time(&op["finishedAt"]),
+        ));
+    }
+    let health = str_at(status, &["health", "status"]);
+    if matches!(health, "Degraded" | "Missing") {
+        let message = match str_at(status, &["health", "message"]) {
+            "" => format!("health {health}"),
+            m => format!("health {health}: {m}"),
+        };
+        return Some((health.into(), message, None));
+    }
+    None
+}
+
+/// Argo CD Applications that fail to sync or are degraded, linked to what
+/// explains them: Argo CD's own repo-server or application-controller not
+/// running, DNS (a repository it cannot resolve), a webhook refusing its
+/// objects, the failing workloads or child Applications among its
+/// resources; else they are their own root.
+pub(super) fn argo_applications(run: &mut Run<'_>) {
+    let snapshot = run.snapshot;
+    let argo_ns = run.config.argocd_namespace.as_str();
+    let Run { g, dns_down, .. } = run;
+    let apps: Vec<(Key, &Value, String, String)> = snapshot
+        .custom
+        .iter()
+        .filter(|v| {
+            v["kind"] == "Application" && str_at(v, &["apiVersion"]).starts_with("argoproj.io/")
+        })
+        .filter_map(|v| {
+            let (reason, message, at) = argo_failure(v)?;
+            let namespace = str_at(v, &["metadata", "namespace"]).to_string();
+            let name = str_at(v, &["metadata", "name"]).to_string();
+            let key = Key::Argo {
+                namespace: namespace.clone(),
+                name: name.clone(),
+            };
+            let n = g.node(&key, || {
+                format!(
+                    "Application {namespace}/{name}: {reason}: {}",
+                    classify::short(&message, 120)
+                )
+            });
+            n.evidence.push(Evidence {
+                object: ObjectRef::new("Application", &namespace, &name),
+                reason: reason.clone(),
+                message: message.clone(),
+                count: 1,
+                first_seen: at,
+                last_seen: at,
+            });
+            Some((key, v, reason, message))
+        })
+        .collect();
+    let controllers = [
+        ("Deployment", "argocd-repo-server"),
+        ("StatefulSet", "argocd-application-controller"),
+        ("Deployment", "argocd-application-controller"),
+    ];
+    for (key, v, reason, message) in &apps {
+        let mut linked = false;
+        for (kind, name) in controllers {
+            let ckey = Key::Workload {
+                namespace: argo_ns.into(),
+                kind: kind.into(),
+                name: name.into(),
+            };
+            if g.nodes.contains_key(&ckey) {
+                g.edge(&ckey, key, "Argo CD's own controller is not running");
+                linked = true;
+            }
+        }
+        if classify::is_dns_error(message)
+            && let Some(dns) = &dns_down
+        {
+            g.edge(dns, key, "it cannot resolve its repository");
+            linked = true;
+        }
+        if let Some(webhook) = classify::failed_webhook(message) {
+            let wkey = super::admission::webhook_from_text(g, &webhook);
+            g.edge(&wkey, key, "rejected because the webhook cannot be called");
+            linked = true;
+        }
+        for r in v["status"]["resources"].as_array().into_iter().flatten() {
+            if !matches!(str_at(r, &["health", "status"]), "Degraded" | "Missing") {
+                continue;
+            }
+            let (kind, ns, name) = (
+                str_at(r, &["kind"]),
+                str_at(r, &["namespace"]),
+                str_at(r, &["name"]),
+            );
+            let rkey = if kind == "Application" {
+                Key::Argo {
+                    namespace: ns.into(),
+                    name: name.into(),
+                }
+            } else {
+                Key::Workload {
+                    namespace: ns.into(),
+                    kind: kind.into(),
+                    name: name.into(),
+                }
+            };
+            if g.nodes.contains_key(&rkey) {
+                g.edge(&rkey, key, "one of its resources is not healthy");
+                linked = true;
+            }
+        }
+        if !linked {
+            let n = g.node(key, String::new);
+            n.own = Some(Cause::ArgoApplicationNotHealthy);
+            n.own_detail = format!(
+                "{reason}: {}",
+                classify::short(classify::innermost(message), 200)
+            );
         }
     }
 }

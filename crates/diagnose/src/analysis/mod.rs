@@ -69,6 +69,11 @@ enum Key {
         namespace: String,
         name: String,
     },
+    /// An Argo CD Application.
+    Argo {
+        namespace: String,
+        name: String,
+    },
     Object(ObjectRef),
 }
 
@@ -93,6 +98,7 @@ impl Key {
                 namespace,
                 name,
             } => format!("flux/{kind}/{namespace}/{name}"),
+            Key::Argo { namespace, name } => format!("argocd/{namespace}/{name}"),
             Key::Object(o) => format!("object/{}/{}/{}", o.kind, o.namespace, o.name),
         }
     }
@@ -106,6 +112,7 @@ impl Key {
             Key::Longhorn(_) => "longhorn",
             Key::Workload { .. } => "workload",
             Key::Flux { .. } => "flux",
+            Key::Argo { .. } => "argocd",
             Key::Object(_) => "object",
         }
     }
@@ -126,6 +133,7 @@ impl Key {
                 namespace,
                 name,
             } => format!("{kind} {namespace}/{name}"),
+            Key::Argo { namespace, name } => format!("Application {namespace}/{name}"),
             Key::Object(o) => o.to_string(),
         }
     }
@@ -318,7 +326,7 @@ type Rule = fn(&mut Run<'_>);
 /// Every rule, by family (its module), in the order their findings feed each
 /// other: pods are explained before nodes' networks are titled; workloads
 /// exist before the components, webhooks and GitOps objects that link to them.
-const RULES: [Rule; 18] = [
+const RULES: [Rule; 19] = [
     storage::faulted_longhorn_volumes,
     node::nodes,
     node::pressure,
@@ -335,6 +343,7 @@ const RULES: [Rule; 18] = [
     admission::webhooks,
     admission::api_services,
     gitops::flux_objects,
+    gitops::argo_applications,
     admission::blocked_objects,
     workloads::workload_titles,
 ];

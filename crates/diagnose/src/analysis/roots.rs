@@ -84,7 +84,9 @@ pub(super) fn build_report(
             match k {
                 Key::Workload { .. } => br.workloads += 1,
                 Key::NodeNetwork(_) | Key::NodeDown(_) | Key::NodePressure(_) => br.nodes += 1,
-                Key::Flux { .. } | Key::Object(_) | Key::Longhorn(_) => br.objects += 1,
+                Key::Flux { .. } | Key::Argo { .. } | Key::Object(_) | Key::Longhorn(_) => {
+                    br.objects += 1
+                }
                 _ => {}
             }
         }
@@ -128,6 +130,9 @@ pub(super) fn build_report(
                 },
             ) => {
                 format!("{kind} {namespace}/{name} not Ready: {}", first.own_detail)
+            }
+            (Cause::ArgoApplicationNotHealthy, Key::Argo { namespace, name }) => {
+                format!("Application {namespace}/{name}: {}", first.own_detail)
             }
             _ => first.title.clone(),
         };

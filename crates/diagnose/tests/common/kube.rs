@@ -720,7 +720,7 @@ pub fn snapshot_doc(collected_at: &str, source: &str, objects: &[Value]) -> Valu
             "MutatingWebhookConfiguration" => "mutatingWebhookConfigurations",
             "APIService" => "apiServices",
             "Lease" => "leases",
-            _ if api.contains("fluxcd.io") || api.starts_with("longhorn.io") => "custom",
+            _ if rebootguard_diagnose::snapshot::is_kept_custom(api) => "custom",
             other => panic!("fixture has an unexpected kind {other}"),
         }
     };
