@@ -27,6 +27,7 @@ pub mod render;
 pub mod report;
 pub mod snapshot;
 mod stream;
+mod yaml;
 
 pub use analysis::analyse;
 pub use config::Config;

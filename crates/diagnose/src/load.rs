@@ -393,6 +393,11 @@ fn yaml_options(len: usize) -> serde_saphyr::Options {
 }
 
 fn load_yaml(body: &[u8]) -> Result<Snapshot, Error> {
+    if let Some(items) = crate::yaml::list_items(body)
+        && let Some(snap) = crate::yaml::load_items(&items, || yaml_options(body.len()))
+    {
+        return Ok(snap);
+    }
     let mut snap = Snapshot::default();
     let mut reader = body;
     for (i, value) in
