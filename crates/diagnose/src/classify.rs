@@ -145,6 +145,43 @@ pub fn is_volume_failure(reason: &str, message: &str) -> bool {
     )
 }
 
+/// Whether a volume event is the kubelet's summary of a mount that timed
+/// out (`Unable to attach or mount volumes: unmounted volumes=[...]`), which
+/// names no cause, rather than the failing operation's own error.
+pub fn is_volume_summary(message: &str) -> bool {
+    contains_ci(message, "unable to attach or mount volumes")
+}
+
+/// The last line of a log excerpt that reports an error (`[FATAL]`,
+/// `panic:`, `level=error`, `Error:` ...), else its last non-empty line.
+pub fn last_error_line<S: AsRef<str>>(lines: &[S]) -> Option<&str> {
+    let lines = || {
+        lines
+            .iter()
+            .map(|l| l.as_ref().trim())
+            .filter(|l| !l.is_empty())
+    };
+    lines()
+        .rfind(|l| has(l, &["fatal", "panic", "error", "failed", "refused"]))
+        .or_else(|| lines().last())
+}
+
+/// Whether a NotReady node's `Ready` message is its container runtime
+/// reporting the pod network not ready (`container runtime network not
+/// ready: NetworkReady=false reason:NetworkPluginNotReady message:...`):
+/// the kubelet runs, the CNI does not.
+pub fn runtime_network_not_ready(message: &str) -> bool {
+    has(
+        message,
+        &[
+            "networkready=false",
+            "runtime network not ready",
+            "networkpluginnotready",
+            "cni plugin not initialized",
+        ],
+    )
+}
+
 /// `driver name driver.longhorn.io not found in the list of registered CSI
 /// drivers` → `driver.longhorn.io`.
 pub fn unregistered_csi_driver(message: &str) -> Option<String> {

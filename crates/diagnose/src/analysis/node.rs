@@ -72,8 +72,23 @@ pub(super) fn nodes(run: &mut Run<'_>) {
             let key = Key::NodeDown(name.into());
             let ready = node.ready();
             let status = ready.map(|c| c.status.as_str()).unwrap_or("Unknown");
-            let n = g.node(&key, || format!("node {name} is NotReady (Ready={status})"));
-            n.own = Some(Cause::NodeNotReady);
+            let lease = stale_lease(snapshot, name, now);
+            // A kubelet that still renews its lease and says its runtime's
+            // network is not ready: the CNI is the cause, not the node.
+            let network = ready
+                .filter(|c| lease.is_none() && classify::runtime_network_not_ready(&c.message))
+                .map(|c| classify::sandbox(&c.message));
+            let n = g.node(&key, || match &network {
+                Some(cni) => format!(
+                    "node {name} is NotReady: its container runtime's network is not ready ({})",
+                    cni.describe()
+                ),
+                None => format!("node {name} is NotReady (Ready={status})"),
+            });
+            n.own = Some(match network {
+                Some(cni) => Cause::Cni { cni },
+                None => Cause::NodeNotReady,
+            });
             if let Some(c) = ready {
                 n.evidence.push(Evidence {
                     object: ObjectRef::new("Node", "", name),
@@ -100,7 +115,7 @@ pub(super) fn nodes(run: &mut Run<'_>) {
                         .map(|e| evidence(e)),
                 );
             }
-            if let Some(ev) = stale_lease(snapshot, name, now) {
+            if let Some(ev) = lease {
                 n.evidence.push(ev);
             }
         } else if let Some(ev) = node_cidr_missing(node, ix, any_cidr) {

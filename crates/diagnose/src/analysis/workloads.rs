@@ -181,7 +181,12 @@ fn classify_pod<'a>(
         return PodCause::Sandbox(classify::sandbox(&e.message), Some(e));
     }
     if !past_setup
-        && let Some(e) = warnings().find(|e| classify::is_volume_failure(&e.reason, &e.message))
+        && let Some(e) = warnings()
+            .filter(|e| classify::is_volume_failure(&e.reason, &e.message))
+            // The kubelet's own error (`MountVolume.SetUp failed ...:
+            // mount.nfs: Connection timed out`) over its later summary
+            // (`Unable to attach or mount volumes ...: timed out`); newest first.
+            .min_by_key(|e| classify::is_volume_summary(&e.message))
     {
         if let Some(driver) = classify::unregistered_csi_driver(&e.message) {
             return PodCause::Csi(driver, Some(e));
@@ -224,6 +229,17 @@ fn classify_pod<'a>(
             .map(|l| l.to_string())
     };
     if let Some((detail, msg)) = crash_detail(pod, boot) {
+        // Without a termination message (most containers write none), the
+        // last error its log shows says why it exits.
+        let msg = if msg.is_empty() {
+            ix.logs
+                .get(&(pod.metadata.namespace.as_str(), pod.metadata.name.as_str()))
+                .and_then(|lines| classify::last_error_line(lines))
+                .map(str::to_string)
+                .unwrap_or_default()
+        } else {
+            msg
+        };
         let dns = dns_text(&msg);
         // Show the part of a long text that says what failed.
         let shown = match &dns {
@@ -478,6 +494,17 @@ pub(super) fn pods(run: &mut Run<'_>) {
                 }
             }
             PodCause::Evicted(msg) => {
+                let p = g.node(&pressure_key, String::new);
+                if p.evidence.iter().filter(|e| e.reason == "Evicted").count() < 2 {
+                    p.evidence.push(Evidence {
+                        object: ObjectRef::new("Pod", ns, &pod.metadata.name),
+                        reason: "Evicted".into(),
+                        message: msg.clone(),
+                        count: 1,
+                        first_seen: None,
+                        last_seen: None,
+                    });
+                }
                 let w = g.node(&wkey, String::new);
                 if w.own_detail.is_empty() {
                     w.own_detail = format!("evicted: {}", classify::short(&msg, 160));
