@@ -398,6 +398,11 @@ fn load_yaml(body: &[u8]) -> Result<Snapshot, Error> {
     {
         return Ok(snap);
     }
+    load_yaml_documents(body)
+}
+
+/// Parses every YAML document of `body` whole (the general path).
+pub(crate) fn load_yaml_documents(body: &[u8]) -> Result<Snapshot, Error> {
     let mut snap = Snapshot::default();
     let mut reader = body;
     for (i, value) in

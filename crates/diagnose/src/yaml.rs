@@ -114,6 +114,34 @@ mod tests {
         assert!(items[1].ends_with(b"      lines\n"));
     }
 
+    /// Every kubectl YAML of the corpus loads item by item exactly as it
+    /// loads whole.
+    #[test]
+    fn items_load_as_the_whole_document_does() {
+        let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
+        let mut seen = 0;
+        for case in std::fs::read_dir(corpus).expect("corpus") {
+            let path = case.expect("entry").path().join("list.yaml");
+            let Ok(body) = std::fs::read(&path) else {
+                continue;
+            };
+            let items = list_items(&body).unwrap_or_else(|| panic!("{path:?} is kubectl's layout"));
+            let options = || serde_saphyr::options! { budget: serde_saphyr::budget! { max_nodes: body.len().max(250_000) } };
+            let mut fast =
+                load_items(&items, options).unwrap_or_else(|| panic!("{path:?} items parse"));
+            let mut whole = crate::load::load_yaml_documents(&body).expect("whole document");
+            fast.dedup();
+            whole.dedup();
+            assert_eq!(
+                fast.to_json().unwrap(),
+                whole.to_json().unwrap(),
+                "{path:?}"
+            );
+            seen += 1;
+        }
+        assert!(seen >= 4, "only {seen} YAML cases");
+    }
+
     #[test]
     fn other_layouts_are_left_to_the_whole_document() {
         for body in [
