@@ -40,7 +40,17 @@ pub enum Error {
         "failed to load: the input is larger than {limit} bytes{after}, the most diagnose reads (a gzip bomb or the wrong file?); a cluster of 5,000 nodes and 150,000 pods is about 400 MB of JSON"
     )]
     TooLarge {
-        /// The limit: [`Limits::input`], or [`Limits::yaml`] for YAML.
+        /// The limit: [`Limits::input`].
+        limit: u64,
+        /// " after decompression" when the input was gzip, else empty.
+        after: &'static str,
+    },
+    /// The input is YAML bigger than diagnose reads into memory.
+    #[error(
+        "failed to load: the YAML input is larger than {limit} bytes{after}, the most YAML diagnose reads (YAML is held in memory, JSON is streamed): give it kubectl's JSON instead (`kubectl get ... -A -o json`)"
+    )]
+    YamlTooLarge {
+        /// The limit: [`Limits::yaml`].
         limit: u64,
         /// " after decompression" when the input was gzip, else empty.
         after: &'static str,
@@ -276,7 +286,7 @@ fn load_inner(reader: &mut dyn Read, limits: Limits) -> Result<Snapshot, Error> 
         }
         Some(_) => {
             let mut all = head;
-            let too_large_yaml = Error::TooLarge {
+            let too_large_yaml = Error::YamlTooLarge {
                 limit: limits.yaml,
                 after: "",
             };
@@ -288,7 +298,10 @@ fn load_inner(reader: &mut dyn Read, limits: Limits) -> Result<Snapshot, Error> 
                 left: rest,
             }
             .read_to_end(&mut all)
-            .map_err(|e| too_large(Error::Read(e), limits.yaml, ""))?;
+            .map_err(|e| match too_large(Error::Read(e), limits.yaml, "") {
+                Error::TooLarge { limit, after } => Error::YamlTooLarge { limit, after },
+                other => other,
+            })?;
             load_yaml(&all)
         }
     }

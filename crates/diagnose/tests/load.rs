@@ -611,7 +611,7 @@ fn yaml_is_bounded_on_its_own_and_an_input_of_exactly_the_limit_loads() {
     assert!(
         matches!(
             err,
-            Error::TooLarge {
+            Error::YamlTooLarge {
                 limit: 4096,
                 after: ""
             }
@@ -619,6 +619,7 @@ fn yaml_is_bounded_on_its_own_and_an_input_of_exactly_the_limit_loads() {
         "{}",
         rebootguard_errors::chain(&err)
     );
+    assert!(err.to_string().contains("-o json"), "{err}");
     let exact = load::Limits {
         input: doc.len() as u64,
         yaml: doc.len() as u64,
