@@ -19,6 +19,7 @@ pub mod classify;
 pub mod clean;
 pub mod config;
 pub mod escape;
+mod kinds;
 pub mod load;
 pub mod model;
 pub mod render;
