@@ -242,8 +242,11 @@ kinds! {
         crd("source.toolkit.fluxcd.io", "v1", "GitRepository", "gitrepositories"),
         crd("source.toolkit.fluxcd.io", "v1", "HelmRepository", "helmrepositories"),
         crd("source.toolkit.fluxcd.io", "v1", "HelmChart", "helmcharts"),
+        crd("source.toolkit.fluxcd.io", "v1", "OCIRepository", "ocirepositories"),
+        crd("source.toolkit.fluxcd.io", "v1", "Bucket", "buckets"),
         crd("longhorn.io", "v1beta2", "Volume", "volumes"),
         crd("longhorn.io", "v1beta2", "Replica", "replicas"),
+        crd("argoproj.io", "v1alpha1", "Application", "applications"),
     ];
 }
 
@@ -317,7 +320,8 @@ struct File<'a> {
 
 /// Whether a custom object is one the snapshot keeps: Flux's and
 /// Longhorn's of any kind (their objects are few), and the other custom
-/// kinds of [`KINDS`], of any version.
+/// kinds of [`KINDS`] (Argo CD's Applications, not the Workflows that can
+/// share their group by the thousand), of any version.
 pub fn is_kept_custom(api_version: &str, kind: &str) -> bool {
     let group = group_of(api_version);
     group.ends_with(".toolkit.fluxcd.io")

@@ -449,6 +449,45 @@ fn kinds_are_told_apart_by_group_in_any_version() {
     assert_eq!(snap.ignored.get("Service.serving.knative.dev"), Some(&1));
 }
 
+/// Flux's sources of the version before their GA (a file from an older
+/// Flux) and Argo CD's Applications are kept; Argo's Workflows, many and
+/// big, are not.
+#[test]
+fn flux_sources_of_any_version_and_argo_applications_are_kept() {
+    let object = |api_version: &str, kind: &str| {
+        json!({"apiVersion": api_version, "kind": kind,
+               "metadata": {"name": api_version, "namespace": "ci"},
+               "status": {"conditions": [{"type": "Ready", "status": "False"}]}})
+    };
+    let objects = [
+        object("source.toolkit.fluxcd.io/v1beta2", "OCIRepository"),
+        object("source.toolkit.fluxcd.io/v1beta2", "Bucket"),
+        object("source.toolkit.fluxcd.io/v1", "Bucket"),
+        object("argoproj.io/v1alpha1", "Application"),
+        object("argoproj.io/v1alpha1", "Workflow"),
+    ];
+    let snap =
+        load::load(&serde_json::to_vec(&kube::list_doc(&objects)).expect("json")).expect("loads");
+    let kept: Vec<(&str, &str)> = snap
+        .custom
+        .iter()
+        .map(|v| {
+            let s = |k: &str| v[k].as_str().unwrap_or("");
+            (s("apiVersion"), s("kind"))
+        })
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            ("source.toolkit.fluxcd.io/v1beta2", "OCIRepository"),
+            ("source.toolkit.fluxcd.io/v1beta2", "Bucket"),
+            ("source.toolkit.fluxcd.io/v1", "Bucket"),
+            ("argoproj.io/v1alpha1", "Application"),
+        ]
+    );
+    assert_eq!(snap.ignored.get("Workflow.argoproj.io"), Some(&1));
+}
+
 /// `kubectl get nodes,pods,events -A -o yaml` as kubectl prints it: quoted
 /// timestamps and label values, a block-scalar annotation holding JSON,
 /// `{}` and `[]` in flow style, integers, booleans and a `null`.
