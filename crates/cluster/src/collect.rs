@@ -43,6 +43,8 @@ struct PageMeta {
 struct Group {
     #[serde(rename = "preferredVersion")]
     preferred: Option<GroupVersion>,
+    #[serde(default)]
+    versions: Vec<GroupVersion>,
 }
 
 #[derive(Deserialize)]
@@ -101,18 +103,49 @@ async fn list_kind(
     kind: &Kind,
     bound: Duration,
 ) -> Result<Vec<Value>, Failure> {
-    // CRDs serve different versions across releases: ask for the preferred one.
-    let version = if kind.optional {
-        let group: Group = get(client, &format!("/apis/{}", kind.group), bound).await?;
-        group
-            .preferred
-            .map(|p| p.version)
-            .ok_or(Failure::NotServed)?
-    } else {
-        kind.version.to_owned()
-    };
+    if !kind.optional {
+        return list_version(client, kind, kind.version, bound).await;
+    }
+    // A kind may be served only in an older version than its group
+    // prefers (Flux's OCIRepository is v1beta2 until Flux 2.6, while its
+    // group prefers v1): the next served version is tried on a 404.
+    for version in served_versions(client, kind.group, bound).await? {
+        match list_version(client, kind, &version, bound).await {
+            Err(Failure::NotServed) => continue,
+            listed => return listed,
+        }
+    }
+    Err(Failure::NotServed)
+}
+
+/// The versions `group` serves, the preferred one first: CRDs serve
+/// different versions across releases.
+async fn served_versions(
+    client: &kube::Client,
+    group: &str,
+    bound: Duration,
+) -> Result<Vec<String>, Failure> {
+    let group: Group = get(client, &format!("/apis/{group}"), bound).await?;
+    let preferred = group.preferred.ok_or(Failure::NotServed)?.version;
+    let mut versions: Vec<String> = group
+        .versions
+        .into_iter()
+        .map(|v| v.version)
+        .filter(|v| *v != preferred)
+        .collect();
+    versions.insert(0, preferred);
+    Ok(versions)
+}
+
+/// Lists `kind` at `version`, page by page.
+async fn list_version(
+    client: &kube::Client,
+    kind: &Kind,
+    version: &str,
+    bound: Duration,
+) -> Result<Vec<Value>, Failure> {
     let (mut prefix, api_version) = if kind.group.is_empty() {
-        (format!("/api/{version}"), version.clone())
+        (format!("/api/{version}"), version.to_owned())
     } else {
         (
             format!("/apis/{}/{version}", kind.group),

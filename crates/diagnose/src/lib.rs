@@ -21,6 +21,7 @@ pub mod cni;
 pub mod config;
 pub mod escape;
 pub mod fix;
+mod kinds;
 pub mod load;
 pub mod model;
 pub mod render;

@@ -10,7 +10,8 @@
 //!
 //! JSON is read in one pass by a streaming scanner (see the `stream`
 //! module): big arrays are cut into elements and parsed in batches on all
-//! cores; List items are dispatched by their own `kind`.
+//! cores; List items are dispatched by their own `kind` and API group to
+//! the array the table of kinds in [`crate::snapshot`] gives them.
 
 use std::io::Read;
 
@@ -508,68 +509,29 @@ fn add_with<'de, D>(
 where
     D: de::Deserializer<'de>,
 {
-    let group = api_version.split('/').next().unwrap_or("");
-    match kind {
-        "Node" => {
-            let node: crate::model::Node = Deserialize::deserialize(d)?;
-            if node.metadata.name.is_empty() {
-                *snap.ignored.entry(NAMELESS_NODE.into()).or_default() += 1;
-            } else {
-                snap.nodes.push(node);
-            }
+    // The typed arrays first: their kinds are most of any input.
+    let Some(d) = snap.add_typed(api_version, kind, d)? else {
+        return Ok(());
+    };
+    if snapshot::is_kept_custom(api_version, kind) {
+        let mut v = Value::deserialize(d)?;
+        if let Some(obj) = v.as_object_mut() {
+            // Items of a typed List carry neither: the analysis reads both.
+            obj.entry("apiVersion")
+                .or_insert_with(|| Value::String(api_version.into()));
+            obj.entry("kind")
+                .or_insert_with(|| Value::String(kind.into()));
         }
-        "Pod" => {
-            let pod: crate::model::Pod = Deserialize::deserialize(d)?;
-            if pod.metadata.name.is_empty() {
-                *snap.ignored.entry(NAMELESS_POD.into()).or_default() += 1;
-            } else {
-                snap.pods.push(pod);
-            }
-        }
-        "Event" => {
-            let e: crate::model::Event = Deserialize::deserialize(d)?;
-            if e.is_relevant() {
-                snap.events.push(e);
-            } else {
-                *snap.ignored.entry("Event (Normal)".into()).or_default() += 1;
-            }
-        }
-        "Service" => snap.services.push(Deserialize::deserialize(d)?),
-        "EndpointSlice" => snap.endpoint_slices.push(Deserialize::deserialize(d)?),
-        "PersistentVolumeClaim" => snap
-            .persistent_volume_claims
-            .push(Deserialize::deserialize(d)?),
-        "PersistentVolume" => snap.persistent_volumes.push(Deserialize::deserialize(d)?),
-        "VolumeAttachment" => snap.volume_attachments.push(Deserialize::deserialize(d)?),
-        "CSINode" => snap.csi_nodes.push(Deserialize::deserialize(d)?),
-        "CSIDriver" => snap.csi_drivers.push(Deserialize::deserialize(d)?),
-        "ValidatingWebhookConfiguration" => snap
-            .validating_webhook_configurations
-            .push(Deserialize::deserialize(d)?),
-        "MutatingWebhookConfiguration" => snap
-            .mutating_webhook_configurations
-            .push(Deserialize::deserialize(d)?),
-        "APIService" => snap.api_services.push(Deserialize::deserialize(d)?),
-        "Lease" => snap.leases.push(Deserialize::deserialize(d)?),
-        _ if snapshot::is_kept_custom(api_version) => {
-            let mut v = Value::deserialize(d)?;
-            if let Some(obj) = v.as_object_mut() {
-                obj.entry("apiVersion")
-                    .or_insert_with(|| Value::String(api_version.into()));
-                obj.entry("kind")
-                    .or_insert_with(|| Value::String(kind.into()));
-            }
-            snap.custom.push(v);
-        }
-        _ => {
-            IgnoredAny::deserialize(d)?;
-            let key = if group.is_empty() {
-                kind.to_string()
-            } else {
-                format!("{kind}.{group}")
-            };
-            *snap.ignored.entry(key).or_default() += 1;
-        }
+        snap.custom.push(v);
+    } else {
+        IgnoredAny::deserialize(d)?;
+        let group = crate::kinds::group_of(api_version);
+        let key = if group.is_empty() {
+            kind.to_string()
+        } else {
+            format!("{kind}.{group}")
+        };
+        *snap.ignored.entry(key).or_default() += 1;
     }
     Ok(())
 }

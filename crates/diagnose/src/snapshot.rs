@@ -12,7 +12,14 @@
 //! Objects are grouped by kind so a reader deserialises each array straight
 //! into its type in one pass. gzip is optional: [`crate::load()`] recognises it
 //! by its magic bytes, [`Snapshot::to_gzip`] writes it.
+//!
+//! The kinds diagnose reads are one table, `kinds!` below: a row per array
+//! of the file, with the kinds the live collector lists into it, and the
+//! custom resources kept whole. The struct, [`KINDS`], merging,
+//! deduplication and both loaders' dispatch are written from it (see
+//! `crate::kinds`), so adding a kind is adding a row.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 
@@ -20,9 +27,11 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::kinds::{group_of, kinds};
+use crate::load::{NAMELESS_NODE, NAMELESS_POD};
 use crate::model::{
-    ApiService, CsiDriver, CsiNode, EndpointSlice, Event, Lease, Node, PersistentVolume,
-    PersistentVolumeClaim, Pod, Service, VolumeAttachment, WebhookConfiguration,
+    ApiService, CsiDriver, CsiNode, EndpointSlice, Event, KEPT_NORMAL_REASONS, Lease, Node,
+    PersistentVolume, PersistentVolumeClaim, Pod, Service, VolumeAttachment, WebhookConfiguration,
 };
 
 /// The `apiVersion` this crate writes and reads.
@@ -35,7 +44,9 @@ pub const KIND: &str = "Snapshot";
 pub struct Kind {
     /// API group (`""` for core).
     pub group: &'static str,
-    /// Version to list.
+    /// Version to list. For an optional CRD, the newest this build knows:
+    /// the collector lists the version the cluster prefers, and files may
+    /// hold any version.
     pub version: &'static str,
     /// Kind.
     pub kind: &'static str,
@@ -47,6 +58,7 @@ pub struct Kind {
     pub optional: bool,
 }
 
+/// A built-in kind, listed in every namespace.
 const fn kind(
     group: &'static str,
     version: &'static str,
@@ -63,6 +75,7 @@ const fn kind(
     }
 }
 
+/// A custom resource, whose CRD may be absent.
 const fn crd(
     group: &'static str,
     version: &'static str,
@@ -70,80 +83,20 @@ const fn crd(
     plural: &'static str,
 ) -> Kind {
     Kind {
-        group,
-        version,
-        kind,
-        plural,
-        namespace: None,
         optional: true,
+        ..self::kind(group, version, kind, plural)
     }
 }
 
-/// Everything diagnosis reads, in the order worth listing it.
-pub const KINDS: [Kind; 22] = [
-    kind("", "v1", "Node", "nodes"),
-    kind("", "v1", "Pod", "pods"),
-    kind("", "v1", "Event", "events"),
-    kind("events.k8s.io", "v1", "Event", "events"),
-    kind("", "v1", "Service", "services"),
-    kind("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"),
-    kind("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims"),
-    kind("", "v1", "PersistentVolume", "persistentvolumes"),
-    kind(
-        "storage.k8s.io",
-        "v1",
-        "VolumeAttachment",
-        "volumeattachments",
-    ),
-    kind("storage.k8s.io", "v1", "CSINode", "csinodes"),
-    kind("storage.k8s.io", "v1", "CSIDriver", "csidrivers"),
-    kind(
-        "admissionregistration.k8s.io",
-        "v1",
-        "ValidatingWebhookConfiguration",
-        "validatingwebhookconfigurations",
-    ),
-    kind(
-        "admissionregistration.k8s.io",
-        "v1",
-        "MutatingWebhookConfiguration",
-        "mutatingwebhookconfigurations",
-    ),
-    kind("apiregistration.k8s.io", "v1", "APIService", "apiservices"),
-    Kind {
-        namespace: Some("kube-node-lease"),
-        ..kind("coordination.k8s.io", "v1", "Lease", "leases")
-    },
-    crd(
-        "kustomize.toolkit.fluxcd.io",
-        "v1",
-        "Kustomization",
-        "kustomizations",
-    ),
-    crd(
-        "helm.toolkit.fluxcd.io",
-        "v2",
-        "HelmRelease",
-        "helmreleases",
-    ),
-    crd(
-        "source.toolkit.fluxcd.io",
-        "v1",
-        "GitRepository",
-        "gitrepositories",
-    ),
-    crd(
-        "source.toolkit.fluxcd.io",
-        "v1",
-        "HelmRepository",
-        "helmrepositories",
-    ),
-    crd("source.toolkit.fluxcd.io", "v1", "HelmChart", "helmcharts"),
-    crd("longhorn.io", "v1beta2", "Volume", "volumes"),
-    crd("longhorn.io", "v1beta2", "Replica", "replicas"),
-];
-
 impl Kind {
+    /// The same kind, listed in `namespace` only.
+    const fn in_namespace(self, namespace: &'static str) -> Kind {
+        Kind {
+            namespace: Some(namespace),
+            ..self
+        }
+    }
+
     /// `apiVersion` as objects of this kind carry it.
     pub fn api_version(&self) -> String {
         if self.group.is_empty() {
@@ -211,52 +164,149 @@ pub struct LogExcerpt {
     pub lines: Vec<String>,
 }
 
-/// Everything diagnosis reads about a cluster.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct Snapshot {
-    /// Provenance.
-    pub metadata: Meta,
-    /// Kinds that could not be collected: the report is degraded.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub missing: Vec<Missing>,
-    /// Nodes.
-    pub nodes: Vec<Node>,
-    /// Pods.
-    pub pods: Vec<Pod>,
-    /// Events of both APIs, normalised and deduplicated; only those
-    /// [`Event::is_relevant`] keeps (Warnings and node lifecycle).
-    pub events: Vec<Event>,
-    /// Services.
-    pub services: Vec<Service>,
-    /// EndpointSlices.
-    pub endpoint_slices: Vec<EndpointSlice>,
-    /// PVCs.
-    pub persistent_volume_claims: Vec<PersistentVolumeClaim>,
-    /// PVs.
-    pub persistent_volumes: Vec<PersistentVolume>,
-    /// VolumeAttachments.
-    pub volume_attachments: Vec<VolumeAttachment>,
-    /// CSINodes.
-    pub csi_nodes: Vec<CsiNode>,
-    /// CSIDrivers.
-    pub csi_drivers: Vec<CsiDriver>,
-    /// ValidatingWebhookConfigurations.
-    pub validating_webhook_configurations: Vec<WebhookConfiguration>,
-    /// MutatingWebhookConfigurations.
-    pub mutating_webhook_configurations: Vec<WebhookConfiguration>,
-    /// APIServices.
-    pub api_services: Vec<ApiService>,
-    /// Leases.
-    pub leases: Vec<Lease>,
-    /// Flux and Longhorn objects, kept whole (they are few).
-    pub custom: Vec<Value>,
-    /// Error-looking log lines, when the input carried logs.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub log_excerpts: Vec<LogExcerpt>,
-    /// Kinds the loader saw but diagnosis does not read, with counts.
-    #[serde(skip)]
-    pub ignored: BTreeMap<String, usize>,
+// The table. A row is an array of the snapshot file: its field and JSON
+// key (the file's order), its model type, the kinds the collector lists
+// into it; then the hooks it needs, if any (`crate::kinds::kinds` says
+// what each does). Then the custom resources, kept whole in `custom`.
+kinds! {
+    arrays {
+        /// Nodes.
+        nodes("nodes"): Node = [kind("", "v1", "Node", "nodes")],
+            skip = nameless_node;
+        /// Pods.
+        pods("pods"): Pod = [kind("", "v1", "Pod", "pods")],
+            skip = nameless_pod;
+        /// Events of both APIs, normalised and deduplicated; only those
+        /// [`Event::is_relevant`] keeps (Warnings and node lifecycle).
+        events("events"): Event = [
+            kind("", "v1", "Event", "events"),
+            kind("events.k8s.io", "v1", "Event", "events"),
+        ],
+            skip = normal_event, parse = relevant_event, dedup = dedup_events;
+        /// Services.
+        services("services"): Service = [kind("", "v1", "Service", "services")];
+        /// EndpointSlices.
+        endpoint_slices("endpointSlices"): EndpointSlice = [
+            kind("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"),
+        ];
+        /// PVCs.
+        persistent_volume_claims("persistentVolumeClaims"): PersistentVolumeClaim = [
+            kind("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims"),
+        ];
+        /// PVs.
+        persistent_volumes("persistentVolumes"): PersistentVolume = [
+            kind("", "v1", "PersistentVolume", "persistentvolumes"),
+        ];
+        /// VolumeAttachments.
+        volume_attachments("volumeAttachments"): VolumeAttachment = [
+            kind("storage.k8s.io", "v1", "VolumeAttachment", "volumeattachments"),
+        ];
+        /// CSINodes.
+        csi_nodes("csiNodes"): CsiNode = [
+            kind("storage.k8s.io", "v1", "CSINode", "csinodes"),
+        ];
+        /// CSIDrivers.
+        csi_drivers("csiDrivers"): CsiDriver = [
+            kind("storage.k8s.io", "v1", "CSIDriver", "csidrivers"),
+        ];
+        /// ValidatingWebhookConfigurations.
+        validating_webhook_configurations("validatingWebhookConfigurations"): WebhookConfiguration = [
+            kind(
+                "admissionregistration.k8s.io",
+                "v1",
+                "ValidatingWebhookConfiguration",
+                "validatingwebhookconfigurations",
+            ),
+        ];
+        /// MutatingWebhookConfigurations.
+        mutating_webhook_configurations("mutatingWebhookConfigurations"): WebhookConfiguration = [
+            kind(
+                "admissionregistration.k8s.io",
+                "v1",
+                "MutatingWebhookConfiguration",
+                "mutatingwebhookconfigurations",
+            ),
+        ];
+        /// APIServices.
+        api_services("apiServices"): ApiService = [
+            kind("apiregistration.k8s.io", "v1", "APIService", "apiservices"),
+        ];
+        /// Leases: the nodes' heartbeats.
+        leases("leases"): Lease = [
+            kind("coordination.k8s.io", "v1", "Lease", "leases").in_namespace("kube-node-lease"),
+        ];
+    }
+    custom = [
+        crd("kustomize.toolkit.fluxcd.io", "v1", "Kustomization", "kustomizations"),
+        crd("helm.toolkit.fluxcd.io", "v2", "HelmRelease", "helmreleases"),
+        crd("source.toolkit.fluxcd.io", "v1", "GitRepository", "gitrepositories"),
+        crd("source.toolkit.fluxcd.io", "v1", "HelmRepository", "helmrepositories"),
+        crd("source.toolkit.fluxcd.io", "v1", "HelmChart", "helmcharts"),
+        crd("source.toolkit.fluxcd.io", "v1", "OCIRepository", "ocirepositories"),
+        crd("source.toolkit.fluxcd.io", "v1", "Bucket", "buckets"),
+        crd("longhorn.io", "v1beta2", "Volume", "volumes"),
+        crd("longhorn.io", "v1beta2", "Replica", "replicas"),
+        crd("argoproj.io", "v1alpha1", "Application", "applications"),
+    ];
+}
+
+/// The reason a Node without a name is skipped (counted for a note).
+fn nameless_node(node: &Node) -> Option<&'static str> {
+    node.metadata.name.is_empty().then_some(NAMELESS_NODE)
+}
+
+/// The reason a Pod without a name is skipped (counted for a note).
+fn nameless_pod(pod: &Pod) -> Option<&'static str> {
+    pod.metadata.name.is_empty().then_some(NAMELESS_POD)
+}
+
+/// The reason an event is skipped: one diagnosis does not read.
+fn normal_event(event: &Event) -> Option<&'static str> {
+    (!event.is_relevant()).then_some("Event (Normal)")
+}
+
+/// The two fields that decide whether an event is kept, borrowed.
+#[derive(Deserialize)]
+struct EventHead<'a> {
+    #[serde(rename = "type", borrow, default)]
+    type_: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    reason: Option<Cow<'a, str>>,
+}
+
+/// Parses an event only if diagnosis keeps it: a look at `type` and
+/// `reason` (no allocation) spares building the many Normal events.
+fn relevant_event(bytes: &[u8]) -> serde_json::Result<Option<Event>> {
+    let head: EventHead<'_> = serde_json::from_slice(bytes)?;
+    let normal = head.type_.as_deref() == Some("Normal");
+    let reason = head.reason.as_deref().unwrap_or("");
+    if normal && !KEPT_NORMAL_REASONS.contains(&reason) {
+        return Ok(None);
+    }
+    let e: Event = serde_json::from_slice(bytes)?;
+    Ok(e.is_relevant().then_some(e))
+}
+
+/// Events deduplicated by UID (by name without one), keeping the most
+/// aggregated copy.
+fn dedup_events(events: &mut Vec<Event>) {
+    let needs_dedup = {
+        let mut seen = HashSet::with_capacity(events.len());
+        !events.iter().all(|e| seen.insert(event_key(e)))
+    };
+    if needs_dedup {
+        // Higher count first so that dedup keeps the most aggregated copy.
+        events.sort_by_key(|e| std::cmp::Reverse(e.count));
+        crate::kinds::dedup_by(events, event_key);
+    }
+}
+
+fn event_key(e: &Event) -> String {
+    if e.metadata.uid.is_empty() {
+        format!("{}/{}", e.metadata.namespace, e.metadata.name)
+    } else {
+        e.metadata.uid.clone()
+    }
 }
 
 #[derive(Serialize)]
@@ -268,10 +318,32 @@ struct File<'a> {
     snapshot: &'a Snapshot,
 }
 
-/// Whether a custom object is one the snapshot keeps (Flux, Argo CD, Longhorn).
-pub fn is_kept_custom(api_version: &str) -> bool {
-    let group = api_version.split('/').next().unwrap_or("");
-    group.ends_with(".toolkit.fluxcd.io") || group == "argoproj.io" || group == "longhorn.io"
+/// Whether a custom object is one the snapshot keeps: Flux's and
+/// Longhorn's of any kind (their objects are few), and the other custom
+/// kinds of [`KINDS`] (Argo CD's Applications, not the Workflows that can
+/// share their group by the thousand), of any version.
+pub fn is_kept_custom(api_version: &str, kind: &str) -> bool {
+    let group = group_of(api_version);
+    group.ends_with(".toolkit.fluxcd.io")
+        || group == "longhorn.io"
+        || CUSTOM_KINDS
+            .iter()
+            .any(|k| k.group == group && k.kind == kind)
+}
+
+impl Meta {
+    /// Provenance of two inputs read as one.
+    fn merge(&mut self, other: Meta) {
+        if self.collected_at.is_none() {
+            self.collected_at = other.collected_at;
+        }
+        if !other.source.is_empty() {
+            if !self.source.is_empty() {
+                self.source.push_str(", ");
+            }
+            self.source.push_str(&other.source);
+        }
+    }
 }
 
 impl Snapshot {
@@ -293,124 +365,9 @@ impl Snapshot {
         enc.finish().map_err(Error::Compress)
     }
 
-    /// Adds everything from `other` (used when loading several files).
-    pub fn merge(&mut self, other: Snapshot) {
-        if self.metadata.collected_at.is_none() {
-            self.metadata.collected_at = other.metadata.collected_at;
-        }
-        if !other.metadata.source.is_empty() {
-            if !self.metadata.source.is_empty() {
-                self.metadata.source.push_str(", ");
-            }
-            self.metadata.source.push_str(&other.metadata.source);
-        }
-        self.missing.extend(other.missing);
-        self.nodes.extend(other.nodes);
-        self.pods.extend(other.pods);
-        self.events.extend(other.events);
-        self.services.extend(other.services);
-        self.endpoint_slices.extend(other.endpoint_slices);
-        self.persistent_volume_claims
-            .extend(other.persistent_volume_claims);
-        self.persistent_volumes.extend(other.persistent_volumes);
-        self.volume_attachments.extend(other.volume_attachments);
-        self.csi_nodes.extend(other.csi_nodes);
-        self.csi_drivers.extend(other.csi_drivers);
-        self.validating_webhook_configurations
-            .extend(other.validating_webhook_configurations);
-        self.mutating_webhook_configurations
-            .extend(other.mutating_webhook_configurations);
-        self.api_services.extend(other.api_services);
-        self.leases.extend(other.leases);
-        self.custom.extend(other.custom);
-        self.log_excerpts.extend(other.log_excerpts);
-        for (k, n) in other.ignored {
-            *self.ignored.entry(k).or_default() += n;
-        }
-    }
-
-    /// Removes duplicates that appear when the same objects come from two
-    /// sources: events listed through both event APIs, objects in two files.
-    /// Keeps the first copy (for events, the one with the higher count).
-    pub fn dedup(&mut self) {
-        fn by_key<T>(v: &mut Vec<T>, key: impl Fn(&T) -> String) {
-            let mut seen = HashSet::with_capacity(v.len());
-            v.retain(|x| seen.insert(key(x)));
-        }
-        // Higher count first so that dedup keeps the most aggregated copy.
-        let mut events = std::mem::take(&mut self.events);
-        let needs_dedup = {
-            let mut seen = HashSet::with_capacity(events.len());
-            !events.iter().all(|e| seen.insert(event_key(e)))
-        };
-        if needs_dedup {
-            events.sort_by_key(|e| std::cmp::Reverse(e.count));
-            by_key(&mut events, event_key);
-        }
-        self.events = events;
-        let meta_key = |m: &crate::model::Meta| format!("{}/{}/{}", m.namespace, m.name, m.uid);
-        by_key(&mut self.nodes, |n| n.metadata.name.clone());
-        by_key(&mut self.pods, |p| meta_key(&p.metadata));
-        by_key(&mut self.services, |s| meta_key(&s.metadata));
-        by_key(&mut self.endpoint_slices, |s| meta_key(&s.metadata));
-        by_key(&mut self.persistent_volume_claims, |s| {
-            meta_key(&s.metadata)
-        });
-        by_key(&mut self.persistent_volumes, |s| meta_key(&s.metadata));
-        by_key(&mut self.volume_attachments, |s| meta_key(&s.metadata));
-        by_key(&mut self.csi_nodes, |s| meta_key(&s.metadata));
-        by_key(&mut self.csi_drivers, |s| meta_key(&s.metadata));
-        by_key(&mut self.validating_webhook_configurations, |s| {
-            meta_key(&s.metadata)
-        });
-        by_key(&mut self.mutating_webhook_configurations, |s| {
-            meta_key(&s.metadata)
-        });
-        by_key(&mut self.api_services, |s| meta_key(&s.metadata));
-        by_key(&mut self.leases, |s| meta_key(&s.metadata));
-        by_key(&mut self.custom, |v| {
-            format!(
-                "{}/{}/{}/{}",
-                v["kind"].as_str().unwrap_or(""),
-                v["metadata"]["namespace"].as_str().unwrap_or(""),
-                v["metadata"]["name"].as_str().unwrap_or(""),
-                v["metadata"]["uid"].as_str().unwrap_or("")
-            )
-        });
-        self.missing.sort();
-        self.missing.dedup();
-    }
-
-    /// Total number of objects held.
-    pub fn len(&self) -> usize {
-        self.nodes.len()
-            + self.pods.len()
-            + self.events.len()
-            + self.services.len()
-            + self.endpoint_slices.len()
-            + self.persistent_volume_claims.len()
-            + self.persistent_volumes.len()
-            + self.volume_attachments.len()
-            + self.csi_nodes.len()
-            + self.csi_drivers.len()
-            + self.validating_webhook_configurations.len()
-            + self.mutating_webhook_configurations.len()
-            + self.api_services.len()
-            + self.leases.len()
-            + self.custom.len()
-    }
-
     /// Whether no object at all was loaded.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-}
-
-fn event_key(e: &Event) -> String {
-    if e.metadata.uid.is_empty() {
-        format!("{}/{}", e.metadata.namespace, e.metadata.name)
-    } else {
-        e.metadata.uid.clone()
     }
 }
 
@@ -478,5 +435,64 @@ impl Builder {
     pub fn build(mut self) -> Snapshot {
         self.snapshot.dedup();
         self.snapshot
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The arrays of format `rebootguard.io/v1alpha1`, in its order.
+    const V1ALPHA1: [&str; 17] = [
+        "missing",
+        "nodes",
+        "pods",
+        "events",
+        "services",
+        "endpointSlices",
+        "persistentVolumeClaims",
+        "persistentVolumes",
+        "volumeAttachments",
+        "csiNodes",
+        "csiDrivers",
+        "validatingWebhookConfigurations",
+        "mutatingWebhookConfigurations",
+        "apiServices",
+        "leases",
+        "custom",
+        "logExcerpts",
+    ];
+
+    #[test]
+    fn the_file_writes_every_array_in_table_order_and_keeps_the_format() {
+        let snap = Snapshot {
+            missing: vec![Missing {
+                kind: "Lease".into(),
+                reason: "forbidden".into(),
+            }],
+            log_excerpts: vec![LogExcerpt::default()],
+            ..Snapshot::default()
+        };
+        let json = String::from_utf8(snap.to_json().expect("json")).expect("utf-8");
+        let at = |key: &str| {
+            json.find(&format!("\"{key}\":"))
+                .unwrap_or_else(|| panic!("{key} not written: {json}"))
+        };
+        let written: Vec<usize> = ARRAY_KEYS.iter().map(|k| at(k)).collect();
+        assert!(written.is_sorted(), "{json}");
+        // A new array may come anywhere; the format's arrays stay, in order.
+        let mut keys = ARRAY_KEYS.iter();
+        for key in V1ALPHA1 {
+            assert!(keys.any(|k| *k == key), "{key} missing or out of order");
+        }
+    }
+
+    #[test]
+    fn kinds_list_every_array_then_the_custom_resources() {
+        assert_eq!(KINDS.len(), ALL_KINDS.len());
+        let first_custom = KINDS.len() - CUSTOM_KINDS.len();
+        assert_eq!(&KINDS[first_custom..], CUSTOM_KINDS);
+        assert!(CUSTOM_KINDS.iter().all(|k| k.optional));
+        assert_eq!(KINDS[0].kind, "Node");
     }
 }

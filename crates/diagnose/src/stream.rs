@@ -8,39 +8,17 @@
 //! serde_json still validates every element; the scanner only finds where
 //! each one ends (strings, escapes and nesting), so it cannot accept
 //! anything serde would reject.
+//!
+//! Which arrays a snapshot has, and what each holds, comes from the table
+//! of kinds in [`crate::snapshot`]: the scanner only cuts and batches.
 
 use std::io::Read;
 
-use serde::de::DeserializeOwned;
-
 use crate::load::{Error, Head, add_raw, push_log};
-use crate::model::Event;
 use crate::snapshot::{self, Snapshot};
 
 const CHUNK: usize = 4 << 20;
 const BATCH_BYTES: usize = 8 << 20;
-
-/// Keys of a snapshot document that hold arrays of objects.
-const ARRAY_KEYS: [&str; 18] = [
-    "nodes",
-    "pods",
-    "events",
-    "services",
-    "endpointSlices",
-    "persistentVolumeClaims",
-    "persistentVolumes",
-    "volumeAttachments",
-    "csiNodes",
-    "csiDrivers",
-    "validatingWebhookConfigurations",
-    "mutatingWebhookConfigurations",
-    "apiServices",
-    "leases",
-    "custom",
-    "missing",
-    "logExcerpts",
-    "items",
-];
 
 pub(crate) struct Scanner<R> {
     r: R,
@@ -407,7 +385,7 @@ impl<R: Read> Scanner<R> {
                     }
                 }
                 "items" if next == Some(b'[') => self.items(&mut doc, snap)?,
-                k if is_snapshot && next == Some(b'[') && ARRAY_KEYS.contains(&k) => {
+                k if is_snapshot && next == Some(b'[') && snapshot::ARRAY_KEYS.contains(&k) => {
                     self.array(k, &mut doc)?
                 }
                 _ => {
@@ -655,44 +633,6 @@ fn object_error(document: usize, kind: &str, bytes: Vec<u8>, source: serde_json:
     }
 }
 
-/// The two fields that decide whether an event is kept, borrowed.
-#[derive(serde::Deserialize)]
-struct EventHead<'a> {
-    #[serde(rename = "type", borrow, default)]
-    type_: Option<std::borrow::Cow<'a, str>>,
-    #[serde(borrow, default)]
-    reason: Option<std::borrow::Cow<'a, str>>,
-}
-
-/// Parses an event only if diagnosis keeps it: a look at `type` and
-/// `reason` (no allocation) spares building the many Normal events.
-fn relevant_event(bytes: &[u8]) -> Result<Option<Event>, serde_json::Error> {
-    let head: EventHead<'_> = serde_json::from_slice(bytes)?;
-    let normal = head.type_.as_deref() == Some("Normal");
-    let reason = head.reason.as_deref().unwrap_or("");
-    if normal && !crate::model::KEPT_NORMAL_REASONS.contains(&reason) {
-        return Ok(None);
-    }
-    let e: Event = serde_json::from_slice(bytes)?;
-    Ok(e.is_relevant().then_some(e))
-}
-
-/// Parses a batch, keeping order. On error, returns the offending element's bytes.
-fn parse_batch<T: DeserializeOwned>(batch: &Batch) -> Result<Vec<T>, (Vec<u8>, serde_json::Error)> {
-    parse_batch_with(batch, |b| serde_json::from_slice(b))
-}
-
-fn parse_batch_with<T>(
-    batch: &Batch,
-    one: impl Fn(&[u8]) -> Result<T, serde_json::Error>,
-) -> Result<Vec<T>, (Vec<u8>, serde_json::Error)> {
-    // Single-threaded: batches themselves run in parallel (see `array`).
-    batch
-        .items()
-        .map(|b| one(b).map_err(|e| (b.to_vec(), e)))
-        .collect()
-}
-
 type ItemsJob<'s> = std::thread::ScopedJoinHandle<'s, Result<(Snapshot, Vec<Vec<u8>>), Error>>;
 
 /// Dispatches List items by kind; items without one (typed lists) come back
@@ -760,47 +700,8 @@ fn threads() -> usize {
 
 /// Parses one batch of the array `key` into `part`.
 fn flush(key: &str, document: usize, batch: &Batch, part: &mut Snapshot) -> Result<(), Error> {
-    {
-        macro_rules! parse {
-            ($field:ident, $kind:expr) => {
-                part.$field.extend(
-                    parse_batch(batch)
-                        .map_err(|(bytes, source)| object_error(document, $kind, bytes, source))?,
-                )
-            };
-        }
-        match key {
-            "nodes" => parse!(nodes, "Node"),
-            "pods" => parse!(pods, "Pod"),
-            "events" => {
-                let events: Vec<Option<Event>> = parse_batch_with(batch, relevant_event)
-                    .map_err(|(bytes, source)| object_error(document, "Event", bytes, source))?;
-                part.events.extend(events.into_iter().flatten());
-            }
-            "services" => parse!(services, "Service"),
-            "endpointSlices" => parse!(endpoint_slices, "EndpointSlice"),
-            "persistentVolumeClaims" => parse!(persistent_volume_claims, "PersistentVolumeClaim"),
-            "persistentVolumes" => parse!(persistent_volumes, "PersistentVolume"),
-            "volumeAttachments" => parse!(volume_attachments, "VolumeAttachment"),
-            "csiNodes" => parse!(csi_nodes, "CSINode"),
-            "csiDrivers" => parse!(csi_drivers, "CSIDriver"),
-            "validatingWebhookConfigurations" => parse!(
-                validating_webhook_configurations,
-                "ValidatingWebhookConfiguration"
-            ),
-            "mutatingWebhookConfigurations" => parse!(
-                mutating_webhook_configurations,
-                "MutatingWebhookConfiguration"
-            ),
-            "apiServices" => parse!(api_services, "APIService"),
-            "leases" => parse!(leases, "Lease"),
-            "custom" => parse!(custom, "custom object"),
-            "missing" => parse!(missing, "missing kind"),
-            "logExcerpts" => parse!(log_excerpts, "log excerpt"),
-            _ => {}
-        }
-    }
-    Ok(())
+    part.parse_array(key, batch.items())
+        .map_err(|bad| object_error(document, bad.kind, bad.bytes.to_vec(), bad.source))
 }
 
 #[cfg(test)]

@@ -385,6 +385,109 @@ fn every_collected_kind_is_kept() {
     }
 }
 
+/// One object of every kind of `KINDS`, each under its own name (events of
+/// both APIs with one name would be one event).
+fn one_of_each_kind() -> rebootguard_diagnose::Snapshot {
+    let mut b = Builder::new("2026-01-01T00:00:00Z".parse().expect("time"), "test");
+    for (i, k) in rebootguard_diagnose::snapshot::KINDS.iter().enumerate() {
+        b.add_value(json!({"apiVersion": k.api_version(), "kind": k.kind, "type": "Warning",
+                           "metadata": {"name": format!("x{i}"), "namespace": "n", "uid": format!("u{i}")}}))
+            .expect("adds");
+    }
+    b.build()
+}
+
+/// Every array the table of kinds writes goes through the snapshot file,
+/// `merge`, `dedup` and `len`.
+#[test]
+fn every_kind_round_trips_merges_and_dedups() {
+    let snap = one_of_each_kind();
+    let count = rebootguard_diagnose::snapshot::KINDS.len();
+    assert_eq!(snap.len(), count);
+    let again = load::load(&snap.to_json().expect("json")).expect("reloads");
+    assert_eq!(again, snap);
+    let mut twice = snap.clone();
+    twice.merge(again);
+    assert_eq!(twice.len(), 2 * count);
+    twice.dedup();
+    assert_eq!(twice.len(), count);
+}
+
+/// Objects are kept by kind and API group, whatever the version: an older
+/// version is still read, a kind of the same name in another group is not
+/// taken for the built-in one.
+#[test]
+fn kinds_are_told_apart_by_group_in_any_version() {
+    let objects = [
+        json!({"apiVersion": "events.k8s.io/v1beta1", "kind": "Event", "type": "Warning",
+               "reason": "BackOff", "metadata": {"name": "e", "namespace": "a", "uid": "e1"}}),
+        json!({"apiVersion": "discovery.k8s.io/v1beta1", "kind": "EndpointSlice",
+               "metadata": {"name": "s", "namespace": "a"}}),
+        json!({"apiVersion": "source.toolkit.fluxcd.io/v1beta2", "kind": "HelmRepository",
+               "metadata": {"name": "h", "namespace": "flux-system"}}),
+        // Longhorn's own Nodes are no cluster Nodes.
+        json!({"apiVersion": "longhorn.io/v1beta2", "kind": "Node",
+               "metadata": {"name": "n1", "namespace": "longhorn-system"}}),
+        json!({"apiVersion": "serving.knative.dev/v1", "kind": "Service",
+               "metadata": {"name": "k", "namespace": "a"}}),
+    ];
+    let snap =
+        load::load(&serde_json::to_vec(&kube::list_doc(&objects)).expect("json")).expect("loads");
+    assert_eq!(snap.events.len(), 1);
+    assert_eq!(snap.endpoint_slices.len(), 1);
+    assert!(snap.nodes.is_empty(), "{:?}", snap.nodes);
+    assert!(snap.services.is_empty(), "{:?}", snap.services);
+    let custom: Vec<&str> = snap
+        .custom
+        .iter()
+        .filter_map(|v| v["apiVersion"].as_str())
+        .collect();
+    assert_eq!(
+        custom,
+        ["source.toolkit.fluxcd.io/v1beta2", "longhorn.io/v1beta2"]
+    );
+    assert_eq!(snap.ignored.get("Service.serving.knative.dev"), Some(&1));
+}
+
+/// Flux's sources of the version before their GA (a file from an older
+/// Flux) and Argo CD's Applications are kept; Argo's Workflows, many and
+/// big, are not.
+#[test]
+fn flux_sources_of_any_version_and_argo_applications_are_kept() {
+    let object = |api_version: &str, kind: &str| {
+        json!({"apiVersion": api_version, "kind": kind,
+               "metadata": {"name": api_version, "namespace": "ci"},
+               "status": {"conditions": [{"type": "Ready", "status": "False"}]}})
+    };
+    let objects = [
+        object("source.toolkit.fluxcd.io/v1beta2", "OCIRepository"),
+        object("source.toolkit.fluxcd.io/v1beta2", "Bucket"),
+        object("source.toolkit.fluxcd.io/v1", "Bucket"),
+        object("argoproj.io/v1alpha1", "Application"),
+        object("argoproj.io/v1alpha1", "Workflow"),
+    ];
+    let snap =
+        load::load(&serde_json::to_vec(&kube::list_doc(&objects)).expect("json")).expect("loads");
+    let kept: Vec<(&str, &str)> = snap
+        .custom
+        .iter()
+        .map(|v| {
+            let s = |k: &str| v[k].as_str().unwrap_or("");
+            (s("apiVersion"), s("kind"))
+        })
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            ("source.toolkit.fluxcd.io/v1beta2", "OCIRepository"),
+            ("source.toolkit.fluxcd.io/v1beta2", "Bucket"),
+            ("source.toolkit.fluxcd.io/v1", "Bucket"),
+            ("argoproj.io/v1alpha1", "Application"),
+        ]
+    );
+    assert_eq!(snap.ignored.get("Workflow.argoproj.io"), Some(&1));
+}
+
 /// `kubectl get nodes,pods,events -A -o yaml` as kubectl prints it: quoted
 /// timestamps and label values, a block-scalar annotation holding JSON,
 /// `{}` and `[]` in flow style, integers, booleans and a `null`.

@@ -720,7 +720,7 @@ pub fn snapshot_doc(collected_at: &str, source: &str, objects: &[Value]) -> Valu
             "MutatingWebhookConfiguration" => "mutatingWebhookConfigurations",
             "APIService" => "apiServices",
             "Lease" => "leases",
-            _ if rebootguard_diagnose::snapshot::is_kept_custom(api) => "custom",
+            _ if rebootguard_diagnose::snapshot::is_kept_custom(api, kind) => "custom",
             other => panic!("fixture has an unexpected kind {other}"),
         }
     };
