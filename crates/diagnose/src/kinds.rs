@@ -21,7 +21,74 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::model::{Meta, NodeMeta};
-use crate::snapshot::Kind;
+
+/// A kind the live collector lists (with the dynamic API where it is a CRD).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kind {
+    /// API group (`""` for core).
+    pub group: &'static str,
+    /// Version to list. For an optional CRD, the newest this build knows:
+    /// the collector lists the version the cluster prefers, and files may
+    /// hold any version.
+    pub version: &'static str,
+    /// Kind.
+    pub kind: &'static str,
+    /// Resource (plural) name.
+    pub plural: &'static str,
+    /// Only this namespace is needed (node heartbeats), when set.
+    pub namespace: Option<&'static str>,
+    /// A CRD that may be absent: its absence is not "missing".
+    pub optional: bool,
+}
+
+/// A built-in kind, listed in every namespace.
+pub(crate) const fn kind(
+    group: &'static str,
+    version: &'static str,
+    kind: &'static str,
+    plural: &'static str,
+) -> Kind {
+    Kind {
+        group,
+        version,
+        kind,
+        plural,
+        namespace: None,
+        optional: false,
+    }
+}
+
+/// A custom resource, whose CRD may be absent.
+pub(crate) const fn crd(
+    group: &'static str,
+    version: &'static str,
+    kind: &'static str,
+    plural: &'static str,
+) -> Kind {
+    Kind {
+        optional: true,
+        ..self::kind(group, version, kind, plural)
+    }
+}
+
+impl Kind {
+    /// The same kind, listed in `namespace` only.
+    pub(crate) const fn in_namespace(self, namespace: &'static str) -> Kind {
+        Kind {
+            namespace: Some(namespace),
+            ..self
+        }
+    }
+
+    /// `apiVersion` as objects of this kind carry it.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+}
 
 /// An array element that did not parse.
 pub(crate) struct BadElement<'a> {

@@ -19,6 +19,7 @@ pub mod classify;
 pub mod clean;
 pub mod cni;
 pub mod config;
+mod error;
 pub mod escape;
 pub mod fix;
 mod kinds;

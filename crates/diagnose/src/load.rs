@@ -15,134 +15,11 @@
 
 use std::io::Read;
 
-use serde::Deserialize;
-use serde::de::{self, IgnoredAny};
 use serde_json::Value;
 
-use crate::snapshot::{self, LogExcerpt, Missing, Snapshot};
-
-/// Errors loading input. Only [`Error::Read`] may succeed on retry; the
-/// others mean the input itself is wrong.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The input is empty or whitespace.
-    #[error(
-        "failed to load: the input is empty; pass a snapshot file, `kubectl get -A -o json` output or a cluster-info dump"
-    )]
-    Empty,
-    /// The input is UTF-16 (PowerShell's `>` writes it).
-    #[error(
-        "failed to load: the input is UTF-16; write it as UTF-8 (PowerShell: `kubectl get ... | Out-File -Encoding utf8 FILE`)"
-    )]
-    Utf16,
-    /// The input is bigger than diagnose reads (a gzip bomb, `/dev/zero`, the
-    /// wrong file).
-    #[error(
-        "failed to load: the input is larger than {limit} bytes{after}, the most diagnose reads (a gzip bomb or the wrong file?); a cluster of 5,000 nodes and 150,000 pods is about 400 MB of JSON"
-    )]
-    TooLarge {
-        /// The limit: [`Limits::input`].
-        limit: u64,
-        /// " after decompression" when the input was gzip, else empty.
-        after: &'static str,
-    },
-    /// The input is YAML bigger than diagnose reads into memory.
-    #[error(
-        "failed to load: the YAML input is larger than {limit} bytes{after}, the most YAML diagnose reads (YAML is held in memory, JSON is streamed): give it kubectl's JSON instead (`kubectl get ... -A -o json`)"
-    )]
-    YamlTooLarge {
-        /// The limit: [`Limits::yaml`].
-        limit: u64,
-        /// " after decompression" when the input was gzip, else empty.
-        after: &'static str,
-    },
-    /// The input is not text.
-    #[error(
-        "failed to load: the input is binary data (byte {byte:#04x} at offset {offset}), not JSON, YAML or gzip; pass a snapshot file, `kubectl get -A -o json` output or a cluster-info dump"
-    )]
-    Binary {
-        /// The first byte that cannot start JSON or YAML.
-        byte: u8,
-        /// Its offset.
-        offset: usize,
-    },
-    /// The gzip stream is corrupt or truncated.
-    #[error("failed to decompress gzip input (truncated or corrupt file?)")]
-    Decompress(#[source] std::io::Error),
-    /// The input could not be read.
-    #[error("failed to read the input")]
-    Read(#[source] std::io::Error),
-    /// The JSON structure is broken (truncated, corrupt, not JSON).
-    #[error("failed to parse JSON at byte {offset}: {message}")]
-    Scan {
-        /// Byte offset in the (decompressed) input.
-        offset: u64,
-        /// What was wrong.
-        message: String,
-    },
-    /// A JSON document did not parse.
-    #[error("failed to parse JSON document {document} (truncated file or not JSON?)")]
-    ParseJson {
-        /// 1-based document number in the stream.
-        document: usize,
-        /// serde_json's error, with line and column.
-        #[source]
-        source: serde_json::Error,
-    },
-    /// A YAML document did not parse.
-    #[error("failed to parse YAML document {document} (not Kubernetes YAML?)")]
-    ParseYaml {
-        /// 1-based document number.
-        document: usize,
-        /// The YAML parser's error, with its location.
-        #[source]
-        source: serde_saphyr::Error,
-    },
-    /// A document is valid JSON/YAML but not a Kubernetes object or List.
-    #[error(
-        "failed to read document {document}: it is {what}, not a Kubernetes object, List or rebootguard Snapshot"
-    )]
-    NotKubernetes {
-        /// 1-based document number.
-        document: usize,
-        /// What it is instead.
-        what: String,
-    },
-    /// A snapshot written by a newer or unknown format version.
-    #[error(
-        "failed to read snapshot: apiVersion {found:?} is not supported (this build reads {supported}); re-create it with this rebootguard version or upgrade rebootguard"
-    )]
-    UnsupportedVersion {
-        /// The version found.
-        found: String,
-        /// The one supported.
-        supported: &'static str,
-    },
-    /// One object did not have the expected shape.
-    #[error(
-        "failed to read {kind} {name:?} (document {document}): a field has an unexpected type; is it from a compatible Kubernetes version?"
-    )]
-    Object {
-        /// 1-based document number.
-        document: usize,
-        /// Its kind.
-        kind: String,
-        /// Its name, as far as known.
-        name: String,
-        /// The field-level error.
-        #[source]
-        source: serde_json::Error,
-    },
-    /// A file of a cluster-info dump failed to load.
-    #[error("failed to load {path}")]
-    File {
-        /// The path, as given.
-        path: String,
-        /// Why.
-        #[source]
-        source: Box<Error>,
-    },
-}
+pub use crate::error::Error;
+use crate::snapshot::{Missing, Snapshot};
+pub use crate::snapshot::{NAMELESS_NODE, NAMELESS_POD};
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
@@ -310,7 +187,7 @@ fn load_inner(reader: &mut dyn Read, limits: Limits) -> Result<Snapshot, Error> 
 
 /// Loads the files of a `kubectl cluster-info dump --output-directory DIR`
 /// tree, given as (relative path, content) pairs: every `*.json` is loaded,
-/// `<ns>/<pod>/logs.txt` files give [`LogExcerpt`]s, anything else is skipped.
+/// `<ns>/<pod>/logs.txt` files give [`LogExcerpt`](crate::snapshot::LogExcerpt)s, anything else is skipped.
 pub fn dump<'a, P: AsRef<str>>(
     files: impl IntoIterator<Item = (P, &'a [u8])>,
 ) -> Result<Snapshot, Error> {
@@ -332,7 +209,7 @@ pub fn dump<'a, P: AsRef<str>>(
             let parts: Vec<&str> = path.trim_start_matches("./").split('/').collect();
             if parts.len() >= 3 {
                 let n = parts.len();
-                push_log(
+                crate::snapshot::push_log(
                     &mut snap,
                     parts[n - 3],
                     parts[n - 2],
@@ -345,48 +222,6 @@ pub fn dump<'a, P: AsRef<str>>(
     snap.metadata.source = format!("cluster-info dump ({} files)", sources.len());
     snap.dedup();
     Ok(snap)
-}
-
-/// Lines that suggest a failure worth keeping from a log.
-fn interesting(line: &str) -> bool {
-    let l = line.to_ascii_lowercase();
-    [
-        "error",
-        "fail",
-        "no such host",
-        "i/o timeout",
-        "refused",
-        "fatal",
-        "panic",
-    ]
-    .iter()
-    .any(|w| l.contains(w))
-}
-
-const MAX_LOG_LINES: usize = 20;
-
-pub(crate) fn push_log(
-    snap: &mut Snapshot,
-    namespace: &str,
-    pod: &str,
-    container: &str,
-    text: &str,
-) {
-    let lines: Vec<String> = text
-        .lines()
-        .filter(|l| interesting(l))
-        .map(|l| l.chars().take(500).collect())
-        .collect();
-    if lines.is_empty() {
-        return;
-    }
-    let skip = lines.len().saturating_sub(MAX_LOG_LINES);
-    snap.log_excerpts.push(LogExcerpt {
-        namespace: namespace.into(),
-        pod: pod.into(),
-        container: container.into(),
-        lines: lines.into_iter().skip(skip).collect(),
-    });
 }
 
 /// The YAML parser's limits, sized to the input: the defaults are made
@@ -454,86 +289,6 @@ fn renumber(e: Error, document: usize) -> Error {
         },
         other => other,
     }
-}
-
-/// What a Node or Pod without a name (a `null` or missing `metadata`) is
-/// counted as in [`Snapshot::ignored`]: skipped, with a note in the report.
-pub const NAMELESS_NODE: &str = "Node without a name (null or missing metadata)";
-/// See [`NAMELESS_NODE`].
-pub const NAMELESS_POD: &str = "Pod without a name (null or missing metadata)";
-
-/// `apiVersion`, `kind` and name of an object, read before its body.
-#[derive(Deserialize, Default)]
-#[serde(default, rename_all = "camelCase")]
-pub(crate) struct Head {
-    pub(crate) api_version: String,
-    pub(crate) kind: String,
-    #[serde(deserialize_with = "crate::model::nullable")]
-    pub(crate) metadata: HeadMeta,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-pub(crate) struct HeadMeta {
-    pub(crate) name: Option<String>,
-    #[serde(rename = "generateName")]
-    _generate: Option<IgnoredAny>,
-}
-
-pub(crate) fn add_raw(
-    snap: &mut Snapshot,
-    api_version: &str,
-    kind: &str,
-    json: &[u8],
-) -> Result<(), serde_json::Error> {
-    let mut de = serde_json::Deserializer::from_slice(json);
-    add_with(snap, api_version, kind, &mut de)
-}
-
-/// Adds one object given as a [`Value`] (used by [`snapshot::Builder`]).
-pub(crate) fn add_value(
-    snap: &mut Snapshot,
-    api_version: &str,
-    kind: &str,
-    value: Value,
-) -> Result<(), serde_json::Error> {
-    add_with(snap, api_version, kind, value)
-}
-
-fn add_with<'de, D>(
-    snap: &mut Snapshot,
-    api_version: &str,
-    kind: &str,
-    d: D,
-) -> Result<(), D::Error>
-where
-    D: de::Deserializer<'de>,
-{
-    // The typed arrays first: their kinds are most of any input.
-    let Some(d) = snap.add_typed(api_version, kind, d)? else {
-        return Ok(());
-    };
-    if snapshot::is_kept_custom(api_version, kind) {
-        let mut v = Value::deserialize(d)?;
-        if let Some(obj) = v.as_object_mut() {
-            // Items of a typed List carry neither: the analysis reads both.
-            obj.entry("apiVersion")
-                .or_insert_with(|| Value::String(api_version.into()));
-            obj.entry("kind")
-                .or_insert_with(|| Value::String(kind.into()));
-        }
-        snap.custom.push(v);
-    } else {
-        IgnoredAny::deserialize(d)?;
-        let group = crate::kinds::group_of(api_version);
-        let key = if group.is_empty() {
-            kind.to_string()
-        } else {
-            format!("{kind}.{group}")
-        };
-        *snap.ignored.entry(key).or_default() += 1;
-    }
-    Ok(())
 }
 
 /// Records kinds as missing (for a collector that got `403 Forbidden`).

@@ -27,8 +27,8 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::kinds::{group_of, kinds};
-use crate::load::{NAMELESS_NODE, NAMELESS_POD};
+pub use crate::kinds::Kind;
+use crate::kinds::{crd, group_of, kind, kinds};
 use crate::model::{
     ApiService, CsiDriver, CsiNode, EndpointSlice, Event, KEPT_NORMAL_REASONS, Lease, Node,
     PersistentVolume, PersistentVolumeClaim, Pod, Service, VolumeAttachment, WebhookConfiguration,
@@ -38,74 +38,6 @@ use crate::model::{
 pub const API_VERSION: &str = "rebootguard.io/v1alpha1";
 /// The `kind` of a snapshot document.
 pub const KIND: &str = "Snapshot";
-
-/// A kind the live collector lists (with the dynamic API where it is a CRD).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Kind {
-    /// API group (`""` for core).
-    pub group: &'static str,
-    /// Version to list. For an optional CRD, the newest this build knows:
-    /// the collector lists the version the cluster prefers, and files may
-    /// hold any version.
-    pub version: &'static str,
-    /// Kind.
-    pub kind: &'static str,
-    /// Resource (plural) name.
-    pub plural: &'static str,
-    /// Only this namespace is needed (node heartbeats), when set.
-    pub namespace: Option<&'static str>,
-    /// A CRD that may be absent: its absence is not "missing".
-    pub optional: bool,
-}
-
-/// A built-in kind, listed in every namespace.
-const fn kind(
-    group: &'static str,
-    version: &'static str,
-    kind: &'static str,
-    plural: &'static str,
-) -> Kind {
-    Kind {
-        group,
-        version,
-        kind,
-        plural,
-        namespace: None,
-        optional: false,
-    }
-}
-
-/// A custom resource, whose CRD may be absent.
-const fn crd(
-    group: &'static str,
-    version: &'static str,
-    kind: &'static str,
-    plural: &'static str,
-) -> Kind {
-    Kind {
-        optional: true,
-        ..self::kind(group, version, kind, plural)
-    }
-}
-
-impl Kind {
-    /// The same kind, listed in `namespace` only.
-    const fn in_namespace(self, namespace: &'static str) -> Kind {
-        Kind {
-            namespace: Some(namespace),
-            ..self
-        }
-    }
-
-    /// `apiVersion` as objects of this kind carry it.
-    pub fn api_version(&self) -> String {
-        if self.group.is_empty() {
-            self.version.to_string()
-        } else {
-            format!("{}/{}", self.group, self.version)
-        }
-    }
-}
 
 /// Errors writing a snapshot.
 #[derive(Debug, thiserror::Error)]
@@ -318,6 +250,12 @@ struct File<'a> {
     snapshot: &'a Snapshot,
 }
 
+/// What a Node or Pod without a name (a `null` or missing `metadata`) is
+/// counted as in [`Snapshot::ignored`]: skipped, with a note in the report.
+pub const NAMELESS_NODE: &str = "Node without a name (null or missing metadata)";
+/// See [`NAMELESS_NODE`].
+pub const NAMELESS_POD: &str = "Pod without a name (null or missing metadata)";
+
 /// Whether a custom object is one the snapshot keeps: Flux's and
 /// Longhorn's of any kind (their objects are few), and the other custom
 /// kinds of [`KINDS`] (Argo CD's Applications, not the Workflows that can
@@ -413,12 +351,12 @@ impl Builder {
                     .into(),
             });
         }
-        crate::load::add_value(&mut self.snapshot, &api_version, &kind, value).map_err(|e| {
-            Error::Add {
+        self.snapshot
+            .add_object_value(&api_version, &kind, value)
+            .map_err(|e| Error::Add {
                 kind: kind.clone(),
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
         Ok(self)
     }
 
@@ -436,6 +374,111 @@ impl Builder {
         self.snapshot.dedup();
         self.snapshot
     }
+}
+
+impl Snapshot {
+    /// Adds one object given as JSON text.
+    pub(crate) fn add_raw(
+        &mut self,
+        api_version: &str,
+        kind: &str,
+        json: &[u8],
+    ) -> Result<(), serde_json::Error> {
+        let mut de = serde_json::Deserializer::from_slice(json);
+        self.add_object(api_version, kind, &mut de)
+    }
+
+    /// Adds one object given as a [`Value`] (used by [`Builder`]).
+    fn add_object_value(
+        &mut self,
+        api_version: &str,
+        kind: &str,
+        value: Value,
+    ) -> Result<(), serde_json::Error> {
+        self.add_object(api_version, kind, value)
+    }
+
+    /// Adds one object to the array the table of kinds gives it, to
+    /// `custom` when it is a kept custom resource, else counts it ignored.
+    fn add_object<'de, D>(&mut self, api_version: &str, kind: &str, d: D) -> Result<(), D::Error>
+    where
+        D: serde::de::Deserializer<'de>,
+    {
+        // The typed arrays first: their kinds are most of any input.
+        let Some(d) = self.add_typed(api_version, kind, d)? else {
+            return Ok(());
+        };
+        if is_kept_custom(api_version, kind) {
+            let mut v = <Value as Deserialize>::deserialize(d)?;
+            if let Some(obj) = v.as_object_mut() {
+                // Items of a typed List carry neither: the analysis reads both.
+                obj.entry("apiVersion")
+                    .or_insert_with(|| Value::String(api_version.into()));
+                obj.entry("kind")
+                    .or_insert_with(|| Value::String(kind.into()));
+            }
+            self.custom.push(v);
+        } else {
+            serde::de::IgnoredAny::deserialize(d)?;
+            let group = crate::kinds::group_of(api_version);
+            let key = if group.is_empty() {
+                kind.to_string()
+            } else {
+                format!("{kind}.{group}")
+            };
+            *self.ignored.entry(key).or_default() += 1;
+        }
+        Ok(())
+    }
+
+    /// See [`push_log`].
+    pub(crate) fn push_log(&mut self, namespace: &str, pod: &str, container: &str, text: &str) {
+        push_log(self, namespace, pod, container, text);
+    }
+}
+
+/// Lines that suggest a failure worth keeping from a log.
+fn interesting(line: &str) -> bool {
+    let l = line.to_ascii_lowercase();
+    [
+        "error",
+        "fail",
+        "no such host",
+        "i/o timeout",
+        "refused",
+        "fatal",
+        "panic",
+    ]
+    .iter()
+    .any(|w| l.contains(w))
+}
+
+const MAX_LOG_LINES: usize = 20;
+
+/// Keeps the lines of a container's log that suggest a failure (the last
+/// [`MAX_LOG_LINES`]) as a [`LogExcerpt`].
+pub(crate) fn push_log(
+    snap: &mut Snapshot,
+    namespace: &str,
+    pod: &str,
+    container: &str,
+    text: &str,
+) {
+    let lines: Vec<String> = text
+        .lines()
+        .filter(|l| interesting(l))
+        .map(|l| l.chars().take(500).collect())
+        .collect();
+    if lines.is_empty() {
+        return;
+    }
+    let skip = lines.len().saturating_sub(MAX_LOG_LINES);
+    snap.log_excerpts.push(LogExcerpt {
+        namespace: namespace.into(),
+        pod: pod.into(),
+        container: container.into(),
+        lines: lines.into_iter().skip(skip).collect(),
+    });
 }
 
 #[cfg(test)]

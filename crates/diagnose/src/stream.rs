@@ -14,11 +14,32 @@
 
 use std::io::Read;
 
-use crate::load::{Error, Head, add_raw, push_log};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use crate::error::Error;
 use crate::snapshot::{self, Snapshot};
 
 const CHUNK: usize = 4 << 20;
 const BATCH_BYTES: usize = 8 << 20;
+
+/// `apiVersion`, `kind` and name of an object, read before its body.
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub(crate) struct Head {
+    pub(crate) api_version: String,
+    pub(crate) kind: String,
+    #[serde(deserialize_with = "crate::model::nullable")]
+    pub(crate) metadata: HeadMeta,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct HeadMeta {
+    pub(crate) name: Option<String>,
+    #[serde(rename = "generateName")]
+    _generate: Option<IgnoredAny>,
+}
 
 pub(crate) struct Scanner<R> {
     r: R,
@@ -332,7 +353,7 @@ impl<R: Read> Scanner<R> {
             text.push_str(&line);
             text.push('\n');
         }
-        push_log(snap, &ns, &name, &container, &text);
+        snap.push_log(&ns, &name, &container, &text);
         Ok(())
     }
 
@@ -557,12 +578,13 @@ impl<R: Read> Scanner<R> {
                         what: "a List item without `kind`".into(),
                     });
                 }
-                add_raw(snap, &api_version, item_kind, &bytes).map_err(|source| Error::Object {
-                    document,
-                    kind: item_kind.into(),
-                    name: name_of(&bytes),
-                    source,
-                })?;
+                snap.add_raw(&api_version, item_kind, &bytes)
+                    .map_err(|source| Error::Object {
+                        document,
+                        kind: item_kind.into(),
+                        name: name_of(&bytes),
+                        source,
+                    })?;
             }
             return Ok(());
         }
@@ -593,12 +615,13 @@ impl<R: Read> Scanner<R> {
             text.extend_from_slice(&v);
         }
         text.push(b'}');
-        add_raw(snap, &api_version, &kind, &text).map_err(|source| Error::Object {
-            document,
-            kind: kind.clone(),
-            name: name_of(&text),
-            source,
-        })
+        snap.add_raw(&api_version, &kind, &text)
+            .map_err(|source| Error::Object {
+                document,
+                kind: kind.clone(),
+                name: name_of(&text),
+                source,
+            })
     }
 }
 
@@ -660,12 +683,13 @@ fn list_items(
         } else {
             head.api_version.as_str()
         };
-        add_raw(&mut part, api, &head.kind, bytes).map_err(|source| Error::Object {
-            document,
-            kind: head.kind.clone(),
-            name: head.metadata.name.clone().unwrap_or_default(),
-            source,
-        })?;
+        part.add_raw(api, &head.kind, bytes)
+            .map_err(|source| Error::Object {
+                document,
+                kind: head.kind.clone(),
+                name: head.metadata.name.clone().unwrap_or_default(),
+                source,
+            })?;
     }
     Ok((part, pending))
 }

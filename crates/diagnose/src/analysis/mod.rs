@@ -19,7 +19,7 @@
 //!
 //! The rules live in one module per family (`node`, `network`, `workloads`,
 //! `storage`, `dns`, `admission`, `gitops`), each a plain `fn(&mut Run)`
-//! listed once in [`RULES`]: a new controller or failure family is one file
+//! listed once in `RULES`: a new controller or failure family is one file
 //! and one line there. Sandbox error texts are read by `crate::cni`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
