@@ -9,6 +9,8 @@
 
 use serde_json::Value;
 
+mod transcode;
+
 use crate::snapshot::Snapshot;
 
 /// The items of a kubectl-shaped YAML List, each the bytes of a one-item
@@ -85,11 +87,17 @@ fn load_chunk(items: &[&[u8]], options: &impl Fn() -> serde_saphyr::Options) -> 
     // The chunk's items as one JSON List, read by the JSON loader.
     let mut json = br#"{"apiVersion":"v1","kind":"List","items":["#.to_vec();
     for (i, item) in items.iter().enumerate() {
-        let mut one: Vec<Value> = serde_saphyr::from_slice_with_options(item, options()).ok()?;
-        let value = one.pop().filter(|v| one.is_empty() && v.is_object())?;
         if i > 0 {
             json.push(b',');
         }
+        // kubectl's shapes directly; anything else through the general parser.
+        let mark = json.len();
+        if transcode::item(item, &mut json).is_some() && json.get(mark) == Some(&b'{') {
+            continue;
+        }
+        json.truncate(mark);
+        let mut one: Vec<Value> = serde_saphyr::from_slice_with_options(item, options()).ok()?;
+        let value = one.pop().filter(|v| one.is_empty() && v.is_object())?;
         serde_json::to_writer(&mut json, &value).ok()?;
     }
     json.extend_from_slice(b"]}");
