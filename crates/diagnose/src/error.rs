@@ -31,7 +31,7 @@ pub enum Error {
         "failed to load: the YAML input is larger than {limit} bytes{after}, the most YAML diagnose reads (YAML is held in memory, JSON is streamed): give it kubectl's JSON instead (`kubectl get ... -A -o json`)"
     )]
     YamlTooLarge {
-        /// The limit: [`crate::load::Limits::yaml`].
+        /// The limit: [`crate::load::Limits::yaml`] or [`crate::load::Limits::yaml_list`].
         limit: u64,
         /// " after decompression" when the input was gzip, else empty.
         after: &'static str,

@@ -28,8 +28,14 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// expansion or an endless device.
 pub const MAX_INPUT: u64 = 4 << 30;
 
-/// The most bytes of YAML: YAML is parsed whole, in memory (JSON streams).
+/// The most bytes of YAML parsed as whole documents, in memory (JSON
+/// streams): a parse tree takes many times its text.
 pub const MAX_YAML: u64 = 512 << 20;
+
+/// The most bytes of YAML in kubectl's List layout, which is read item by
+/// item (memory about three times the file): a cluster of 5,000 nodes and
+/// 150,000 pods is under 1 GiB of `kubectl get -o yaml`.
+pub const MAX_YAML_LIST: u64 = 1536 << 20;
 
 /// How much of an input [`load_reader_bounded`] reads before it gives up
 /// with [`Error::TooLarge`].
@@ -37,8 +43,10 @@ pub const MAX_YAML: u64 = 512 << 20;
 pub struct Limits {
     /// Bytes of input, and again of its decompressed form.
     pub input: u64,
-    /// Bytes of YAML.
+    /// Bytes of YAML parsed as whole documents.
     pub yaml: u64,
+    /// Bytes of YAML in kubectl's List layout (read item by item).
+    pub yaml_list: u64,
 }
 
 impl Default for Limits {
@@ -46,6 +54,7 @@ impl Default for Limits {
         Limits {
             input: MAX_INPUT,
             yaml: MAX_YAML,
+            yaml_list: MAX_YAML_LIST,
         }
     }
 }
@@ -164,23 +173,25 @@ fn load_inner(reader: &mut dyn Read, limits: Limits) -> Result<Snapshot, Error> 
         }
         Some(_) => {
             let mut all = head;
-            let too_large_yaml = Error::YamlTooLarge {
-                limit: limits.yaml,
-                after: "",
-            };
-            let Some(rest) = limits.yaml.checked_sub(all.len() as u64) else {
-                return Err(too_large_yaml);
+            let bound = limits.yaml.max(limits.yaml_list);
+            let too_large_yaml = |limit| Error::YamlTooLarge { limit, after: "" };
+            let Some(rest) = bound.checked_sub(all.len() as u64) else {
+                return Err(too_large_yaml(bound));
             };
             Bounded {
                 inner: reader,
                 left: rest,
             }
             .read_to_end(&mut all)
-            .map_err(|e| match too_large(Error::Read(e), limits.yaml, "") {
+            .map_err(|e| match too_large(Error::Read(e), bound, "") {
                 Error::TooLarge { limit, after } => Error::YamlTooLarge { limit, after },
                 other => other,
             })?;
-            load_yaml(&all)
+            match crate::yaml::list_items(&all) {
+                Some(items) => load_yaml_items(&all, &items),
+                None if all.len() as u64 > limits.yaml => Err(too_large_yaml(limits.yaml)),
+                None => load_yaml_documents(&all),
+            }
         }
     }
 }
@@ -241,13 +252,13 @@ fn yaml_options(len: usize) -> serde_saphyr::Options {
     }
 }
 
-fn load_yaml(body: &[u8]) -> Result<Snapshot, Error> {
-    if let Some(items) = crate::yaml::list_items(body)
-        && let Some(snap) = crate::yaml::load_items(&items, || yaml_options(body.len()))
-    {
-        return Ok(snap);
+/// kubectl's List item by item; if an item does not parse alone, the whole
+/// document (which also gives the precise error).
+fn load_yaml_items(body: &[u8], items: &[&[u8]]) -> Result<Snapshot, Error> {
+    match crate::yaml::load_items(items, || yaml_options(body.len())) {
+        Some(snap) => Ok(snap),
+        None => load_yaml_documents(body),
     }
-    load_yaml_documents(body)
 }
 
 /// Parses every YAML document of `body` whole (the general path).

@@ -676,6 +676,7 @@ fn a_gzip_bomb_stops_at_the_limit() {
     let limits = load::Limits {
         input: 1 << 20,
         yaml: 1 << 20,
+        yaml_list: 0,
     };
     let err = load::load_reader_bounded(&bomb[..], limits).expect_err("past the limit");
     assert!(
@@ -694,6 +695,7 @@ fn a_gzip_bomb_stops_at_the_limit() {
     let roomy = load::Limits {
         input: 16 << 20,
         yaml: 1 << 20,
+        yaml_list: 0,
     };
     assert!(!matches!(
         load::load_reader_bounded(&bomb[..], roomy),
@@ -709,6 +711,7 @@ fn yaml_is_bounded_on_its_own_and_an_input_of_exactly_the_limit_loads() {
     let limits = load::Limits {
         input: 1 << 30,
         yaml: 4096,
+        yaml_list: 0,
     };
     let err = load::load_reader_bounded(yaml.as_bytes(), limits).expect_err("YAML limit");
     assert!(
@@ -726,15 +729,60 @@ fn yaml_is_bounded_on_its_own_and_an_input_of_exactly_the_limit_loads() {
     let exact = load::Limits {
         input: doc.len() as u64,
         yaml: doc.len() as u64,
+        yaml_list: 0,
     };
     let snap = load::load_reader_bounded(doc.as_bytes(), exact).expect("exactly the limit loads");
     assert_eq!(snap.pods.len(), 1);
     let short = load::Limits {
         input: doc.len() as u64 - 1,
         yaml: 1 << 30,
+        yaml_list: 0,
     };
     assert!(matches!(
         load::load_reader_bounded(doc.as_bytes(), short),
         Err(Error::TooLarge { .. })
     ));
+}
+
+/// kubectl's YAML List is read item by item, so it may be bigger than YAML
+/// parsed whole: past `yaml` but within `yaml_list` it loads; any other
+/// YAML of that size is refused.
+#[test]
+fn kubectls_yaml_list_has_its_own_bound() {
+    let list = format!(
+        "apiVersion: v1\nitems:\n{}kind: List\nmetadata:\n  resourceVersion: \"\"\n",
+        (0..20)
+            .map(|i| serde_saphyr::to_string(&vec![pod(&format!("p{i}"))]).expect("yaml"))
+            .collect::<String>()
+    );
+    let limits = load::Limits {
+        input: 1 << 30,
+        yaml: 1024,
+        yaml_list: 1 << 20,
+    };
+    let snap = load::load_reader_bounded(list.as_bytes(), limits).expect("the List loads");
+    assert_eq!(snap.pods.len(), 20);
+    let documents: String = (0..20)
+        .map(|i| {
+            format!(
+                "---\n{}",
+                serde_saphyr::to_string(&pod(&format!("p{i}"))).expect("yaml")
+            )
+        })
+        .collect();
+    let err = load::load_reader_bounded(documents.as_bytes(), limits).expect_err("whole documents");
+    assert!(
+        matches!(err, Error::YamlTooLarge { limit: 1024, .. }),
+        "{}",
+        rebootguard_errors::chain(&err)
+    );
+    let tight = load::Limits {
+        yaml_list: 2048,
+        ..limits
+    };
+    let err = load::load_reader_bounded(list.as_bytes(), tight).expect_err("past both");
+    assert!(
+        matches!(err, Error::YamlTooLarge { limit: 2048, .. }),
+        "{err}"
+    );
 }
