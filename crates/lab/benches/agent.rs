@@ -71,6 +71,7 @@ fn scenario(nodes: usize) -> Scenario {
         behaviour: Behaviour::Plain,
         replicas: None,
         nodes: vec![],
+        bare: false,
     });
     s
 }

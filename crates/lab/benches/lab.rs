@@ -28,6 +28,7 @@ async fn boot_20(o: Options) -> Duration {
         behaviour: Behaviour::Plain,
         replicas: None,
         nodes: vec![],
+        bare: false,
     });
     let t = Instant::now();
     let lab = Lab::up(s, o).await.expect("lab up");

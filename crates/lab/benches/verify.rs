@@ -66,6 +66,7 @@ async fn verify(
         behaviour: Behaviour::Dns,
         replicas: Some(1),
         nodes: vec!["boromir".into()],
+        bare: false,
     });
     let lab = Lab::up(s, o).await.map_err(|e| e.to_string())?;
     let t = Instant::now();

@@ -4,7 +4,10 @@
 //! shapes: `SandboxChanged` after a reboot, `FailedCreatePodSandBox` with
 //! containerd's text, `ContainerCreating`, `CrashLoopBackOff`, volume
 //! attach/mount failures while the Longhorn CSI driver is not registered.
-//! A pod whose container command is `rebootguard ...` runs that command
+//! A deleted pod is removed at once, or with `[longhorn]
+//! unmount_needs_driver` once its volumes are unmounted: one that ran with
+//! a Longhorn volume stays `Terminating` while the driver is not
+//! registered (after a reboot, until the CSI plugin runs again). A pod whose container command is `rebootguard ...` runs that command
 //! for real in its sandbox ([`crate::container`]) and ends `Succeeded` or
 //! `Failed` with the container's exit code and termination message.
 
@@ -105,6 +108,11 @@ async fn sync(ctx: &Arc<Ctx>, node: &Arc<Node>, memos: &mut HashMap<String, Memo
     for pod in &pods {
         let u = uid(pod);
         if api::terminating(pod) {
+            if !volumes_unmountable(ctx, node, pod) {
+                // The kubelet removes a pod only once its volumes are
+                // unmounted: stuck Terminating (Unknown after NodeLost).
+                continue;
+            }
             // Confirm the deletion: stop the sandbox and remove the pod.
             teardown(ctx, node, &u).await;
             let _ = ctx
@@ -418,6 +426,19 @@ async fn start_container(
 }
 
 /// Whether the pod ran a sandbox in an earlier boot (or k3s run).
+/// Whether the kubelet can unmount the pod's volumes: with
+/// `[longhorn] unmount_needs_driver`, a Longhorn volume mounted before
+/// (the pod ran) needs the CSI driver registered on the node to be torn
+/// down (`UnmountVolume.TearDown failed ... driver name driver.longhorn.io
+/// not found in the list of registered CSI drivers`), which after a
+/// reboot it is only once the CSI plugin pod runs again.
+fn volumes_unmountable(ctx: &Ctx, node: &Node, pod: &Value) -> bool {
+    !ctx.scenario.longhorn.unmount_needs_driver
+        || ctx.behaviour(pod) != Behaviour::Volume
+        || !had_sandbox_before(pod)
+        || node.state().csi_drivers.contains(LONGHORN_DRIVER)
+}
+
 fn had_sandbox_before(pod: &Value) -> bool {
     pod.pointer("/status/podIP").is_some()
         || pod

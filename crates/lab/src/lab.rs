@@ -1,6 +1,7 @@
 //! The lab itself: kubesim, a switch namespace with a bridge, the nodes,
 //! and the cluster-side controllers k3s's server would run (node IPAM, node
-//! lifecycle, workload controllers, Flux's readiness).
+//! lifecycle, the workload controllers of [`crate::workload`], Flux's
+//! readiness).
 //!
 //! Everything made carries the lab's unique prefix (`rglab-<pid>-<n>`) and
 //! is removed when the [`Lab`] drops, also on panic; [`sweep`] removes what
@@ -23,7 +24,7 @@ use crate::api::{self, Api, Source};
 use crate::control;
 use crate::node::{self, Node};
 use crate::runtime::{self, RuntimeFault};
-use crate::scenario::{Behaviour, Fault, Scenario, Workload};
+use crate::scenario::{Behaviour, Fault, Scenario};
 use crate::tasks::Lifetime;
 
 /// The prefix of every namespace and directory a lab makes.
@@ -1357,7 +1358,7 @@ fn seed(ctx: &Ctx) {
 /// The cluster-side control loops, one tick at a time.
 async fn controllers(ctx: Arc<Ctx>) {
     let mut unreachable: HashMap<String, Instant> = HashMap::new();
-    let mut counter: u64 = 0;
+    let mut apps = crate::workload::Controllers::default();
     let mut was_up = true;
     let mut longhorn = crate::longhorn::Manager::new(&ctx.scenario);
     let mut dns = String::new();
@@ -1383,7 +1384,7 @@ async fn controllers(ctx: Arc<Ctx>) {
         }
         ipam(&ctx);
         lifecycle(&ctx, &mut unreachable).await;
-        workloads(&ctx, &mut counter);
+        apps.tick(&ctx);
         flux(&ctx);
         longhorn.tick(&ctx);
         ctx.publish_dns(&mut dns);
@@ -1581,104 +1582,6 @@ async fn lifecycle(ctx: &Ctx, unreachable: &mut HashMap<String, Instant>) {
     }
 }
 
-/// Deployments and DaemonSets: one live pod per replica slot, bound to its
-/// node while the node is schedulable.
-fn workloads(ctx: &Ctx, counter: &mut u64) {
-    let pods = ctx.api.pods();
-    let mut live: BTreeSet<(String, String, String)> = BTreeSet::new();
-    for p in &pods {
-        if api::terminating(p)
-            && p.pointer("/status/reason").and_then(Value::as_str) != Some("NodeLost")
-        {
-            continue;
-        }
-        if api::terminating(p) {
-            continue;
-        }
-        let slot = p
-            .pointer("/metadata/labels/rebootguard.lab~1slot")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let app = p
-            .pointer("/metadata/labels/app")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        live.insert((
-            api::namespace(p).to_owned(),
-            app.to_owned(),
-            slot.to_owned(),
-        ));
-    }
-    let nodes = ctx.api.nodes();
-    // The scheduler's filter: Ready, not cordoned, taints tolerated.
-    let schedulable = |name: &str, tolerations: &[Value]| {
-        nodes
-            .iter()
-            .any(|n| api::name(n) == name && api::schedulable(n, tolerations))
-    };
-    for w in &ctx.scenario.workloads {
-        for (slot, node) in ctx.scenario.placements(w).iter().enumerate() {
-            let key = (w.namespace.clone(), w.name.clone(), slot.to_string());
-            if live.contains(&key) {
-                continue;
-            }
-            let pod = pod_for(w, slot, node, &random_hex(5));
-            let tolerations = pod
-                .pointer("/spec/tolerations")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            if !schedulable(node, &tolerations) {
-                continue;
-            }
-            *counter += 1;
-            let _ = ctx.api.create(&pod);
-        }
-    }
-}
-
-/// A workload's pod, already bound to `node` (the scheduler's job done).
-pub fn pod_for(w: &Workload, slot: usize, node: &str, suffix: &str) -> Value {
-    let mut labels = json!({"app": w.name, "rebootguard.lab/slot": slot.to_string()});
-    if w.behaviour == Behaviour::Dns {
-        labels["k8s-app"] = "kube-dns".into();
-    }
-    let container = match w.behaviour {
-        Behaviour::Flux | Behaviour::LonghornManager => "manager",
-        Behaviour::LonghornCsi => "longhorn-csi-plugin",
-        _ => w.name.as_str(),
-    };
-    let mut pod = json!({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": format!("{}-{suffix}", w.name), "namespace": w.namespace, "labels": labels},
-        "spec": {
-            "nodeName": node,
-            "containers": [{"name": container, "image": format!("lab/{}:1", w.name)}],
-            "tolerations": [
-                {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
-                {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
-            ],
-        },
-        "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "True"}]},
-    });
-    if w.replicas.is_none() {
-        // As the DaemonSet controller makes them: owned by the DaemonSet
-        // (a drain leaves them) and tolerating a cordon (they come back on
-        // a cordoned node after its reboot).
-        pod["metadata"]["ownerReferences"] = json!([{
-            "apiVersion": "apps/v1", "kind": "DaemonSet", "name": w.name,
-            "uid": format!("lab-daemonset-{}-{}", w.namespace, w.name), "controller": true
-        }]);
-        if let Some(t) = pod["spec"]["tolerations"].as_array_mut() {
-            t.push(json!({"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"}));
-        }
-    }
-    if w.behaviour == Behaviour::Volume {
-        pod["spec"]["volumes"] = json!([{"name": "data", "persistentVolumeClaim": {"claimName": format!("{}-data", w.name)}}]);
-    }
-    pod
-}
-
 /// Flux's view: HelmReleases and Kustomizations are Ready while the
 /// controllers that reconcile them run.
 fn flux(ctx: &Ctx) {
@@ -1784,20 +1687,5 @@ mod tests {
         let tiny: Ipv4Net = "10.42.0.0/24".parse().unwrap();
         let full: BTreeSet<String> = ["10.42.0.0/24".to_owned()].into();
         assert_eq!(next_free(tiny, &full), None, "exhausted: CIDRNotAvailable");
-    }
-
-    #[test]
-    fn pods_are_bound_and_labelled() {
-        let w = Workload {
-            namespace: "kube-system".into(),
-            name: "coredns".into(),
-            behaviour: Behaviour::Dns,
-            replicas: Some(1),
-            nodes: vec![],
-        };
-        let p = pod_for(&w, 0, "boromir", "abcde");
-        assert_eq!(p["metadata"]["name"], "coredns-abcde");
-        assert_eq!(p["metadata"]["labels"]["k8s-app"], "kube-dns");
-        assert_eq!(p["spec"]["nodeName"], "boromir");
     }
 }

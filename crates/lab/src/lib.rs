@@ -26,6 +26,7 @@ pub mod runtime;
 pub mod sandbox;
 pub mod scenario;
 pub mod tasks;
+pub mod workload;
 
 pub use lab::{Lab, Options};
 pub use runtime::RuntimeFault;

@@ -169,13 +169,20 @@ pub fn api_available(servers: usize, up: usize, embedded_etcd: bool) -> bool {
     }
 }
 
-/// Longhorn's timings, real-world.
+/// Longhorn's timings (real-world) and how its volumes hold pods.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LonghornSettings {
     /// How long a replica takes to rebuild once its node is back.
     #[serde(default = "d60", with = "human")]
     pub rebuild: Duration,
+    /// The kubelet removes a deleted pod that ran with a Longhorn volume
+    /// only once it can unmount it, with `driver.longhorn.io` registered
+    /// on the node (as a real kubelet): after a reboot that leaves the CSI
+    /// plugin down, such pods stay `Unknown`. Off by default: the shipped
+    /// scenarios' replays are written without these stale pods.
+    #[serde(default)]
+    pub unmount_needs_driver: bool,
 }
 
 fn d60() -> Duration {
@@ -184,7 +191,10 @@ fn d60() -> Duration {
 
 impl Default for LonghornSettings {
     fn default() -> Self {
-        LonghornSettings { rebuild: d60() }
+        LonghornSettings {
+            rebuild: d60(),
+            unmount_needs_driver: false,
+        }
     }
 }
 
@@ -264,17 +274,45 @@ pub enum Behaviour {
 pub struct Workload {
     /// Namespace.
     pub namespace: String,
-    /// Name (pods are `<name>-<suffix>`).
+    /// Name: of the Deployment (pods `<name>-<hash>-<5 chars>`), the
+    /// DaemonSet (pods `<name>-<5 chars>`) or the bare pod (`<name>`, or
+    /// `<name>-<replica>` when there are several).
     pub name: String,
     /// Behaviour.
     #[serde(default = "plain")]
     pub behaviour: Behaviour,
-    /// Replicas; a DaemonSet when absent (one per node).
+    /// Replicas; a DaemonSet when absent (one per node), unless `bare`.
     #[serde(default)]
     pub replicas: Option<usize>,
     /// Nodes the replicas are placed on, round robin (all nodes when empty).
     #[serde(default)]
     pub nodes: Vec<String>,
+    /// Bare pods (`kubectl run`): no controller owns them, so the lab
+    /// creates each once and never again; `replicas` of them, default 1.
+    #[serde(default)]
+    pub bare: bool,
+}
+
+/// What makes a workload's pods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Controller {
+    /// A Deployment, through its ReplicaSet.
+    Deployment,
+    /// A DaemonSet: one pod per node.
+    DaemonSet,
+    /// Nothing: bare pods.
+    Bare,
+}
+
+impl Workload {
+    /// What makes its pods.
+    pub fn controller(&self) -> Controller {
+        match (self.bare, self.replicas) {
+            (true, _) => Controller::Bare,
+            (false, None) => Controller::DaemonSet,
+            (false, Some(_)) => Controller::Deployment,
+        }
+    }
 }
 
 fn plain() -> Behaviour {
@@ -548,9 +586,11 @@ impl Scenario {
         } else {
             w.nodes.clone()
         };
-        match w.replicas {
-            None => pool,
-            Some(r) => (0..r).map(|i| pool[i % pool.len()].clone()).collect(),
+        match (w.controller(), w.replicas) {
+            (Controller::DaemonSet, _) => pool,
+            (_, r) => (0..r.unwrap_or(1))
+                .map(|i| pool[i % pool.len()].clone())
+                .collect(),
         }
     }
 
@@ -813,6 +853,9 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(s.longhorn.rebuild, Duration::from_secs(120));
+        assert!(!s.longhorn.unmount_needs_driver, "off by default");
+        let strict = Scenario::parse(&format!("{base}[longhorn]\nunmount_needs_driver=true"));
+        assert!(strict.unwrap().longhorn.unmount_needs_driver);
         assert_eq!(s.replica_nodes(0, &s.volumes[0]), ["a", "b"]);
         assert_eq!(s.replica_nodes(1, &s.volumes[1]), ["b", "c"], "spread");
         assert_eq!(s.attached_node(1, &s.volumes[1]), "b", "first replica's");
@@ -853,6 +896,7 @@ mod tests {
             behaviour: Behaviour::Plain,
             replicas: None,
             nodes: vec![],
+            bare: false,
         });
         s.workloads.push(Workload {
             namespace: "a".into(),
@@ -860,6 +904,15 @@ mod tests {
             behaviour: Behaviour::Plain,
             replicas: Some(3),
             nodes: vec!["theoden".into(), "samwise".into()],
+            bare: false,
+        });
+        s.workloads.push(Workload {
+            namespace: "a".into(),
+            name: "debug".into(),
+            behaviour: Behaviour::Plain,
+            replicas: None,
+            nodes: vec!["samwise".into()],
+            bare: true,
         });
         assert_eq!(
             s.placements(&s.workloads[0]),
@@ -869,6 +922,18 @@ mod tests {
             s.placements(&s.workloads[1]),
             ["theoden", "samwise", "theoden"]
         );
-        assert_eq!(s.pod_count(), 6);
+        assert_eq!(s.placements(&s.workloads[2]), ["samwise"]);
+        assert_eq!(
+            s.workloads
+                .iter()
+                .map(Workload::controller)
+                .collect::<Vec<_>>(),
+            [
+                Controller::DaemonSet,
+                Controller::Deployment,
+                Controller::Bare
+            ]
+        );
+        assert_eq!(s.pod_count(), 7);
     }
 }

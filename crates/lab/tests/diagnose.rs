@@ -2,7 +2,8 @@
 //! analysis, pointed at the lab's API while the 2026-01-31 incident is
 //! happening (unprotected, before the manual fix), names the same first
 //! domino as the post-mortem: flannel's subnet.env missing on boromir and
-//! theoden, with the cascade folded under it.
+//! theoden, with the cascade folded under it, workload by workload (the
+//! lab's pods are owned by ReplicaSets and DaemonSets).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -65,6 +66,28 @@ async fn diagnose_names_the_first_domino_of_the_replayed_incident() {
         first.contains("boromir") && first.contains("theoden"),
         "{titles:#?}"
     );
+    // The lab's pods are owned as a real cluster's: the cascade is told
+    // by workload (Deployment, DaemonSet), never pod by pod.
+    let mut impact: Vec<&str> = Vec::new();
+    let mut stack: Vec<&rebootguard_diagnose::report::Impact> =
+        report.roots.iter().flat_map(|r| &r.impact).collect();
+    while let Some(i) = stack.pop() {
+        impact.push(&i.title);
+        stack.extend(&i.children);
+    }
+    assert!(
+        impact
+            .iter()
+            .any(|t| t.starts_with("Deployment kube-system/coredns: ")),
+        "{impact:#?}"
+    );
+    assert!(
+        impact
+            .iter()
+            .any(|t| t.starts_with("DaemonSet longhorn-system/longhorn-csi-plugin: ")),
+        "{impact:#?}"
+    );
+    assert!(!impact.iter().any(|t| t.starts_with("Pod ")), "{impact:#?}");
     for title in titles.iter().skip(1) {
         for folded in ["CoreDNS", "source-controller", "longhorn"] {
             assert!(

@@ -47,6 +47,7 @@ async fn three_nodes_pods_ping_across_the_overlay_and_down_leaves_nothing() {
         behaviour: Behaviour::Plain,
         replicas: None,
         nodes: vec![],
+        bare: false,
     });
     let lab = Lab::up(s, options(base.path())).await.expect("lab up");
     let ctx = lab.ctx.clone();

@@ -27,6 +27,7 @@ fn coredns() -> Workload {
         behaviour: Behaviour::Dns,
         replicas: Some(1),
         nodes: vec!["boromir".into()],
+        bare: false,
     }
 }
 

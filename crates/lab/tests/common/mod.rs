@@ -45,6 +45,7 @@ pub fn echo_scenario(nodes: usize, time_scale: f64) -> rebootguard_lab::Scenario
         behaviour: rebootguard_lab::scenario::Behaviour::Plain,
         replicas: None,
         nodes: vec![],
+        bare: false,
     });
     s
 }
