@@ -38,6 +38,10 @@ pub struct PodView {
     pub host_network: bool,
     /// `status.phase`.
     pub phase: String,
+    /// `metadata.deletionTimestamp` is set: the pod is being deleted. A
+    /// pod deleted while its node was down keeps its last phase and IPs
+    /// until the kubelet confirms, long after the reboot ended its containers.
+    pub deleting: bool,
 }
 
 /// An event, reduced to what a sandbox failure needs.
@@ -184,6 +188,7 @@ pub fn pod_view(pod: &Pod) -> PodView {
         ips,
         host_network: spec.and_then(|s| s.host_network).unwrap_or(false),
         phase: status.and_then(|s| s.phase.clone()).unwrap_or_default(),
+        deleting: pod.metadata.deletion_timestamp.is_some(),
     }
 }
 

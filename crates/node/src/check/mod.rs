@@ -355,14 +355,20 @@ fn live_gateway(local: &Local) -> Option<IpNet> {
     }
 }
 
-/// Pods on this node that use the pod network and should be up.
+/// Pods on this node that use the pod network and should be up. A pod
+/// being deleted is not one: after a reboot, the pods deleted while the
+/// node was down still say `Running` with their old IPs until the kubelet
+/// confirms, and counting them would demand a bridge no new pod has made
+/// yet (and the taint that follows would keep the first one away).
 fn running_pods(f: &Facts) -> usize {
     f.api
         .cluster()
         .and_then(|c| c.pods.as_ref().ok())
         .map(|pods| {
             pods.iter()
-                .filter(|p| !p.host_network && p.phase == "Running" && !p.ips.is_empty())
+                .filter(|p| {
+                    !p.host_network && !p.deleting && p.phase == "Running" && !p.ips.is_empty()
+                })
                 .count()
         })
         .unwrap_or(0)
