@@ -382,9 +382,11 @@ fn describe_plan(
     if plan.is_empty() {
         return "no stale pods\n".into();
     }
+    // Names come from the cluster: shown inert on a terminal.
+    let t = |text: &str| rebootguard_diagnose::escape::terminal(text).into_owned();
     let mut out = format!(
-        "{:<48} {:<12} {:<12} {:<12} REASON\n",
-        "POD", "NODE", "STATUS", "ACTION"
+        "{:<48} {:<12} {:<12} {:<32} {:<12} REASON\n",
+        "POD", "NODE", "STATUS", "OWNER", "ACTION"
     );
     for entry in &plan.entries {
         let action = match entry.action {
@@ -393,12 +395,13 @@ fn describe_plan(
             Action::Keep => "keep",
         };
         out.push_str(&format!(
-            "{:<48} {:<12} {:<12} {:<12} {}\n",
-            format!("{}/{}", entry.namespace, entry.name),
-            entry.node,
-            entry.status,
+            "{:<48} {:<12} {:<12} {:<32} {:<12} {}\n",
+            t(&format!("{}/{}", entry.namespace, entry.name)),
+            t(&entry.node),
+            t(&entry.status),
+            t(entry.owner.as_deref().unwrap_or("<none>")),
             action,
-            entry.reason
+            t(&entry.reason)
         ));
     }
     if yes {
@@ -407,8 +410,9 @@ fn describe_plan(
         for (entry, result) in results {
             if let Err(e) = result {
                 out.push_str(&format!(
-                    "failed: {}/{}: {e}\n",
-                    entry.namespace, entry.name
+                    "failed: {}: {}\n",
+                    t(&format!("{}/{}", entry.namespace, entry.name)),
+                    t(e)
                 ));
             }
         }

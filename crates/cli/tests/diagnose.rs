@@ -345,3 +345,33 @@ async fn the_same_objects_in_two_files_count_once() {
     assert_eq!(twice["summary"], once["summary"], "{}", twice["summary"]);
     assert_eq!(twice["roots"], once["roots"]);
 }
+
+/// The dry run's table names each stale pod's owner (what will recreate
+/// it), and a name from the cluster cannot drive the terminal.
+#[tokio::test]
+async fn clean_stale_shows_owners_and_inert_names() {
+    let mut snapshot: Value =
+        serde_json::from_slice(&std::fs::read(incident()).expect("incident")).expect("JSON");
+    let stale = snapshot["pods"]
+        .as_array_mut()
+        .expect("pods")
+        .iter_mut()
+        .find(|p| p["metadata"]["deletionTimestamp"].is_string())
+        .expect("a stale pod");
+    stale["metadata"]["name"] = "web-\u{1b}[2Jgone".into();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("hostile.json");
+    std::fs::write(&path, snapshot.to_string()).expect("write");
+    let out = run(&["clean-stale", "--snapshot", path.to_str().expect("utf-8")]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let header = text.lines().next().expect("header");
+    assert!(header.contains("OWNER"), "{header}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("ReplicaSet/") || l.contains("DaemonSet/")),
+        "{text}"
+    );
+    assert!(!text.contains('\u{1b}'), "{text}");
+    assert!(text.contains("web-\\x1b[2Jgone"), "{text}");
+}
