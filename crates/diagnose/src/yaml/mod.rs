@@ -3,9 +3,11 @@
 //! line starting each item and every other line of it indented. Split
 //! there, the items parse on every core at once, each alone, so no tree of
 //! the whole file is ever built: memory follows the file, not its parse
-//! tree. Anything else (another layout, several documents, an item that
-//! does not parse alone) is left to the whole-document path, which also
-//! gives the precise error.
+//! tree. Each item is first read by [`transcode`] (the shapes kubectl
+//! prints, straight to JSON), else by the general YAML parser. Anything
+//! else (another layout, several documents, an item that does not parse
+//! alone) is left to the whole-document path, which also gives the precise
+//! error.
 
 use serde_json::Value;
 
