@@ -220,8 +220,7 @@ pub fn dump<'a, P: AsRef<str>>(
             let parts: Vec<&str> = path.trim_start_matches("./").split('/').collect();
             if parts.len() >= 3 {
                 let n = parts.len();
-                crate::snapshot::push_log(
-                    &mut snap,
+                snap.push_log(
                     parts[n - 3],
                     parts[n - 2],
                     "",

@@ -352,7 +352,7 @@ impl Builder {
             });
         }
         self.snapshot
-            .add_object_value(&api_version, &kind, value)
+            .add_object(&api_version, &kind, value)
             .map_err(|e| Error::Add {
                 kind: kind.clone(),
                 reason: e.to_string(),
@@ -388,16 +388,6 @@ impl Snapshot {
         self.add_object(api_version, kind, &mut de)
     }
 
-    /// Adds one object given as a [`Value`] (used by [`Builder`]).
-    fn add_object_value(
-        &mut self,
-        api_version: &str,
-        kind: &str,
-        value: Value,
-    ) -> Result<(), serde_json::Error> {
-        self.add_object(api_version, kind, value)
-    }
-
     /// Adds one object to the array the table of kinds gives it, to
     /// `custom` when it is a kept custom resource, else counts it ignored.
     fn add_object<'de, D>(&mut self, api_version: &str, kind: &str, d: D) -> Result<(), D::Error>
@@ -431,9 +421,24 @@ impl Snapshot {
         Ok(())
     }
 
-    /// See [`push_log`].
+    /// Keeps the lines of a container's log that suggest a failure (the
+    /// last [`MAX_LOG_LINES`]) as a [`LogExcerpt`].
     pub(crate) fn push_log(&mut self, namespace: &str, pod: &str, container: &str, text: &str) {
-        push_log(self, namespace, pod, container, text);
+        let lines: Vec<String> = text
+            .lines()
+            .filter(|l| interesting(l))
+            .map(|l| l.chars().take(500).collect())
+            .collect();
+        if lines.is_empty() {
+            return;
+        }
+        let skip = lines.len().saturating_sub(MAX_LOG_LINES);
+        self.log_excerpts.push(LogExcerpt {
+            namespace: namespace.into(),
+            pod: pod.into(),
+            container: container.into(),
+            lines: lines.into_iter().skip(skip).collect(),
+        });
     }
 }
 
@@ -454,32 +459,6 @@ fn interesting(line: &str) -> bool {
 }
 
 const MAX_LOG_LINES: usize = 20;
-
-/// Keeps the lines of a container's log that suggest a failure (the last
-/// [`MAX_LOG_LINES`]) as a [`LogExcerpt`].
-pub(crate) fn push_log(
-    snap: &mut Snapshot,
-    namespace: &str,
-    pod: &str,
-    container: &str,
-    text: &str,
-) {
-    let lines: Vec<String> = text
-        .lines()
-        .filter(|l| interesting(l))
-        .map(|l| l.chars().take(500).collect())
-        .collect();
-    if lines.is_empty() {
-        return;
-    }
-    let skip = lines.len().saturating_sub(MAX_LOG_LINES);
-    snap.log_excerpts.push(LogExcerpt {
-        namespace: namespace.into(),
-        pod: pod.into(),
-        container: container.into(),
-        lines: lines.into_iter().skip(skip).collect(),
-    });
-}
 
 #[cfg(test)]
 mod tests {

@@ -75,7 +75,8 @@ impl<'a> Parser<'a> {
         if first.indent != 0 || !(first.text == "-" || first.text.starts_with("- ")) {
             return Err(GiveUp);
         }
-        self.sequence_entry(0)?;
+        self.at += 1;
+        self.entry_content(0, first.text)?;
         self.skip_blank();
         // Exactly one entry.
         if self.at < self.lines.len() {
@@ -135,14 +136,6 @@ impl<'a> Parser<'a> {
         }
         self.out.push(']');
         Ok(())
-    }
-
-    /// The first line of the item is the current line: consume it and
-    /// read its entry.
-    fn sequence_entry(&mut self, col: usize) -> Result<()> {
-        let l = self.line().ok_or(GiveUp)?;
-        self.at += 1;
-        self.entry_content(col, l.text)
     }
 
     /// One entry `- ...` at `col` (its line consumed).
@@ -513,23 +506,15 @@ fn key_end(text: &str) -> Option<usize> {
 /// A mapping key's text.
 fn key(raw: &str) -> Result<String> {
     let raw = raw.trim_end_matches(' ');
+    // A quoted key is one line: a parser without lines cannot continue it.
+    let mut one_line = Parser {
+        lines: Vec::new(),
+        at: 0,
+        out: String::new(),
+    };
     match raw.as_bytes().first() {
-        Some(b'"') => {
-            let mut p = Parser {
-                lines: vec![],
-                at: 0,
-                out: String::new(),
-            };
-            p.double_quoted(raw, 0)
-        }
-        Some(b'\'') => {
-            let mut p = Parser {
-                lines: vec![],
-                at: 0,
-                out: String::new(),
-            };
-            p.single_quoted(raw, 0)
-        }
+        Some(b'"') => one_line.double_quoted(raw, 0),
+        Some(b'\'') => one_line.single_quoted(raw, 0),
         Some(
             b'&' | b'*' | b'!' | b'?' | b'{' | b'[' | b'<' | b'|' | b'>' | b'#' | b'%' | b'@'
             | b'`',
