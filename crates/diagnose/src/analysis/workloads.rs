@@ -349,8 +349,12 @@ pub(super) fn pods(run: &mut Run<'_>) {
             reboot_killed.push((pod, wkey, detail));
             continue;
         }
-        let pressure_key = Key::NodePressure(node.into());
-        if matches!(cause, PodCause::Evicted(_)) && !pressure_nodes.contains(&pressure_key) {
+        let under_pressure = |node: &str| {
+            pressure_nodes
+                .iter()
+                .any(|k| matches!(k, Key::NodePressure(n) if n == node))
+        };
+        if matches!(cause, PodCause::Evicted(_)) && !under_pressure(node) {
             // Evicted while the node was under a pressure it no longer is:
             // history (its controller has replaced it), not a problem.
             *pods_affected -= 1;
@@ -494,6 +498,7 @@ pub(super) fn pods(run: &mut Run<'_>) {
                 }
             }
             PodCause::Evicted(msg) => {
+                let pressure_key = Key::NodePressure(node.into());
                 let p = g.node(&pressure_key, String::new);
                 if p.evidence.iter().filter(|e| e.reason == "Evicted").count() < 2 {
                     p.evidence.push(Evidence {
