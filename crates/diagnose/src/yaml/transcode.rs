@@ -216,7 +216,12 @@ impl<'a> Parser<'a> {
     /// A scalar (or `{}`/`[]`) starting with `text`, continued on lines
     /// indented more than `parent`.
     fn scalar_value(&mut self, text: &'a str, parent: usize) -> Result<()> {
-        match text.as_bytes()[0] {
+        // Empty only after trailing spaces (`- ` ending a line), which
+        // go-yaml never prints.
+        let Some(&first) = text.as_bytes().first() else {
+            return Err(GiveUp);
+        };
+        match first {
             b'|' => return self.literal(text, parent),
             b'"' => {
                 let s = self.double_quoted(text, parent)?;
@@ -747,6 +752,11 @@ mod tests {
             "- ? complex\n  : key\n",
             "- a: b # comment\n",
             "- a: 1\n- b: 2\n",
+            // Found by the `snapshot` fuzz target: an entry that is only
+            // trailing spaces once indexed an empty scalar.
+            "- ",
+            "- a:\n  - \n",
+            "-   \n",
         ] {
             assert_eq!(fast(yaml), None, "{yaml}");
         }
