@@ -24,6 +24,7 @@ use kube::{Api, Client};
 use rebootguard_cluster::condition::{self, Condition};
 use rebootguard_cluster::node::{self as views, EventView, NodeView, PodView};
 use rebootguard_cluster::reboot::Handshake;
+use rebootguard_errors::Failure;
 use rebootguard_node::check::{ApiFacts, Cluster, EVENTS_WINDOW};
 use tokio::sync::{mpsc, watch};
 
@@ -48,7 +49,7 @@ struct State {
     pods: Option<BTreeMap<(String, String), PodView>>,
     events: Option<BTreeMap<(String, String), EventView>>,
     /// The watches' latest error, cleared by their next success.
-    error: Option<String>,
+    error: Option<Failure>,
 }
 
 impl Cache {
@@ -66,7 +67,7 @@ impl Cache {
                 state
                     .error
                     .clone()
-                    .unwrap_or_else(|| "waiting for the first list of Nodes".into()),
+                    .unwrap_or_else(|| Failure::said("waiting for the first list of Nodes", true)),
             );
         };
         let pods = match &state.pods {
@@ -100,15 +101,31 @@ impl Cache {
         self.state().handshake.clone()
     }
 
-    fn failed(&self, error: String) {
-        self.state().error = Some(error);
+    fn failed(&self, error: watcher::Error) {
+        // The watcher retries on its own: every watch error is retryable.
+        self.state().error = Some(Failure::new(error, true));
     }
 }
 
-fn waiting(error: &Option<String>, what: &str) -> String {
+/// Why a watched kind has no list yet.
+#[derive(Debug, thiserror::Error)]
+#[error("{what} unknown")]
+struct Unknown {
+    what: &'static str,
+    #[source]
+    source: Failure,
+}
+
+fn waiting(error: &Option<Failure>, what: &'static str) -> Failure {
     match error {
-        Some(e) => format!("{what} unknown: {e}"),
-        None => format!("waiting for the first list of {what}"),
+        Some(e) => Failure::new(
+            Unknown {
+                what,
+                source: e.clone(),
+            },
+            true,
+        ),
+        None => Failure::said(format!("waiting for the first list of {what}"), true),
     }
 }
 
@@ -295,7 +312,7 @@ where
             }
             Err(e) => {
                 tracing::debug!("watch failed (retrying): {e}");
-                cache.failed(e.to_string());
+                cache.failed(e);
             }
         }
     }

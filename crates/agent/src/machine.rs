@@ -24,6 +24,7 @@
 
 use std::time::{Duration, Instant};
 
+use rebootguard_errors::{self as errors, chain};
 use rebootguard_node::check::{Id, Report, Status};
 
 /// The tunables of the ladder and of alerting.
@@ -123,7 +124,7 @@ pub enum LeaseAnswer {
     /// Another node holds it.
     Busy(String),
     /// The API could not be asked.
-    Failed(String),
+    Failed(errors::Failure),
 }
 
 /// Something that happened.
@@ -140,11 +141,11 @@ pub enum Input {
         summary: String,
     },
     /// A restore finished: what it did, or why it failed.
-    Restored(Result<String, String>),
+    Restored(Result<String, errors::Failure>),
     /// The Lease was asked for.
     Lease(LeaseAnswer),
     /// A k3s restart finished.
-    Restarted(Result<(), String>),
+    Restarted(Result<(), errors::Failure>),
     /// Time passed.
     Tick,
 }
@@ -340,7 +341,7 @@ impl Machine {
                     Err(why) => Event {
                         warning: true,
                         reason: "SubnetEnvRestoreFailed",
-                        message: why,
+                        message: chain(&why),
                     },
                 }));
             }
@@ -591,7 +592,7 @@ impl Machine {
             self.restart = Restart::Idle;
             return;
         };
-        match answer {
+        let who = match answer {
             LeaseAnswer::Held => {
                 self.restart = Restart::Running;
                 actions.push(Action::Event(Event {
@@ -604,24 +605,30 @@ impl Machine {
                     ),
                 }));
                 actions.push(Action::RestartK3s);
+                return;
             }
-            LeaseAnswer::Busy(who) | LeaseAnswer::Failed(who) => {
-                self.restart = Restart::Lease {
-                    retry: Some(now + self.policy.lease_retry),
-                };
-                if !failure.told_waiting {
-                    failure.told_waiting = true;
-                    actions.push(Action::Event(Event {
-                        warning: false,
-                        reason: "WaitingForRestartLease",
-                        message: format!("k3s restart waits for the cluster-wide Lease: {who}"),
-                    }));
-                }
-            }
+            LeaseAnswer::Busy(holder) => holder,
+            LeaseAnswer::Failed(e) => chain(&e),
+        };
+        self.restart = Restart::Lease {
+            retry: Some(now + self.policy.lease_retry),
+        };
+        if !failure.told_waiting {
+            failure.told_waiting = true;
+            actions.push(Action::Event(Event {
+                warning: false,
+                reason: "WaitingForRestartLease",
+                message: format!("k3s restart waits for the cluster-wide Lease: {who}"),
+            }));
         }
     }
 
-    fn restarted(&mut self, result: Result<(), String>, now: Instant, actions: &mut Vec<Action>) {
+    fn restarted(
+        &mut self,
+        result: Result<(), errors::Failure>,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
         self.restarts.push(now);
         if let Some(f) = &mut self.failure {
             f.restarted = true;
@@ -643,7 +650,7 @@ impl Machine {
             Err(why) => {
                 self.restart = Restart::Idle;
                 actions.push(Action::ReleaseLease);
-                self.give_up(format!("restarting k3s failed: {why}"), actions);
+                self.give_up(format!("restarting k3s failed: {}", chain(&why)), actions);
             }
         }
     }

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
+use rebootguard_errors::Failure;
 use rebootguard_node::Settings;
 use rebootguard_node::restore::{self, Decision};
 
@@ -72,6 +73,12 @@ pub enum Error {
     /// systemd over D-Bus failed.
     #[error(transparent)]
     Systemd(#[from] systemd::Error),
+}
+
+/// `error` as the state machine's input.
+pub fn failure(error: Error) -> Failure {
+    let retryable = error.is_retryable();
+    Failure::new(error, retryable)
 }
 
 impl Error {

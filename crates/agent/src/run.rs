@@ -17,6 +17,7 @@ use kube::{Api, Client};
 use rebootguard_cluster::client::Discovery;
 use rebootguard_cluster::lease::{Lock, Outcome};
 use rebootguard_cluster::reboot::{ACCEPTED, REQUIRED, annotate};
+use rebootguard_errors::Failure;
 use rebootguard_node::Settings;
 use rebootguard_node::check::{self, Facts, Status};
 use tokio::sync::{mpsc, watch};
@@ -57,9 +58,9 @@ enum Done {
         summary: String,
         took: Duration,
     },
-    Restored(Result<String, String>),
+    Restored(Result<String, Failure>),
     Lease(LeaseAnswer),
-    Restarted(Result<(), String>),
+    Restarted(Result<(), Failure>),
 }
 
 /// Runs the agent until SIGTERM or SIGINT.
@@ -312,9 +313,7 @@ impl Context {
                 tokio::spawn(async move {
                     let _ = done
                         .send(Done::Restored(
-                            remedy::restore(&settings)
-                                .await
-                                .map_err(|e| rebootguard_errors::chain(&e)),
+                            remedy::restore(&settings).await.map_err(remedy::failure),
                         ))
                         .await;
                 });
@@ -324,7 +323,9 @@ impl Context {
                 let lock = client.map(|c| self.lock(c));
                 tokio::spawn(async move {
                     let answer = match lock {
-                        None => LeaseAnswer::Failed("the API is not reachable".into()),
+                        None => {
+                            LeaseAnswer::Failed(Failure::said("the API is not reachable", true))
+                        }
                         Some(lock) => match lock.acquire().await {
                             Ok(Outcome::Held { took_from }) => {
                                 if let Some(from) = took_from {
@@ -338,7 +339,10 @@ impl Context {
                                 "held by {holder}{}",
                                 until.map(|u| format!(" until {u}")).unwrap_or_default()
                             )),
-                            Err(e) => LeaseAnswer::Failed(rebootguard_errors::chain(&e)),
+                            Err(e) => {
+                                let retryable = e.is_retryable();
+                                LeaseAnswer::Failed(Failure::new(e, retryable))
+                            }
                         },
                     };
                     let _ = done.send(Done::Lease(answer)).await;
@@ -352,7 +356,7 @@ impl Context {
                         .send(Done::Restarted(
                             remedy::restart_k3s(&how, &root)
                                 .await
-                                .map_err(|e| rebootguard_errors::chain(&e)),
+                                .map_err(remedy::failure),
                         ))
                         .await;
                 });

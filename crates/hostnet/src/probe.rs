@@ -68,9 +68,9 @@ pub enum Error {
     Ping {
         /// Which target (`gateway`, `peer flannel.1`).
         name: String,
-        /// Why.
+        /// Why (shared with the [`Ping`] in the report).
         #[source]
-        source: ping::Error,
+        source: Arc<ping::Error>,
     },
     /// CNI DEL failed: the probe may have leaked an address lease.
     #[error("CNI DEL failed (a lease may have leaked): {0}")]
@@ -216,7 +216,7 @@ pub struct Ping {
     /// The address pinged.
     pub address: IpAddr,
     /// The round trip, or why there was none.
-    pub result: Result<Duration, String>,
+    pub result: Result<Duration, Arc<ping::Error>>,
 }
 
 /// What a probe saw.
@@ -417,11 +417,11 @@ fn check(pod: &Netns, options: &Options, report: &mut Report) {
                 report.failures.push(Error::Interrupted);
                 return;
             }
-            let result = ping::ping(Some(pod), address, options.ping_timeout);
+            let result = ping::ping(Some(pod), address, options.ping_timeout).map_err(Arc::new);
             report.pings.push(Ping {
                 name: target.name.clone(),
                 address,
-                result: result.as_ref().map(|d| *d).map_err(ToString::to_string),
+                result: result.clone(),
             });
             match result {
                 Ok(_) if any => {

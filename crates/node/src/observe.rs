@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use rebootguard_cluster::{Discovery, NodeView};
+use rebootguard_errors::Failure;
 use rebootguard_flannel::NetConf;
 use rebootguard_hostnet::link::Netlink;
 use rebootguard_store::{BadContent, Generation};
@@ -19,7 +20,7 @@ pub enum Api {
     /// Not asked (`--no-api`, or not needed).
     NotAsked,
     /// No answer, or an error; the reason.
-    Unavailable(String),
+    Unavailable(Failure),
     /// The API answered that this node does not exist.
     NoNode(String),
     /// The node as the API sees it.
@@ -196,13 +197,16 @@ fn remaining(deadline: Instant, cap: Duration) -> Duration {
 async fn ask_api(settings: &Settings, deadline: Instant) -> (Api, Option<kube::Client>) {
     let bound = remaining(deadline, settings.api_timeout);
     if bound.is_zero() {
-        return (Api::Unavailable("no time left to ask the API".into()), None);
+        return (
+            Api::Unavailable(Failure::said("no time left to ask the API", true)),
+            None,
+        );
     }
     let discovery = Discovery::from_env(settings.kubeconfig.clone(), &settings.root);
     let attempt = async {
         let (client, source) = rebootguard_cluster::connect(&discovery, bound)
             .await
-            .map_err(|e| Api::Unavailable(e.to_string()))?;
+            .map_err(|e| Api::Unavailable(Failure::new(e, true)))?;
         tracing::debug!(%source, "asking the API server");
         match rebootguard_cluster::node_view(&client, &settings.node_name, bound).await {
             Ok(view) => Ok((Api::Node(view), client)),
@@ -210,13 +214,17 @@ async fn ask_api(settings: &Settings, deadline: Instant) -> (Api, Option<kube::C
             Err(rebootguard_cluster::node::Error::NotFound(name)) => {
                 Ok((Api::NoNode(name), client))
             }
-            Err(e) => Err(Api::Unavailable(rebootguard_errors::chain(&e))),
+            Err(e) => {
+                let retryable = e.is_retryable();
+                Err(Api::Unavailable(Failure::new(e, retryable)))
+            }
         }
     };
     match tokio::time::timeout(bound, attempt).await {
         Err(_) => (
-            Api::Unavailable(format!(
-                "no successful answer from the API server within {bound:?}"
+            Api::Unavailable(Failure::said(
+                format!("no successful answer from the API server within {bound:?}"),
+                true,
             )),
             None,
         ),

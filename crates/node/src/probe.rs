@@ -24,6 +24,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use ipnet::IpNet;
+use rebootguard_errors::chain;
 use rebootguard_flannel::subnet_env;
 use rebootguard_hostnet::cni::{self, Conflist, Runtime};
 use rebootguard_hostnet::link::{self, Family, Netlink, Route};
@@ -591,7 +592,7 @@ pub fn assemble(
                     p.result
                         .as_ref()
                         .err()
-                        .map(|e| format!("{}: {e}", p.address))
+                        .map(|e| format!("{}: {}", p.address, chain(&**e)))
                 })
                 .collect();
             steps.push(match pings.iter().find(|p| p.result.is_ok()) {
@@ -614,7 +615,7 @@ pub fn assemble(
                     Outcome::Ok,
                     format!("{} reached in {}", ping.address, ms(*rtt)),
                 ),
-                Err(e) => row(&step, Outcome::Failed, e.clone()),
+                Err(e) => row(&step, Outcome::Failed, chain(&**e)),
             });
         }
     }

@@ -48,7 +48,10 @@ pub fn derive_from(observation: &Observation, ipmasq: bool) -> Result<Derived, V
             None
         }
         Api::Unavailable(why) => {
-            missing.push(format!("the node's podCIDR (API unavailable: {why})"));
+            missing.push(format!(
+                "the node's podCIDR (API unavailable: {})",
+                rebootguard_errors::chain(why)
+            ));
             None
         }
         Api::NoNode(name) => {

@@ -196,7 +196,12 @@ pub fn decide(o: &Observation, ipmasq: bool) -> Plan {
         }
         (Some(backup), api) => {
             let why = match api {
-                Api::Unavailable(why) => format!("the API is unavailable ({why})"),
+                Api::Unavailable(why) => {
+                    format!(
+                        "the API is unavailable ({})",
+                        rebootguard_errors::chain(why)
+                    )
+                }
                 _ => "the API was not asked".to_owned(),
             };
             warnings.push(format!(

@@ -171,7 +171,12 @@ pub fn compare(o: &Observation) -> Report {
             disagreements.push(format!("the API has no node {name:?}"));
             views.push(view("api", "no-such-node", None, name));
         }
-        Api::Unavailable(why) => views.push(view("api", "unavailable", None, why)),
+        Api::Unavailable(why) => views.push(view(
+            "api",
+            "unavailable",
+            None,
+            &rebootguard_errors::chain(why),
+        )),
         Api::NotAsked => views.push(view("api", "not-asked", None, "")),
     }
     if let (Some(live), Some(backup)) = (&live_env, &backup_env)

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use rebootguard_cluster::NodeView;
+use rebootguard_errors::Failure;
 use rebootguard_flannel::{NetConf, subnet_env};
 use rebootguard_node::live::{Live, Unusable};
 use rebootguard_node::observe::{Api, MtuHints, Observation};
@@ -104,7 +105,7 @@ fn unreachable_api_restores_unverified_with_a_warning() {
         &observation(
             present("garbage"),
             vec![generation(3, "boromir", BOROMIR)],
-            Api::Unavailable("connection refused".into()),
+            Api::Unavailable(Failure::said("connection refused", true)),
         ),
         true,
     );
@@ -145,7 +146,7 @@ fn another_nodes_backup_is_never_used() {
     let o = observation(
         Live::Missing,
         vec![generation(9, "samwise", SAMWISE)],
-        Api::Unavailable("timeout".into()),
+        Api::Unavailable(Failure::said("timeout", true)),
     );
     let plan = decide(&o, true);
     let Decision::Nothing { missing } = plan.decision else {

@@ -25,6 +25,7 @@ use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
 use rebootguard_cluster::lease::{Lock, Outcome as LockOutcome};
 use rebootguard_cluster::reboot::Request;
+use rebootguard_errors::Failure;
 use rebootguard_rollout::gates::{self, Gate};
 use rebootguard_rollout::machine::{
     self, Action, Config, How, Lease, Mark, Node, Phase, Seen, Stop,
@@ -591,7 +592,7 @@ pub(crate) async fn gate_view(
             options.bound,
         )
         .await;
-        view.firing = Some(alerts.map_err(|e| rebootguard_errors::chain(&e)));
+        view.firing = Some(alerts.map_err(|e| Failure::new(e, true)));
     }
     Ok(view)
 }
@@ -789,15 +790,18 @@ async fn execute(
 ) {
     let bound = options.bound;
     let failed = |seen: &mut Seen, e: Error| {
-        seen.failed = Some(rebootguard_errors::chain(&e));
-        seen.failed_for_good = !e.is_retryable();
+        let retryable = e.is_retryable();
+        seen.failed = Some(Failure::new(e, retryable));
     };
     match action {
         Action::Lease => {
             seen.lease = Some(match lock.acquire().await {
                 Ok(LockOutcome::Held { .. }) => Lease::Held,
                 Ok(LockOutcome::Busy { holder, .. }) => Lease::Busy(holder),
-                Err(e) => Lease::Failed(e.to_string()),
+                Err(e) => {
+                    let retryable = e.is_retryable();
+                    Lease::Failed(Failure::new(e, retryable))
+                }
             });
         }
         Action::Cordon => {
@@ -835,11 +839,10 @@ async fn execute(
             }
         }
         Action::CleanStale => {
-            seen.cleaned = Some(
-                act::clean_stale(client, name, bound)
-                    .await
-                    .map_err(|e| e.to_string()),
-            );
+            seen.cleaned = Some(act::clean_stale(client, name, bound).await.map_err(|e| {
+                let retryable = e.is_retryable();
+                Failure::new(e, retryable)
+            }));
         }
         Action::Finished => {
             if let Err(e) = act::request(client, name, None, bound).await {

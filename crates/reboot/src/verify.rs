@@ -14,15 +14,17 @@ use std::future::Future;
 use std::pin::Pin;
 
 use kube::Client;
-use rebootguard_errors::chain;
+use rebootguard_errors::Failure;
 use rebootguard_verify::judge::{Status, Verdict};
 use rebootguard_verify::run::{self, Options};
 
-/// A verify answer for one node: `Ok`, or the failing check and its evidence.
-pub type Answer = Result<(), String>;
+/// A verify answer for one node: `Ok`, or why not: the failing check and
+/// its evidence (worth asking again: the node may still be settling), or
+/// why verify could not run.
+pub type Answer = Result<(), Failure>;
 
 /// The nodes that do not pass, each with why; `Err` when verify could not run.
-pub type Failing = Result<BTreeMap<String, String>, String>;
+pub type Failing = Result<BTreeMap<String, String>, Failure>;
 
 /// Checks that pods on a node really work (a probe pod: an IP in the
 /// node's podCIDR, DNS, the other nodes reachable).
@@ -95,10 +97,10 @@ pub fn failing(verdict: &Verdict) -> BTreeMap<String, String> {
 /// `node`'s answer in `verdict`.
 pub fn answer(verdict: &Verdict, node: &str) -> Answer {
     if !verdict.nodes.iter().any(|r| r.node == node) {
-        return Err(format!("verify did not run on {node}"));
+        return Err(Failure::said(format!("verify did not run on {node}"), true));
     }
     match failing(verdict).remove(node) {
-        Some(why) => Err(why),
+        Some(why) => Err(Failure::said(why, true)),
         None => Ok(()),
     }
 }
@@ -113,12 +115,17 @@ fn status_word(status: Status) -> &'static str {
 
 impl Verifier for Probes {
     fn verify<'a>(&'a self, node: &'a str) -> Pin<Box<dyn Future<Output = Answer> + Send + 'a>> {
-        Box::pin(async move { answer(&self.verdict().await.map_err(|e| chain(&e))?, node) })
+        Box::pin(async move { answer(&self.verdict().await.map_err(could_not_run)?, node) })
     }
 
     fn failing(&self) -> Pin<Box<dyn Future<Output = Failing> + Send + '_>> {
-        Box::pin(async move { Ok(failing(&self.verdict().await.map_err(|e| chain(&e))?)) })
+        Box::pin(async move { Ok(failing(&self.verdict().await.map_err(could_not_run)?)) })
     }
+}
+
+fn could_not_run(error: run::Error) -> Failure {
+    let retryable = error.is_retryable();
+    Failure::new(error, retryable)
 }
 
 #[cfg(test)]
@@ -154,19 +161,20 @@ mod tests {
             ],
             end: End::Settled,
         };
+        let why = |text: &str| Err(Failure::said(text, true));
         assert_eq!(answer(&verdict, "boromir"), Ok(()));
         assert_eq!(
             answer(&verdict, "theoden"),
-            Err("sandbox failed: sandbox said so".into())
+            why("sandbox failed: sandbox said so")
         );
         assert_eq!(
             answer(&verdict, "samwise"),
-            Err("dns unknown: dns said so".into()),
+            why("dns unknown: dns said so"),
             "unknown is no pass"
         );
         assert_eq!(
             answer(&verdict, "gandalf"),
-            Err("verify did not run on gandalf".into())
+            why("verify did not run on gandalf")
         );
         let bad = failing(&verdict);
         assert_eq!(

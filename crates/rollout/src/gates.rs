@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
+use rebootguard_errors::{Failure, chain};
 use serde::Serialize;
 
 use crate::window::{self, Window};
@@ -92,10 +93,10 @@ pub struct View {
     /// Nodes whose last `verify` failed, with why.
     pub verify_failed: BTreeMap<String, String>,
     /// Why verify could not run at all, when it was asked to.
-    pub verify_error: Option<String>,
+    pub verify_error: Option<Failure>,
     /// Alerts firing now, when a Prometheus was asked (`None`: not asked;
     /// `Err`: why its answer is unknown).
-    pub firing: Option<Result<Vec<String>, String>>,
+    pub firing: Option<Result<Vec<String>, Failure>>,
     /// The maintenance windows at the time of the view (`None`: none configured).
     pub window: Option<Windows>,
 }
@@ -192,7 +193,10 @@ pub fn others_healthy(view: &View, node: &str) -> Gate {
         }
     }
     if let Some(e) = &view.verify_error {
-        broken.push(format!("the other nodes could not be verified: {e}"));
+        broken.push(format!(
+            "the other nodes could not be verified: {}",
+            chain(e)
+        ));
     }
     if broken.is_empty() {
         Gate::open(
@@ -325,7 +329,7 @@ pub fn alerts(view: &View) -> Gate {
         None => Gate::open(name, "not asked (no --prometheus)"),
         Some(Ok(firing)) if firing.is_empty() => Gate::open(name, "no alert firing"),
         Some(Ok(firing)) => Gate::closed(name, format!("firing: {}", firing.join(", "))),
-        Some(Err(e)) => Gate::closed(name, format!("alerts unknown: {e}")),
+        Some(Err(e)) => Gate::closed(name, format!("alerts unknown: {}", chain(e))),
     }
 }
 
@@ -414,7 +418,10 @@ mod tests {
         );
         // Its own failure does not hold it back; could not verify does.
         assert!(others_healthy(&view, "samwise").open);
-        view.verify_error = Some("namespace \"rebootguard\" does not exist".into());
+        view.verify_error = Some(Failure::said(
+            "namespace \"rebootguard\" does not exist",
+            false,
+        ));
         let gate = others_healthy(&view, "samwise");
         assert!(!gate.open);
         assert_eq!(
@@ -513,9 +520,10 @@ mod tests {
         view.firing = Some(Ok(vec!["KubeNodeNotReady".into()]));
         assert_eq!(alerts(&view).detail, "firing: KubeNodeNotReady");
         assert!(!alerts(&view).open);
-        view.firing = Some(Err(
-            "cannot reach Prometheus at http://p/api/v1/alerts".into()
-        ));
+        view.firing = Some(Err(Failure::said(
+            "cannot reach Prometheus at http://p/api/v1/alerts",
+            true,
+        )));
         let gate = alerts(&view);
         assert!(!gate.open, "unknown is closed");
         assert_eq!(

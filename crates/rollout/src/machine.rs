@@ -15,6 +15,7 @@
 //! stale pods → storage healthy → uncordon → done.
 
 use jiff::{SignedDuration, Timestamp};
+use rebootguard_errors::{Failure, chain};
 use serde::Serialize;
 
 use crate::gates::Gate;
@@ -135,7 +136,7 @@ pub enum Lease {
     /// Someone else holds it.
     Busy(String),
     /// The API call failed.
-    Failed(String),
+    Failed(Failure),
 }
 
 /// What the driver observed (or got back from the previous actions).
@@ -150,17 +151,22 @@ pub struct Seen {
     /// The answer to [`Action::Evict`].
     pub drain: Option<Drain>,
     /// The verify hook's answer on this node (`None`: no verifier, or none yet).
-    pub verify: Option<Result<(), String>>,
+    pub verify: Option<Result<(), Failure>>,
     /// The answer to [`Action::CleanStale`]: pods deleted, or why not.
-    pub cleaned: Option<Result<usize, String>>,
+    pub cleaned: Option<Result<usize, Failure>>,
     /// Volumes not healthy (`None`: no Longhorn in the cluster).
     pub storage: Option<Vec<String>>,
     /// An action of the previous tick that failed (cordon, request, ...).
-    pub failed: Option<String>,
-    /// That failure will not go away by retrying (RBAC refused it, the
-    /// request was rejected): the rollout stops at once instead of
+    pub failed: Option<Failure>,
+}
+
+impl Seen {
+    /// The last action failed in a way retrying cannot mend (RBAC refused
+    /// it, the request was rejected): the rollout stops at once instead of
     /// retrying until the step's timeout.
-    pub failed_for_good: bool,
+    fn failed_for_good(&self) -> bool {
+        self.failed.as_ref().is_some_and(|f| !f.is_retryable())
+    }
 }
 
 /// Something to carry out, in order.
@@ -408,10 +414,10 @@ impl Node {
                     out.push(Action::Annotate(self.progress(config)));
                     out.push(Action::Cordon);
                 }
-                Some(Lease::Failed(e)) if elapsed >= t.action => {
+                Some(Lease::Failed(e)) if elapsed >= t.action || !e.is_retryable() => {
                     self.stop(
                         &mut out,
-                        format!("could not take the rollout Lease: {e}"),
+                        format!("could not take the rollout Lease: {}", chain(e)),
                         "check the API and the RBAC on leases; rerun",
                     );
                 }
@@ -422,11 +428,11 @@ impl Node {
                     self.enter(Phase::Drain, now);
                     out.push(Action::Annotate(self.progress(config)));
                     out.push(Action::Evict { force: false });
-                } else if elapsed >= t.action || seen.failed_for_good {
+                } else if elapsed >= t.action || seen.failed_for_good() {
                     let why = seen
                         .failed
-                        .clone()
-                        .unwrap_or_else(|| "still schedulable".into());
+                        .as_ref()
+                        .map_or_else(|| "still schedulable".into(), |f| chain(f));
                     self.stop(
                         &mut out,
                         format!("could not cordon {}: {why}", self.name),
@@ -472,10 +478,14 @@ impl Node {
                     self.enter(Phase::Storage, now);
                     out.push(Action::Annotate(self.progress(config)));
                 }
-                Some(Err(e)) if elapsed >= t.action => {
+                Some(Err(e)) if elapsed >= t.action || !e.is_retryable() => {
                     self.stop(
                         &mut out,
-                        format!("could not clean the stale pods on {}: {e}", self.name),
+                        format!(
+                            "could not clean the stale pods on {}: {}",
+                            self.name,
+                            chain(e)
+                        ),
                         "run `rebootguard clean-stale --yes`, then rerun",
                     );
                 }
@@ -507,11 +517,11 @@ impl Node {
             },
             Phase::Uncordon => {
                 if node.cordoned {
-                    if elapsed >= t.action || seen.failed_for_good {
+                    if elapsed >= t.action || seen.failed_for_good() {
                         let why = seen
                             .failed
-                            .clone()
-                            .unwrap_or_else(|| "still cordoned".into());
+                            .as_ref()
+                            .map_or_else(|| "still cordoned".into(), |f| chain(f));
                         self.stop(
                             &mut out,
                             format!("could not uncordon {}: {why}", self.name),
@@ -551,10 +561,10 @@ impl Node {
             // eviction): retried for the action timeout, unless it cannot
             // succeed.
             match &seen.failed {
-                Some(failed) if seen.failed_for_good || elapsed >= config.timeouts.action => {
+                Some(failed) if !failed.is_retryable() || elapsed >= config.timeouts.action => {
                     self.stop(
                         out,
-                        format!("could not drain {}: {failed}", self.name),
+                        format!("could not drain {}: {}", self.name, chain(failed)),
                         "check the API and the RBAC on pods (list, delete) and pods/eviction (create); rerun",
                     );
                 }
@@ -680,7 +690,7 @@ impl Node {
         if let Some(failed) = &seen.failed {
             self.stop(
                 out,
-                format!("asking {} to reboot failed: {failed}", self.name),
+                format!("asking {} to reboot failed: {}", self.name, chain(failed)),
                 "fix the reboot command or the API access, then rerun",
             );
             return;
@@ -751,7 +761,7 @@ impl Node {
             (None, false) => {}
         }
         match &seen.verify {
-            Some(Err(e)) => problems.push(format!("verify failed: {e}")),
+            Some(Err(e)) => problems.push(format!("verify failed: {}", chain(e))),
             None if config.verify => problems.push("verify has not passed yet".into()),
             Some(Ok(())) | None => {}
         }

@@ -376,7 +376,7 @@ fn a_busy_lease_is_waited_for() {
     assert!(m.step(Input::Tick, c.at(31)).is_empty());
     assert_eq!(m.step(Input::Tick, c.at(32)), [Action::AcquireLease]);
     let a = m.step(
-        Input::Lease(LeaseAnswer::Failed("API down".into())),
+        Input::Lease(LeaseAnswer::Failed(errors::Failure::said("API down", true))),
         c.at(32),
     );
     assert!(events(&a).is_empty(), "waiting is said once");
@@ -478,7 +478,10 @@ fn restores_are_rate_limited() {
         );
         if a.contains(&Action::Restore) {
             restores += 1;
-            let a = m.step(Input::Restored(Err("no backup, API down".into())), c.at(t));
+            let a = m.step(
+                Input::Restored(Err(errors::Failure::said("no backup, API down", true))),
+                c.at(t),
+            );
             assert_eq!(events(&a), ["SubnetEnvRestoreFailed"]);
         }
     }
@@ -521,7 +524,10 @@ fn a_failed_restart_gives_up_and_hands_the_lease_back() {
     );
     m.step(Input::Tick, c.at(30));
     m.step(Input::Lease(LeaseAnswer::Held), c.at(30));
-    let a = m.step(Input::Restarted(Err("systemctl exited 1".into())), c.at(31));
+    let a = m.step(
+        Input::Restarted(Err(errors::Failure::said("systemctl exited 1", true))),
+        c.at(31),
+    );
     assert!(a.contains(&Action::ReleaseLease));
     assert_eq!(events(&a), ["RemediationExhausted"]);
     assert!(m.exhausted());

@@ -10,6 +10,7 @@ use std::time::SystemTime;
 
 use ipnet::IpNet;
 use rebootguard_cluster::node::{EventView, NodeView, PodView};
+use rebootguard_errors::{Failure, chain};
 use rebootguard_flannel::NetConf;
 use rebootguard_hostnet::link::{Fdb, Link, Neighbour, Route};
 use serde_json::Value;
@@ -115,7 +116,7 @@ pub enum ApiFacts {
     /// Not asked (`--no-api`).
     NotAsked,
     /// No answer; why.
-    Unavailable(String),
+    Unavailable(Failure),
     /// The cluster as seen from this node.
     Cluster(Cluster),
 }
@@ -128,10 +129,10 @@ pub struct Cluster {
     /// Every other Node.
     pub peers: Vec<NodeView>,
     /// The pods bound to this node, or why they could not be listed.
-    pub pods: Result<Vec<PodView>, String>,
+    pub pods: Result<Vec<PodView>, Failure>,
     /// `FailedCreatePodSandBox` events (any node; the check keeps this
     /// node's), or why they could not be listed.
-    pub events: Result<Vec<EventView>, String>,
+    pub events: Result<Vec<EventView>, Failure>,
 }
 
 impl ApiFacts {
@@ -147,7 +148,7 @@ impl ApiFacts {
     pub fn why_not(&self) -> String {
         match self {
             ApiFacts::NotAsked => "the API was not asked (--no-api)".into(),
-            ApiFacts::Unavailable(why) => format!("the API is unavailable: {why}"),
+            ApiFacts::Unavailable(why) => format!("the API is unavailable: {}", chain(why)),
             ApiFacts::Cluster(_) => String::new(),
         }
     }

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use rebootguard_cluster::node::NodeView;
+use rebootguard_errors::chain;
 use rebootguard_flannel::annotations::{self, Announcement, Mac};
 use rebootguard_hostnet::link::{Link, NeighState};
 
@@ -399,7 +400,7 @@ pub(super) fn peers(f: &Facts) -> Check {
             return Check::unknown(
                 id,
                 "ApiUnavailable",
-                format!("peers unknown: the API is unavailable: {why}"),
+                format!("peers unknown: the API is unavailable: {}", chain(why)),
             );
         }
     };

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use rebootguard_cluster::node as api;
+use rebootguard_errors::Failure;
 use rebootguard_hostnet::link::{self, Family, Netlink};
 
 use super::facts::{self, ApiFacts, Cluster, Conflist, ConflistError, Facts, Host, Leases, Local};
@@ -31,7 +32,7 @@ pub async fn gather(settings: &Settings) -> Facts {
         (Api::NoNode(_), Some(client)) => cluster(settings, &client, None).await,
         (Api::Node(view), Some(client)) => cluster(settings, &client, Some(view.clone())).await,
         (Api::NoNode(_) | Api::Node(_), None) => {
-            ApiFacts::Unavailable("no client after the first read".into())
+            ApiFacts::Unavailable(Failure::said("no client after the first read", true))
         }
     };
     let local = local(settings, observation.net_conf.clone()).await;
@@ -178,7 +179,7 @@ async fn cluster(
     let bound = settings.api_timeout;
     let nodes = match api::nodes(client, bound).await {
         Ok(nodes) => nodes,
-        Err(e) => return ApiFacts::Unavailable(rebootguard_errors::chain(&e)),
+        Err(e) => return ApiFacts::Unavailable(Failure::new(e, true)),
     };
     let peers = nodes
         .into_iter()
@@ -191,7 +192,7 @@ async fn cluster(
     ApiFacts::Cluster(Cluster {
         me,
         peers,
-        pods: pods.map_err(|e| rebootguard_errors::chain(&e)),
-        events: events.map_err(|e| rebootguard_errors::chain(&e)),
+        pods: pods.map_err(|e| Failure::new(e, true)),
+        events: events.map_err(|e| Failure::new(e, true)),
     })
 }

@@ -20,6 +20,7 @@ use std::time::{Duration, SystemTime};
 
 use ipnet::IpNet;
 use rebootguard_diagnose::classify;
+use rebootguard_errors::chain;
 use serde::Serialize;
 
 pub use facts::{ApiFacts, Cluster, Conflist, ConflistError, Facts, Host, Leases, Local};
@@ -502,7 +503,7 @@ fn sandbox_events(f: &Facts) -> Check {
             return Check::unknown(
                 Id::SandboxEvents,
                 "ApiUnavailable",
-                format!("events unknown: the API is unavailable: {why}"),
+                format!("events unknown: the API is unavailable: {}", chain(why)),
             );
         }
     };
@@ -512,7 +513,7 @@ fn sandbox_events(f: &Facts) -> Check {
             return Check::unknown(
                 Id::SandboxEvents,
                 "EventsUnavailable",
-                format!("events unknown: {why}"),
+                format!("events unknown: {}", chain(why)),
             );
         }
     };

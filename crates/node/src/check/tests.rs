@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use ipnet::IpNet;
 use rebootguard_cluster::node::{EventView, NodeView, PodView};
+use rebootguard_errors::Failure;
 use rebootguard_flannel::NetConf;
 use rebootguard_hostnet::link::{Fdb, Link, NeighState, Neighbour, OperState, Route, Vxlan};
 use serde_json::json;
@@ -305,7 +306,7 @@ fn a_file_that_disagrees_names_what_with() {
 #[test]
 fn without_the_api_the_backup_is_the_reference_and_peers_are_unknown() {
     let mut f = healthy();
-    f.api = ApiFacts::Unavailable("connection refused".into());
+    f.api = ApiFacts::Unavailable(Failure::said("connection refused", true));
     let report = evaluate(&f);
     let env = status(&report, Id::SubnetEnv);
     assert_eq!(env.status, Status::Ok);
@@ -637,7 +638,7 @@ fn sandbox_failures_are_classified_like_diagnose_does() {
     assert_eq!(evaluate(&f).checks[5].status, Status::Warn);
     cluster(&mut f).events = Ok(vec![event("coredns-1", Some("boromir"), 4000, INCIDENT)]);
     assert_eq!(evaluate(&f).checks[5].status, Status::Ok);
-    cluster(&mut f).events = Err("forbidden".into());
+    cluster(&mut f).events = Err(Failure::said("forbidden", false));
     assert_eq!(evaluate(&f).checks[5].status, Status::Unknown);
 }
 

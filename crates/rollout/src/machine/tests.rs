@@ -318,10 +318,17 @@ fn a_busy_lease_or_a_lost_node_stops() {
     let mut s = seen(up("b0"));
     s.gates = vec![open_gate()];
     n.step(at(0), &s, &cfg);
-    s.lease = Some(Lease::Failed("503".into()));
+    s.lease = Some(Lease::Failed(Failure::said("503", true)));
     assert_eq!(n.step(at(1), &s, &cfg), vec![Action::Lease]);
     n.step(at(10), &s, &cfg);
     assert!(n.stopped.as_ref().expect("stopped").what.contains("503"));
+    // Refused (RBAC on leases): stopped at once.
+    let mut n = Node::new("theoden", t0());
+    n.step(at(0), &s, &cfg);
+    s.lease = Some(Lease::Failed(Failure::said("leases is forbidden", false)));
+    n.step(at(1), &s, &cfg);
+    let stop = n.stopped.as_ref().expect("stopped at once");
+    assert!(stop.what.contains("leases is forbidden"), "{}", stop.what);
 }
 
 #[test]
@@ -372,7 +379,7 @@ fn cordon_and_uncordon_stop_when_the_api_refuses() {
     n.step(at(0), &s, &cfg);
     s.lease = Some(Lease::Held);
     n.step(at(0), &s, &cfg);
-    s.failed = Some("403 Forbidden".into());
+    s.failed = Some(Failure::said("403 Forbidden", true));
     n.step(at(10), &s, &cfg);
     let stop = n.stopped.as_ref().expect("stopped");
     assert_eq!(stop.phase, Phase::Cordon);
@@ -413,7 +420,10 @@ fn a_drain_pass_that_fails_is_retried_until_the_action_timeout_or_stops_when_it_
     };
     // An API hiccup: evicted again, and again, until the action timeout.
     let (mut n, mut s) = draining();
-    s.failed = Some("the API server did not answer within 5s (eviction)".into());
+    s.failed = Some(Failure::said(
+        "the API server did not answer within 5s (eviction)",
+        true,
+    ));
     assert!(
         n.step(at(5), &s, &cfg)
             .contains(&Action::Evict { force: false })
@@ -430,8 +440,10 @@ fn a_drain_pass_that_fails_is_retried_until_the_action_timeout_or_stops_when_it_
     assert!(stop.hint.contains("pods/eviction"), "{}", stop.hint);
     // RBAC refused the eviction: retrying cannot help, stopped at once.
     let (mut n, mut s) = draining();
-    s.failed = Some("pods \"web\" is forbidden: cannot create resource \"pods/eviction\"".into());
-    s.failed_for_good = true;
+    s.failed = Some(Failure::said(
+        "pods \"web\" is forbidden: cannot create resource \"pods/eviction\"",
+        false,
+    ));
     assert!(
         !n.step(at(1), &s, &cfg)
             .contains(&Action::Evict { force: false })
@@ -578,7 +590,7 @@ fn a_refusal_or_a_failed_command_stops_at_once() {
 
     let mut n = to_down(&config(How::Command));
     let mut s = seen(up("b0"));
-    s.failed = Some("reboot command exited with 1".into());
+    s.failed = Some(Failure::said("reboot command exited with 1", true));
     n.step(at(5), &s, &cfg);
     assert!(
         n.stopped
@@ -675,7 +687,10 @@ fn to_network(cfg: &Config) -> (Node, Seen) {
 fn the_verify_hook_must_pass_too() {
     let cfg = config(How::Agent);
     let (mut n, mut s) = to_network(&cfg);
-    s.verify = Some(Err("DNS: kubernetes.default: no answer".into()));
+    s.verify = Some(Err(Failure::said(
+        "DNS: kubernetes.default: no answer",
+        true,
+    )));
     n.step(at(12), &s, &cfg);
     assert_eq!(n.phase, Phase::Network);
     s.verify = Some(Ok(()));
@@ -749,10 +764,26 @@ fn cleaning_is_retried_then_stops_and_storage_times_out() {
     );
     let mut s = seen(up("b1"));
     s.node.as_mut().expect("node").cordoned = true;
-    s.cleaned = Some(Err("403".into()));
+    s.cleaned = Some(Err(Failure::said("the API server did not answer", true)));
     assert!(n.step(at(1), &s, &cfg).contains(&Action::CleanStale));
     n.step(at(10), &s, &cfg);
     assert_eq!(n.stopped.as_ref().expect("stopped").phase, Phase::Clean);
+    // Refused by RBAC: retrying cannot help, stopped at once.
+    let mut refused = Node::resume(
+        "theoden",
+        &Progress {
+            rollout: "r1".into(),
+            phase: Phase::Clean,
+            boot_id: Some("b0".into()),
+            request: None,
+            agent: true,
+        },
+        t0(),
+    );
+    s.cleaned = Some(Err(Failure::said("pods is forbidden", false)));
+    assert!(!refused.step(at(1), &s, &cfg).contains(&Action::CleanStale));
+    let stop = refused.stopped.as_ref().expect("stopped at once");
+    assert!(stop.what.contains("pods is forbidden"), "{}", stop.what);
 
     let mut n = Node::resume(
         "theoden",
