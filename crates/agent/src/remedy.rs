@@ -75,10 +75,11 @@ pub enum Error {
     Systemd(#[from] systemd::Error),
 }
 
-/// `error` as the state machine's input.
-pub fn failure(error: Error) -> Failure {
-    let retryable = error.is_retryable();
-    Failure::new(error, retryable)
+impl From<Error> for Failure {
+    fn from(error: Error) -> Failure {
+        let retryable = error.is_retryable();
+        Failure::new(error, retryable)
+    }
 }
 
 impl Error {

@@ -256,7 +256,7 @@ impl Context {
             Instant::now() + Duration::from_secs(1),
         )
         .await
-        .map_err(|e| rebootguard_errors::chain(&e));
+        .map_err(Failure::from);
         let local = check::gather::local(&self.settings, net_conf).await;
         let facts = Facts {
             local,
@@ -313,7 +313,7 @@ impl Context {
                 tokio::spawn(async move {
                     let _ = done
                         .send(Done::Restored(
-                            remedy::restore(&settings).await.map_err(remedy::failure),
+                            remedy::restore(&settings).await.map_err(Failure::from),
                         ))
                         .await;
                 });
@@ -356,7 +356,7 @@ impl Context {
                         .send(Done::Restarted(
                             remedy::restart_k3s(&how, &root)
                                 .await
-                                .map_err(remedy::failure),
+                                .map_err(Failure::from),
                         ))
                         .await;
                 });

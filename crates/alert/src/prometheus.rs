@@ -81,7 +81,7 @@ struct Alert {
 
 /// The firing alerts in an answer of `/api/v1/alerts`, each as
 /// `Name{label="value", ...}`, sorted, without the `ignored` names.
-pub fn firing(body: &[u8], ignored: &[String]) -> Result<Vec<String>, String> {
+fn firing(body: &[u8], ignored: &[String]) -> Result<Vec<String>, String> {
     let response: Response = serde_json::from_slice(body).map_err(|e| {
         let start = String::from_utf8_lossy(&body[..body.len().min(80)]).into_owned();
         format!("{e} (it starts with {start:?})")

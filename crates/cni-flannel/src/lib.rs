@@ -387,7 +387,7 @@ impl NetConf {
 /// Reads subnet.env as upstream does; the error is upstream's text (before
 /// the [`Wording`] wrapper). Problems upstream tolerates are returned as
 /// warnings alongside the values.
-pub fn load_subnet_env(path: &str) -> Result<(SubnetEnv, Vec<Problem>), String> {
+fn load_subnet_env(path: &str) -> Result<(SubnetEnv, Vec<Problem>), String> {
     let mut file = File::open(path).map_err(|e| go_path_error("open", path, &e))?;
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes)

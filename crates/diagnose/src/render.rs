@@ -21,18 +21,21 @@ pub enum Format {
     Dot,
 }
 
+/// A format name [`Format`] does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown output format {0:?}; use human, json, markdown, mermaid or dot")]
+pub struct UnknownFormat(pub String);
+
 impl std::str::FromStr for Format {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownFormat;
+    fn from_str(s: &str) -> Result<Self, UnknownFormat> {
         match s {
             "human" | "text" => Ok(Format::Human),
             "json" => Ok(Format::Json),
             "markdown" | "md" => Ok(Format::Markdown),
             "mermaid" => Ok(Format::Mermaid),
             "dot" => Ok(Format::Dot),
-            other => Err(format!(
-                "unknown output format {other:?}; use human, json, markdown, mermaid or dot"
-            )),
+            other => Err(UnknownFormat(other.to_owned())),
         }
     }
 }

@@ -126,6 +126,7 @@ fn format_names_parse() {
         "yaml"
             .parse::<Format>()
             .expect_err("must fail")
+            .to_string()
             .contains("use human, json")
     );
 }

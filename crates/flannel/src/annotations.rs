@@ -30,21 +30,27 @@ impl fmt::Display for Mac {
     }
 }
 
+/// Text that is not `xx:xx:xx:xx:xx:xx` in hex.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a MAC address")]
+pub struct NotAMac(pub String);
+
 impl FromStr for Mac {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Mac, String> {
+    type Err = NotAMac;
+    fn from_str(text: &str) -> Result<Mac, NotAMac> {
         let mut out = [0u8; 6];
         let mut parts = text.split(':');
+        let not_a_mac = || NotAMac(text.to_owned());
         for byte in &mut out {
             *byte = parts
                 .next()
                 .filter(|p| p.len() == 2)
                 .and_then(|p| u8::from_str_radix(p, 16).ok())
-                .ok_or_else(|| format!("{text:?} is not a MAC address"))?;
+                .ok_or_else(not_a_mac)?;
         }
         match parts.next() {
             None => Ok(Mac(out)),
-            Some(_) => Err(format!("{text:?} is not a MAC address")),
+            Some(_) => Err(not_a_mac()),
         }
     }
 }

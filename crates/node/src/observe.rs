@@ -57,7 +57,7 @@ pub struct Observation {
     /// Store problems: unreadable store, rejected files.
     pub store_problems: Vec<String>,
     /// net-conf.json, or why it is unusable.
-    pub net_conf: Result<NetConf, String>,
+    pub net_conf: Result<NetConf, Failure>,
     /// The API's view.
     pub api: Api,
     /// MTU sources.
@@ -139,7 +139,7 @@ pub async fn observe_with_client(
     };
     let net_conf = read_net_conf(settings, client.as_ref(), deadline)
         .await
-        .map_err(|e| rebootguard_errors::chain(&e));
+        .map_err(Failure::from);
 
     let previous_mtu = |bytes: &[u8]| rebootguard_flannel::subnet_env::parse(bytes).env.mtu;
     let previous = backup
@@ -284,6 +284,13 @@ impl NetConfError {
                 false
             }
         }
+    }
+}
+
+impl From<NetConfError> for Failure {
+    fn from(error: NetConfError) -> Failure {
+        let retryable = error.is_retryable();
+        Failure::new(error, retryable)
     }
 }
 

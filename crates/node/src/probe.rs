@@ -416,7 +416,7 @@ pub const PEERS_TRIED: usize = 3;
 /// Up to [`PEERS_TRIED`] peer `flannel.1` addresses from this process's
 /// routing table: IPv4 first, then IPv6, lowest destination first. `Err`
 /// says why none could be looked for (no `flannel.1`, netlink unreadable).
-pub fn find_peers() -> Result<Vec<Peer>, String> {
+fn find_peers() -> Result<Vec<Peer>, String> {
     let found = link::blocking(None, |netlink: Netlink| async move {
         let mut missing = Vec::new();
         for (device, family) in FLANNEL_DEVICES.iter().zip([Family::V4, Family::V6]) {

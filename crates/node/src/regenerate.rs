@@ -64,7 +64,10 @@ pub fn derive_from(observation: &Observation, ipmasq: bool) -> Result<Derived, V
     let net_conf = match &observation.net_conf {
         Ok(conf) => Some(conf),
         Err(why) => {
-            missing.push(format!("net-conf.json ({why})"));
+            missing.push(format!(
+                "net-conf.json ({})",
+                rebootguard_errors::chain(why)
+            ));
             None
         }
     };

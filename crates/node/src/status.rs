@@ -142,7 +142,12 @@ pub fn compare(o: &Observation) -> Report {
                 }
             }
         }
-        Err(why) => views.push(view("net-conf", "unavailable", None, why)),
+        Err(why) => views.push(view(
+            "net-conf",
+            "unavailable",
+            None,
+            &rebootguard_errors::chain(why),
+        )),
     }
 
     match &o.api {

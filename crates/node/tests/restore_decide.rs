@@ -46,7 +46,7 @@ fn observation(live: Live, backups: Vec<Generation>, api: Api) -> Observation {
         generations: backups,
         store_problems: vec![],
         net_conf: NetConf::parse(br#"{"Network":"10.42.0.0/16","Backend":{"Type":"vxlan"}}"#)
-            .map_err(|e| e.to_string()),
+            .map_err(|e| Failure::new(e, false)),
         api,
         mtu: MtuHints {
             underlay: Some(1500),
@@ -176,7 +176,7 @@ fn another_nodes_backup_is_never_used() {
 #[test]
 fn no_backup_no_api_says_exactly_what_is_missing() {
     let mut o = observation(Live::Missing, vec![], Api::NotAsked);
-    o.net_conf = Err("net-conf.json does not exist".into());
+    o.net_conf = Err(Failure::said("net-conf.json does not exist", true));
     o.mtu = MtuHints::default();
     let Decision::Nothing { missing } = decide(&o, true).decision else {
         panic!("expected nothing");
@@ -248,7 +248,7 @@ fn dual_stack_backup_is_verified_against_both_families() {
     o.net_conf = NetConf::parse(
         br#"{"Network":"10.42.0.0/16","EnableIPv6":true,"IPv6Network":"2001:cafe:42::/56","Backend":{"Type":"vxlan"}}"#,
     )
-    .map_err(|e| e.to_string());
+    .map_err(|e| Failure::new(e, false));
     assert!(matches!(
         decide(&o, true).decision,
         Decision::Restore { verified: true, .. }

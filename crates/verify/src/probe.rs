@@ -211,7 +211,7 @@ fn primary(addresses: &[(String, IpAddr)], cidrs: &[IpNet]) -> Option<IpAddr> {
 }
 
 /// One lookup through the system resolver, abandoned after `timeout`.
-pub fn resolve(name: &str, timeout: Duration) -> Result<Vec<IpAddr>, String> {
+fn resolve(name: &str, timeout: Duration) -> Result<Vec<IpAddr>, String> {
     let (tx, rx) = mpsc::channel();
     let owned = name.to_owned();
     std::thread::spawn(move || {

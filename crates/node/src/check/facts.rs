@@ -39,14 +39,14 @@ pub struct Local {
     /// The live subnet.env.
     pub live: Live,
     /// net-conf.json, or why it is unusable.
-    pub net_conf: Result<NetConf, String>,
+    pub net_conf: Result<NetConf, Failure>,
     /// The CNI conflist.
     pub conflist: Conflist,
     /// The podCIDRs recorded with this node's newest backup (the reference
     /// when the API cannot be asked).
     pub backup_pod_cidrs: Option<Vec<IpNet>>,
     /// The kernel's view of the node's network namespace.
-    pub host: Result<Host, String>,
+    pub host: Result<Host, Failure>,
     /// host-local's leases for the conflist's network.
     pub leases: Leases,
 }

@@ -221,7 +221,11 @@ pub(super) fn link(f: &Facts) -> Check {
     let host = match &f.local.host {
         Ok(host) => host,
         Err(why) => {
-            return Check::unknown(id, "NetlinkUnavailable", format!("links unknown: {why}"));
+            return Check::unknown(
+                id,
+                "NetlinkUnavailable",
+                format!("links unknown: {}", chain(why)),
+            );
         }
     };
     let me = f.api.cluster().and_then(|c| c.me.as_ref());
@@ -390,7 +394,11 @@ pub(super) fn peers(f: &Facts) -> Check {
     let host = match &f.local.host {
         Ok(host) => host,
         Err(why) => {
-            return Check::unknown(id, "NetlinkUnavailable", format!("entries unknown: {why}"));
+            return Check::unknown(
+                id,
+                "NetlinkUnavailable",
+                format!("entries unknown: {}", chain(why)),
+            );
         }
     };
     let cluster = match &f.api {

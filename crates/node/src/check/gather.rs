@@ -47,7 +47,7 @@ pub async fn gather(settings: &Settings) -> Facts {
 /// it in a ConfigMap that only the API can give.
 pub async fn local(
     settings: &Settings,
-    net_conf: Result<rebootguard_flannel::NetConf, String>,
+    net_conf: Result<rebootguard_flannel::NetConf, Failure>,
 ) -> Local {
     let paths = &settings.paths;
     let conflist = conflist(&settings.root, &paths.conflist, &paths.cni_bin_dirs);
@@ -63,7 +63,10 @@ pub async fn local(
         live: live::read(&paths.root, &paths.subnet_env),
         net_conf,
         backup_pod_cidrs: backup_pod_cidrs(settings),
-        host: host().await.map_err(|e| rebootguard_errors::chain(&e)),
+        host: host().await.map_err(|e| {
+            let retryable = e.is_retryable();
+            Failure::new(e, retryable)
+        }),
         leases: leases(settings, &network),
         conflist,
     }

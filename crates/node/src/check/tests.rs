@@ -148,7 +148,7 @@ fn healthy() -> Facts {
                 parsed: rebootguard_flannel::subnet_env::parse(ENV),
             },
             net_conf: NetConf::parse(br#"{"Network":"10.42.0.0/16","Backend":{"Type":"vxlan"}}"#)
-                .map_err(|e| e.to_string()),
+                .map_err(|e| Failure::new(e, false)),
             conflist: k3s_conflist(),
             backup_pod_cidrs: Some(vec![cidr("10.42.0.0/24")]),
             host: Ok(healthy_host()),
@@ -299,7 +299,7 @@ fn a_file_that_disagrees_names_what_with() {
 
     let mut f = healthy();
     f.local.net_conf = NetConf::parse(br#"{"Network":"10.50.0.0/16","Backend":{"Type":"vxlan"}}"#)
-        .map_err(|e| e.to_string());
+        .map_err(|e| Failure::new(e, false));
     assert!(evaluate(&f).checks[0].evidence[0].contains("net-conf.json's 10.50.0.0/16"));
 }
 
@@ -470,7 +470,7 @@ fn other_backends_skip_the_vxlan_checks() {
     let mut f = healthy();
     f.local.net_conf =
         NetConf::parse(br#"{"Network":"10.42.0.0/16","Backend":{"Type":"host-gw"}}"#)
-            .map_err(|e| e.to_string());
+            .map_err(|e| Failure::new(e, false));
     host(&mut f).links.retain(|l| l.name != "flannel.1");
     let report = evaluate(&f);
     assert_eq!(status(&report, Id::FlannelLink).status, Status::Skip);
