@@ -112,10 +112,18 @@ pub enum Error {
 }
 
 impl Error {
-    /// Worth trying again later (the API may come up); a missing node or a
-    /// refusal will not change by retrying.
+    /// Worth trying again later (the API may come up); a missing node, a
+    /// refusal, credentials the API rejects (401) or a request it rejects
+    /// (400, 422) will not change by retrying.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::Timeout(_) | Error::Api { .. })
+        match self {
+            Error::Api {
+                cause: kube::Error::Api(status),
+                ..
+            } => !matches!(status.code, 400 | 401 | 422),
+            Error::Timeout(_) | Error::Api { .. } => true,
+            Error::NotFound(_) | Error::Forbidden { .. } | Error::BadPodCidr { .. } => false,
+        }
     }
 }
 
@@ -328,6 +336,29 @@ fn classify(what: String, cause: kube::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_what_may_change_is_worth_retrying() {
+        let answered = |code| {
+            classify(
+                "node \"boromir\"".into(),
+                kube::Error::Api(
+                    kube::core::Status::failure("no", "Reason")
+                        .with_code(code)
+                        .boxed(),
+                ),
+            )
+        };
+        for code in [429, 500, 503, 409] {
+            assert!(answered(code).is_retryable(), "{code}");
+        }
+        for code in [400, 401, 403, 422] {
+            assert!(!answered(code).is_retryable(), "{code}");
+        }
+        assert!(matches!(answered(403), Error::Forbidden { .. }));
+        assert!(Error::Timeout(Duration::from_secs(5)).is_retryable());
+        assert!(!Error::NotFound("boromir".into()).is_retryable());
+    }
     use k8s_openapi::api::core::v1::{NodeSpec, NodeStatus, NodeSystemInfo};
 
     fn node(pod_cidr: Option<&str>, pod_cidrs: Option<Vec<&str>>) -> Node {

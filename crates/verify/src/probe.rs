@@ -245,7 +245,7 @@ fn resolve_until(name: &str, deadline: Instant) -> Result<Vec<IpAddr>, String> {
 }
 
 /// Check 2: every name answered.
-pub fn dns(answers: &[(String, Result<Vec<IpAddr>, String>)]) -> Outcome {
+fn dns(answers: &[(String, Result<Vec<IpAddr>, String>)]) -> Outcome {
     let mut good = Vec::new();
     let mut bad = Vec::new();
     for (name, r) in answers {
