@@ -751,17 +751,17 @@ fn without_an_agent_the_network_is_passed_with_a_warning() {
 #[test]
 fn cleaning_is_retried_then_stops_and_storage_times_out() {
     let cfg = config(How::Agent);
-    let mut n = Node::resume(
-        "theoden",
-        &Progress {
+    let at_phase = |phase| {
+        let progress = Progress {
             rollout: "r1".into(),
-            phase: Phase::Clean,
+            phase,
             boot_id: Some("b0".into()),
             request: None,
             agent: true,
-        },
-        t0(),
-    );
+        };
+        Node::resume("theoden", &progress, t0())
+    };
+    let mut n = at_phase(Phase::Clean);
     let mut s = seen(up("b1"));
     s.node.as_mut().expect("node").cordoned = true;
     s.cleaned = Some(Err(Failure::said("the API server did not answer", true)));
@@ -769,33 +769,13 @@ fn cleaning_is_retried_then_stops_and_storage_times_out() {
     n.step(at(10), &s, &cfg);
     assert_eq!(n.stopped.as_ref().expect("stopped").phase, Phase::Clean);
     // Refused by RBAC: retrying cannot help, stopped at once.
-    let mut refused = Node::resume(
-        "theoden",
-        &Progress {
-            rollout: "r1".into(),
-            phase: Phase::Clean,
-            boot_id: Some("b0".into()),
-            request: None,
-            agent: true,
-        },
-        t0(),
-    );
+    let mut refused = at_phase(Phase::Clean);
     s.cleaned = Some(Err(Failure::said("pods is forbidden", false)));
     assert!(!refused.step(at(1), &s, &cfg).contains(&Action::CleanStale));
     let stop = refused.stopped.as_ref().expect("stopped at once");
     assert!(stop.what.contains("pods is forbidden"), "{}", stop.what);
 
-    let mut n = Node::resume(
-        "theoden",
-        &Progress {
-            rollout: "r1".into(),
-            phase: Phase::Storage,
-            boot_id: Some("b0".into()),
-            request: None,
-            agent: true,
-        },
-        t0(),
-    );
+    let mut n = at_phase(Phase::Storage);
     s.cleaned = None;
     s.storage = Some(vec!["pvc-gitea: degraded".into()]);
     n.step(at(60), &s, &cfg);
