@@ -742,6 +742,18 @@ impl Node {
         out: &mut Vec<Action>,
     ) {
         let elapsed = now.duration_since(self.since);
+        if let Some(Err(e)) = &seen.verify
+            && !e.is_retryable()
+        {
+            // Its namespace is missing, RBAC refuses it: waiting out the
+            // network timeout would end the same way.
+            self.stop(
+                out,
+                format!("verify cannot run on {}: {}", self.name, chain(e)),
+                "give verify what it needs (its namespace, image and RBAC: docs/verify.md), then rerun to resume here",
+            );
+            return;
+        }
         let booted = self.booted_at.unwrap_or(self.since);
         // The condition must come from this boot's agent: one written
         // before the reboot may still say True. Kubernetes keeps whole

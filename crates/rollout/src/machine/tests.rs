@@ -696,6 +696,19 @@ fn the_verify_hook_must_pass_too() {
     s.verify = Some(Ok(()));
     n.step(at(13), &s, &cfg);
     assert_eq!(n.phase, Phase::Clean);
+    // Verify cannot run at all: no use waiting for the network timeout.
+    let (mut n, mut s) = to_network(&cfg);
+    s.verify = Some(Err(Failure::said(
+        "namespace \"rebootguard\" does not exist",
+        false,
+    )));
+    n.step(at(12), &s, &cfg);
+    let stop = n.stopped.as_ref().expect("stopped at once");
+    assert_eq!(stop.phase, Phase::Network);
+    assert!(
+        stop.what.contains("verify cannot run on theoden") && stop.hint.contains("RBAC"),
+        "{stop:?}"
+    );
 }
 
 #[test]
