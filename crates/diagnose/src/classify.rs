@@ -103,6 +103,11 @@ pub fn is_dns_error(message: &str) -> bool {
 /// `[fd00:43::a]:53`, `kube-dns.kube-system.svc:53`), not a time of day
 /// (`07:12:53`) or another port (`:5353`).
 fn names_dns_server(message: &str) -> bool {
+    dns_server(message).is_some()
+}
+
+/// The first DNS server address the message names, port included.
+fn dns_server(message: &str) -> Option<&str> {
     let b = message.as_bytes();
     let mut from = 0;
     while let Some(at) = message[from..].find(":53").map(|i| i + from) {
@@ -111,17 +116,53 @@ fn names_dns_server(message: &str) -> bool {
             continue;
         }
         if at > 0 && b[at - 1] == b']' {
-            return true;
+            let open = message[..at].rfind('[')?;
+            return Some(&message[open..at + 3]);
         }
         let host = message[..at]
             .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-'))
             .next()
             .unwrap_or("");
         if host.contains('.') && !host.starts_with('.') && !host.ends_with('.') {
-            return true;
+            return Some(&message[at - host.len()..at + 3]);
         }
     }
-    false
+    None
+}
+
+/// Texts of a lookup that got no answer at all: the DNS server could not
+/// be reached (as opposed to an answer saying the name does not exist).
+const DNS_NO_ANSWER: [&str; 4] = [
+    // glibc/musl EAI_AGAIN, node.js's name for it: every server timed out.
+    "temporary failure in name resolution",
+    "eai_again",
+    // dig/nslookup.
+    "no servers could be reached",
+    "connection timed out",
+];
+
+/// Texts of an answered lookup (NXDOMAIN, SERVFAIL, REFUSED, no record).
+const DNS_ANSWERED: [&str; 7] = [
+    "no such host",
+    "server misbehaving",
+    "nxdomain",
+    "servfail",
+    "server can't find",
+    "name or service not known",
+    "enotfound",
+];
+
+/// Whether a failed lookup never reached a DNS server (a timeout, a refused
+/// or unroutable connection to it, EAI_AGAIN): the path to cluster DNS is
+/// broken, not the name. With the server named (`10.43.0.10:53` in Go's
+/// `lookup H on 10.43.0.10:53: read udp ...: i/o timeout`), `Some(server)`;
+/// `Some("")` when the text names none.
+pub fn dns_unreachable(message: &str) -> Option<&str> {
+    if !is_dns_error(message) || has(message, &DNS_ANSWERED) {
+        return None;
+    }
+    (has(message, &DNS_TRANSPORT_FAILURES) || has(message, &DNS_NO_ANSWER))
+        .then(|| dns_server(message).unwrap_or(""))
 }
 
 /// The part of a message from its DNS lookup on (`lookup x on y:53: ...`).
@@ -359,6 +400,40 @@ mod tests {
             "dial tcp 10.43.12.7:8080: connect: connection refused",
         ] {
             assert!(!is_dns_error(m), "{m}");
+        }
+    }
+
+    #[test]
+    fn a_dns_server_out_of_reach_is_told_from_an_answer() {
+        for (m, server) in [
+            (
+                "dial tcp: lookup redis.shop.svc.cluster.local on 10.43.0.10:53: read udp 10.42.2.14:41020->10.43.0.10:53: i/o timeout",
+                "10.43.0.10:53",
+            ),
+            (
+                "lookup db on [fd00:43::a]:53: dial udp [fd00:43::a]:53: connect: network is unreachable",
+                "[fd00:43::a]:53",
+            ),
+            (
+                "Error: getaddrinfo EAI_AGAIN redis.shop.svc.cluster.local",
+                "",
+            ),
+            (
+                "socket.gaierror: [Errno -3] Temporary failure in name resolution",
+                "",
+            ),
+            (";; connection timed out; no servers could be reached", ""),
+        ] {
+            assert_eq!(dns_unreachable(m), Some(server), "{m}");
+        }
+        for m in [
+            "dial tcp: lookup redis on 10.43.0.10:53: no such host",
+            "lookup x on 10.43.0.10:53: server misbehaving",
+            "Error: getaddrinfo ENOTFOUND api.example.com",
+            "** server can't find db.apps.svc.cluster.local: NXDOMAIN",
+            "dial tcp 10.43.12.7:8080: connect: connection refused",
+        ] {
+            assert_eq!(dns_unreachable(m), None, "{m}");
         }
     }
 

@@ -248,6 +248,14 @@ pub enum Cause {
     CrashLoop,
     /// Name lookups fail although cluster DNS has ready endpoints.
     DnsLookupFailures,
+    /// Pods of several workloads get no answer at all from cluster DNS
+    /// while it is up: the path to it is broken (the overlay between
+    /// nodes, Service routing, a NetworkPolicy), not the names.
+    DnsUnreachable {
+        /// The DNS server address they could not reach, when named.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        server: Option<String>,
+    },
     /// Images cannot be pulled.
     ImagePull,
     /// Pods cannot be scheduled.

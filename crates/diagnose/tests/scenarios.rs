@@ -249,6 +249,129 @@ fn dns_errors_with_healthy_coredns_stay_separate() {
     assert_eq!(causes(&r), vec![Cause::DnsLookupFailures], "{:#?}", r.roots);
 }
 
+/// A workload crash-looping with `message` on `node`.
+fn crashing(app: &str, hash: &str, node: &str, message: &str) -> PodB {
+    PodB::deployment(
+        "apps",
+        app,
+        hash,
+        "x1y2z",
+        node,
+        &format!("ghcr.io/example/{app}:1.0"),
+    )
+    .state(State::CrashLoop {
+        exit: 1,
+        message: message.into(),
+        restarts: 6,
+    })
+}
+
+const DNS_TIMEOUT: &str = "dial tcp: lookup redis.apps.svc.cluster.local on 10.43.0.10:53: read udp 10.42.2.14:41020->10.43.0.10:53: i/o timeout";
+
+/// flannel-io/flannel#1279, k3s-io/k3s#6880: CoreDNS is Ready, but the
+/// overlay from one node drops its packets; every pod there times out on
+/// lookups. One root, that node's path to DNS; an NXDOMAIN elsewhere stays
+/// its workload's own.
+#[test]
+fn lookups_without_an_answer_on_one_node_are_that_nodes_path_to_dns() {
+    let mut c = Cluster::healthy();
+    c.pod(crashing("api", "6d7f8c9b5", "node3", DNS_TIMEOUT));
+    c.pod(crashing(
+        "notify",
+        "7b8c9d6f5",
+        "node3",
+        "Error: getaddrinfo EAI_AGAIN smtp.apps.svc.cluster.local",
+    ));
+    c.pod(crashing(
+        "blog",
+        "5f6d7c8b9",
+        "node2",
+        "dial tcp: lookup db.example.internal on 10.43.0.10:53: no such host",
+    ));
+    let r = run(&c);
+    assert_eq!(
+        causes(&r),
+        vec![
+            Cause::DnsUnreachable {
+                server: Some("10.43.0.10:53".into())
+            },
+            Cause::DnsLookupFailures
+        ],
+        "{:#?}",
+        r.roots
+    );
+    let path = &r.roots[0];
+    assert_eq!(path.subjects, ["node3"]);
+    assert!(
+        path.title.starts_with(
+            "pods on node3 get no answer from cluster DNS at 10.43.0.10:53 while CoreDNS is up"
+        ),
+        "{}",
+        path.title
+    );
+    let t = titles(&r, 0);
+    for w in ["Deployment apps/api", "Deployment apps/notify"] {
+        assert!(t.iter().any(|x| x.starts_with(w)), "{w}: {t:#?}");
+    }
+    assert!(
+        path.evidence
+            .iter()
+            .any(|e| e.message.contains("i/o timeout"))
+    );
+    assert!(
+        path.fix.iter().any(|f| f.run_on.as_deref() == Some("node3")
+            && f.command.as_deref() == Some("rebootguard node check")),
+        "{:#?}",
+        path.fix
+    );
+    assert!(
+        r.roots[1].title.contains("apps/blog"),
+        "{}",
+        r.roots[1].title
+    );
+}
+
+/// Timeouts from pods on several nodes: one root for the cluster's path to
+/// DNS (Service routing, NetworkPolicies), not one per workload.
+#[test]
+fn lookups_without_an_answer_across_nodes_are_the_clusters_path_to_dns() {
+    let mut c = Cluster::healthy();
+    c.pod(crashing("api", "6d7f8c9b5", "node2", DNS_TIMEOUT));
+    c.pod(crashing(
+        "notify",
+        "7b8c9d6f5",
+        "node3",
+        "lookup smtp on 10.43.0.10:53: dial udp 10.43.0.10:53: connect: connection refused",
+    ));
+    let r = run(&c);
+    assert_eq!(r.roots.len(), 1, "{:#?}", r.roots);
+    let path = &r.roots[0];
+    assert!(matches!(path.cause, Cause::DnsUnreachable { .. }));
+    assert_eq!(path.subjects, ["cluster DNS"]);
+    assert!(
+        path.title.starts_with("pods on node2, node3 get no answer"),
+        "{}",
+        path.title
+    );
+    assert!(
+        path.fix.iter().any(|f| f
+            .command
+            .as_deref()
+            .is_some_and(|c| c.contains("networkpolicies") && c.contains("kube-dns"))),
+        "{:#?}",
+        path.fix
+    );
+}
+
+/// One workload timing out is no pattern: its own root, as before.
+#[test]
+fn one_workload_without_an_answer_stays_its_own() {
+    let mut c = Cluster::healthy();
+    c.pod(crashing("api", "6d7f8c9b5", "node3", DNS_TIMEOUT));
+    let r = run(&c);
+    assert_eq!(causes(&r), vec![Cause::DnsLookupFailures], "{:#?}", r.roots);
+}
+
 /// Image pulls fail (typo'd tag, private registry without secret): one root
 /// per workload, nothing else implicated.
 #[test]

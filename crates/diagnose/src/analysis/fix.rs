@@ -275,8 +275,57 @@ pub(super) fn own_fix(key: &Key, cause: &Cause, snapshot: &Snapshot, config: &Co
                 )],
             }
         }
+        (Key::DnsPath(scope), _) => dns_path_fix(scope.as_deref(), config),
         (Key::NodeNetwork(_), _) => Vec::new(),
     }
+}
+
+/// Lookups get no answer while DNS is up: ask from a pod where it fails,
+/// then look at what carries the packets there.
+fn dns_path_fix(node: Option<&str>, config: &Config) -> Vec<Fix> {
+    let (namespace, service) = config
+        .components
+        .iter()
+        .find(|c| c.role == crate::config::Role::Dns)
+        .map_or(("kube-system", "kube-dns"), |c| {
+            (
+                c.namespace.as_str(),
+                c.service.as_deref().unwrap_or("kube-dns"),
+            )
+        });
+    let pinned = node
+        .map(|n| {
+            let overrides = format!(r#"{{"spec":{{"nodeName":"{n}"}}}}"#);
+            format!(" --overrides={}", sh(&overrides))
+        })
+        .unwrap_or_default();
+    let mut fix = vec![Fix::cluster(
+        format!(
+            "ask cluster DNS from a throwaway pod{}",
+            node.map(|n| format!(" on {n}")).unwrap_or_default()
+        ),
+        format!(
+            "kubectl run dnscheck --rm -it --restart=Never --image=busybox:1.36{pinned} -- nslookup kubernetes.default"
+        ),
+    )];
+    match node {
+        Some(n) => fix.push(Fix::on_node(
+            n,
+            format!(
+                "check {n}'s pod network: its overlay to the node running DNS (flannel.1, its peers' FDB and neighbour entries; UDP 8472 between nodes; a kernel dropping VXLAN checksums needs `ethtool -K flannel.1 tx-checksum-ip-generic off`)"
+            ),
+            "rebootguard node check",
+        )),
+        None => fix.push(Fix::cluster(
+            "check what stands between the pods and DNS: the Service's endpoints, NetworkPolicies that block port 53, the Service routing (kube-proxy; on k3s inside k3s itself)",
+            format!(
+                "kubectl -n {} get endpointslices -l kubernetes.io/service-name={}; kubectl get networkpolicies -A",
+                sh(namespace),
+                sh(service)
+            ),
+        )),
+    }
+    fix
 }
 
 fn flux_cli_kind(kind: &str) -> &'static str {

@@ -75,6 +75,31 @@ enum Key {
         name: String,
     },
     Object(ObjectRef),
+    /// Pods that cannot reach cluster DNS although it is up: on one node
+    /// (`Some`), or on several.
+    DnsPath(Option<String>),
+}
+
+/// A workload failing on DNS lookups, as one of its pods shows it.
+struct DnsVictim<'a> {
+    workload: Key,
+    pod: &'a Pod,
+    /// What the pod said about its lookup.
+    message: String,
+    /// The DNS server its lookups could not reach (empty: not named), when
+    /// they got no answer at all.
+    unreachable: Option<String>,
+}
+
+impl<'a> DnsVictim<'a> {
+    fn new(workload: Key, pod: &'a Pod, message: &str) -> DnsVictim<'a> {
+        DnsVictim {
+            workload,
+            pod,
+            message: crate::classify::short(message, 200),
+            unreachable: crate::classify::dns_unreachable(message).map(str::to_owned),
+        }
+    }
 }
 
 impl Key {
@@ -100,6 +125,8 @@ impl Key {
             } => format!("flux/{kind}/{namespace}/{name}"),
             Key::Argo { namespace, name } => format!("argocd/{namespace}/{name}"),
             Key::Object(o) => format!("object/{}/{}/{}", o.kind, o.namespace, o.name),
+            Key::DnsPath(Some(node)) => format!("dns-path/{node}"),
+            Key::DnsPath(None) => "dns-path".into(),
         }
     }
     fn kind(&self) -> &'static str {
@@ -114,6 +141,7 @@ impl Key {
             Key::Flux { .. } => "flux",
             Key::Argo { .. } => "argocd",
             Key::Object(_) => "object",
+            Key::DnsPath(_) => "dns",
         }
     }
     fn subject(&self) -> String {
@@ -135,6 +163,8 @@ impl Key {
             } => format!("{kind} {namespace}/{name}"),
             Key::Argo { namespace, name } => format!("Application {namespace}/{name}"),
             Key::Object(o) => o.to_string(),
+            Key::DnsPath(Some(node)) => node.clone(),
+            Key::DnsPath(None) => "cluster DNS".into(),
         }
     }
 }
@@ -385,7 +415,7 @@ struct Run<'a> {
     node_sandbox: BTreeMap<&'a str, BTreeMap<Sandbox, i64>>,
     sandbox_totals: HashMap<&'a str, Evidence>,
     sandbox_pods: HashMap<&'a str, usize>,
-    dns_victims: Vec<Key>,
+    dns_victims: Vec<DnsVictim<'a>>,
     pods_affected: usize,
     pods_healthy: usize,
     csi_plugin_pods: Vec<(&'a Pod, Key)>,

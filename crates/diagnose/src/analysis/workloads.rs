@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::{Builder, Index, Key, Run, evidence, healthy, pod_ref, workload_of};
+use super::{Builder, DnsVictim, Index, Key, Run, evidence, healthy, pod_ref, workload_of};
 use crate::classify::{self, Sandbox};
 use crate::clean;
 use crate::config::Role;
@@ -489,7 +489,7 @@ pub(super) fn pods(run: &mut Run<'_>) {
                 // The DNS server's own upstream errors are not it
                 // being a victim of DNS.
                 if dns && !dns_component {
-                    dns_victims.push(wkey.clone());
+                    dns_victims.push(DnsVictim::new(wkey.clone(), pod, &detail));
                     let w = g.node(&wkey, String::new);
                     w.evidence.push(ev);
                     w.own_detail = detail;
@@ -546,7 +546,7 @@ pub(super) fn pods(run: &mut Run<'_>) {
             // Taken out of the loop above, before it joins the graph.
             PodCause::RebootKilled(_) => {}
             PodCause::NotReady { dns: true, msg } if !dns_component => {
-                dns_victims.push(wkey.clone());
+                dns_victims.push(DnsVictim::new(wkey.clone(), pod, &msg));
                 let w = g.node(&wkey, String::new);
                 if w.own_detail.is_empty() {
                     w.own_detail = classify::short(&msg, 200);
