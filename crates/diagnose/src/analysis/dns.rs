@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-use super::{DnsVictim, Key, Run};
+use super::{Builder, DnsVictim, Key, Run};
 use crate::config::Role;
 use crate::model::{ObjectRef, Pod};
 use crate::report::{Cause, Evidence};
@@ -140,7 +140,7 @@ pub(super) fn dns_components(run: &mut Run<'_>) {
     }
 }
 
-fn own_lookup_failure(g: &mut super::Builder, workload: &Key) {
+fn own_lookup_failure(g: &mut Builder, workload: &Key) {
     let n = g.node(workload, String::new);
     n.own_pods += 1;
     n.own.get_or_insert(Cause::DnsLookupFailures);
