@@ -1206,14 +1206,44 @@ fn reboot_killed_pods_fold_under_the_nodes_failing_network() {
 /// A rebooted node that is fine: the containers the reboot killed (exit
 /// code 255, reason `Unknown`, finished before the boot, restarts counted
 /// before it) are no crash loop, and nothing else makes them a root. They
-/// are named as not back yet.
+/// are named as not back yet, five minutes after the boot.
 #[test]
 fn reboot_killed_containers_on_a_healthy_node_are_no_crash_root() {
     let mut c = Cluster::healthy();
+    rebooted(&mut c, "node2", "2026-03-14T11:55:00Z");
+    reboot_victims(&mut c);
+    let r = run(&c);
+    assert!(r.roots.is_empty(), "{:#?}", r.roots);
+    assert!(r.stale.pods.is_empty(), "{:#?}", r.stale.pods);
+    assert_eq!(r.verdict, Verdict::ProblemsFound);
+    assert_eq!(r.summary.pods_affected, 3);
+    let notes: Vec<&String> = r
+        .notes
+        .iter()
+        .filter(|n| n.contains("not back yet"))
+        .collect();
+    assert_eq!(notes.len(), 1, "{:?}", r.notes);
+    assert!(
+        notes[0].starts_with("node node2 rebooted: 3 pod(s)")
+            && notes[0].contains("apps/queue-5c6d7b8f9-qu2x4"),
+        "{notes:?}"
+    );
+    let text = render::human(&r, false);
+    assert!(
+        text.contains("0 root cause(s)") && text.contains("not crashes"),
+        "{text}"
+    );
+}
+
+/// The kubelet brings a reboot's victims back within minutes: an hour
+/// after the boot they are stuck, each its workload's root. Without a
+/// `Rebooted` event the node's Ready transition dates the boot; the
+/// runtime's `Unknown` is evidence enough that the reboot killed it.
+#[test]
+fn reboot_killed_pods_long_after_the_boot_are_stuck() {
+    let mut c = Cluster::healthy();
     rebooted(&mut c, "node2", "2026-03-14T11:00:00Z");
     reboot_victims(&mut c);
-    // Without a `Rebooted` event the Ready transition dates the boot; the
-    // runtime's `Unknown` is evidence enough that the reboot killed it.
     c.pod(
         PodB::deployment(
             "apps",
@@ -1227,25 +1257,32 @@ fn reboot_killed_containers_on_a_healthy_node_are_no_crash_root() {
         .start("2026-02-20T10:00:00Z"),
     );
     let r = run(&c);
-    assert!(r.roots.is_empty(), "{:#?}", r.roots);
-    assert!(r.stale.pods.is_empty(), "{:#?}", r.stale.pods);
-    assert_eq!(r.verdict, Verdict::ProblemsFound);
-    assert_eq!(r.summary.pods_affected, 4);
-    let notes: Vec<&String> = r
-        .notes
+    assert_eq!(causes(&r), vec![Cause::PodStuck; 4], "{:#?}", r.roots);
+    let queue = r
+        .roots
         .iter()
-        .filter(|n| n.contains("not back yet"))
-        .collect();
-    assert_eq!(notes.len(), 2, "{:?}", r.notes);
+        .find(|x| x.title.contains("apps/queue"))
+        .expect("queue is a root");
     assert!(
-        notes[0].starts_with("node node2 rebooted: 3 pod(s)")
-            && notes[0].contains("apps/queue-5c6d7b8f9-qu2x4"),
-        "{notes:?}"
+        queue.title.contains("not back 60 min after node2's reboot"),
+        "{}",
+        queue.title
     );
-    let text = render::human(&r, false);
+    assert!(queue.evidence.iter().any(|e| e.reason == "KilledByReboot"));
+    let wiki = r
+        .roots
+        .iter()
+        .find(|x| x.title.contains("apps/wiki"))
+        .expect("wiki is a root");
     assert!(
-        text.contains("0 root cause(s)") && text.contains("not crashes"),
-        "{text}"
+        wiki.title.contains("13 d after node3's reboot"),
+        "{}",
+        wiki.title
+    );
+    assert!(
+        r.notes.iter().all(|n| !n.contains("not back yet")),
+        "{:?}",
+        r.notes
     );
 }
 
@@ -1255,7 +1292,7 @@ fn reboot_killed_containers_on_a_healthy_node_are_no_crash_root() {
 #[test]
 fn a_crash_loop_after_the_reboot_is_still_its_own_root() {
     let mut c = Cluster::healthy();
-    rebooted(&mut c, "node2", "2026-03-14T11:00:00Z");
+    rebooted(&mut c, "node2", "2026-03-14T11:55:00Z");
     reboot_victims(&mut c);
     c.pod(
         PodB::deployment(
@@ -1271,7 +1308,7 @@ fn a_crash_loop_after_the_reboot_is_still_its_own_root() {
             message: "Error: SQLITE_CORRUPT: database disk image is malformed".into(),
             restarts: 6,
         })
-        .start("2026-03-14T11:20:00Z"),
+        .start("2026-03-14T11:56:00Z"),
     );
     let r = run(&c);
     assert_eq!(causes(&r), vec![Cause::CrashLoop], "{:#?}", r.roots);

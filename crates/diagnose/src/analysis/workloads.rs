@@ -6,6 +6,8 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use jiff::SignedDuration;
+
 use super::{Builder, DnsVictim, Index, Key, Run, evidence, healthy, pod_ref, workload_of};
 use crate::classify::{self, Sandbox};
 use crate::clean;
@@ -596,9 +598,6 @@ pub(super) fn stuck_pods(run: &mut Run<'_>) {
     }
 }
 
-/// Pods the reboot of their node killed: consequences of the node's
-/// network when its CNI fails (they cannot come back), otherwise not
-/// back yet, which is the kubelet's work in progress and no root; noted.
 /// Pods evicted under a pressure their node no longer reports: noted, with
 /// how to list them, never a root.
 pub(super) fn evicted_history(run: &mut Run<'_>) {
@@ -615,7 +614,27 @@ pub(super) fn evicted_history(run: &mut Run<'_>) {
     }
 }
 
+/// How long after its node's boot a pod the reboot killed may take to come
+/// back: the kubelet restarts such pods within a minute or two; one still
+/// not back after this is stuck, not recovering.
+pub const NOT_BACK_AFTER: SignedDuration = SignedDuration::from_mins(10);
+
+/// `age` in its largest whole unit: `12 min`, `3 h`, `13 d`.
+fn span(age: SignedDuration) -> String {
+    let mins = age.as_mins();
+    match mins {
+        ..120 => format!("{mins} min"),
+        120..2880 => format!("{} h", mins / 60),
+        _ => format!("{} d", mins / 1440),
+    }
+}
+
+/// Pods the reboot of their node killed: consequences of the node's
+/// network when its CNI fails (they cannot come back); otherwise not back
+/// yet, which is the kubelet's work in progress and no root (noted), until
+/// [`NOT_BACK_AFTER`] the boot: then stuck, their workload's own root.
 pub(super) fn reboot_killed_pods(run: &mut Run<'_>) {
+    let now = run.now;
     let Run {
         g,
         reboot_killed,
@@ -625,6 +644,7 @@ pub(super) fn reboot_killed_pods(run: &mut Run<'_>) {
         csi_plugin_pods,
         notes,
         recovering,
+        boots,
         ..
     } = run;
     let mut waiting: BTreeMap<&str, Vec<String>> = BTreeMap::new();
@@ -632,8 +652,49 @@ pub(super) fn reboot_killed_pods(run: &mut Run<'_>) {
         let node = pod.spec.node_name.as_str();
         let ns = pod.metadata.namespace.as_str();
         if pod.spec.host_network || !node_cause.contains_key(node) {
-            *recovering += 1;
-            waiting.entry(node).or_default().push(pod.key());
+            let since_boot = boots.get(node).map(|b| now.duration_since(b.since));
+            match since_boot {
+                Some(age) if age >= NOT_BACK_AFTER => {
+                    let Key::Workload { kind, name, .. } = &wkey else {
+                        continue;
+                    };
+                    let title = format!("{kind} {ns}/{name}");
+                    let w = g.node(&wkey, || title);
+                    w.pods
+                        .insert((ns.into(), pod.metadata.name.clone()), pod_ref(pod));
+                    w.own_pods += 1;
+                    if w.own.is_none() {
+                        // What holds it now (ImagePullBackOff, ...), if said.
+                        let now_waiting = pod
+                            .containers()
+                            .filter_map(|c| c.state.waiting.as_deref())
+                            .find(|w| !w.reason.is_empty())
+                            .map(|w| format!("; waiting: {} {}", w.reason, w.message))
+                            .unwrap_or_default();
+                        w.own = Some(Cause::PodStuck);
+                        w.own_detail = format!(
+                            "not back {} after {node}'s reboot (the kubelet restarts such pods within minutes){}",
+                            span(age),
+                            classify::short(now_waiting.trim_end(), 200)
+                        );
+                    }
+                    if w.evidence.len() < 5 {
+                        w.evidence.push(Evidence {
+                            object: ObjectRef::new("Pod", ns, &pod.metadata.name),
+                            reason: "KilledByReboot".into(),
+                            message: detail,
+                            count: 1,
+                            first_seen: None,
+                            last_seen: None,
+                        });
+                    }
+                    pod_workload.insert((ns, pod.metadata.name.as_str()), wkey.clone());
+                }
+                _ => {
+                    *recovering += 1;
+                    waiting.entry(node).or_default().push(pod.key());
+                }
+            }
             continue;
         }
         let Key::Workload { kind, name, .. } = &wkey else {
