@@ -18,7 +18,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
-use rebootguard_hostnet::cni::DEBIAN_PLUGIN_DIR;
+use rebootguard_hostnet::cni::{self, DEBIAN_PLUGIN_DIR};
 use rebootguard_hostnet::configure::{RouteSpec, VxlanSpec};
 use rebootguard_hostnet::link::{self, Netlink};
 use rebootguard_hostnet::netns::{self, Netns};
@@ -43,7 +43,7 @@ const SUBNET_ENV: &str = "FLANNEL_NETWORK=10.42.0.0/16\nFLANNEL_SUBNET=10.42.0.1
 const MISSING: &str = "plugin type=\"flannel\" failed (add): loadFlannelSubnetEnv failed: open /run/flannel/subnet.env: no such file or directory";
 
 fn ready(test: &str) -> bool {
-    netns::test_ready(test, &DELEGATES)
+    cni::test_ready(test, &DELEGATES)
 }
 
 /// The test flannel plugin, next to the rebootguard binary; built on demand.

@@ -29,7 +29,7 @@ fn unique(tag: &str) -> String {
 }
 
 fn ready(test: &str) -> bool {
-    netns::test_ready(test, &DELEGATES)
+    cni::test_ready(test, &DELEGATES)
 }
 
 fn cidr(text: &str) -> IpNet {

@@ -29,6 +29,25 @@ use crate::netns::{self, Netns};
 /// Where Debian installs the reference plugins.
 pub const DEBIAN_PLUGIN_DIR: &str = "/usr/lib/cni";
 
+/// For tests: [`netns::test_privileged`], and Debian's CNI `plugins` installed.
+pub fn test_ready(test: &str, plugins: &[&str]) -> bool {
+    if !netns::test_privileged(test) {
+        return false;
+    }
+    let dir = std::path::Path::new(DEBIAN_PLUGIN_DIR);
+    match plugins.iter().find(|p| !dir.join(p).is_file()) {
+        None => true,
+        Some(missing) => {
+            let reason = format!(
+                "{}/{missing} is missing (install containernetworking-plugins)",
+                dir.display()
+            );
+            netns::test_skip(test, &reason);
+            false
+        }
+    }
+}
+
 /// The deadline [`Runtime::new`] sets for one plugin call.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 

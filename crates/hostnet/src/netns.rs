@@ -465,25 +465,6 @@ pub fn test_privileged(test: &str) -> bool {
     }
 }
 
-/// For tests: [`test_privileged`], and Debian's CNI `plugins` installed.
-pub fn test_ready(test: &str, plugins: &[&str]) -> bool {
-    if !test_privileged(test) {
-        return false;
-    }
-    let dir = std::path::Path::new(crate::cni::DEBIAN_PLUGIN_DIR);
-    match plugins.iter().find(|p| !dir.join(p).is_file()) {
-        None => true,
-        Some(missing) => {
-            let reason = format!(
-                "{}/{missing} is missing (install containernetworking-plugins)",
-                dir.display()
-            );
-            test_skip(test, &reason);
-            false
-        }
-    }
-}
-
 /// For tests: `test` cannot run here because of `reason`. It is skipped
 /// with the reason on stderr (shown with `--nocapture` and in failures),
 /// or fails when `REBOOTGUARD_REQUIRE_ROOT=1` says root tests must run

@@ -607,7 +607,7 @@ mod tests {
     /// is released. Uses Debian's bridge and host-local; needs root.
     #[test]
     fn a_panic_after_add_still_runs_del() {
-        if !netns::test_ready(
+        if !cni::test_ready(
             "a_panic_after_add_still_runs_del",
             &["bridge", "host-local"],
         ) {

@@ -23,7 +23,7 @@ fn unique(tag: &str) -> String {
 }
 
 fn ready(test: &str) -> bool {
-    netns::test_ready(test, &["bridge", "host-local"])
+    cni::test_ready(test, &["bridge", "host-local"])
 }
 
 fn cidr(text: &str) -> IpNet {

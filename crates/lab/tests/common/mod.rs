@@ -13,7 +13,7 @@ const CONDITION: &str = "PodNetworkReady";
 /// True when this test can run a lab (root, Debian's CNI plugins); else
 /// prints why it skips.
 pub fn ready(test: &str) -> bool {
-    rebootguard_hostnet::netns::test_ready(test, &["bridge", "host-local", "portmap", "bandwidth"])
+    rebootguard_hostnet::cni::test_ready(test, &["bridge", "host-local", "portmap", "bandwidth"])
 }
 
 /// The `rebootguard` binary next to `lab_exe`, built on demand.
