@@ -20,7 +20,8 @@ use http::{Method, Response, StatusCode, header};
 use http_body_util::Full;
 use serde_json::{Value, json};
 
-use crate::server::{ResponseBody, Shared, failure_from, route_from};
+use crate::faults::{Failure, Route};
+use crate::shared::{ResponseBody, Shared};
 use crate::status::Status;
 
 fn ok(v: &Value) -> Response<ResponseBody> {
@@ -129,5 +130,23 @@ pub(crate) fn handle(
             Ok(ok(&json!({"downForSeconds": seconds})))
         }
         other => Err(Status::no_route(&format!("/kubesim/{other}"))),
+    }
+}
+
+/// A failure rule from the control API's JSON.
+fn failure_from(code: u16, retry_after: u32) -> Option<Failure> {
+    match code {
+        429 => Some(Failure::TooManyRequests { retry_after }),
+        500 => Some(Failure::Internal),
+        503 => Some(Failure::Unavailable),
+        _ => None,
+    }
+}
+
+/// A latency/failure route from the control API's query.
+fn route_from(q: &HashMap<String, String>) -> Route {
+    Route {
+        verb: q.get("verb").cloned(),
+        resource: q.get("resource").cloned(),
     }
 }

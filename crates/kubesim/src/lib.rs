@@ -44,6 +44,7 @@ pub mod tls;
 
 mod control;
 mod server;
+mod shared;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -60,7 +61,7 @@ use tokio::task::JoinSet;
 
 use crate::faults::{Counts, Failure, Faults, Route};
 use crate::registry::{CustomResource, Registry, ResourceId};
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::status::Status;
 use crate::store::{DeleteOptions, Deletion, Filter, Origin, Scope, Store};
 
