@@ -651,50 +651,16 @@ pub(super) fn reboot_killed_pods(run: &mut Run<'_>) {
     for (pod, wkey, detail) in reboot_killed.drain(..) {
         let node = pod.spec.node_name.as_str();
         let ns = pod.metadata.namespace.as_str();
-        if pod.spec.host_network || !node_cause.contains_key(node) {
-            let since_boot = boots.get(node).map(|b| now.duration_since(b.since));
-            match since_boot {
-                Some(age) if age >= NOT_BACK_AFTER => {
-                    let Key::Workload { kind, name, .. } = &wkey else {
-                        continue;
-                    };
-                    let title = format!("{kind} {ns}/{name}");
-                    let w = g.node(&wkey, || title);
-                    w.pods
-                        .insert((ns.into(), pod.metadata.name.clone()), pod_ref(pod));
-                    w.own_pods += 1;
-                    if w.own.is_none() {
-                        // What holds it now (ImagePullBackOff, ...), if said.
-                        let now_waiting = pod
-                            .containers()
-                            .filter_map(|c| c.state.waiting.as_deref())
-                            .find(|w| !w.reason.is_empty())
-                            .map(|w| format!("; waiting: {} {}", w.reason, w.message))
-                            .unwrap_or_default();
-                        w.own = Some(Cause::PodStuck);
-                        w.own_detail = format!(
-                            "not back {} after {node}'s reboot (the kubelet restarts such pods within minutes){}",
-                            span(age),
-                            classify::short(now_waiting.trim_end(), 200)
-                        );
-                    }
-                    if w.evidence.len() < 5 {
-                        w.evidence.push(Evidence {
-                            object: ObjectRef::new("Pod", ns, &pod.metadata.name),
-                            reason: "KilledByReboot".into(),
-                            message: detail,
-                            count: 1,
-                            first_seen: None,
-                            last_seen: None,
-                        });
-                    }
-                    pod_workload.insert((ns, pod.metadata.name.as_str()), wkey.clone());
-                }
-                _ => {
-                    *recovering += 1;
-                    waiting.entry(node).or_default().push(pod.key());
-                }
-            }
+        // Its node's failing CNI keeps it from coming back, or it is
+        // stuck, or the kubelet is still at work.
+        let explained = !pod.spec.host_network && node_cause.contains_key(node);
+        let stuck_for = boots
+            .get(node)
+            .map(|b| now.duration_since(b.since))
+            .filter(|age| !explained && *age >= NOT_BACK_AFTER);
+        if !explained && stuck_for.is_none() {
+            *recovering += 1;
+            waiting.entry(node).or_default().push(pod.key());
             continue;
         }
         let Key::Workload { kind, name, .. } = &wkey else {
@@ -704,6 +670,24 @@ pub(super) fn reboot_killed_pods(run: &mut Run<'_>) {
         let w = g.node(&wkey, || title);
         w.pods
             .insert((ns.into(), pod.metadata.name.clone()), pod_ref(pod));
+        if let Some(age) = stuck_for {
+            w.own_pods += 1;
+            if w.own.is_none() {
+                // What holds it now (ImagePullBackOff, ...), if said.
+                let waiting_on = pod
+                    .containers()
+                    .filter_map(|c| c.state.waiting.as_deref())
+                    .find(|w| !w.reason.is_empty())
+                    .map(|w| format!("; waiting: {} {}", w.reason, w.message))
+                    .unwrap_or_default();
+                w.own = Some(Cause::PodStuck);
+                w.own_detail = format!(
+                    "not back {} after {node}'s reboot (the kubelet restarts such pods within minutes){}",
+                    span(age),
+                    classify::short(waiting_on.trim_end(), 200)
+                );
+            }
+        }
         if w.evidence.len() < 5 {
             w.evidence.push(Evidence {
                 object: ObjectRef::new("Pod", ns, &pod.metadata.name),
@@ -714,12 +698,15 @@ pub(super) fn reboot_killed_pods(run: &mut Run<'_>) {
                 last_seen: None,
             });
         }
+        pod_workload.insert((ns, pod.metadata.name.as_str()), wkey.clone());
+        if !explained {
+            continue;
+        }
         g.edge(
             &Key::NodeNetwork(node.into()),
             &wkey,
             "the reboot killed its containers and pod sandboxes fail CNI ADD on this node",
         );
-        pod_workload.insert((ns, pod.metadata.name.as_str()), wkey.clone());
         node_pods.push((pod, wkey.clone()));
         if pod
             .containers()
