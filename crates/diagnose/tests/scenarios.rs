@@ -249,10 +249,10 @@ fn dns_errors_with_healthy_coredns_stay_separate() {
     assert_eq!(causes(&r), vec![Cause::DnsLookupFailures], "{:#?}", r.roots);
 }
 
-/// A workload crash-looping with `message` on `node`.
-fn crashing(app: &str, hash: &str, node: &str, message: &str) -> PodB {
+/// A Deployment's pod on `node` crash-looping with `message`.
+fn crashing(ns: &str, app: &str, hash: &str, node: &str, message: &str) -> PodB {
     PodB::deployment(
-        "apps",
+        ns,
         app,
         hash,
         "x1y2z",
@@ -262,7 +262,7 @@ fn crashing(app: &str, hash: &str, node: &str, message: &str) -> PodB {
     .state(State::CrashLoop {
         exit: 1,
         message: message.into(),
-        restarts: 6,
+        restarts: 5,
     })
 }
 
@@ -275,14 +275,16 @@ const DNS_TIMEOUT: &str = "dial tcp: lookup redis.apps.svc.cluster.local on 10.4
 #[test]
 fn lookups_without_an_answer_on_one_node_are_that_nodes_path_to_dns() {
     let mut c = Cluster::healthy();
-    c.pod(crashing("api", "6d7f8c9b5", "node3", DNS_TIMEOUT));
+    c.pod(crashing("apps", "api", "6d7f8c9b5", "node3", DNS_TIMEOUT));
     c.pod(crashing(
+        "apps",
         "notify",
         "7b8c9d6f5",
         "node3",
         "Error: getaddrinfo EAI_AGAIN smtp.apps.svc.cluster.local",
     ));
     c.pod(crashing(
+        "apps",
         "blog",
         "5f6d7c8b9",
         "node2",
@@ -336,8 +338,9 @@ fn lookups_without_an_answer_on_one_node_are_that_nodes_path_to_dns() {
 #[test]
 fn lookups_without_an_answer_across_nodes_are_the_clusters_path_to_dns() {
     let mut c = Cluster::healthy();
-    c.pod(crashing("api", "6d7f8c9b5", "node2", DNS_TIMEOUT));
+    c.pod(crashing("apps", "api", "6d7f8c9b5", "node2", DNS_TIMEOUT));
     c.pod(crashing(
+        "apps",
         "notify",
         "7b8c9d6f5",
         "node3",
@@ -367,7 +370,7 @@ fn lookups_without_an_answer_across_nodes_are_the_clusters_path_to_dns() {
 #[test]
 fn one_workload_without_an_answer_stays_its_own() {
     let mut c = Cluster::healthy();
-    c.pod(crashing("api", "6d7f8c9b5", "node3", DNS_TIMEOUT));
+    c.pod(crashing("apps", "api", "6d7f8c9b5", "node3", DNS_TIMEOUT));
     let r = run(&c);
     assert_eq!(causes(&r), vec![Cause::DnsLookupFailures], "{:#?}", r.roots);
 }
@@ -1258,27 +1261,18 @@ fn reboot_killed_pods_long_after_the_boot_are_stuck() {
     );
     let r = run(&c);
     assert_eq!(causes(&r), vec![Cause::PodStuck; 4], "{:#?}", r.roots);
-    let queue = r
-        .roots
-        .iter()
-        .find(|x| x.title.contains("apps/queue"))
-        .expect("queue is a root");
-    assert!(
-        queue.title.contains("not back 60 min after node2's reboot"),
-        "{}",
-        queue.title
-    );
-    assert!(queue.evidence.iter().any(|e| e.reason == "KilledByReboot"));
-    let wiki = r
-        .roots
-        .iter()
-        .find(|x| x.title.contains("apps/wiki"))
-        .expect("wiki is a root");
-    assert!(
-        wiki.title.contains("13 d after node3's reboot"),
-        "{}",
-        wiki.title
-    );
+    for (workload, says) in [
+        ("apps/queue", "not back 60 min after node2's reboot"),
+        ("apps/wiki", "not back 13 d after node3's reboot"),
+    ] {
+        let root = r
+            .roots
+            .iter()
+            .find(|x| x.title.contains(workload))
+            .unwrap_or_else(|| panic!("{workload} is a root: {:#?}", r.roots));
+        assert!(root.title.contains(says), "{}", root.title);
+        assert!(root.evidence.iter().any(|e| e.reason == "KilledByReboot"));
+    }
     assert!(
         r.notes.iter().all(|n| !n.contains("not back yet")),
         "{:?}",
@@ -1337,36 +1331,21 @@ fn coredns(state: State) -> PodB {
 /// Go's resolver (SERVFAIL, a UDP dial, NXDOMAIN), node's getaddrinfo,
 /// libpq through glibc in a log line, curl in an event, Flux's messages.
 fn dns_dependents(c: &mut Cluster) {
-    let crash = |ns: &str, app: &str, hash: &str, node: &str, message: &str| {
-        PodB::deployment(
-            ns,
-            app,
-            hash,
-            "x1y2z",
-            node,
-            &format!("ghcr.io/example/{app}:1.0"),
-        )
-        .state(State::CrashLoop {
-            exit: 1,
-            message: message.into(),
-            restarts: 5,
-        })
-    };
-    c.pod(crash(
+    c.pod(crashing(
         "apps",
         "blog",
         "6d7f8c9b5",
         "node2",
         "panic: dial tcp: lookup postgres.apps.svc.cluster.local on 10.43.0.10:53: server misbehaving",
     ));
-    c.pod(crash(
+    c.pod(crashing(
         "apps",
         "notify",
         "7b8c9d6f5",
         "node3",
         "Error: getaddrinfo EAI_AGAIN smtp.example.com\n    at GetAddrInfoReqWrap.onlookup [as oncomplete] (node:dns:120:26)",
     ));
-    c.pod(crash(
+    c.pod(crashing(
         "apps",
         "mailer",
         "5f6d7c8b9",
@@ -1391,7 +1370,7 @@ fn dns_dependents(c: &mut Cluster) {
         )
         .state(State::NotReady),
     );
-    c.pod(crash(
+    c.pod(crashing(
         "flux-system",
         "source-controller",
         "6f4c8d9b7",
