@@ -364,6 +364,13 @@ fn lookups_without_an_answer_across_nodes_are_the_clusters_path_to_dns() {
         "{:#?}",
         path.fix
     );
+    // CoreDNS runs on node1: the others reach it over node1's overlay.
+    assert!(
+        path.fix.iter().any(|f| f.run_on.as_deref() == Some("node1")
+            && f.description.contains("CoreDNS runs there")),
+        "{:#?}",
+        path.fix
+    );
 }
 
 /// One workload timing out is no pattern: its own root, as before.

@@ -275,24 +275,24 @@ pub(super) fn own_fix(key: &Key, cause: &Cause, snapshot: &Snapshot, config: &Co
                 )],
             }
         }
-        (Key::DnsPath(scope), _) => dns_path_fix(scope.as_deref(), config),
+        (Key::DnsPath(scope), _) => dns_path_fix(scope.as_deref(), snapshot, config),
         (Key::NodeNetwork(_), _) => Vec::new(),
     }
 }
 
 /// Lookups get no answer while DNS is up: ask from a pod where it fails,
 /// then look at what carries the packets there.
-fn dns_path_fix(node: Option<&str>, config: &Config) -> Vec<Fix> {
-    let (namespace, service) = config
+fn dns_path_fix(node: Option<&str>, snapshot: &Snapshot, config: &Config) -> Vec<Fix> {
+    let dns = config
         .components
         .iter()
-        .find(|c| c.role == crate::config::Role::Dns)
-        .map_or(("kube-system", "kube-dns"), |c| {
-            (
-                c.namespace.as_str(),
-                c.service.as_deref().unwrap_or("kube-dns"),
-            )
-        });
+        .find(|c| c.role == crate::config::Role::Dns);
+    let (namespace, service) = dns.map_or(("kube-system", "kube-dns"), |c| {
+        (
+            c.namespace.as_str(),
+            c.service.as_deref().unwrap_or("kube-dns"),
+        )
+    });
     let pinned = node
         .map(|n| {
             let overrides = format!(r#"{{"spec":{{"nodeName":"{n}"}}}}"#);
@@ -316,14 +316,32 @@ fn dns_path_fix(node: Option<&str>, config: &Config) -> Vec<Fix> {
             ),
             "rebootguard node check",
         )),
-        None => fix.push(Fix::cluster(
-            "check what stands between the pods and DNS: the Service's endpoints, NetworkPolicies that block port 53, the Service routing (kube-proxy; on k3s inside k3s itself)",
-            format!(
-                "kubectl -n {} get endpointslices -l kubernetes.io/service-name={}; kubectl get networkpolicies -A",
-                sh(namespace),
-                sh(service)
-            ),
-        )),
+        None => {
+            fix.push(Fix::cluster(
+                "check what stands between the pods and DNS: the Service's endpoints, NetworkPolicies that block port 53, the Service routing (kube-proxy; on k3s inside k3s itself)",
+                format!(
+                    "kubectl -n {} get endpointslices -l kubernetes.io/service-name={}; kubectl get networkpolicies -A",
+                    sh(namespace),
+                    sh(service)
+                ),
+            ));
+            // Pods elsewhere reach DNS over the overlay into its nodes.
+            let dns_nodes: std::collections::BTreeSet<&str> = snapshot
+                .pods
+                .iter()
+                .filter(|p| dns.is_some_and(|c| c.matches(p)) && p.is_ready())
+                .map(|p| p.spec.node_name.as_str())
+                .filter(|n| !n.is_empty())
+                .collect();
+            let name = dns.map_or("DNS", |c| c.name.as_str());
+            for n in dns_nodes.into_iter().take(3) {
+                fix.push(Fix::on_node(
+                    n,
+                    format!("check {n}'s pod network: {name} runs there, and the other nodes reach it over its overlay"),
+                    "rebootguard node check",
+                ));
+            }
+        }
     }
     fix
 }
