@@ -77,8 +77,7 @@ pub enum Error {
 
 impl From<Error> for Failure {
     fn from(error: Error) -> Failure {
-        let retryable = error.is_retryable();
-        Failure::new(error, retryable)
+        Failure::judged(error, Error::is_retryable)
     }
 }
 

@@ -339,10 +339,10 @@ impl Context {
                                 "held by {holder}{}",
                                 until.map(|u| format!(" until {u}")).unwrap_or_default()
                             )),
-                            Err(e) => {
-                                let retryable = e.is_retryable();
-                                LeaseAnswer::Failed(Failure::new(e, retryable))
-                            }
+                            Err(e) => LeaseAnswer::Failed(Failure::judged(
+                                e,
+                                rebootguard_cluster::node::Error::is_retryable,
+                            )),
                         },
                     };
                     let _ = done.send(Done::Lease(answer)).await;

@@ -59,6 +59,16 @@ impl Failure {
         }
     }
 
+    /// `error`, retryable as `is_retryable` judges it
+    /// (`Failure::judged(e, Error::is_retryable)`).
+    pub fn judged<E: Error + Send + Sync + 'static>(
+        error: E,
+        is_retryable: impl FnOnce(&E) -> bool,
+    ) -> Failure {
+        let retryable = is_retryable(&error);
+        Failure::new(error, retryable)
+    }
+
     /// A failure that is a verdict in words, with no error value behind it
     /// (a check that failed, a node verify did not reach).
     pub fn said(text: impl Into<String>, retryable: bool) -> Failure {
@@ -190,5 +200,7 @@ mod tests {
             failure
         );
         assert!(format!("{failure:?}").contains("connection refused"));
+        let refused = Failure::judged(E("forbidden", None), |e| e.0 != "forbidden");
+        assert!(!refused.is_retryable());
     }
 }

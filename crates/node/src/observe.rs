@@ -214,10 +214,10 @@ async fn ask_api(settings: &Settings, deadline: Instant) -> (Api, Option<kube::C
             Err(rebootguard_cluster::node::Error::NotFound(name)) => {
                 Ok((Api::NoNode(name), client))
             }
-            Err(e) => {
-                let retryable = e.is_retryable();
-                Err(Api::Unavailable(Failure::new(e, retryable)))
-            }
+            Err(e) => Err(Api::Unavailable(Failure::judged(
+                e,
+                rebootguard_cluster::node::Error::is_retryable,
+            ))),
         }
     };
     match tokio::time::timeout(bound, attempt).await {
@@ -289,8 +289,7 @@ impl NetConfError {
 
 impl From<NetConfError> for Failure {
     fn from(error: NetConfError) -> Failure {
-        let retryable = error.is_retryable();
-        Failure::new(error, retryable)
+        Failure::judged(error, NetConfError::is_retryable)
     }
 }
 

@@ -790,18 +790,17 @@ async fn execute(
 ) {
     let bound = options.bound;
     let failed = |seen: &mut Seen, e: Error| {
-        let retryable = e.is_retryable();
-        seen.failed = Some(Failure::new(e, retryable));
+        seen.failed = Some(Failure::judged(e, Error::is_retryable));
     };
     match action {
         Action::Lease => {
             seen.lease = Some(match lock.acquire().await {
                 Ok(LockOutcome::Held { .. }) => Lease::Held,
                 Ok(LockOutcome::Busy { holder, .. }) => Lease::Busy(holder),
-                Err(e) => {
-                    let retryable = e.is_retryable();
-                    Lease::Failed(Failure::new(e, retryable))
-                }
+                Err(e) => Lease::Failed(Failure::judged(
+                    e,
+                    rebootguard_cluster::node::Error::is_retryable,
+                )),
             });
         }
         Action::Cordon => {
@@ -839,10 +838,11 @@ async fn execute(
             }
         }
         Action::CleanStale => {
-            seen.cleaned = Some(act::clean_stale(client, name, bound).await.map_err(|e| {
-                let retryable = e.is_retryable();
-                Failure::new(e, retryable)
-            }));
+            seen.cleaned = Some(
+                act::clean_stale(client, name, bound)
+                    .await
+                    .map_err(|e| Failure::judged(e, Error::is_retryable)),
+            );
         }
         Action::Finished => {
             if let Err(e) = act::request(client, name, None, bound).await {

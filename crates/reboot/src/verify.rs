@@ -115,17 +115,24 @@ fn status_word(status: Status) -> &'static str {
 
 impl Verifier for Probes {
     fn verify<'a>(&'a self, node: &'a str) -> Pin<Box<dyn Future<Output = Answer> + Send + 'a>> {
-        Box::pin(async move { answer(&self.verdict().await.map_err(could_not_run)?, node) })
+        Box::pin(async move {
+            answer(
+                &self
+                    .verdict()
+                    .await
+                    .map_err(|e| Failure::judged(e, run::Error::is_retryable))?,
+                node,
+            )
+        })
     }
 
     fn failing(&self) -> Pin<Box<dyn Future<Output = Failing> + Send + '_>> {
-        Box::pin(async move { Ok(failing(&self.verdict().await.map_err(could_not_run)?)) })
+        Box::pin(async move {
+            Ok(failing(&self.verdict().await.map_err(|e| {
+                Failure::judged(e, run::Error::is_retryable)
+            })?))
+        })
     }
-}
-
-fn could_not_run(error: run::Error) -> Failure {
-    let retryable = error.is_retryable();
-    Failure::new(error, retryable)
 }
 
 #[cfg(test)]

@@ -63,10 +63,9 @@ pub async fn local(
         live: live::read(&paths.root, &paths.subnet_env),
         net_conf,
         backup_pod_cidrs: backup_pod_cidrs(settings),
-        host: host().await.map_err(|e| {
-            let retryable = e.is_retryable();
-            Failure::new(e, retryable)
-        }),
+        host: host()
+            .await
+            .map_err(|e| Failure::judged(e, link::Error::is_retryable)),
         leases: leases(settings, &network),
         conflist,
     }
