@@ -42,35 +42,51 @@ pub fn lost_container(reason: &str, exit_code: i64) -> bool {
 }
 
 /// Texts that mean name resolution failed wherever they appear, as the
-/// resolvers and clients in pods print them.
-pub const DNS_FAILURES: [&str; 20] = [
-    // Go's resolver: `lookup H on 10.43.0.10:53: no such host`, and
-    // `server misbehaving` for SERVFAIL/REFUSED answers.
-    "no such host",
-    "server misbehaving",
-    // glibc/musl getaddrinfo (EAI_AGAIN, EAI_NONAME, EAI_NODATA), as Go's
-    // cgo resolver, Python, Ruby and most C clients print them.
-    "temporary failure in name resolution",
-    "name or service not known",
+/// resolvers and clients in pods print them, beside [`DNS_ANSWERED`] and
+/// [`DNS_NO_ANSWER`] (which also say how it failed).
+pub const DNS_FAILURES: [&str; 10] = [
+    // glibc/musl getaddrinfo (EAI_NODATA), as Go's cgo resolver, Python,
+    // Ruby and most C clients print them.
     "no address associated with hostname",
     "nodename nor servname provided",
     "name does not resolve",
-    // node.js: `getaddrinfo ENOTFOUND h`, `getaddrinfo EAI_AGAIN h`.
-    "enotfound",
-    "eai_again",
+    // node.js.
     "getaddrinfo failed",
     // curl, libpq, Rust's std, Java.
     "could not resolve host",
     "could not translate host name",
     "failed to lookup address information",
     "unknownhostexception",
-    // Answers and tools.
-    "nxdomain",
-    "servfail",
-    "no servers could be reached",
-    "server can't find",
+    // Tools.
     "dns resolution failed",
     "name resolution",
+];
+
+/// Texts of an answered lookup: the name does not exist, or the server
+/// failed or refused it (NXDOMAIN, SERVFAIL, REFUSED).
+pub const DNS_ANSWERED: [&str; 7] = [
+    // Go's resolver: `lookup H on 10.43.0.10:53: no such host`, and
+    // `server misbehaving` for SERVFAIL/REFUSED answers.
+    "no such host",
+    "server misbehaving",
+    // glibc/musl EAI_NONAME; node.js's `getaddrinfo ENOTFOUND h`.
+    "name or service not known",
+    "enotfound",
+    // Answers as dig/nslookup print them.
+    "nxdomain",
+    "servfail",
+    "server can't find",
+];
+
+/// Texts of a lookup that got no answer at all: no DNS server could be
+/// reached.
+pub const DNS_NO_ANSWER: [&str; 3] = [
+    // glibc/musl EAI_AGAIN, node.js's `getaddrinfo EAI_AGAIN h`: every
+    // server timed out.
+    "temporary failure in name resolution",
+    "eai_again",
+    // dig/nslookup.
+    "no servers could be reached",
 ];
 
 /// Transport failures that mean resolution failed when they are about a
@@ -87,26 +103,21 @@ pub const DNS_TRANSPORT_FAILURES: [&str; 7] = [
 ];
 
 /// Whether a message reports failing name resolution: a text of
-/// [`DNS_FAILURES`], Go's `lookup H on SERVER:53: ...` whatever follows, or
-/// a transport failure ([`DNS_TRANSPORT_FAILURES`]) about a lookup or a
-/// DNS server's address.
+/// [`DNS_FAILURES`], [`DNS_ANSWERED`] or [`DNS_NO_ANSWER`], Go's `lookup H
+/// on SERVER:53: ...` whatever follows, or a transport failure
+/// ([`DNS_TRANSPORT_FAILURES`]) about a lookup or a DNS server's address.
 pub fn is_dns_error(message: &str) -> bool {
-    if has(message, &DNS_FAILURES) {
+    if has(message, &DNS_FAILURES) || has(message, &DNS_ANSWERED) || has(message, &DNS_NO_ANSWER) {
         return true;
     }
     let lookup = contains_ci(message, "lookup ");
-    let server = names_dns_server(message);
+    let server = dns_server(message).is_some();
     (lookup && server) || ((lookup || server) && has(message, &DNS_TRANSPORT_FAILURES))
 }
 
-/// Whether the message names an address on port 53 (`10.43.0.10:53`,
-/// `[fd00:43::a]:53`, `kube-dns.kube-system.svc:53`), not a time of day
-/// (`07:12:53`) or another port (`:5353`).
-fn names_dns_server(message: &str) -> bool {
-    dns_server(message).is_some()
-}
-
-/// The first DNS server address the message names, port included.
+/// The first DNS server address the message names, port included
+/// (`10.43.0.10:53`, `[fd00:43::a]:53`, `kube-dns.kube-system.svc:53`), not
+/// a time of day (`07:12:53`) or another port (`:5353`).
 fn dns_server(message: &str) -> Option<&str> {
     let b = message.as_bytes();
     let mut from = 0;
@@ -130,28 +141,6 @@ fn dns_server(message: &str) -> Option<&str> {
     None
 }
 
-/// Texts of a lookup that got no answer at all: the DNS server could not
-/// be reached (as opposed to an answer saying the name does not exist).
-const DNS_NO_ANSWER: [&str; 4] = [
-    // glibc/musl EAI_AGAIN, node.js's name for it: every server timed out.
-    "temporary failure in name resolution",
-    "eai_again",
-    // dig/nslookup.
-    "no servers could be reached",
-    "connection timed out",
-];
-
-/// Texts of an answered lookup (NXDOMAIN, SERVFAIL, REFUSED, no record).
-const DNS_ANSWERED: [&str; 7] = [
-    "no such host",
-    "server misbehaving",
-    "nxdomain",
-    "servfail",
-    "server can't find",
-    "name or service not known",
-    "enotfound",
-];
-
 /// Whether a failed lookup never reached a DNS server (a timeout, a refused
 /// or unroutable connection to it, EAI_AGAIN): the path to cluster DNS is
 /// broken, not the name. With the server named (`10.43.0.10:53` in Go's
@@ -161,8 +150,11 @@ pub fn dns_unreachable(message: &str) -> Option<&str> {
     if !is_dns_error(message) || has(message, &DNS_ANSWERED) {
         return None;
     }
-    (has(message, &DNS_TRANSPORT_FAILURES) || has(message, &DNS_NO_ANSWER))
-        .then(|| dns_server(message).unwrap_or(""))
+    // dig/nslookup's `;; connection timed out` too.
+    (has(message, &DNS_TRANSPORT_FAILURES)
+        || has(message, &DNS_NO_ANSWER)
+        || contains_ci(message, "connection timed out"))
+    .then(|| dns_server(message).unwrap_or(""))
 }
 
 /// The part of a message from its DNS lookup on (`lookup x on y:53: ...`).
