@@ -336,6 +336,7 @@ fn classify(what: String, cause: kube::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::core::v1::{NodeSpec, NodeStatus, NodeSystemInfo};
 
     #[test]
     fn only_what_may_change_is_worth_retrying() {
@@ -359,7 +360,6 @@ mod tests {
         assert!(Error::Timeout(Duration::from_secs(5)).is_retryable());
         assert!(!Error::NotFound("boromir".into()).is_retryable());
     }
-    use k8s_openapi::api::core::v1::{NodeSpec, NodeStatus, NodeSystemInfo};
 
     fn node(pod_cidr: Option<&str>, pod_cidrs: Option<Vec<&str>>) -> Node {
         Node {
